@@ -1,0 +1,88 @@
+"""Connections to CRMs, their sync runs, and inbound webhook events."""
+
+from django.db import models
+
+from crm_connectors.fields import EncryptedJSONField
+from salesai.core.models import Organization
+
+
+class CRMConnection(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="crm_connections")
+    kind = models.CharField(max_length=32)  # a registered connector name: csv, hubspot, salesforce, pipedrive
+    name = models.CharField(max_length=120)
+    # Non-secret settings (base URL, CSV folder and column mapping, writeback field...).
+    config = models.JSONField(default=dict, blank=True)
+    # Tokens and passwords: encrypted at rest, write-only in the API, never shown in the admin.
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    # Per-object incremental cursors; saved only after the page they describe is committed.
+    cursor = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    sync_interval_minutes = models.PositiveIntegerField(default=60)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="crmconnection_org_name_uniq")]
+        ordering = ["organization", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class SyncRun(models.Model):
+    class Mode(models.TextChoices):
+        FULL = "full", "Full"
+        INCREMENTAL = "incremental", "Incremental"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Finished with row errors"  # some records were rejected: never "succeeded"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="sync_runs")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.INCREMENTAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cursor_before = models.JSONField(default=dict, blank=True)
+    cursor_after = models.JSONField(default=dict, blank=True)
+    # Row-level problems: [{"object": "contacts", "line": 12, "column": "Email", "reason": "..."}].
+    errors = models.JSONField(default=list, blank=True)
+    error_summary = models.TextField(blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+
+    def __str__(self) -> str:
+        return f"SyncRun {self.pk} {self.connection} {self.status}"
+
+
+class WebhookEvent(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="webhook_events")
+    event_id = models.CharField(max_length=255)  # the CRM's own event id: a redelivery is a no-op
+    payload = models.JSONField()
+    headers = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "event_id"], name="webhookevent_connection_event_uniq")
+        ]
+        ordering = ["-received_at"]

@@ -1,0 +1,129 @@
+"""Model registry, training runs, predictions (history kept) and reps' feedback."""
+
+from django.conf import settings
+from django.db import models
+
+from salesai.core.models import Company, Contact, Organization
+
+
+class Task(models.TextChoices):
+    LEAD_CONVERSION = "lead_conversion", "Lead conversion"
+    CHURN = "churn", "Churn"
+
+
+class TrainingRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="training_runs")
+    task = models.CharField(max_length=32, choices=Task.choices, default=Task.LEAD_CONVERSION)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    params = models.JSONField(default=dict, blank=True)
+    log = models.JSONField(default=list, blank=True)  # per-epoch losses and held-out metrics
+    error = models.TextField(blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+
+    def __str__(self) -> str:
+        return f"TrainingRun {self.pk} {self.task} {self.status}"
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        CHAMPION = "champion", "Champion"
+        RETIRED = "retired", "Retired"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="model_versions")
+    task = models.CharField(max_length=32, choices=Task.choices, default=Task.LEAD_CONVERSION)
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE, db_index=True)
+    architecture = models.CharField(max_length=64)
+    training_run = models.ForeignKey(
+        TrainingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="model_versions"
+    )
+    # Held-out metrics (roc_auc, pr_auc, brier, log_loss, ece, ...) and the reliability table.
+    metrics = models.JSONField(default=dict, blank=True)
+    feature_schema = models.JSONField(default=dict, blank=True)
+    artifact_path = models.CharField(max_length=500)  # relative to settings.MODEL_STORE_DIR
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    trained_rows = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "task", "version"], name="modelversion_org_task_version_uniq"),
+            models.UniqueConstraint(
+                fields=["organization", "task"],
+                condition=models.Q(status="champion"),
+                name="modelversion_one_champion_per_task",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} v{self.version} ({self.status})"
+
+
+class Prediction(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    task = models.CharField(max_length=32, choices=Task.choices, default=Task.LEAD_CONVERSION)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="predictions")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, null=True, blank=True, related_name="predictions")
+    probability = models.FloatField()  # calibrated
+    score = models.PositiveSmallIntegerField()  # round(probability * 100), for lists and CRM fields
+    # [{"feature": "lead_source", "label": "Lead source = Referral", "direction": "+", "weight": 0.12}, ...]
+    top_factors = models.JSONField(default=list, blank=True)
+    # Only the newest prediction per (record, task) is current; older ones stay as history.
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["contact", "task", "is_current"]), models.Index(fields=["organization", "task", "is_current", "score"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "task"], condition=models.Q(is_current=True), name="prediction_one_current_per_contact"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.probability:.3f}"
+
+
+class Feedback(models.Model):
+    class Verdict(models.TextChoices):
+        AGREE = "agree", "Agree"
+        DISAGREE = "disagree", "Disagree"
+        OVERRIDE = "override", "Override"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    override_value = models.FloatField(null=True, blank=True)  # the rep's probability, 0..1, for overrides
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(verdict="override") | models.Q(override_value__isnull=False),
+                name="feedback_override_has_value",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(override_value__isnull=True)
+                | (models.Q(override_value__gte=0) & models.Q(override_value__lte=1)),
+                name="feedback_override_value_range",
+            ),
+        ]

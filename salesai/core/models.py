@@ -1,0 +1,171 @@
+"""Tenancy and the CRM domain.
+
+Every CRM row belongs to one Organization and, when it came from a CRM, to one connection: the pair
+`(connection, external_id)` is unique, so re-syncing updates rows instead of duplicating them. The
+connection model lives in `crm_connectors`; it is referenced by string so this app imports nothing from it.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MANAGER = "manager", "Manager"
+        REP = "rep", "Sales rep"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="membership_user_org_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization} ({self.role})"
+
+
+class SyncedRecord(models.Model):
+    """Fields every CRM-synced row carries."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(
+        "crm_connectors.CRMConnection", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    external_id = models.CharField(max_length=255)
+    properties = models.JSONField(default=dict, blank=True)  # CRM custom fields, as the CRM sent them
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)  # soft delete
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "external_id"], name="%(class)s_connection_external_id_uniq"),
+        ]
+
+
+class Company(SyncedRecord):
+    name = models.CharField(max_length=255)
+    domain = models.CharField(max_length=255, blank=True)
+    industry = models.CharField(max_length=120, blank=True)
+    employee_count = models.PositiveIntegerField(null=True, blank=True)
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    country = models.CharField(max_length=80, blank=True)
+    city = models.CharField(max_length=120, blank=True)
+
+    class Meta(SyncedRecord.Meta):
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+        indexes = [models.Index(fields=["organization", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(SyncedRecord):
+    class LifecycleStage(models.TextChoices):
+        SUBSCRIBER = "subscriber", "Subscriber"
+        LEAD = "lead", "Lead"
+        MQL = "mql", "Marketing qualified lead"
+        SQL = "sql", "Sales qualified lead"
+        OPPORTUNITY = "opportunity", "Opportunity"
+        CUSTOMER = "customer", "Customer"
+        OTHER = "other", "Other"
+
+    company = models.ForeignKey(Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts")
+    first_name = models.CharField(max_length=120, blank=True)
+    last_name = models.CharField(max_length=120, blank=True)
+    email = models.EmailField(max_length=254, blank=True, db_index=True)
+    phone = models.CharField(max_length=64, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    lead_source = models.CharField(max_length=80, blank=True)
+    lead_status = models.CharField(max_length=80, blank=True)
+    lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, blank=True)
+    owner_email = models.EmailField(max_length=254, blank=True)
+    opted_out = models.BooleanField(default=False)  # unsubscribed from sales email
+    remote_created_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)  # became a customer: the lead-scoring outcome
+
+    class Meta(SyncedRecord.Meta):
+        ordering = ["last_name", "first_name"]
+        indexes = [models.Index(fields=["organization", "last_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email or self.external_id
+
+    @property
+    def full_name(self) -> str:
+        return str(self)
+
+
+class Deal(SyncedRecord):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    company = models.ForeignKey(Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals")
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals")
+    name = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    pipeline = models.CharField(max_length=120, blank=True)
+    stage = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    close_date = models.DateField(null=True, blank=True)
+    remote_created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(SyncedRecord.Meta):
+        ordering = ["-close_date", "name"]
+        indexes = [models.Index(fields=["organization", "status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Activity(SyncedRecord):
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        CALL = "call", "Call"
+        MEETING = "meeting", "Meeting"
+        NOTE = "note", "Note"
+        TASK = "task", "Task"
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+        NONE = "", "—"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    direction = models.CharField(max_length=8, choices=Direction.choices, blank=True, default="")
+    subject = models.CharField(max_length=500, blank=True)
+    body = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(db_index=True)
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities")
+    company = models.ForeignKey(Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities")
+    deal = models.ForeignKey(Deal, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities")
+
+    class Meta(SyncedRecord.Meta):
+        verbose_name_plural = "activities"
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["contact", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.subject or self.body[:40]}"
