@@ -62,6 +62,8 @@ class ChangePage:
     # The complete set of ids the CRM holds for this type, when the connector can list it cheaply
     # (a CSV file is always complete): rows not in it are soft-deleted by reconciliation.
     complete_id_set: frozenset[str] | None = None
+    # Records the connector knows are unchanged without reading them (an unchanged file): counted, not parsed.
+    skipped_unchanged: int = 0
 
 
 @dataclass(frozen=True)

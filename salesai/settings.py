@@ -15,6 +15,8 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 VAR_DIR = Path(env.str("SALESAI_VAR_DIR", default=str(BASE_DIR / "var")))
+# Runtime state (SQLite file, embedded broker, models, demo CSVs) lives here; SQLite cannot create folders.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # The insecure default only exists so a local checkout runs; production sets DJANGO_SECRET_KEY.
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally: nothing is fetched from a CDN
     "django_celery_beat",
     "django_celery_results",
     "salesai.core",
@@ -109,8 +112,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
-LOGIN_URL = "/admin/login/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Serve app static files (admin, Swagger UI) straight from the apps when collectstatic has not run (make demo);
+# the Docker image runs collectstatic and serves the compressed copies.
+WHITENOISE_USE_FINDERS = True
+LOGIN_URL = "/accounts/login/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/app/"
 
 # --- REST API -------------------------------------------------------------------------------------------
@@ -135,6 +143,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "CRM records, lead scores with reasons, feedback, connections, sync runs and models.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"SyncRunStatusEnum": "crm_connectors.models.SyncRun.Status"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------
@@ -181,6 +193,10 @@ ML_RETRAIN_CRON_HOUR = env.int("ML_RETRAIN_CRON_HOUR", default=3)
 # CSV imports may only read files below these folders (a connection's path is user input).
 CSV_IMPORT_ROOTS = env.list("CSV_IMPORT_ROOTS", default=[str(VAR_DIR)])
 SYNC_DEFAULT_INTERVAL_MINUTES = env.int("SYNC_DEFAULT_INTERVAL_MINUTES", default=60)
+# A run still "running" after this long is taken to be from a dead worker and no longer blocks new runs.
+SYNC_RUN_STALE_MINUTES = env.int("SYNC_RUN_STALE_MINUTES", default=360)
+# Above this many changed contacts a sync asks for a rescoring of every open lead instead of listing ids.
+RESCORE_CONTACT_IDS_LIMIT = env.int("RESCORE_CONTACT_IDS_LIMIT", default=10000)
 
 # --- Demo -----------------------------------------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")

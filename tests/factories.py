@@ -102,3 +102,64 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     subject = "Re: pricing"
     body = "Thanks, can we schedule a demo next week?"
     occurred_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=3))
+
+
+# --- ML and sync rows (appended for API/dashboard/admin tests) ------------------------------------------
+from crm_connectors.models import SyncRun  # noqa: E402
+from ml.models import Feedback, ModelVersion, Prediction, Task  # noqa: E402
+
+
+class SyncRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncRun
+
+    connection = factory.SubFactory(CRMConnectionFactory)
+    mode = SyncRun.Mode.INCREMENTAL
+    status = SyncRun.Status.SUCCEEDED
+    created = 10
+    updated = 2
+    started_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=5))
+    finished_at = factory.LazyFunction(timezone.now)
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+
+    organization = factory.SubFactory(OrganizationFactory)
+    task = Task.LEAD_CONVERSION
+    version = factory.Sequence(lambda n: n + 1)
+    status = ModelVersion.Status.CANDIDATE
+    architecture = "tabular-transformer"
+    artifact_path = factory.LazyAttribute(lambda mv: f"{mv.organization.slug}/{mv.task}/v{mv.version}.pt")
+    metrics = factory.LazyFunction(lambda: {"roc_auc": 0.81, "pr_auc": 0.42, "brier": 0.11, "ece": 0.02})
+    trained_rows = 4000
+
+
+class PredictionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Prediction
+
+    organization = factory.SubFactory(OrganizationFactory)
+    model_version = factory.SubFactory(ModelVersionFactory, organization=factory.SelfAttribute("..organization"))
+    contact = factory.SubFactory(ContactFactory, organization=factory.SelfAttribute("..organization"))
+    task = Task.LEAD_CONVERSION
+    probability = 0.5
+    score = factory.LazyAttribute(lambda p: round(p.probability * 100))
+    top_factors = factory.LazyFunction(
+        lambda: [
+            {"feature": "lead_source", "label": "Lead source = Referral", "direction": "+", "weight": 0.12},
+            {"feature": "days_since_activity", "label": "No activity for 30 days", "direction": "-", "weight": 0.05},
+        ]
+    )
+    is_current = True
+
+
+class FeedbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Feedback
+
+    prediction = factory.SubFactory(PredictionFactory)
+    organization = factory.SelfAttribute("prediction.organization")
+    user = factory.SubFactory(UserFactory)
+    verdict = Feedback.Verdict.AGREE

@@ -1,0 +1,104 @@
+"""Write-side services for CRM connections: create/configure a connection, schedule and start syncs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from crm_connectors.base import Connector, ConnectorError
+from crm_connectors.models import CRMConnection, SyncRun
+from crm_connectors.registry import connector_class_get
+from salesai.core.models import Organization
+
+SYNC_TASK_NAME = "crm_connectors.tasks.sync_connection"
+
+
+def connection_create(
+    *,
+    organization: Organization,
+    kind: str,
+    name: str,
+    config: Mapping[str, Any] | None = None,
+    credentials: Mapping[str, Any] | None = None,
+    sync_interval_minutes: int | None = None,
+) -> CRMConnection:
+    """Create the organization's connection `name` (or update it: same kind required) and schedule its sync.
+
+    `config` is validated against the connector's settings schema; `credentials` are stored encrypted and
+    left as they are on update when not given. Raises ConnectorError on an unknown kind or bad config.
+    """
+    connector_class = _connector_class(kind)
+    config = dict(config or {})
+    _config_validate(connector_class.settings_schema, config, kind=kind)
+    interval = sync_interval_minutes or settings.SYNC_DEFAULT_INTERVAL_MINUTES
+    if interval < 1:
+        raise ConnectorError("sync_interval_minutes must be at least 1")
+
+    with transaction.atomic():
+        connection = CRMConnection.objects.select_for_update().filter(organization=organization, name=name).first()
+        if connection is None:
+            connection = CRMConnection(organization=organization, name=name, kind=kind)
+        elif connection.kind != kind:
+            raise ConnectorError(f"connection {name!r} already exists with kind {connection.kind!r}")
+        connection.config = config
+        if credentials is not None:
+            connection.credentials = dict(credentials)
+        if sync_interval_minutes is not None or connection.pk is None:
+            connection.sync_interval_minutes = interval
+        connection.save()
+        connection_schedule_sync(connection=connection)
+    return connection
+
+
+def connection_schedule_sync(*, connection: CRMConnection) -> PeriodicTask:
+    """Create or update the beat entry `crm-sync-<id>` that syncs the connection every interval."""
+    schedule, _ = IntervalSchedule.objects.get_or_create(
+        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES
+    )
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=f"crm-sync-{connection.pk}",
+        defaults={
+            "task": SYNC_TASK_NAME,
+            "interval": schedule,
+            "crontab": None,
+            "args": json.dumps([connection.pk]),
+            "enabled": connection.is_active,
+            "description": f"Incremental sync of {connection.organization.slug}/{connection.name}",
+        },
+    )
+    return task
+
+
+def sync_run_start(*, connection_id: int, full: bool = False) -> SyncRun:
+    """Queue a sync: a queued SyncRun now, the Celery task once this transaction commits."""
+    from crm_connectors.tasks import sync_connection  # the task module imports the sync engine
+
+    connection = CRMConnection.objects.get(pk=connection_id)
+    run = SyncRun.objects.create(
+        connection=connection, mode=SyncRun.Mode.FULL if full else SyncRun.Mode.INCREMENTAL
+    )
+    transaction.on_commit(
+        lambda: sync_connection.delay(connection_id=connection.pk, full=full, sync_run_id=run.pk)
+    )
+    return run
+
+
+def _connector_class(kind: str) -> type[Connector]:
+    try:
+        return connector_class_get(kind)
+    except KeyError as exc:
+        raise ConnectorError(str(exc.args[0])) from None
+
+
+def _config_validate(schema: Mapping[str, Any], config: dict[str, Any], *, kind: str) -> None:
+    try:
+        jsonschema.validate(config, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "config"
+        raise ConnectorError(f"invalid {kind} config at {where}: {exc.message}") from None

@@ -1,0 +1,45 @@
+"""`manage.py ml_train --org <slug> [--task lead_conversion] [--epochs N] [--async]`"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ml import services
+from ml.models import Task
+from salesai.core.models import Organization
+
+
+class Command(BaseCommand):
+    help = "Train a model for one organisation and print its held-out metrics."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--org", required=True, help="organisation slug")
+        parser.add_argument("--task", default=Task.LEAD_CONVERSION, choices=Task.values)
+        parser.add_argument("--epochs", type=int, help="maximum epochs (early stopping may stop sooner)")
+        parser.add_argument("--async", dest="run_async", action="store_true", help="queue it on the gpu queue")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        organization = Organization.objects.filter(slug=options["org"]).first()
+        if organization is None:
+            raise CommandError(f"no organisation with slug {options['org']!r}")
+        params = {"epochs": options["epochs"]} if options["epochs"] else {}
+        try:
+            if options["run_async"]:
+                run = services.training_run_start(organization_id=organization.id, task=options["task"], params=params)
+                self.stdout.write(f"queued training run {run.pk} for {organization.slug} ({options['task']})")
+                return
+            version = services.model_train(organization_id=organization.id, task=options["task"], params=params)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        metrics = version.metrics
+        split = metrics.get("split_rows", {})
+        self.stdout.write(f"{organization.slug} {version.task} v{version.version} ({version.status})")
+        self.stdout.write(
+            f"rows: {version.trained_rows} (train {split.get('train')}, valid {split.get('valid')}, "
+            f"test {split.get('test')}), best epoch {metrics.get('best_epoch')}, {metrics.get('training_seconds')}s"
+        )
+        self.stdout.write("held-out (test) metrics, calibrated:")
+        for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "ece_uncalibrated", "base_rate"):
+            value = metrics.get(key)
+            self.stdout.write(f"  {key:<17} {'n/a' if value is None else f'{value:.4f}'}")

@@ -1,0 +1,397 @@
+"""Write-side ML services: train and register models, promote/roll back, score contacts, record feedback.
+
+This is the Django side of `ml`: it reads settings, turns CRM rows into frames through `ml.features`, hands
+frames to the pure training/inference code and stores the results. Tasks and commands call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from ml.features.lead import EXCLUDED_FIELDS, lead_feature_frame, lead_property_keys, lead_schema, lead_training_frame
+from ml.models import Feedback, ModelVersion, Prediction, Task, TrainingRun
+from ml.selectors import model_version_champion_get
+
+# The torch-backed modules (ml.training, ml.inference, ml.registry, ml.explain) are imported inside the
+# functions that need them: the web process and admin import this module and should not pay for torch.
+from salesai.core.models import Contact, Organization
+
+logger = logging.getLogger(__name__)
+
+SCORING_CHUNK = 5_000  # contacts per feature frame / transaction: bounds memory and lock time
+MIN_POSITIVES = 5  # fewer converted examples cannot train (or honestly evaluate) a model
+HORIZON_DAYS = 90
+
+
+class NoChampionModel(ValidationError):
+    """Scoring was asked for but the organisation has no champion model for the task yet."""
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    organization_id: int
+    model_version_id: int
+    scored: int
+    prediction_ids: list[int] = field(repr=False)
+    # Scores (0..100) counted in ten buckets: "0-9", "10-19", ..., "90-100".
+    score_histogram: dict[str, int] = field(default_factory=dict)
+    mean_probability: float | None = None
+    seconds: float = 0.0
+
+
+# --- training -----------------------------------------------------------------------------------------------
+def model_train(
+    *,
+    organization_id: int,
+    task: str = Task.LEAD_CONVERSION,
+    training_run_id: int | None = None,
+    params: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Build point-in-time training rows, train an FT-Transformer, save its checkpoint and register a
+    candidate ModelVersion with held-out metrics. The organisation's first model for the task (no
+    champion yet) is promoted right away, so scoring works after the first training."""
+    from ml.inference import torch_threads_set
+    from ml.registry import artifact_absolute_path, artifact_relative_path, checkpoint_save
+    from ml.training import TrainingParams, train_tabular_model
+
+    if task != Task.LEAD_CONVERSION:
+        raise ValidationError({"task": f"Training for {task!r} is not available yet."})
+    organization = Organization.objects.get(pk=organization_id)
+    params = dict(params or {})
+    horizon_days = int(params.pop("horizon_days", HORIZON_DAYS))
+    try:
+        training_params = TrainingParams.from_dict({"device": settings.ML_DEVICE, **params})
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+
+    frame, labels = lead_training_frame(organization_id=organization.id, horizon_days=horizon_days)
+    positives = int(labels.sum())
+    if len(frame) < settings.ML_MIN_TRAINING_ROWS or positives < MIN_POSITIVES or positives == len(labels):
+        raise ValidationError(
+            {
+                "training_data": (
+                    f"Not enough history to train: {len(frame)} rows with {positives} conversions "
+                    f"(need {settings.ML_MIN_TRAINING_ROWS} rows, {MIN_POSITIVES} conversions "
+                    "and some non-conversions)."
+                )
+            }
+        )
+    torch_threads_set(settings.ML_TORCH_THREADS)
+    started = time.monotonic()
+    trained = train_tabular_model(
+        frame=frame, labels=labels, schema=lead_schema(frame), params=training_params, groups=frame.index.to_numpy()
+    )
+    seconds = round(time.monotonic() - started, 2)
+    metrics = {**trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days}
+    feature_schema = {
+        "preprocessor": trained.preprocessor.to_dict(),
+        "features": [
+            {"name": c.name, "kind": c.kind, "label": c.display_label} for c in trained.preprocessor.schema.columns
+        ],
+        "text_columns": trained.preprocessor.schema.text_columns,
+        "excluded_fields": EXCLUDED_FIELDS,
+        "horizon_days": horizon_days,
+        "snapshots": sorted({ts.isoformat() for ts in frame["as_of"]}),
+    }
+    with transaction.atomic():
+        # Lock the organisation row so two trainings cannot claim the same version number (or file).
+        Organization.objects.select_for_update().get(pk=organization.id)
+        latest = ModelVersion.objects.filter(organization=organization, task=task).aggregate(v=Max("version"))["v"]
+        version = (latest or 0) + 1
+        relative = artifact_relative_path(organization_slug=organization.slug, task=task, version=version)
+        sha256 = checkpoint_save(
+            trained=trained,
+            path=artifact_absolute_path(relative),
+            task=task,
+            metadata={"organization": organization.slug, "version": version, "training_run_id": training_run_id},
+        )
+        model_version = ModelVersion.objects.create(
+            organization=organization,
+            task=task,
+            version=version,
+            status=ModelVersion.Status.CANDIDATE,
+            architecture=trained.architecture,
+            training_run_id=training_run_id,
+            metrics=metrics,
+            feature_schema=feature_schema,
+            artifact_path=relative,
+            artifact_sha256=sha256,
+            trained_rows=len(frame),
+        )
+        if training_run_id is not None:
+            TrainingRun.objects.filter(pk=training_run_id).update(log=trained.log)
+        if not ModelVersion.objects.filter(
+            organization=organization, task=task, status=ModelVersion.Status.CHAMPION
+        ).exists():
+            model_version = model_version_promote(model_version_id=model_version.id)
+    logger.info(
+        "trained %s v%s for %s: roc_auc=%s rows=%s in %ss",
+        task, version, organization.slug, metrics.get("roc_auc"), len(frame), seconds,
+    )
+    return model_version
+
+
+def training_run_execute(*, training_run_id: int) -> ModelVersion | None:
+    """Run a queued TrainingRun once: a finished run (succeeded or failed) is not re-run, and a run
+    already marked running is left to the worker that owns it (acks_late may redeliver)."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=training_run_id)
+        if run.status != TrainingRun.Status.QUEUED:
+            logger.info("training run %s is %s: nothing to do", run.pk, run.status)
+            return run.model_versions.order_by("-version").first()
+        run.status = TrainingRun.Status.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    try:
+        model_version = model_train(
+            organization_id=run.organization_id, task=run.task, training_run_id=run.pk, params=run.params
+        )
+    except Exception as exc:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED, error=_error_text(exc), finished_at=timezone.now()
+        )
+        if isinstance(exc, ValidationError):  # bad data or params: recorded on the run, not a crash
+            return None
+        raise
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now())
+    if model_version.status == ModelVersion.Status.CHAMPION and model_version.task == Task.LEAD_CONVERSION:
+        scoring_enqueue(organization_id=run.organization_id)  # a new champion: every open lead gets its score
+    return model_version
+
+
+def training_run_create(
+    *, organization_id: int, task: str = Task.LEAD_CONVERSION, params: dict[str, Any] | None = None
+) -> TrainingRun:
+    """A queued TrainingRun with validated params (nothing is enqueued: see `training_run_start`)."""
+    if task not in Task.values:
+        raise ValidationError({"task": f"Unknown task {task!r}."})
+    from ml.training import TrainingParams
+
+    params = dict(params or {})
+    try:
+        TrainingParams.from_dict({k: v for k, v in params.items() if k != "horizon_days"})
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+    return TrainingRun.objects.create(organization_id=organization_id, task=task, params=params)
+
+
+def training_run_start(
+    *, organization_id: int, task: str = Task.LEAD_CONVERSION, params: dict[str, Any] | None = None
+) -> TrainingRun:
+    """Queue a training run; the gpu-queue task starts once this transaction commits."""
+    run = training_run_create(organization_id=organization_id, task=task, params=params)
+    from ml.tasks import train_model  # tasks import services: import here to avoid a cycle
+
+    transaction.on_commit(lambda: train_model.delay(run.pk))
+    return run
+
+
+# --- champion management ------------------------------------------------------------------------------------
+def model_version_promote(*, model_version_id: int) -> ModelVersion:
+    """Make this version the champion of its task and retire the previous one, atomically. Promoting an
+    older (retired) version is the one-click rollback."""
+    with transaction.atomic():
+        target = ModelVersion.objects.select_for_update().get(pk=model_version_id)
+        if target.status == ModelVersion.Status.CHAMPION:
+            return target
+        now = timezone.now()
+        # Retire first: the database allows one champion per (organisation, task) at any instant.
+        ModelVersion.objects.filter(
+            organization_id=target.organization_id, task=target.task, status=ModelVersion.Status.CHAMPION
+        ).update(status=ModelVersion.Status.RETIRED)
+        target.status = ModelVersion.Status.CHAMPION
+        target.promoted_at = now
+        target.save(update_fields=["status", "promoted_at"])
+    return target
+
+
+# --- scoring ------------------------------------------------------------------------------------------------
+def contacts_score(
+    *,
+    organization_id: int,
+    contact_ids: list[int] | None = None,
+    model_version_id: int | None = None,
+) -> ScoringResult:
+    """Score contacts with the champion (or the given version) and store Predictions: the new row is
+    current, the contact's previous current row becomes history in the same transaction.
+
+    Only open leads are scored (not deleted, not converted: a conversion score for a customer means
+    nothing); `contact_ids` narrows that set, e.g. to the contacts a sync changed."""
+    from ml.explain import predictions_explain
+    from ml.inference import torch_threads_set
+    from ml.registry import model_load_cached
+
+    started = time.monotonic()
+    model_version = _scoring_version(organization_id=organization_id, model_version_id=model_version_id)
+    contacts = Contact.objects.filter(
+        organization_id=organization_id, deleted_at__isnull=True, converted_at__isnull=True
+    )
+    if contact_ids is not None:
+        contacts = contacts.filter(id__in=list(contact_ids))
+    ids = list(contacts.order_by("id").values_list("id", flat=True))
+
+    torch_threads_set(settings.ML_TORCH_THREADS)
+    model = model_load_cached(
+        model_version_id=model_version.id,
+        artifact_path=model_version.artifact_path,
+        sha256=model_version.artifact_sha256,
+        device=settings.ML_DEVICE,
+    )
+    property_keys = lead_property_keys(model.preprocessor.schema)
+    as_of = timezone.now()
+    prediction_ids: list[int] = []
+    probabilities: list[np.ndarray] = []
+    for start in range(0, len(ids), SCORING_CHUNK):
+        chunk = ids[start : start + SCORING_CHUNK]
+        frame = lead_feature_frame(
+            organization_id=organization_id, as_of=as_of, contact_ids=chunk, property_keys=property_keys
+        )
+        encoded = model.encode(frame)
+        probability = model.probabilities(encoded, batch_size=settings.ML_SCORING_BATCH_SIZE)
+        factors = predictions_explain(
+            model=model, frame=frame, encoded=encoded, batch_size=settings.ML_SCORING_BATCH_SIZE
+        )
+        prediction_ids += _predictions_write(
+            organization_id=organization_id,
+            model_version=model_version,
+            contact_ids=[int(i) for i in frame.index],
+            probabilities=probability,
+            factors=factors,
+        )
+        probabilities.append(probability)
+    scores = np.round(np.concatenate(probabilities) * 100) if probabilities else np.zeros(0)
+    return ScoringResult(
+        organization_id=organization_id,
+        model_version_id=model_version.id,
+        scored=len(prediction_ids),
+        prediction_ids=prediction_ids,
+        score_histogram=_histogram(scores),
+        mean_probability=float(np.concatenate(probabilities).mean()) if len(scores) else None,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def scoring_enqueue(*, organization_id: int, contact_ids: list[int] | None = None) -> None:
+    """Ask the gpu queue to (re)score contacts once this transaction commits (e.g. after a sync page)."""
+    from ml.tasks import score_contacts  # tasks import services: import here to avoid a cycle
+
+    ids = None if contact_ids is None else sorted({int(i) for i in contact_ids})
+    if ids is not None and not ids:
+        return
+    transaction.on_commit(lambda: score_contacts.delay(organization_id, ids))
+
+
+def _scoring_version(*, organization_id: int, model_version_id: int | None) -> ModelVersion:
+    if model_version_id is not None:
+        version = ModelVersion.objects.filter(pk=model_version_id, organization_id=organization_id).first()
+        if version is None:
+            raise ValidationError({"model_version_id": "No such model version in this organization."})
+        if version.task != Task.LEAD_CONVERSION:
+            raise ValidationError({"model_version_id": "This model does not score leads."})
+        return version
+    champion = model_version_champion_get(organization_id=organization_id, task=Task.LEAD_CONVERSION)
+    if champion is None:
+        raise NoChampionModel({"model_version_id": "This organization has no lead-scoring model yet: train one."})
+    return champion
+
+
+def _predictions_write(
+    *,
+    organization_id: int,
+    model_version: ModelVersion,
+    contact_ids: list[int],
+    probabilities: np.ndarray,
+    factors: list[list[dict[str, Any]]],
+) -> list[int]:
+    task = model_version.task
+    with transaction.atomic():
+        # Lock the contacts (id order, so concurrent scorings cannot deadlock): the second scoring then sees
+        # the first one's rows and retires them instead of colliding on "one current per contact".
+        list(Contact.objects.select_for_update().filter(id__in=contact_ids).order_by("id").values_list("id"))
+        Prediction.objects.filter(contact_id__in=contact_ids, task=task, is_current=True).update(is_current=False)
+        created = Prediction.objects.bulk_create(
+            [
+                Prediction(
+                    organization_id=organization_id,
+                    model_version=model_version,
+                    task=task,
+                    contact_id=contact_id,
+                    probability=float(probability),
+                    score=int(round(float(probability) * 100)),
+                    top_factors=top,
+                    is_current=True,
+                )
+                for contact_id, probability, top in zip(contact_ids, probabilities, factors, strict=True)
+            ],
+            batch_size=1000,
+        )
+    if any(p.pk is None for p in created):  # backends without RETURNING: read the ids back
+        current = Prediction.objects.filter(contact_id__in=contact_ids, task=task, is_current=True)
+        return list(current.values_list("id", flat=True))
+    return [p.pk for p in created]
+
+
+def _histogram(scores: np.ndarray) -> dict[str, int]:
+    buckets = np.clip(scores // 10, 0, 9).astype(int)
+    counts = np.bincount(buckets, minlength=10) if len(scores) else np.zeros(10, dtype=int)
+    return {(f"{10 * b}-{10 * b + 9}" if b < 9 else "90-100"): int(counts[b]) for b in range(10)}
+
+
+# --- feedback -----------------------------------------------------------------------------------------------
+def feedback_create(
+    *,
+    prediction_id: int,
+    user_id: int,
+    verdict: str,
+    override_value: float | None = None,
+    reason: str = "",
+) -> Feedback:
+    """A rep's verdict on a prediction. An override must carry the rep's own probability in [0, 1]; agree /
+    disagree must not carry one."""
+    errors: dict[str, str] = {}
+    if verdict not in Feedback.Verdict.values:
+        errors["verdict"] = f"Must be one of: {', '.join(Feedback.Verdict.values)}."
+    value: float | None = None
+    if override_value is not None:
+        try:
+            value = float(override_value)
+        except (TypeError, ValueError):
+            errors["override_value"] = "Must be a number between 0 and 1."
+        else:
+            if not np.isfinite(value) or not 0.0 <= value <= 1.0:
+                errors["override_value"] = "Must be between 0 and 1."
+    if verdict == Feedback.Verdict.OVERRIDE and override_value is None:
+        errors["override_value"] = "An override needs your probability (between 0 and 1)."
+    elif verdict in (Feedback.Verdict.AGREE, Feedback.Verdict.DISAGREE) and override_value is not None:
+        errors["override_value"] = "Only an override carries a value."
+    prediction = Prediction.objects.filter(pk=prediction_id).only("id", "organization_id").first()
+    if prediction is None:
+        errors["prediction_id"] = "No such prediction."
+    if errors:
+        raise ValidationError(errors)
+    return Feedback.objects.create(
+        organization_id=prediction.organization_id,
+        prediction=prediction,
+        user_id=user_id,
+        verdict=verdict,
+        override_value=value,
+        reason=(reason or "").strip(),
+    )
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        messages = exc.message_dict if hasattr(exc, "error_dict") else {"error": exc.messages}
+        return "; ".join(f"{key}: {' '.join(value)}" for key, value in messages.items())
+    return f"{type(exc).__name__}: {exc}"
+

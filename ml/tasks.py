@@ -1,0 +1,51 @@
+"""gpu-queue tasks (the queue comes from settings.CELERY_TASK_ROUTES, never from here). Thin and idempotent:
+they take ids, call one service and return a small JSON summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from ml import services
+
+
+@shared_task
+def train_model(training_run_id: int) -> dict[str, Any]:
+    """Execute a queued TrainingRun; a finished run is not re-run."""
+    model_version = services.training_run_execute(training_run_id=training_run_id)
+    if model_version is None:
+        return {"training_run_id": training_run_id, "model_version_id": None}
+    return {
+        "training_run_id": training_run_id,
+        "model_version_id": model_version.id,
+        "version": model_version.version,
+        "status": model_version.status,
+        "roc_auc": model_version.metrics.get("roc_auc"),
+    }
+
+
+@shared_task
+def score_contacts(organization_id: int, contact_ids: list[int] | None = None) -> dict[str, Any]:
+    """(Re)score contacts with the champion. Running it twice only adds a history row per contact.
+    Without a champion there is nothing to score yet: a no-op, not an error (syncs enqueue this early)."""
+    try:
+        result = services.contacts_score(organization_id=organization_id, contact_ids=contact_ids)
+    except services.NoChampionModel:
+        return {"organization_id": organization_id, "scored": 0, "skipped": "no champion model"}
+    return {
+        "organization_id": organization_id,
+        "model_version_id": result.model_version_id,
+        "scored": result.scored,
+        "seconds": result.seconds,
+    }
+
+
+@shared_task
+def retrain_and_score(organization_id: int) -> dict[str, Any]:
+    """The nightly schedule (see ml.beat): train a new version, then rescore every open lead with the
+    champion. A version trained here stays a candidate unless it is the organisation's first."""
+    run = services.training_run_create(organization_id=organization_id)
+    trained = train_model(run.pk)
+    scored = score_contacts(organization_id)
+    return {"training": trained, "scoring": scored}

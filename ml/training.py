@@ -1,0 +1,291 @@
+"""Train an FT-Transformer on a feature frame. Pure torch/numpy/pandas: no Django.
+
+Rows are split train / validation / test by group (a contact appears in several snapshots: all its rows
+land on one side, so the held-out numbers are not flattered by memorised contacts), stratified by label
+and seeded. The preprocessor is fitted on the training rows only. Training uses AdamW, a positive-class
+weight for imbalance and early stopping on validation loss; the calibrator is fitted on validation logits;
+the reported metrics come from the test rows, which neither training nor calibration saw.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ml.calibration import Calibrator, calibrator_fit, classification_metrics, expected_calibration_error, sigmoid
+from ml.features.schema import EncodedTable, TablePreprocessor, TableSchema
+from ml.inference import ScoringModel, device_resolve, predict_logits
+from ml.nets.ft_transformer import FTTransformer, FTTransformerConfig
+
+ARCHITECTURE = "ft_transformer"
+
+
+@dataclass
+class TrainingParams:
+    d_token: int = 32
+    n_layers: int = 2
+    n_heads: int = 4
+    attention_dropout: float = 0.1
+    ffn_dropout: float = 0.1
+    residual_dropout: float = 0.0
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 4  # epochs without a better validation loss before stopping
+    valid_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    calibration: str = "platt"
+    min_frequency: int = 5  # categories seen fewer times become "<rare>"
+    max_categories: int = 1000
+    max_pos_weight: float = 50.0
+    # Training rows per epoch at most: above it negatives are subsampled (seeded), every positive kept.
+    # Snapshots repeat contacts, so extra negatives add little but cost CPU time linearly.
+    max_train_rows: int | None = 12_000
+    max_seconds: float | None = None  # wall-clock budget; the best epoch so far is kept
+    device: str = "cpu"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> TrainingParams:
+        """Build from user/JSON params; unknown keys are an error (a typo must not be silently ignored)."""
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training params: {', '.join(unknown)}")
+        params = cls(**data)
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("epochs, batch_size and patience must be >= 1")
+        if not (0 < self.valid_fraction < 0.5 and 0 < self.test_fraction < 0.5):
+            raise ValueError("valid_fraction and test_fraction must be in (0, 0.5)")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainedModel:
+    net: FTTransformer
+    config: FTTransformerConfig
+    preprocessor: TablePreprocessor
+    calibrator: Calibrator
+    metrics: dict[str, Any]  # held-out (test) metrics of the calibrated probabilities, plus split sizes
+    log: list[dict[str, Any]]  # one entry per epoch
+    params: TrainingParams
+    architecture: str = ARCHITECTURE
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def scoring_model(self) -> ScoringModel:
+        return ScoringModel(
+            net=self.net, preprocessor=self.preprocessor, calibrator=self.calibrator, device=self.device
+        )
+
+
+def holdout_split(
+    labels: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    valid_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions (train, valid, test). Whole groups move together; groups are stratified by whether
+    any of their rows is positive, so each part keeps the positive rate."""
+    y = np.asarray(labels).astype(int)
+    group_ids = np.arange(len(y)) if groups is None else np.asarray(groups)
+    unique, inverse = np.unique(group_ids, return_inverse=True)
+    group_positive = np.zeros(len(unique), dtype=bool)
+    np.logical_or.at(group_positive, inverse, y == 1)
+    rng = np.random.default_rng(seed)
+    part = np.zeros(len(unique), dtype=np.int8)  # 0 train, 1 valid, 2 test
+    for stratum in (False, True):
+        members = rng.permutation(np.flatnonzero(group_positive == stratum))
+        n_test = _share(len(members), test_fraction)
+        n_valid = _share(len(members), valid_fraction)
+        part[members[:n_test]] = 2
+        part[members[n_test : n_test + n_valid]] = 1
+    row_part = part[inverse]
+    return np.flatnonzero(row_part == 0), np.flatnonzero(row_part == 1), np.flatnonzero(row_part == 2)
+
+
+def _subsample(rows: np.ndarray, y: np.ndarray, *, limit: int | None, seed: int) -> np.ndarray:
+    if limit is None or len(rows) <= limit:
+        return rows
+    positives = rows[y[rows] == 1]
+    negatives = rows[y[rows] != 1]
+    rng = np.random.default_rng(seed + 1)
+    positives = positives if len(positives) <= limit // 2 else rng.choice(positives, limit // 2, replace=False)
+    negatives = rng.choice(negatives, min(len(negatives), limit - len(positives)), replace=False)
+    return np.sort(np.concatenate([positives, negatives]))
+
+
+def _share(count: int, fraction: float) -> int:
+    # At least one of each stratum in a held-out part once there are a few, so AUC is defined.
+    share = int(round(count * fraction))
+    return max(share, 1) if count >= 3 else share
+
+
+def train_tabular_model(
+    *,
+    frame: pd.DataFrame,
+    labels: pd.Series | np.ndarray,
+    schema: TableSchema,
+    params: TrainingParams | None = None,
+    groups: np.ndarray | None = None,
+) -> TrainedModel:
+    """Fit preprocessor, net and calibrator on `frame` (one row per example) and 0/1 `labels`."""
+    params = params or TrainingParams()
+    params.validate()
+    y = np.asarray(labels, dtype=np.float32).ravel()
+    if len(y) != len(frame):
+        raise ValueError("frame and labels differ in length")
+    if len(np.unique(y)) < 2:
+        raise ValueError("training needs both positive and negative examples")
+    train_rows, valid_rows, test_rows = holdout_split(
+        y, groups=groups, valid_fraction=params.valid_fraction, test_fraction=params.test_fraction, seed=params.seed
+    )
+    fitted_rows = _subsample(train_rows, y, limit=params.max_train_rows, seed=params.seed)
+    preprocessor = TablePreprocessor(
+        schema=schema, min_frequency=params.min_frequency, max_categories=params.max_categories
+    ).fit(frame.iloc[train_rows])
+    encoded = preprocessor.transform(frame)
+    config = FTTransformerConfig(
+        n_numeric=encoded.numeric.shape[1],
+        categorical_cardinalities=preprocessor.categorical_cardinalities,
+        numeric_groups=preprocessor.numeric_groups,
+        d_token=params.d_token,
+        n_layers=params.n_layers,
+        n_heads=params.n_heads,
+        attention_dropout=params.attention_dropout,
+        ffn_dropout=params.ffn_dropout,
+        residual_dropout=params.residual_dropout,
+    )
+    device = device_resolve(params.device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(params.seed)
+        net, log = _fit_net(
+            config=config,
+            train=(encoded.take(fitted_rows), y[fitted_rows]),
+            valid=(encoded.take(valid_rows), y[valid_rows]),
+            params=params,
+            device=device,
+        )
+    valid_logits = predict_logits(net, encoded.take(valid_rows), device=device, mixed_precision=False)
+    calibrator = calibrator_fit(valid_logits, y[valid_rows], method=params.calibration)
+    test_logits = predict_logits(net, encoded.take(test_rows), device=device, mixed_precision=False)
+    metrics = classification_metrics(y[test_rows], calibrator.transform(test_logits))
+    metrics["ece_uncalibrated"] = expected_calibration_error(y[test_rows], sigmoid(test_logits))
+    metrics["split_rows"] = {
+        "train": len(train_rows), "train_used": len(fitted_rows), "valid": len(valid_rows), "test": len(test_rows)
+    }
+    metrics["best_epoch"] = min(log, key=lambda entry: entry["valid_loss"])["epoch"] if log else None
+    return TrainedModel(
+        net=net, config=config, preprocessor=preprocessor, calibrator=calibrator, metrics=metrics, log=log,
+        params=params, device=device,
+    )
+
+
+def _fit_net(
+    *,
+    config: FTTransformerConfig,
+    train: tuple[EncodedTable, np.ndarray],
+    valid: tuple[EncodedTable, np.ndarray],
+    params: TrainingParams,
+    device: torch.device,
+) -> tuple[FTTransformer, list[dict[str, Any]]]:
+    net = FTTransformer(config).to(device)
+    optimizer = torch.optim.AdamW(_parameter_groups(net, params.weight_decay), lr=params.learning_rate)
+    train_table, train_y = train
+    valid_table, valid_y = valid
+    positives = float(train_y.sum())
+    pos_weight = min(params.max_pos_weight, max(1.0, (len(train_y) - positives) / max(positives, 1.0)))
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
+    tensors = _to_tensors(train_table, train_y, device)
+    valid_tensors = _to_tensors(valid_table, valid_y, device)
+    generator = torch.Generator().manual_seed(params.seed)
+    best_loss, best_state, stale, log = math.inf, copy.deepcopy(net.state_dict()), 0, []
+    started = time.monotonic()
+    for epoch in range(1, params.epochs + 1):
+        epoch_started = time.monotonic()
+        net.train()
+        order = torch.randperm(len(train_y), generator=generator).to(device)
+        total = 0.0
+        for start in range(0, len(order), params.batch_size):
+            batch = order[start : start + params.batch_size]
+            if len(batch) < 2 and len(order) > 1:
+                continue  # a single-row batch adds noise and nothing else
+            loss = loss_fn(net(tensors[0][batch], tensors[1][batch]), tensors[2][batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        valid_loss = _loss(net, valid_tensors, loss_fn, params.batch_size * 8)
+        entry = {
+            "epoch": epoch,
+            "train_loss": round(total / max(len(train_y), 1), 6),
+            "valid_loss": round(valid_loss, 6),
+            "seconds": round(time.monotonic() - epoch_started, 3),
+        }
+        log.append(entry)
+        if valid_loss < best_loss - 1e-5:
+            best_loss, best_state, stale = valid_loss, copy.deepcopy(net.state_dict()), 0
+        else:
+            stale += 1
+        if stale >= params.patience:
+            break
+        if params.max_seconds is not None and time.monotonic() - started > params.max_seconds:
+            entry["stopped"] = "time budget"
+            break
+    net.load_state_dict(best_state)
+    net.eval()
+    return net, log
+
+
+def _parameter_groups(net: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    # Decay only the dense weight matrices: tokenizer embeddings, CLS, norms and biases are not
+    # "complexity" in the usual sense and decaying them hurts tabular transformers.
+    decay, no_decay = [], []
+    for name, parameter in net.named_parameters():
+        if parameter.ndim < 2 or name.startswith(("tokenizer.", "cls_token")) or "norm" in name:
+            no_decay.append(parameter)
+        else:
+            decay.append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _to_tensors(table: EncodedTable, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
+    return (
+        torch.from_numpy(np.ascontiguousarray(table.numeric)).to(device),
+        torch.from_numpy(np.ascontiguousarray(table.categorical)).to(device),
+        torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(device),
+    )
+
+
+def _loss(net: nn.Module, tensors: tuple[torch.Tensor, ...], loss_fn: nn.Module, batch_size: int) -> float:
+    net.eval()
+    numeric, categorical, y = tensors
+    if len(y) == 0:
+        return math.inf
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(y), batch_size):
+            batch = slice(start, start + batch_size)
+            total += float(loss_fn(net(numeric[batch], categorical[batch]), y[batch])) * len(y[batch])
+    return total / len(y)

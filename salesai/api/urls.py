@@ -1,0 +1,26 @@
+"""/api/v1/ routes."""
+
+from django.urls import include, path
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.routers import DefaultRouter
+
+from salesai.api.views.connectors import ConnectionViewSet, SyncRunViewSet
+from salesai.api.views.core import ActivityViewSet, CompanyViewSet, ContactViewSet, DealViewSet
+from salesai.api.views.ml import FeedbackViewSet, ModelVersionViewSet, PredictionViewSet
+
+router = DefaultRouter()
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("companies", CompanyViewSet, basename="company")
+router.register("deals", DealViewSet, basename="deal")
+router.register("activities", ActivityViewSet, basename="activity")
+router.register("predictions", PredictionViewSet, basename="prediction")
+router.register("feedback", FeedbackViewSet, basename="feedback")
+router.register("connections", ConnectionViewSet, basename="connection")
+router.register("sync-runs", SyncRunViewSet, basename="sync-run")
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
+
+app_name = "api"
+urlpatterns = [
+    path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,80 @@
+"""Read-only endpoints for CRM records (written by syncs, not by API clients)."""
+
+from django.db.models import QuerySet
+from rest_framework import mixins
+from rest_framework.serializers import BaseSerializer
+
+from ml.selectors import contacts_with_current_prediction, contacts_with_current_score
+from salesai.api.filters import ActivityFilter, CompanyFilter, ContactFilter, DealFilter
+from salesai.api.serializers.core import (
+    ActivitySerializer,
+    CompanySerializer,
+    ContactDetailSerializer,
+    ContactSerializer,
+    DealSerializer,
+)
+from salesai.api.views.base import OrganizationScopedViewSet
+from salesai.core.models import Activity, Company, Contact, Deal
+from salesai.core.selectors import (
+    activity_list_for_user,
+    company_list_for_user,
+    contact_list_for_user,
+    deal_list_for_user,
+)
+
+
+class ReadOnlyScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
+    pass
+
+
+class CompanyViewSet(ReadOnlyScopedViewSet):
+    serializer_class = CompanySerializer
+    filterset_class = CompanyFilter
+    search_fields = ["name", "domain"]
+    ordering_fields = ["name", "employee_count", "annual_revenue", "created_at", "updated_at", "remote_updated_at"]
+    ordering = ["name"]
+
+    def get_queryset(self) -> QuerySet[Company]:
+        return company_list_for_user(user=self.request.user)
+
+
+class ContactViewSet(ReadOnlyScopedViewSet):
+    """Contacts with their current lead-conversion score; `?ordering=-current_score` ranks leads
+    (unscored contacts last)."""
+
+    filterset_class = ContactFilter
+    search_fields = ["first_name", "last_name", "email", "company__name"]
+    ordering_fields = ["last_name", "first_name", "email", "created_at", "updated_at", "remote_created_at",
+                       "remote_updated_at", "current_score", "current_probability"]
+    ordering = ["last_name", "first_name"]
+
+    def get_queryset(self) -> QuerySet[Contact]:
+        contacts = contact_list_for_user(user=self.request.user)
+        if self.action == "retrieve":
+            return contacts_with_current_prediction(queryset=contacts)
+        return contacts_with_current_score(queryset=contacts)
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        return ContactDetailSerializer if self.action == "retrieve" else ContactSerializer
+
+
+class DealViewSet(ReadOnlyScopedViewSet):
+    serializer_class = DealSerializer
+    filterset_class = DealFilter
+    search_fields = ["name", "company__name"]
+    ordering_fields = ["name", "amount", "close_date", "created_at", "updated_at", "remote_updated_at"]
+    ordering = ["-close_date", "name"]
+
+    def get_queryset(self) -> QuerySet[Deal]:
+        return deal_list_for_user(user=self.request.user)
+
+
+class ActivityViewSet(ReadOnlyScopedViewSet):
+    serializer_class = ActivitySerializer
+    filterset_class = ActivityFilter
+    search_fields = ["subject", "body"]
+    ordering_fields = ["occurred_at", "created_at", "updated_at"]
+    ordering = ["-occurred_at"]
+
+    def get_queryset(self) -> QuerySet[Activity]:
+        return activity_list_for_user(user=self.request.user)

@@ -1,0 +1,86 @@
+"""Read-side queries for tenancy and the CRM domain: who may see which organisation's rows."""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Model, QuerySet
+
+from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization
+
+User = AbstractBaseUser | AnonymousUser
+
+# Roles that may manage connections and promote models; reps read and give feedback.
+MANAGING_ROLES = frozenset({Membership.Role.ADMIN, Membership.Role.MANAGER})
+
+
+def organizations_for_user(*, user: User) -> QuerySet[Organization]:
+    """Organisations the user is a member of. Membership is the only way in, superusers included,
+    so the API and the manager pages never leak another tenant's rows."""
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    return Organization.objects.filter(memberships__user=user).distinct()
+
+
+def organization_ids_for_user(*, user: User) -> list[int]:
+    return list(organizations_for_user(user=user).values_list("id", flat=True))
+
+
+def organization_for_user_get(*, user: User, reference: str | int) -> Organization | None:
+    """One of the user's organisations by slug or id; None when it does not exist *or* the user is not a
+    member, so callers cannot tell the two apart (no existence leak)."""
+    organizations = organizations_for_user(user=user)
+    text = str(reference).strip()
+    if text.isdigit():
+        found = organizations.filter(id=int(text)).first()
+        if found is not None:
+            return found
+    return organizations.filter(slug=text).first()
+
+
+def organization_default_for_user(*, user: User) -> Organization | None:
+    """The user's organisation when they have exactly one; None when they have none or several."""
+    organizations = list(organizations_for_user(user=user)[:2])
+    return organizations[0] if len(organizations) == 1 else None
+
+
+def membership_role_get(*, user: AbstractBaseUser, organization_id: int) -> str | None:
+    return (
+        Membership.objects.filter(user=user, organization_id=organization_id).values_list("role", flat=True).first()
+    )
+
+
+def membership_can_manage(*, user: User, organization_id: int) -> bool:
+    """Admins and managers of the organisation may change connections and promote models."""
+    if not user.is_authenticated:
+        return False
+    return membership_role_get(user=user, organization_id=organization_id) in MANAGING_ROLES
+
+
+def records_for_user(
+    *, user: User, model: type[Model], organization_path: str = "organization"
+) -> QuerySet:
+    """Rows of any organisation-owned model visible to the user. `organization_path` is the lookup from
+    the model to its Organization (e.g. "connection__organization" for rows owned through a connection)."""
+    return model.objects.filter(**{f"{organization_path}_id__in": organization_ids_for_user(user=user)})
+
+
+def company_list_for_user(*, user: User, include_deleted: bool = False) -> QuerySet[Company]:
+    companies = records_for_user(user=user, model=Company).select_related("organization")
+    return companies if include_deleted else companies.filter(deleted_at__isnull=True)
+
+
+def contact_list_for_user(*, user: User, include_deleted: bool = False) -> QuerySet[Contact]:
+    contacts = records_for_user(user=user, model=Contact).select_related("organization", "company")
+    return contacts if include_deleted else contacts.filter(deleted_at__isnull=True)
+
+
+def deal_list_for_user(*, user: User, include_deleted: bool = False) -> QuerySet[Deal]:
+    deals = records_for_user(user=user, model=Deal).select_related("organization", "company", "contact")
+    return deals if include_deleted else deals.filter(deleted_at__isnull=True)
+
+
+def activity_list_for_user(*, user: User, include_deleted: bool = False) -> QuerySet[Activity]:
+    activities = records_for_user(user=user, model=Activity).select_related("organization")
+    return activities if include_deleted else activities.filter(deleted_at__isnull=True)
+
+
+def contact_activities_recent(*, contact_id: int, limit: int = 20) -> QuerySet[Activity]:
+    return Activity.objects.filter(contact_id=contact_id, deleted_at__isnull=True).order_by("-occurred_at")[:limit]

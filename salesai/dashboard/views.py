@@ -1,0 +1,152 @@
+"""Manager pages: the lead list with reasons, sync health, the champion model, and a contact page where
+reps judge a score. Every read goes through selectors scoped to the user's organisations."""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from ml.models import ModelVersion
+from ml.selectors import (
+    feedback_for_contact_list,
+    leads_top_open_list,
+    model_version_champion_get,
+    prediction_current_get,
+    prediction_history_list,
+    prediction_list_for_user,
+)
+from ml.services import feedback_create
+from salesai.core.models import Contact, Organization
+from salesai.core.selectors import (
+    contact_activities_recent,
+    contact_list_for_user,
+    organization_for_user_get,
+    organizations_for_user,
+)
+from salesai.dashboard.forms import FeedbackForm
+from salesai.dashboard.selectors import sync_run_recent_list
+
+LEADS_SHOWN = 25
+REASONS_PER_LEAD = 3
+# Held-out metrics shown for the champion, in this order; missing ones read "—".
+CHAMPION_METRICS = (("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("brier", "Brier"), ("ece", "ECE"))
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    value: float | None
+
+
+def _champion_metrics(model_version: ModelVersion | None) -> list[Metric]:
+    if model_version is None:
+        return []
+    metrics = model_version.metrics or {}
+    return [Metric(label=label, value=metrics.get(key)) for key, label in CHAMPION_METRICS]
+
+
+def _selected_organization(request: HttpRequest, organizations: list[Organization]) -> Organization | None:
+    reference = request.GET.get("org")
+    if not reference:
+        return organizations[0] if organizations else None
+    organization = organization_for_user_get(user=request.user, reference=reference)
+    if organization is None:
+        raise Http404("No such organisation.")
+    return organization
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    organizations = list(organizations_for_user(user=request.user))
+    organization = _selected_organization(request, organizations)
+    context: dict = {"organizations": organizations, "organization": organization}
+    if organization is not None:
+        champion = model_version_champion_get(organization_id=organization.id)
+        context.update(
+            leads=leads_top_open_list(organization_id=organization.id, limit=LEADS_SHOWN),
+            reasons_per_lead=REASONS_PER_LEAD,
+            sync_runs=sync_run_recent_list(organization_id=organization.id),
+            champion=champion,
+            champion_metrics=_champion_metrics(champion),
+        )
+    return render(request, "dashboard/home.html", context)
+
+
+def _contact_for_user(request: HttpRequest, contact_id: int) -> Contact:
+    contact = contact_list_for_user(user=request.user).filter(id=contact_id).first()
+    if contact is None:
+        raise Http404("No such contact.")
+    return contact
+
+
+def _render_contact(
+    request: HttpRequest, contact: Contact, form: FeedbackForm | None, status: int = 200
+) -> HttpResponse:
+    prediction = prediction_current_get(contact_id=contact.id)
+    if form is None and prediction is not None:
+        form = FeedbackForm(initial={"prediction_id": prediction.id})
+    context = {
+        "organization": contact.organization,
+        "organizations": list(organizations_for_user(user=request.user)),
+        "contact": contact,
+        "prediction": prediction,
+        "history": prediction_history_list(contact_id=contact.id),
+        "activities": contact_activities_recent(contact_id=contact.id),
+        "feedback_list": feedback_for_contact_list(contact_id=contact.id),
+        "form": form,
+    }
+    return render(request, "dashboard/contact_detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
+    return _render_contact(request, _contact_for_user(request, contact_id), form=None)
+
+
+@login_required
+@require_POST
+def contact_feedback(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = _contact_for_user(request, contact_id)
+    form = FeedbackForm(request.POST)
+    if form.is_valid():
+        # The prediction the rep saw, which must be this contact's (and so in one of the user's orgs).
+        prediction = (
+            prediction_list_for_user(user=request.user)
+            .filter(id=form.cleaned_data["prediction_id"], contact_id=contact.id)
+            .first()
+        )
+        if prediction is None:
+            form.add_error(None, "That score no longer exists; reload the page and try again.")
+        else:
+            try:
+                feedback_create(
+                    prediction_id=prediction.id,
+                    user_id=request.user.id,
+                    verdict=form.cleaned_data["verdict"],
+                    override_value=form.override_value,
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationError as exc:
+                _add_service_errors(form, exc)
+            else:
+                messages.success(request, "Thanks — your feedback was recorded.")
+                return redirect("dashboard:contact-detail", contact_id=contact.id)
+    return _render_contact(request, contact, form=form, status=400)
+
+
+def _add_service_errors(form: FeedbackForm, exc: ValidationError) -> None:
+    field_map = {"override_value": "override_score"}
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            target = field_map.get(field, field)
+            for error in errors:
+                form.add_error(target if target in form.fields else None, error)
+    else:
+        for error in exc.messages:
+            form.add_error(None, error)

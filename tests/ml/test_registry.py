@@ -1,0 +1,86 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ml.features.schema import ColumnSpec, TableSchema
+from ml.registry import (
+    CheckpointError,
+    artifact_absolute_path,
+    artifact_relative_path,
+    checkpoint_load,
+    checkpoint_read,
+    checkpoint_save,
+    file_sha256,
+    model_load_cached,
+)
+from ml.training import TrainingParams, train_tabular_model
+
+
+@pytest.fixture(scope="module")
+def trained():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=300), "kind": rng.choice(["a", "b", None], 300).astype(object)}
+    )
+    labels = (frame["x"] + rng.normal(0, 0.5, 300) > 0.5).astype(int)
+    schema = TableSchema(columns=(ColumnSpec("x", "numeric", "X"), ColumnSpec("kind", "categorical", "Kind")))
+    params = TrainingParams(d_token=16, n_heads=2, n_layers=1, epochs=3, batch_size=64)
+    return train_tabular_model(frame=frame, labels=labels, schema=schema, params=params), frame
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(trained, tmp_path):
+    model, frame = trained
+    path = tmp_path / "v1.pt"
+    sha256 = checkpoint_save(trained=model, path=path, task="lead_conversion", metadata={"version": 1})
+    assert sha256 == file_sha256(path) and len(sha256) == 64
+    loaded = checkpoint_load(path=path, expected_sha256=sha256)
+    original = model.scoring_model()
+    encoded = original.encode(frame)
+    np.testing.assert_array_equal(loaded.logits(encoded), original.logits(encoded))
+    np.testing.assert_array_equal(loaded.probabilities(loaded.encode(frame)), original.probabilities(encoded))
+    assert loaded.metadata["task"] == "lead_conversion"
+    assert loaded.metadata["metrics"]["roc_auc"] == model.metrics["roc_auc"]
+    assert [f["name"] for f in loaded.metadata["features"]] == ["x", "kind"]
+    assert loaded.metadata["versions"]["torch"] == str(torch.__version__)
+
+
+def test_checkpoint_is_loadable_without_pickled_code(trained, tmp_path):
+    model, _ = trained
+    path = tmp_path / "v1.pt"
+    checkpoint_save(trained=model, path=path, task="lead_conversion")
+    payload = torch.load(path, weights_only=True)  # would raise on any non-plain object
+    assert payload["architecture"] == "ft_transformer" and "state_dict" in payload
+
+
+def test_altered_or_foreign_files_are_refused(trained, tmp_path):
+    model, _ = trained
+    path = tmp_path / "v1.pt"
+    sha256 = checkpoint_save(trained=model, path=path, task="lead_conversion")
+    with open(path, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(CheckpointError, match="sha256"):
+        checkpoint_load(path=path, expected_sha256=sha256)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not a SalesAI checkpoint"):
+        checkpoint_read(path=foreign)
+    with pytest.raises(CheckpointError, match="not found"):
+        checkpoint_read(path=tmp_path / "missing.pt")
+
+
+def test_cache_loads_once_per_version_and_sha(trained, isolated_model_store):
+    model, _ = trained
+    relative = artifact_relative_path(organization_slug="acme", task="lead_conversion", version=3)
+    assert relative == "acme/lead_conversion/v3.pt"
+    path = artifact_absolute_path(relative)
+    assert path == (isolated_model_store / "acme" / "lead_conversion" / "v3.pt").resolve()
+    sha256 = checkpoint_save(trained=model, path=path, task="lead_conversion")
+    first = model_load_cached(model_version_id=7, artifact_path=relative, sha256=sha256, device="cpu")
+    assert model_load_cached(model_version_id=7, artifact_path=relative, sha256=sha256, device="cpu") is first
+    assert model_load_cached(model_version_id=8, artifact_path=relative, sha256=sha256, device="cpu") is not first
+
+
+def test_artifact_paths_cannot_leave_the_store():
+    with pytest.raises(CheckpointError, match="leaves the model store"):
+        artifact_absolute_path("../../etc/passwd")

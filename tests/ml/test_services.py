@@ -1,0 +1,245 @@
+from collections import Counter
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+
+from ml import services, tasks
+from ml.features.lead import BASE_COLUMNS
+from ml.models import Feedback, ModelVersion, Prediction, TrainingRun
+from ml.registry import artifact_absolute_path, file_sha256
+from salesai.core.models import Contact
+from tests.factories import (
+    ContactFactory,
+    ModelVersionFactory,
+    OrganizationFactory,
+    PredictionFactory,
+    UserFactory,
+)
+from tests.ml.crm_data import synthetic_org_create
+
+pytestmark = pytest.mark.django_db
+
+TINY = {"d_token": 16, "n_heads": 2, "n_layers": 1, "epochs": 15, "batch_size": 64, "test_fraction": 0.3}
+
+
+@pytest.fixture
+def trained_org(settings: Any):
+    settings.ML_MIN_TRAINING_ROWS = 100
+    organization = synthetic_org_create(contacts=320, seed=3)
+    version = services.model_train(organization_id=organization.id, params=TINY)
+    return organization, version
+
+
+def test_train_then_score_end_to_end(trained_org, isolated_model_store):
+    organization, version = trained_org
+    # Registered, promoted (first version of the task), artifact on disk with the recorded sha256.
+    assert (version.version, version.status) == (1, ModelVersion.Status.CHAMPION)
+    assert version.architecture == "ft_transformer"
+    assert version.promoted_at is not None
+    path = artifact_absolute_path(version.artifact_path)
+    assert path.is_relative_to(isolated_model_store) and path.name == "v1.pt"
+    assert file_sha256(path) == version.artifact_sha256
+    # A real signal is learned, measured on held-out contacts.
+    assert version.metrics["roc_auc"] > 0.7, version.metrics
+    assert {"pr_auc", "brier", "log_loss", "ece", "reliability"} <= set(version.metrics)
+    assert version.trained_rows == sum(version.metrics["split_rows"][k] for k in ("train", "valid", "test"))
+    assert "lifecycle_stage" in version.feature_schema["excluded_fields"]
+    feature_names = {f["name"] for f in version.feature_schema["features"]}
+    assert {c.name for c in BASE_COLUMNS} <= feature_names
+
+    open_leads = Contact.objects.filter(organization=organization, converted_at__isnull=True, deleted_at__isnull=True)
+    result = services.contacts_score(organization_id=organization.id)
+    assert result.scored == open_leads.count() > 0
+    assert result.model_version_id == version.id
+    assert sum(result.score_histogram.values()) == result.scored
+    predictions = list(Prediction.objects.filter(organization=organization))
+    assert len(predictions) == result.scored and all(p.is_current for p in predictions)
+    labels = {f["name"]: f["label"] for f in version.feature_schema["features"]}
+    explained = 0
+    for prediction in predictions:
+        assert 0.0 <= prediction.probability <= 1.0
+        assert prediction.score == round(prediction.probability * 100)
+        positive = [f for f in prediction.top_factors if f["direction"] == "+"]
+        negative = [f for f in prediction.top_factors if f["direction"] == "-"]
+        assert len(positive) <= 3 and len(negative) <= 3
+        for factor in prediction.top_factors:
+            assert factor["feature"] in feature_names  # an original field, not a token
+            assert factor["label"] == f"{labels[factor['feature']]} = {factor['value']}"
+            assert (factor["weight"] > 0) == (factor["direction"] == "+")
+        explained += bool(prediction.top_factors)
+    assert explained > len(predictions) / 2
+
+    # Rescoring keeps history: the old rows stay, exactly one current row per contact.
+    first_ids = set(result.prediction_ids)
+    again = services.contacts_score(organization_id=organization.id)
+    assert again.scored == result.scored and first_ids.isdisjoint(again.prediction_ids)
+    assert Prediction.objects.filter(pk__in=first_ids, is_current=True).count() == 0
+    current_rows = Prediction.objects.filter(organization=organization, is_current=True)
+    current = Counter(current_rows.values_list("contact_id", flat=True))
+    assert set(current.values()) == {1} and len(current) == result.scored
+    assert Prediction.objects.filter(organization=organization).count() == 2 * result.scored
+
+    # Scoring chosen contacts touches only those, and never a converted one.
+    open_lead = Contact.objects.filter(organization=organization, converted_at__isnull=True).first()
+    converted = Contact.objects.filter(organization=organization, converted_at__isnull=False).first()
+    chosen = services.contacts_score(organization_id=organization.id, contact_ids=[open_lead.pk, converted.pk])
+    assert chosen.scored == 1
+    assert Prediction.objects.get(pk=chosen.prediction_ids[0]).contact_id == open_lead.pk
+
+
+def test_a_second_training_is_a_candidate_and_rollback_restores_the_first(trained_org):
+    organization, first = trained_org
+    second = services.model_train(organization_id=organization.id, params={**TINY, "epochs": 2})
+    assert (second.version, second.status) == (2, ModelVersion.Status.CANDIDATE)
+    assert second.artifact_path.endswith("/v2.pt")
+    result = services.contacts_score(organization_id=organization.id, model_version_id=second.id)
+    assert Prediction.objects.get(pk=result.prediction_ids[0]).model_version_id == second.id
+    services.model_version_promote(model_version_id=second.id)
+    services.model_version_promote(model_version_id=first.id)  # one-click rollback
+    statuses = dict(ModelVersion.objects.filter(organization=organization).values_list("version", "status"))
+    assert statuses == {1: ModelVersion.Status.CHAMPION, 2: ModelVersion.Status.RETIRED}
+
+
+def test_promote_retires_the_old_champion_atomically():
+    organization = OrganizationFactory()
+    old = ModelVersionFactory(organization=organization, version=1, status=ModelVersion.Status.CHAMPION)
+    new = ModelVersionFactory(organization=organization, version=2)
+    other_org = ModelVersionFactory(version=1, status=ModelVersion.Status.CHAMPION)
+    promoted = services.model_version_promote(model_version_id=new.id)
+    assert promoted.status == ModelVersion.Status.CHAMPION and promoted.promoted_at is not None
+    old.refresh_from_db()
+    other_org.refresh_from_db()
+    assert old.status == ModelVersion.Status.RETIRED
+    assert other_org.status == ModelVersion.Status.CHAMPION  # another tenant's champion is untouched
+    rolled_back = services.model_version_promote(model_version_id=old.id)
+    new.refresh_from_db()
+    assert rolled_back.status == ModelVersion.Status.CHAMPION and new.status == ModelVersion.Status.RETIRED
+    assert ModelVersion.objects.filter(organization=organization, status="champion").count() == 1
+
+
+def test_training_without_enough_history_is_a_validation_error():
+    organization = OrganizationFactory()
+    ContactFactory.create_batch(3, organization=organization)
+    with pytest.raises(ValidationError) as error:
+        services.model_train(organization_id=organization.id)
+    assert "training_data" in error.value.message_dict
+    with pytest.raises(ValidationError) as error:
+        services.model_train(organization_id=organization.id, params={"epoks": 3})
+    assert "params" in error.value.message_dict
+
+
+def test_scoring_without_a_champion_is_refused_and_the_task_skips():
+    organization = OrganizationFactory()
+    ContactFactory(organization=organization)
+    with pytest.raises(services.NoChampionModel):
+        services.contacts_score(organization_id=organization.id)
+    assert tasks.score_contacts(organization.id) == {
+        "organization_id": organization.id, "scored": 0, "skipped": "no champion model"
+    }
+    foreign = ModelVersionFactory()
+    with pytest.raises(ValidationError) as error:
+        services.contacts_score(organization_id=organization.id, model_version_id=foreign.id)
+    assert "model_version_id" in error.value.message_dict
+
+
+# --- feedback ---------------------------------------------------------------------------------------------
+def test_feedback_is_recorded_for_the_predictions_organization():
+    prediction = PredictionFactory()
+    user = UserFactory()
+    agree = services.feedback_create(prediction_id=prediction.id, user_id=user.id, verdict="agree", reason=" ok ")
+    override = services.feedback_create(prediction_id=prediction.id, user_id=user.id, verdict="override",
+                                        override_value=0.85, reason="talked to them")
+    assert (agree.organization_id, agree.reason, agree.override_value) == (prediction.organization_id, "ok", None)
+    assert override.override_value == 0.85
+    assert Feedback.objects.filter(prediction=prediction).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"verdict": "override"}, "override_value"),
+        ({"verdict": "override", "override_value": 1.5}, "override_value"),
+        ({"verdict": "override", "override_value": -0.1}, "override_value"),
+        ({"verdict": "override", "override_value": float("nan")}, "override_value"),
+        ({"verdict": "agree", "override_value": 0.5}, "override_value"),
+        ({"verdict": "maybe"}, "verdict"),
+    ],
+)
+def test_feedback_validation(arguments, field):
+    prediction = PredictionFactory()
+    with pytest.raises(ValidationError) as error:
+        services.feedback_create(prediction_id=prediction.id, user_id=UserFactory().id, **arguments)
+    assert field in error.value.message_dict
+    assert Feedback.objects.count() == 0
+
+
+def test_feedback_on_a_missing_prediction():
+    with pytest.raises(ValidationError) as error:
+        services.feedback_create(prediction_id=999_999, user_id=UserFactory().id, verdict="agree")
+    assert "prediction_id" in error.value.message_dict
+
+
+# --- queueing ---------------------------------------------------------------------------------------------
+def test_training_run_start_enqueues_after_commit_and_a_finished_run_is_not_rerun(
+    monkeypatch, django_capture_on_commit_callbacks, settings
+):
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasks.train_model, "delay", lambda *args: queued.append(args))
+    organization = OrganizationFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.training_run_start(organization_id=organization.id, params={"epochs": 3})
+        assert queued == []  # nothing leaves before the transaction commits
+    assert queued == [(run.pk,)] and run.status == TrainingRun.Status.QUEUED
+
+    # No data: the run fails with a readable error, and running it again does nothing.
+    assert tasks.train_model(run.pk) == {"training_run_id": run.pk, "model_version_id": None}
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED and "Not enough history" in run.error
+    finished_at = run.finished_at
+    tasks.train_model(run.pk)
+    run.refresh_from_db()
+    assert run.finished_at == finished_at
+
+    with pytest.raises(ValidationError):
+        services.training_run_start(organization_id=organization.id, params={"learning_rate": -1})
+
+
+def test_a_successful_training_run_records_its_log_and_rescoring_is_enqueued(
+    monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.ML_MIN_TRAINING_ROWS = 100
+    organization = synthetic_org_create(contacts=200, seed=5, slug="runs")
+    scored: list[tuple] = []
+    monkeypatch.setattr(tasks.score_contacts, "delay", lambda *args: scored.append(args))
+    run = services.training_run_create(organization_id=organization.id, params={**TINY, "epochs": 2})
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = tasks.train_model(run.pk)
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.started_at and run.finished_at
+    assert len(run.log) == 2 and run.log[0]["epoch"] == 1
+    version = ModelVersion.objects.get(pk=summary["model_version_id"])
+    assert version.training_run_id == run.pk and version.status == ModelVersion.Status.CHAMPION
+    assert scored == [(organization.id, None)]  # a new champion rescored every open lead
+
+
+def test_scoring_enqueue_waits_for_commit(monkeypatch, django_capture_on_commit_callbacks):
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.score_contacts, "delay", lambda *args: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.scoring_enqueue(organization_id=4, contact_ids=[3, 1, 3])
+        services.scoring_enqueue(organization_id=4, contact_ids=[])  # nothing changed: nothing sent
+        assert sent == []
+    assert sent == [(4, [1, 3])]
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+def test_management_commands_train_and_score(trained_org, capsys):
+    organization, _ = trained_org
+    call_command("ml_train", "--org", organization.slug, "--epochs", "1")
+    out = capsys.readouterr().out
+    assert f"{organization.slug} lead_conversion v2 (candidate)" in out and "roc_auc" in out
+    call_command("ml_score", "--org", organization.slug)
+    out = capsys.readouterr().out
+    assert "scored" in out and "90-100" in out
