@@ -6,7 +6,11 @@ from crm_connectors.base import Connector
 
 _CONNECTORS: dict[str, type[Connector]] = {}
 
-BUILTIN_CONNECTOR_MODULES = ("crm_connectors.csv.connector",)
+BUILTIN_CONNECTOR_MODULES = (
+    "crm_connectors.csv.connector",
+    "crm_connectors.pipedrive.connector",
+    "crm_connectors.salesforce.connector",
+)
 
 
 def register(cls: type[Connector]) -> type[Connector]:

@@ -148,8 +148,12 @@ def train_tabular_model(
     schema: TableSchema,
     params: TrainingParams | None = None,
     groups: np.ndarray | None = None,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> TrainedModel:
-    """Fit preprocessor, net and calibrator on `frame` (one row per example) and 0/1 `labels`."""
+    """Fit preprocessor, net and calibrator on `frame` (one row per example) and 0/1 `labels`.
+
+    `split` gives explicit (train, valid, test) row positions instead of the seeded group split, so a
+    benchmark can train every model on the same rows and evaluate on its own held-out fold."""
     params = params or TrainingParams()
     params.validate()
     y = np.asarray(labels, dtype=np.float32).ravel()
@@ -157,9 +161,13 @@ def train_tabular_model(
         raise ValueError("frame and labels differ in length")
     if len(np.unique(y)) < 2:
         raise ValueError("training needs both positive and negative examples")
-    train_rows, valid_rows, test_rows = holdout_split(
-        y, groups=groups, valid_fraction=params.valid_fraction, test_fraction=params.test_fraction, seed=params.seed
-    )
+    if split is not None:
+        train_rows, valid_rows, test_rows = (np.asarray(part, dtype=np.int64) for part in split)
+    else:
+        train_rows, valid_rows, test_rows = holdout_split(
+            y, groups=groups, valid_fraction=params.valid_fraction, test_fraction=params.test_fraction,
+            seed=params.seed,
+        )
     fitted_rows = _subsample(train_rows, y, limit=params.max_train_rows, seed=params.seed)
     preprocessor = TablePreprocessor(
         schema=schema, min_frequency=params.min_frequency, max_categories=params.max_categories

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection as db_connection
 
-from salesai.core import services
+from salesai.core.upsert import engine as upsert_engine
 from salesai.core.models import Activity, Company, Contact, Deal, Membership
 from salesai.core.services import (
     activity_bulk_upsert,
@@ -26,7 +26,7 @@ def upsert_path(request, monkeypatch):
     """Runs a test through the generic ORM path and, on PostgreSQL, through the COPY fast path too."""
     if request.param == "postgres" and db_connection.vendor != "postgresql":
         pytest.skip("the fast path needs PostgreSQL")
-    monkeypatch.setattr(services, "POSTGRES_FAST_PATH", request.param == "postgres")
+    monkeypatch.setattr(upsert_engine, "POSTGRES_FAST_PATH", request.param == "postgres")
     return request.param
 
 
@@ -242,7 +242,7 @@ def test_fast_path_and_orm_path_give_identical_rows(conn, monkeypatch):
     ]
     outcomes = {}
     for fast, target in ((True, conn), (False, twin)):
-        monkeypatch.setattr(services, "POSTGRES_FAST_PATH", fast)
+        monkeypatch.setattr(upsert_engine, "POSTGRES_FAST_PATH", fast)
         outcomes[fast] = [
             (r.created, r.updated, r.unchanged, [(e.index, e.field) for e in r.errors])
             for r in (_upsert(contact_bulk_upsert, target, batch) for batch in batches)

@@ -1,0 +1,1 @@
+"""Salesforce connector: OAuth refresh-token flow, SOQL incremental sync, describe-typed custom fields."""

@@ -1,0 +1,305 @@
+"""Baselines every Transformer is measured against: logistic regression and tuned LightGBM.
+
+Both see exactly what the Transformer sees: the training rows to fit (and tune) on, and held-out validation
+rows used only to fit the post-hoc calibrator (`ml.calibration`, Platt by default), so the three models'
+probabilities are judged the same way by `classification_metrics`.
+
+Tuning stays inside the training rows: logistic regression picks C by stratified K-fold cross-validation over
+the training rows; LightGBM runs a seeded random search, each configuration fitted on part of the training
+rows with early stopping on the rest (an inner split), then refits the best configuration on all training
+rows. Neither the validation rows nor anything held out for testing ever reaches a `fit` call.
+A default-parameter LightGBM proves nothing, hence the search. Pure pandas/numpy/sklearn/lightgbm: no Django.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.calibration import Calibrator, calibrator_fit, classification_metrics
+from ml.features.schema import TableSchema
+
+RARE = "<rare>"
+MISSING = "<missing>"
+LOGISTIC_C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+# Random-search space for LightGBM: (low, high) ranges are sampled log-uniformly where marked.
+LIGHTGBM_SPACE: dict[str, Any] = {
+    "num_leaves": (4, 64),
+    "learning_rate": (0.01, 0.1),  # log-uniform
+    "min_child_samples": (5, 100),
+    "colsample_bytree": (0.5, 1.0),  # feature_fraction
+    "subsample": (0.6, 1.0),  # bagging_fraction (with subsample_freq=1)
+    "reg_lambda": (1e-3, 10.0),  # lambda_l2, log-uniform
+}
+
+
+@dataclass
+class BaselineModel:
+    """A fitted baseline: raw scores from `logits`, calibrated probabilities from `probabilities`."""
+
+    name: str
+    estimator: Any
+    encoder: _FrameEncoder
+    calibrator: Calibrator
+    params: dict[str, Any]  # the chosen hyper-parameters
+    train_seconds: float  # tuning + final fit + calibration
+    search: list[dict[str, Any]] = field(default_factory=list)  # one entry per tried configuration
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.encoder.transform(frame)
+
+    def logits(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.logits_encoded(self.encode(frame))
+
+    def logits_encoded(self, encoded: pd.DataFrame) -> np.ndarray:
+        if self.name == "lightgbm":
+            return np.asarray(self.estimator.predict(encoded, raw_score=True), dtype=np.float64)
+        return np.asarray(self.estimator.decision_function(encoded), dtype=np.float64)
+
+    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.transform(self.logits(frame))
+
+    def evaluate(self, frame: pd.DataFrame, labels: np.ndarray | pd.Series) -> dict[str, Any]:
+        """Metrics of the calibrated probabilities on held-out rows (same keys as the Transformer's)."""
+        return classification_metrics(np.asarray(labels).astype(int), self.probabilities(frame))
+
+
+class _FrameEncoder:
+    """Raw frame -> a frame sklearn / LightGBM take. Numbers stay numbers (NaN = missing; datetimes as
+    epoch days), categorical and text columns become strings with infrequent values folded into "<rare>".
+    For LightGBM they are pandas categoricals with a fixed vocabulary, so train and predict agree."""
+
+    def __init__(self, *, schema: TableSchema, min_frequency: int, as_category: bool) -> None:
+        self.numeric_columns = [c.name for c in schema.columns if c.kind in ("numeric", "datetime")]
+        self.datetime_columns = set(schema.datetime_columns)
+        self.categorical_columns = [c.name for c in schema.columns if c.kind in ("categorical", "text")]
+        self.min_frequency = min_frequency
+        self.as_category = as_category
+        self.vocabulary: dict[str, list[str]] = {}
+
+    def fit(self, frame: pd.DataFrame) -> _FrameEncoder:
+        for name in self.categorical_columns:
+            counts = Counter(_strings(_column(frame, name)))
+            kept = sorted(value for value, count in counts.items() if count >= self.min_frequency and value != MISSING)
+            self.vocabulary[name] = [MISSING, RARE, *kept]
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        columns: dict[str, Any] = {}
+        for name in self.numeric_columns:
+            columns[name] = _numbers(_column(frame, name), is_datetime=name in self.datetime_columns)
+        for name in self.categorical_columns:
+            known = set(self.vocabulary[name])
+            values = [value if value in known else RARE for value in _strings(_column(frame, name))]
+            columns[name] = pd.Categorical(values, categories=self.vocabulary[name]) if self.as_category else values
+        return pd.DataFrame(columns, index=frame.index)
+
+
+def logistic_baseline_fit(
+    *,
+    frame: pd.DataFrame,
+    labels: np.ndarray | pd.Series,
+    valid_frame: pd.DataFrame,
+    valid_labels: np.ndarray | pd.Series,
+    schema: TableSchema,
+    seed: int = 0,
+    n_jobs: int = 1,
+    min_frequency: int = 5,
+    c_grid: tuple[float, ...] = LOGISTIC_C_GRID,
+    cv_folds: int = 3,
+    calibration: str = "platt",
+) -> BaselineModel:
+    """L2 logistic regression: one-hot categoricals (min frequency), standardised numbers with median
+    imputation plus missing indicators; C chosen by stratified CV log loss over the training rows only."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    started = time.perf_counter()
+    y = _binary(labels)
+    encoder = _FrameEncoder(schema=schema, min_frequency=min_frequency, as_category=False).fit(frame)
+    numeric = Pipeline(
+        [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+         ("scale", StandardScaler())]
+    )
+    # Rare values were folded into "<rare>" by the encoder; unseen ones map there too, so no unknowns here.
+    categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=True)
+    transformers = []
+    if encoder.numeric_columns:
+        transformers.append(("numeric", numeric, encoder.numeric_columns))
+    if encoder.categorical_columns:
+        transformers.append(("categorical", categorical, encoder.categorical_columns))
+    pipeline = Pipeline(
+        [
+            ("columns", ColumnTransformer(transformers, sparse_threshold=0.0)),
+            ("model", LogisticRegression(max_iter=5000, random_state=seed)),
+        ]
+    )
+    folds = min(cv_folds, int(np.bincount(y, minlength=2).min()))
+    encoded = encoder.transform(frame)
+    if folds >= 2 and len(c_grid) > 1:
+        search = GridSearchCV(
+            pipeline,
+            {"model__C": list(c_grid)},
+            scoring="neg_log_loss",
+            cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
+            n_jobs=n_jobs,
+            refit=True,
+        )
+        search.fit(encoded, y)
+        estimator, best_c = search.best_estimator_, float(search.best_params_["model__C"])
+        tried = [
+            {"C": float(c), "cv_log_loss": float(-score)}
+            for c, score in zip(search.cv_results_["param_model__C"], search.cv_results_["mean_test_score"])
+        ]
+    else:  # too few rows of one class to cross-validate: the middle of the grid
+        best_c = float(c_grid[len(c_grid) // 2])
+        estimator = pipeline.set_params(model__C=best_c).fit(encoded, y)
+        tried = []
+    model = BaselineModel(
+        name="logistic", estimator=estimator, encoder=encoder, calibrator=Calibrator(), params={"C": best_c},
+        train_seconds=0.0, search=tried,
+    )
+    model.calibrator = calibrator_fit(model.logits(valid_frame), _binary(valid_labels), method=calibration)
+    model.train_seconds = time.perf_counter() - started
+    return model
+
+
+def lightgbm_baseline_fit(
+    *,
+    frame: pd.DataFrame,
+    labels: np.ndarray | pd.Series,
+    valid_frame: pd.DataFrame,
+    valid_labels: np.ndarray | pd.Series,
+    schema: TableSchema,
+    seed: int = 0,
+    n_jobs: int = 1,
+    n_configs: int = 16,
+    max_estimators: int = 2000,
+    early_stopping_rounds: int = 50,
+    tune_fraction: float = 0.2,
+    min_frequency: int = 5,
+    calibration: str = "platt",
+) -> BaselineModel:
+    """LightGBM tuned by a seeded random search of `n_configs` configurations. Each is fitted on
+    (1 - tune_fraction) of the training rows with early stopping on the rest (binary log loss); the best
+    one is refitted on all training rows with its early-stopped tree count scaled up for the extra rows."""
+    import lightgbm
+
+    started = time.perf_counter()
+    y = _binary(labels)
+    encoder = _FrameEncoder(schema=schema, min_frequency=min_frequency, as_category=True).fit(frame)
+    encoded = encoder.transform(frame)
+    fit_rows, tune_rows = _stratified_split(y, fraction=tune_fraction, seed=seed)
+    rng = np.random.default_rng(seed)
+    configs = [_lightgbm_defaults()] + [_lightgbm_sample(rng) for _ in range(max(0, n_configs - 1))]
+    search, best = [], None
+    for number, config in enumerate(configs):
+        estimator = lightgbm.LGBMClassifier(
+            n_estimators=max_estimators, **config, **_lightgbm_fixed(seed=seed, n_jobs=n_jobs)
+        )
+        estimator.fit(
+            encoded.iloc[fit_rows],
+            y[fit_rows],
+            eval_X=encoded.iloc[tune_rows],
+            eval_y=y[tune_rows],
+            eval_metric="binary_logloss",
+            callbacks=[lightgbm.early_stopping(early_stopping_rounds, verbose=False)],
+        )
+        trees = int(estimator.best_iteration_ or max_estimators)
+        loss = float(estimator.best_score_["valid_0"]["binary_logloss"])
+        search.append({"config": number, **config, "trees": trees, "tune_log_loss": loss})
+        if best is None or loss < best[0]:
+            best = (loss, config, trees)
+    _, config, trees = best
+    final_trees = max(1, int(round(trees / (1 - tune_fraction))))
+    estimator = lightgbm.LGBMClassifier(n_estimators=final_trees, **config, **_lightgbm_fixed(seed=seed, n_jobs=n_jobs))
+    estimator.fit(encoded, y)
+    model = BaselineModel(
+        name="lightgbm", estimator=estimator, encoder=encoder, calibrator=Calibrator(),
+        params={**config, "n_estimators": final_trees}, train_seconds=0.0, search=search,
+    )
+    model.calibrator = calibrator_fit(model.logits(valid_frame), _binary(valid_labels), method=calibration)
+    model.train_seconds = time.perf_counter() - started
+    return model
+
+
+def _lightgbm_fixed(*, seed: int, n_jobs: int) -> dict[str, Any]:
+    return {"subsample_freq": 1, "random_state": seed, "n_jobs": n_jobs, "deterministic": True, "verbose": -1}
+
+
+def _lightgbm_defaults() -> dict[str, Any]:
+    # The library defaults (at a slower learning rate) are always one of the candidates.
+    return {"num_leaves": 31, "learning_rate": 0.05, "min_child_samples": 20, "colsample_bytree": 1.0,
+            "subsample": 1.0, "reg_lambda": 0.0}
+
+
+def _lightgbm_sample(rng: np.random.Generator) -> dict[str, Any]:
+    space = LIGHTGBM_SPACE
+
+    def log_uniform(low: float, high: float) -> float:
+        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+    return {
+        "num_leaves": int(rng.integers(space["num_leaves"][0], space["num_leaves"][1] + 1)),
+        "learning_rate": round(log_uniform(*space["learning_rate"]), 5),
+        "min_child_samples": int(rng.integers(space["min_child_samples"][0], space["min_child_samples"][1] + 1)),
+        "colsample_bytree": round(float(rng.uniform(*space["colsample_bytree"])), 3),
+        "subsample": round(float(rng.uniform(*space["subsample"])), 3),
+        "reg_lambda": round(log_uniform(*space["reg_lambda"]), 5),
+    }
+
+
+def _stratified_split(y: np.ndarray, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions (kept, held out), each class split in the same proportion; seeded."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for value in (0, 1):
+        members = rng.permutation(np.flatnonzero(y == value))
+        count = max(1, int(round(len(members) * fraction))) if len(members) >= 2 else 0
+        held.append(members[:count])
+    held_out = np.sort(np.concatenate(held))
+    kept = np.setdiff1d(np.arange(len(y)), held_out)
+    return kept, held_out
+
+
+def _binary(labels: np.ndarray | pd.Series) -> np.ndarray:
+    y = np.asarray(labels).astype(int).ravel()
+    if len(np.unique(y)) < 2:
+        raise ValueError("a baseline needs both positive and negative examples")
+    return y
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _strings(series: pd.Series) -> list[str]:
+    def normalise(value: Any) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return MISSING
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value).strip() or MISSING
+
+    return [normalise(value) for value in series.astype(object).tolist()]
+
+
+def _numbers(series: pd.Series, *, is_datetime: bool) -> np.ndarray:
+    if is_datetime:
+        moments = pd.to_datetime(series, utc=True, errors="coerce")
+        days = (moments - pd.Timestamp(0, tz="UTC")).dt.total_seconds() / 86_400.0
+        return days.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        series = series.astype(float)
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
