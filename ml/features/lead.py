@@ -87,22 +87,23 @@ FREE_EMAIL_DOMAINS = frozenset(
     "aol.com icloud.com me.com mac.com gmx.de gmx.net gmx.com web.de mail.com proton.me protonmail.com "
     "yandex.ru yandex.com mail.ru qq.com 163.com 126.com zoho.com t-online.de free.fr orange.fr libero.it".split()
 )
+# Bucket names are shown to managers as reasons ("Seniority (from job title) = C-level"): plain words.
 _SENIORITY_RULES = (  # first match wins: "Vice President" must not read as "President"
-    ("vp", re.compile(r"\b(vp|svp|evp|vice president)\b")),
-    ("c_level", re.compile(r"\b(ceo|cto|cfo|coo|cmo|cio|cro|chief|founder|co-founder|owner|president|partner)\b")),
-    ("director", re.compile(r"\b(director|head)\b")),
-    ("manager", re.compile(r"\b(manager|lead|supervisor|principal)\b")),
+    ("VP", re.compile(r"\b(vp|svp|evp|vice president)\b")),
+    ("C-level", re.compile(r"\b(ceo|cto|cfo|coo|cmo|cio|cro|chief|founder|co-founder|owner|president|partner)\b")),
+    ("Director", re.compile(r"\b(director|head)\b")),
+    ("Manager", re.compile(r"\b(manager|lead|supervisor|principal)\b")),
 )
 _FUNCTION_RULES = (
-    ("sales", re.compile(r"\b(sales|account executive|account manager|business development|bdr|sdr|revenue|cro)\b")),
-    ("marketing", re.compile(r"\b(marketing|cmo|growth|brand|demand generation|content)\b")),
-    ("finance", re.compile(r"\b(finance|financial|cfo|accounting|accountant|controller|treasurer)\b")),
-    ("engineering", re.compile(r"\b(engineer\w*|developer|cto|cio|software|technical|technology|it|devops|data)\b")),
-    ("operations", re.compile(r"\b(operations|ops|coo|logistics|supply chain|procurement)\b")),
-    ("people", re.compile(r"\b(hr|human resources|people|talent|recruit\w*)\b")),
-    ("product", re.compile(r"\b(product)\b")),
-    ("customer_success", re.compile(r"\b(customer success|support|service)\b")),
-    ("executive", re.compile(r"\b(ceo|founder|co-founder|owner|president|managing director|general manager)\b")),
+    ("Sales", re.compile(r"\b(sales|account executive|account manager|business development|bdr|sdr|revenue|cro)\b")),
+    ("Marketing", re.compile(r"\b(marketing|cmo|growth|brand|demand generation|content)\b")),
+    ("Finance", re.compile(r"\b(finance|financial|cfo|accounting|accountant|controller|treasurer)\b")),
+    ("Engineering", re.compile(r"\b(engineer\w*|developer|cto|cio|software|technical|technology|it|devops|data)\b")),
+    ("Operations", re.compile(r"\b(operations|ops|coo|logistics|supply chain|procurement)\b")),
+    ("People", re.compile(r"\b(hr|human resources|people|talent|recruit\w*)\b")),
+    ("Product", re.compile(r"\b(product)\b")),
+    ("Customer success", re.compile(r"\b(customer success|support|service)\b")),
+    ("Executive", re.compile(r"\b(ceo|founder|co-founder|owner|president|managing director|general manager)\b")),
 )
 
 
@@ -200,20 +201,20 @@ def title_seniority(title: str | None) -> str | None:
     text = _normalise_title(title)
     if not text:
         return None
-    return next((bucket for bucket, rule in _SENIORITY_RULES if rule.search(text)), "individual")
+    return next((bucket for bucket, rule in _SENIORITY_RULES if rule.search(text)), "Individual contributor")
 
 
 def title_function(title: str | None) -> str | None:
     text = _normalise_title(title)
     if not text:
         return None
-    return next((bucket for bucket, rule in _FUNCTION_RULES if rule.search(text)), "other")
+    return next((bucket for bucket, rule in _FUNCTION_RULES if rule.search(text)), "Other")
 
 
 def email_domain_type(email: str | None) -> str | None:
     if not email or "@" not in email:
         return None
-    return "free" if email.rsplit("@", 1)[1].strip().lower() in FREE_EMAIL_DOMAINS else "corporate"
+    return "Free webmail" if email.rsplit("@", 1)[1].strip().lower() in FREE_EMAIL_DOMAINS else "Corporate"
 
 
 # --- loading ------------------------------------------------------------------------------------------------

@@ -59,8 +59,8 @@ def test_features_only_use_what_happened_before_as_of():
     assert row["days_since_last_outbound"] == pytest.approx(20)
     assert row["days_since_last_activity"] == pytest.approx(5)
     assert row["days_since_created"] == pytest.approx(100)
-    assert (row["lead_source"], row["title_seniority"], row["title_function"]) == ("Referral", "vp", "sales")
-    assert row["job_title"] == "vp of sales" and row["email_domain_type"] == "free"
+    assert (row["lead_source"], row["title_seniority"], row["title_function"]) == ("Referral", "VP", "Sales")
+    assert row["job_title"] == "vp of sales" and row["email_domain_type"] == "Free webmail"
     for leaky in ("lifecycle_stage", "lead_status", "converted_at", "status"):
         assert leaky not in before.columns
 
@@ -156,13 +156,13 @@ def test_naive_datetimes_are_refused():
 @pytest.mark.parametrize(
     ("title", "seniority", "function"),
     [
-        ("Vice President, Marketing", "vp", "marketing"),
-        ("CEO & Founder", "c_level", "executive"),
-        ("Chief Financial Officer", "c_level", "finance"),
-        ("Head of Engineering", "director", "engineering"),
-        ("Senior Account Executive", "individual", "sales"),
-        ("HR Manager", "manager", "people"),
-        ("Gardener", "individual", "other"),
+        ("Vice President, Marketing", "VP", "Marketing"),
+        ("CEO & Founder", "C-level", "Executive"),
+        ("Chief Financial Officer", "C-level", "Finance"),
+        ("Head of Engineering", "Director", "Engineering"),
+        ("Senior Account Executive", "Individual contributor", "Sales"),
+        ("HR Manager", "Manager", "People"),
+        ("Gardener", "Individual contributor", "Other"),
         ("", None, None),
     ],
 )
@@ -172,7 +172,7 @@ def test_job_titles_are_bucketed(title, seniority, function):
 
 
 def test_email_domain_type():
-    assert email_domain_type("a@Gmail.com") == "free"
-    assert email_domain_type("a@acme.example") == "corporate"
+    assert email_domain_type("a@Gmail.com") == "Free webmail"
+    assert email_domain_type("a@acme.example") == "Corporate"
     assert email_domain_type("") is None and email_domain_type("not-an-email") is None
 
