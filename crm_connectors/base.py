@@ -8,7 +8,7 @@ already mapped to our canonical fields, and the sync engine (`crm_connectors.syn
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -93,6 +93,10 @@ class Connector(ABC):
     settings_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     supports_writeback: ClassVar[bool] = False
     supports_webhooks: ClassVar[bool] = False
+
+    # Set by whoever runs the connector; called with the complete new credentials after an OAuth refresh,
+    # so a rotated refresh token is saved before the old one stops working.
+    on_credentials_change: Callable[[dict[str, Any]], None] | None = None
 
     def __init__(self, *, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
         self.config = dict(config)

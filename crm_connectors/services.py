@@ -102,3 +102,8 @@ def _config_validate(schema: Mapping[str, Any], config: dict[str, Any], *, kind:
     except jsonschema.ValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "config"
         raise ConnectorError(f"invalid {kind} config at {where}: {exc.message}") from None
+
+
+def connection_credentials_save(*, connection_id: int, credentials: Mapping[str, Any]) -> None:
+    """Store new credentials (e.g. a rotated OAuth refresh token), encrypted, replacing the old ones."""
+    CRMConnection.objects.filter(pk=connection_id).update(credentials=dict(credentials))

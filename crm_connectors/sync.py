@@ -25,6 +25,7 @@ from django.utils import timezone
 from crm_connectors.base import OBJECT_TYPES, ChangePage, Connector, ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.registry import connector_class_get
+from crm_connectors.services import connection_credentials_save
 from crm_connectors.signals import records_changed
 from salesai.core.models import Activity, Company, Contact, Deal, SyncedRecord
 from salesai.core.services import (
@@ -96,6 +97,10 @@ def connection_sync(*, connection_id: int, full: bool = False, sync_run_id: int 
     connection = CRMConnection.objects.select_related("organization").get(pk=connection_id)
     try:
         connector = connector_class_get(connection.kind)(config=connection.config, credentials=connection.credentials)
+        # Saved at once, outside any page transaction: a rolled-back page must not lose a rotated token.
+        connector.on_credentials_change = lambda credentials: connection_credentials_save(
+            connection_id=connection.pk, credentials=credentials
+        )
         connector.check_credentials()
         for object_type in OBJECT_TYPES:
             _object_type_sync(connection, connector, object_type, run, progress)

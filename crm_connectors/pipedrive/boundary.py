@@ -28,7 +28,7 @@ class Boundary:
     def load(cls, raw: Mapping[str, Any] | None) -> Boundary:
         if not raw or not raw.get("since"):
             return cls()
-        since = dt.datetime.fromisoformat(str(raw["since"]).replace("Z", "+00:00"))
+        since = dt.datetime.fromisoformat(str(raw["since"]))
         return cls(since if since.tzinfo else since.replace(tzinfo=dt.UTC), {str(i) for i in raw.get("ids", ())})
 
     def dump(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The Pipedrive connector.
 
 Config (`CRMConnection.config`, all optional): `base_url` (default `settings.PIPEDRIVE_BASE_URL` or
-https://api.pipedrive.com; with OAuth the token's `api_domain` when no base_url is set), `oauth_token_url`,
+https://api.pipedrive.com; with OAuth the token's `api_domain` when no base_url is set), `oauth_token_url`
+(default `settings.PIPEDRIVE_OAUTH_TOKEN_URL` or https://oauth.pipedrive.com/oauth/token),
 `page_size` (<= 500), `activity_kinds` ({Pipedrive activity type: our kind}, merged over the defaults),
 `lookback_seconds` (re-read this much before the saved boundary), `token_rate_per_second`, `token_burst`,
 `daily_token_budget` (Pipedrive's token-based limits; each call costs its `x-token-cost`).
@@ -20,6 +21,9 @@ saved after every committed page. `since`/`ids` is the inclusive-`updated_since`
 boundary.py), so a resumed or incremental run re-reads nothing it committed and misses nothing written in
 the same second. A run that starts from an empty cursor (first or full sync) reads every list to the end
 and then reports the complete id set, so rows deleted in Pipedrive before a full re-sync are soft-deleted.
+A rejected record (a value of the wrong type) is reported in the run and read again once it changes.
+
+Rotated OAuth tokens are handed to `on_credentials_change` (set by whoever runs the connector) to be saved.
 """
 
 from __future__ import annotations
@@ -245,10 +249,11 @@ class PipedriveConnector(Connector):
     def _recent_deletes(self, object_type: str, plan: _Plan, state: dict[str, Any]) -> Iterator[ChangePage]:
         """Deleted persons/organizations/activities/notes: v2 lists leave them out, /v1/recents has them."""
         api = self._api_get()
+        since = state["deletes_since"]  # fixed while paging; the cursor keeps the newest time seen
         start = 0
         while True:
             params = {
-                "since_timestamp": state["deletes_since"],
+                "since_timestamp": since,
                 "items": ",".join(plan.recents),
                 "start": start,
                 "limit": self._page_size(),
@@ -316,7 +321,11 @@ class PipedriveConnector(Connector):
         if all(oauth):
             client_id, client_secret, refresh_token = (str(value) for value in oauth)
             return OAuth2RefreshAuth(
-                token_url=str(self.config.get("oauth_token_url") or DEFAULT_TOKEN_URL),
+                token_url=str(
+                    self.config.get("oauth_token_url")
+                    or getattr(settings, "PIPEDRIVE_OAUTH_TOKEN_URL", "")
+                    or DEFAULT_TOKEN_URL
+                ),
                 client_id=client_id,
                 client_secret=client_secret,
                 refresh_token=refresh_token,

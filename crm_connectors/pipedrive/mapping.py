@@ -121,13 +121,13 @@ def custom_properties(custom_fields: Any, schema: FieldSchema) -> dict[str, Any]
         name = schema.property_names.get(code, definition.name)
         try:
             properties[name] = custom_value(definition, raw)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise MappingError(name, f"{exc} (a {definition.type} field)") from None
     return properties
 
 
 def custom_value(definition: FieldDef, value: Any) -> Any:
-    """One custom field value, checked and converted by the field's type; ValueError when it does not fit."""
+    """One custom field value, checked and converted by the field's type; TypeError/ValueError if it does not fit."""
     if value is None:
         return None
     kind = definition.type
@@ -180,7 +180,7 @@ def _expect(value: Any, expected: type) -> Any:
 
 def _whole_number(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"expected a whole number, got {value!r}")
+        raise TypeError(f"expected a whole number, got {value!r}")
     if isinstance(value, int):
         return value
     if isinstance(value, (float, str)):
@@ -195,7 +195,7 @@ def _whole_number(value: Any) -> int:
 
 def _number(value: Any) -> int | float:
     if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
+        raise TypeError(f"expected a number, got {value!r}")
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, str):
@@ -225,7 +225,7 @@ def _option_label(definition: FieldDef, value: Any) -> str:
             return str(value["label"])
         value = value.get("id")
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"expected an option id, got {type(value).__name__}")
+        raise TypeError(f"expected an option id, got {type(value).__name__}")
     option_id = str(value).strip()
     # An option deleted since the value was set keeps its id: better than losing the value.
     return definition.options.get(option_id, option_id)
@@ -241,7 +241,7 @@ def parse_time(value: Any, field_name: str) -> dt.datetime | None:
     if not isinstance(value, str):
         raise MappingError(field_name, f"expected a timestamp, got {type(value).__name__}")
     try:
-        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise MappingError(field_name, f"{value!r} is not a timestamp") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
@@ -343,7 +343,10 @@ def deal_to_deal(
         close_date: Any = close_time.date()
     else:
         expected = record.get("expected_close_date")
-        close_date = _date_text(expected) if isinstance(expected, str) and expected else None
+        try:
+            close_date = _date_text(expected) if expected else None
+        except ValueError as exc:
+            raise MappingError("expected_close_date", str(exc)) from None
     pipeline_id, stage_id = _reference(record, "pipeline_id"), _reference(record, "stage_id")
     deal.update(
         name=_text(record, "title"),
@@ -396,9 +399,13 @@ def _due_time(record: Mapping[str, Any]) -> dt.datetime | None:
     except ValueError:
         raise MappingError("due_date", f"{due_date!r} is not a date (YYYY-MM-DD)") from None
     due_time = record.get("due_time") or "00:00"
-    if not isinstance(due_time, str) or not _TIME.match(due_time):
-        raise MappingError("due_time", f"{due_time!r} is not a time (HH:MM)")
-    return dt.datetime.combine(day, dt.time.fromisoformat(due_time), tzinfo=dt.UTC)  # Pipedrive sends UTC
+    try:
+        if not isinstance(due_time, str) or not _TIME.match(due_time):
+            raise ValueError
+        time_of_day = dt.time.fromisoformat(due_time)
+    except ValueError:
+        raise MappingError("due_time", f"{due_time!r} is not a time (HH:MM)") from None
+    return dt.datetime.combine(day, time_of_day, tzinfo=dt.UTC)  # Pipedrive sends UTC
 
 
 def note_to_activity(record: Mapping[str, Any]) -> dict[str, Any]:

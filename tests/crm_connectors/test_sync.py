@@ -2,6 +2,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from django.db import connection as db_connection
 from django.utils import timezone
 
 from crm_connectors.base import ChangePage, Connector
@@ -229,3 +230,32 @@ def test_a_failing_records_changed_receiver_does_not_fail_the_sync(
         assert run.status == SyncRun.Status.SUCCEEDED and run.created == 1
     finally:
         records_changed.disconnect(broken)
+
+
+@register
+class TokenRotatingTestConnector(Connector):
+    """Refreshes its OAuth token mid-sync (as a real connector would) and then fails the run."""
+
+    name = "test-rotating"
+
+    def iter_changes(self, *, object_type, cursor, full) -> Iterator[ChangePage]:
+        if object_type != "companies":
+            return
+        self.credentials = {**self.credentials, "access_token": "new-access", "refresh_token": "rotated-refresh"}
+        self.on_credentials_change(dict(self.credentials))
+        raise RuntimeError("CRM went away after the refresh")
+
+
+def test_rotated_credentials_are_saved_even_when_the_run_fails():
+    connection = connection_create(
+        organization=OrganizationFactory(), kind="test-rotating", name="oauth",
+        credentials={"client_id": "id", "refresh_token": "old-refresh"},
+    )
+    run = connection_sync(connection_id=connection.pk)
+    assert run.status == SyncRun.Status.FAILED
+    connection.refresh_from_db()
+    assert connection.credentials == {"client_id": "id", "access_token": "new-access", "refresh_token": "rotated-refresh"}
+    with db_connection.cursor() as cursor:  # the column itself holds ciphertext only
+        cursor.execute("SELECT credentials FROM crm_connectors_crmconnection WHERE id = %s", [connection.pk])
+        (raw,) = cursor.fetchone()
+    assert "rotated-refresh" not in raw and "old-refresh" not in raw

@@ -7,7 +7,8 @@ deleted records drop out of lists (deals stay reachable with `status=deleted`) a
 with `active_flag: false`. Auth: header `x-api-token` or `Authorization: Bearer <OAuth access token>`.
 Rate limits: every answer has `x-ratelimit-*` headers; `throttle(n)` makes the next n calls answer 429.
 
-The clock is fake and only moves with `tick()`, so tests can put several edits in one second.
+The clock is fake and only moves with `tick()`, so tests can put several edits in one second. It starts at
+the real time (whole seconds), as a connector compares its own clock with Pipedrive's for the recents feed.
 
     with FakePipedrive() as fake:
         fake.seed(organizations=3, persons=5)
@@ -23,10 +24,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-START_TIME = dt.datetime(2026, 1, 5, 9, 0, 0, tzinfo=dt.UTC)
 # x-token-cost of the operations served here (from the OpenAPI files).
 TOKEN_COSTS = {
     "/api/v2/persons": 10,
@@ -107,7 +107,7 @@ def _v1_time(moment: dt.datetime) -> str:
 
 
 def _parse_time(text: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    parsed = dt.datetime.fromisoformat(text.strip())
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
@@ -132,7 +132,9 @@ class FakePipedrive:
     client_secret: str = "pd-secret"
     refresh_token: str = "pd-refresh-1"
     access_token_ttl: int = 3600
-    now: dt.datetime = START_TIME
+    # Pipedrive documents a refresh token that stays valid for 60 days after each use; some providers rotate.
+    rotate_refresh_tokens: bool = False
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
     records: dict[str, dict[int, dict[str, Any]]] = field(
         default_factory=lambda: {name: {} for name in ("organizations", "persons", "deals", "activities", "notes")}
     )
@@ -179,7 +181,7 @@ class FakePipedrive:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> FakePipedrive:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -394,7 +396,8 @@ class FakePipedrive:
         self.oauth_refreshes += 1
         access_token = f"pd-access-{self.oauth_refreshes}"
         self._access_tokens[access_token] = time.time() + self.access_token_ttl
-        self.refresh_token = f"pd-refresh-{self.oauth_refreshes + 1}"  # rotates, like the real one may
+        if self.rotate_refresh_tokens:
+            self.refresh_token = f"pd-refresh-{self.oauth_refreshes + 1}"
         return 200, {}, {
             "access_token": access_token,
             "token_type": "Bearer",
@@ -534,8 +537,11 @@ class FakePipedrive:
 class _Handler(BaseHTTPRequestHandler):
     server_state: FakePipedrive
     protocol_version = "HTTP/1.1"
+    # One buffered write per answer and no Nagle delay: otherwise each call waits ~40 ms for a delayed ACK.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _serve(self, method: str) -> None:
@@ -553,9 +559,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._serve("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve("POST")
 
