@@ -127,8 +127,10 @@ def logistic_baseline_fit(
     y = _binary(labels)
     encoder = _FrameEncoder(schema=schema, min_frequency=min_frequency, as_category=False).fit(frame)
     numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-         ("scale", StandardScaler())]
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]
     )
     # Rare values were folded into "<rare>" by the encoder; unseen ones map there too, so no unknowns here.
     categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=True)
@@ -165,8 +167,13 @@ def logistic_baseline_fit(
         estimator = pipeline.set_params(model__C=best_c).fit(encoded, y)
         tried = []
     model = BaselineModel(
-        name="logistic", estimator=estimator, encoder=encoder, calibrator=Calibrator(), params={"C": best_c},
-        train_seconds=0.0, search=tried,
+        name="logistic",
+        estimator=estimator,
+        encoder=encoder,
+        calibrator=Calibrator(),
+        params={"C": best_c},
+        train_seconds=0.0,
+        search=tried,
     )
     model.calibrator = calibrator_fit(model.logits(valid_frame), _binary(valid_labels), method=calibration)
     model.train_seconds = time.perf_counter() - started
@@ -220,12 +227,17 @@ def lightgbm_baseline_fit(
         if best is None or loss < best[0]:
             best = (loss, config, trees)
     _, config, trees = best
-    final_trees = max(1, int(round(trees / (1 - tune_fraction))))
+    final_trees = max(1, round(trees / (1 - tune_fraction)))
     estimator = lightgbm.LGBMClassifier(n_estimators=final_trees, **config, **_lightgbm_fixed(seed=seed, n_jobs=n_jobs))
     estimator.fit(encoded, y)
     model = BaselineModel(
-        name="lightgbm", estimator=estimator, encoder=encoder, calibrator=Calibrator(),
-        params={**config, "n_estimators": final_trees}, train_seconds=0.0, search=search,
+        name="lightgbm",
+        estimator=estimator,
+        encoder=encoder,
+        calibrator=Calibrator(),
+        params={**config, "n_estimators": final_trees},
+        train_seconds=0.0,
+        search=search,
     )
     model.calibrator = calibrator_fit(model.logits(valid_frame), _binary(valid_labels), method=calibration)
     model.train_seconds = time.perf_counter() - started
@@ -238,8 +250,14 @@ def _lightgbm_fixed(*, seed: int, n_jobs: int) -> dict[str, Any]:
 
 def _lightgbm_defaults() -> dict[str, Any]:
     # The library defaults (at a slower learning rate) are always one of the candidates.
-    return {"num_leaves": 31, "learning_rate": 0.05, "min_child_samples": 20, "colsample_bytree": 1.0,
-            "subsample": 1.0, "reg_lambda": 0.0}
+    return {
+        "num_leaves": 31,
+        "learning_rate": 0.05,
+        "min_child_samples": 20,
+        "colsample_bytree": 1.0,
+        "subsample": 1.0,
+        "reg_lambda": 0.0,
+    }
 
 
 def _lightgbm_sample(rng: np.random.Generator) -> dict[str, Any]:
@@ -264,7 +282,7 @@ def _stratified_split(y: np.ndarray, *, fraction: float, seed: int) -> tuple[np.
     held = []
     for value in (0, 1):
         members = rng.permutation(np.flatnonzero(y == value))
-        count = max(1, int(round(len(members) * fraction))) if len(members) >= 2 else 0
+        count = max(1, round(len(members) * fraction)) if len(members) >= 2 else 0
         held.append(members[:count])
     held_out = np.sort(np.concatenate(held))
     kept = np.setdiff1d(np.arange(len(y)), held_out)

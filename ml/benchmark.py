@@ -68,8 +68,12 @@ class BenchmarkResult:
             for model, row in self.summary().items()
         }
         return {
-            "dataset": self.dataset, "params": self.params, "notes": self.notes, "folds": self.folds,
-            "throughput_rows_per_second": self.throughput, "summary": summary,
+            "dataset": self.dataset,
+            "params": self.params,
+            "notes": self.notes,
+            "folds": self.folds,
+            "throughput_rows_per_second": self.throughput,
+            "summary": summary,
         }
 
 
@@ -111,9 +115,7 @@ def benchmark_dataset_load(
         notes.append(f"text columns read as numbers (blanks = missing): {', '.join(converted)}")
     inferred = TableSchema.infer(frame)
     # The text encoder comes later: for now free text is a categorical column (rare values folded together).
-    columns = tuple(
-        ColumnSpec(name=c.name, kind="categorical") if c.name in set(text) else c for c in inferred.columns
-    )
+    columns = tuple(ColumnSpec(name=c.name, kind="categorical") if c.name in set(text) else c for c in inferred.columns)
     if text:
         notes.append(
             f"--text columns ({', '.join(text)}) are treated as categorical with rare values folded into one "
@@ -151,13 +153,21 @@ def benchmark_run(
     throughput: dict[str, list[float]] = {}
     for number, (train_part, test_part) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
         fit_rows, valid_rows = _inner_split(train_part, y, fraction=params.valid_fraction, seed=seed + number)
-        fold = {"fold": number, "rows": {"fit": len(fit_rows), "valid": len(valid_rows), "test": len(test_part)},
-                "models": {}}
+        fold = {
+            "fold": number,
+            "rows": {"fit": len(fit_rows), "valid": len(valid_rows), "test": len(test_part)},
+            "models": {},
+        }
         trained: dict[str, Any] = {}
         for model in models:
             metrics, fitted = _train_one(
-                model, dataset=dataset, rows=(fit_rows, valid_rows, test_part), params=params, seed=seed,
-                n_jobs=n_jobs, lightgbm_configs=lightgbm_configs,
+                model,
+                dataset=dataset,
+                rows=(fit_rows, valid_rows, test_part),
+                params=params,
+                seed=seed,
+                n_jobs=n_jobs,
+                lightgbm_configs=lightgbm_configs,
             )
             fold["models"][model] = metrics
             trained[model] = fitted
@@ -171,14 +181,21 @@ def benchmark_run(
         fold_results.append(fold)
     return BenchmarkResult(
         dataset={
-            "rows": int(len(y)), "positives": int(y.sum()), "base_rate": float(y.mean()),
+            "rows": len(y),
+            "positives": int(y.sum()),
+            "base_rate": float(y.mean()),
             "columns": {kind: dataset.schema.names(kind) for kind in ("numeric", "categorical", "datetime")},
         },
         folds=fold_results,
         throughput=throughput,
         notes=list(dataset.notes),
-        params={"folds": folds, "seed": seed, "n_jobs": n_jobs, "lightgbm_configs": lightgbm_configs,
-                "transformer": params.to_dict()},
+        params={
+            "folds": folds,
+            "seed": seed,
+            "n_jobs": n_jobs,
+            "lightgbm_configs": lightgbm_configs,
+            "transformer": params.to_dict(),
+        },
     )
 
 
@@ -195,7 +212,9 @@ def benchmark_table(result: BenchmarkResult) -> str:
             cells.append("n/a" if value is None else f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}")
         rows.append(cells)
     widths = [max(len(str(line[i])) for line in (headers, *rows)) for i in range(len(headers))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip() for line in (headers, *rows)]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip() for line in (headers, *rows)
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     if result.throughput:
         lines.append("")
@@ -232,9 +251,15 @@ def _train_one(
     fit = lightgbm_baseline_fit if model == "lightgbm" else logistic_baseline_fit
     extra = {"n_configs": lightgbm_configs} if model == "lightgbm" else {}
     baseline = fit(
-        frame=frame.iloc[fit_rows], labels=y[fit_rows], valid_frame=frame.iloc[valid_rows],
-        valid_labels=y[valid_rows], schema=dataset.schema, seed=seed, n_jobs=n_jobs,
-        min_frequency=params.min_frequency, **extra,
+        frame=frame.iloc[fit_rows],
+        labels=y[fit_rows],
+        valid_frame=frame.iloc[valid_rows],
+        valid_labels=y[valid_rows],
+        schema=dataset.schema,
+        seed=seed,
+        n_jobs=n_jobs,
+        min_frequency=params.min_frequency,
+        **extra,
     )
     metrics = baseline.evaluate(frame.iloc[test_rows], y[test_rows])
     metrics["chosen_params"] = baseline.params
@@ -287,9 +312,14 @@ def _drop_useless(frame: pd.DataFrame, *, keep: set[str]) -> tuple[pd.DataFrame,
     empty = [name for name in frame.columns if frame[name].isna().all()]
     constant = [name for name in frame.columns if name not in empty and frame[name].nunique(dropna=False) == 1]
     ids = [
-        name for name in frame.columns
-        if name not in keep and name not in empty and not pd.api.types.is_numeric_dtype(frame[name])
-        and len(frame) >= 20 and frame[name].notna().all() and frame[name].nunique() == len(frame)
+        name
+        for name in frame.columns
+        if name not in keep
+        and name not in empty
+        and not pd.api.types.is_numeric_dtype(frame[name])
+        and len(frame) >= 20
+        and frame[name].notna().all()
+        and frame[name].nunique() == len(frame)
     ]
     notes = []
     if empty:
@@ -313,8 +343,9 @@ def _coerce_numeric(frame: pd.DataFrame, *, keep: set[str]) -> tuple[pd.DataFram
             continue
         numbers = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
         if numbers.notna().mean() >= NUMERIC_SHARE:
-            frame[name] = pd.to_numeric(column.astype(object).map(lambda v: str(v).strip() if v == v else v),
-                                        errors="coerce")
+            frame[name] = pd.to_numeric(
+                column.astype(object).map(lambda v: str(v).strip() if pd.notna(v) else v), errors="coerce"
+            )
             converted.append(str(name))
     return frame, converted
 
@@ -325,7 +356,7 @@ def _inner_split(rows: np.ndarray, y: np.ndarray, *, fraction: float, seed: int)
     valid = []
     for value in (0, 1):
         members = rng.permutation(rows[y[rows] == value])
-        valid.append(members[: max(1, int(round(len(members) * fraction)))])
+        valid.append(members[: max(1, round(len(members) * fraction))])
     valid_rows = np.sort(np.concatenate(valid))
     return np.setdiff1d(rows, valid_rows), valid_rows
 

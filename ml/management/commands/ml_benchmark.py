@@ -26,8 +26,10 @@ class Command(BaseCommand):
         parser.add_argument("--folds", type=int, default=5)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--epochs", type=int, help="Transformer maximum epochs (early stopping may stop sooner)")
-        parser.add_argument("--params", default="{}", help='Transformer TrainingParams overrides as JSON')
-        parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of: " + ", ".join(MODELS))
+        parser.add_argument("--params", default="{}", help="Transformer TrainingParams overrides as JSON")
+        parser.add_argument(
+            "--models", default=",".join(MODELS), help="comma-separated subset of: " + ", ".join(MODELS)
+        )
         parser.add_argument("--lightgbm-configs", type=int, default=16, help="random-search size for LightGBM")
         parser.add_argument("--threads", type=int, default=None, help="CPU threads (default ML_TORCH_THREADS)")
         parser.add_argument("--json", dest="json_out", help="write every per-fold number to this file")
@@ -41,8 +43,12 @@ class Command(BaseCommand):
                 overrides["epochs"] = options["epochs"]
             params = TrainingParams.from_dict({"seed": options["seed"], "device": "cpu", **overrides})
             dataset = benchmark_dataset_load(
-                csv_path=options["csv"], target=options["target"], positive=options["positive"],
-                drop=options["drop"], text=options["text"], na_values=options["na_values"],
+                csv_path=options["csv"],
+                target=options["target"],
+                positive=options["positive"],
+                drop=options["drop"],
+                text=options["text"],
+                na_values=options["na_values"],
             )
             models = [name.strip() for name in options["models"].split(",") if name.strip()]
             self.stdout.write(
@@ -53,8 +59,13 @@ class Command(BaseCommand):
             for note in dataset.notes:
                 self.stdout.write(f"note: {note}")
             result = benchmark_run(
-                dataset=dataset, folds=options["folds"], seed=options["seed"], models=models, params=params,
-                n_jobs=threads, lightgbm_configs=options["lightgbm_configs"],
+                dataset=dataset,
+                folds=options["folds"],
+                seed=options["seed"],
+                models=models,
+                params=params,
+                n_jobs=threads,
+                lightgbm_configs=options["lightgbm_configs"],
                 progress=lambda line: self.stderr.write(line),
             )
         except (ValueError, OSError, json.JSONDecodeError) as exc:

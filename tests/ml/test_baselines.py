@@ -1,0 +1,133 @@
+"""Baselines: they learn, their metrics are sklearn's, and tuning never sees rows outside the training part."""
+
+import lightgbm
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
+
+from ml.baselines import BaselineModel, lightgbm_baseline_fit, logistic_baseline_fit
+from ml.features.schema import TableSchema
+
+FITS = {"logistic": logistic_baseline_fit, "lightgbm": lightgbm_baseline_fit}
+
+
+def signal_frame(rows: int = 900, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Label depends on a number, a category and a number with gaps; `marker` is a unique row id (noise)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "score": rng.normal(size=rows),
+            "plan": rng.choice(["basic", "pro", "team", "solo"], rows),
+            "visits": rng.poisson(3, rows).astype(float),
+            "marker": rng.permutation(rows).astype(float) + 0.5,
+        }
+    )
+    logit = 1.8 * frame["score"] + np.where(frame["plan"] == "pro", 1.2, -0.4) + 0.3 * frame["visits"] - 1.0
+    labels = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame.loc[rng.random(rows) < 0.1, "visits"] = np.nan
+    return frame, labels
+
+
+def split(rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.random.default_rng(1).permutation(rows)
+    return (
+        np.sort(order[: rows * 6 // 10]),
+        np.sort(order[rows * 6 // 10 : rows * 8 // 10]),
+        np.sort(order[rows * 8 // 10 :]),
+    )
+
+
+def fit(name: str, frame: pd.DataFrame, labels: np.ndarray, rows, **options) -> BaselineModel:
+    train, valid, _ = rows
+    return FITS[name](
+        frame=frame.iloc[train],
+        labels=labels[train],
+        valid_frame=frame.iloc[valid],
+        valid_labels=labels[valid],
+        schema=TableSchema.infer(frame),
+        **options,
+    )
+
+
+@pytest.mark.parametrize("name", ["logistic", "lightgbm"])
+def test_baseline_learns_and_metrics_match_sklearn(name: str) -> None:
+    frame, labels = signal_frame()
+    rows = split(len(frame))
+    model = fit(name, frame, labels, rows, **({"n_configs": 4} if name == "lightgbm" else {}))
+    test = rows[2]
+    result = model.evaluate(frame.iloc[test], labels[test])
+    probabilities = model.probabilities(frame.iloc[test])
+    assert result["roc_auc"] > 0.75  # chance is 0.5; the true model reaches about 0.85
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(labels[test], probabilities))
+    assert result["pr_auc"] == pytest.approx(skm.average_precision_score(labels[test], probabilities))
+    assert result["brier"] == pytest.approx(skm.brier_score_loss(labels[test], probabilities))
+    assert result["log_loss"] == pytest.approx(skm.log_loss(labels[test], probabilities))
+    assert set(result) >= {"roc_auc", "pr_auc", "brier", "log_loss", "ece"}
+    assert model.calibrator.method == "platt"  # fitted on the validation rows
+    assert model.train_seconds > 0
+
+
+def test_lightgbm_search_is_seeded_and_sized() -> None:
+    frame, labels = signal_frame(rows=500)
+    rows = split(len(frame))
+    first = fit("lightgbm", frame, labels, rows, n_configs=5, seed=3)
+    second = fit("lightgbm", frame, labels, rows, n_configs=5, seed=3)
+    other = fit("lightgbm", frame, labels, rows, n_configs=5, seed=4)
+    assert len(first.search) == 5
+    assert first.params == second.params
+    assert [entry["tune_log_loss"] for entry in first.search] == [entry["tune_log_loss"] for entry in second.search]
+    assert [e["num_leaves"] for e in first.search[1:]] != [e["num_leaves"] for e in other.search[1:]]
+    # The chosen configuration is the one with the best inner-split log loss.
+    best = min(first.search, key=lambda entry: entry["tune_log_loss"])
+    assert first.params["num_leaves"] == best["num_leaves"]
+
+
+def test_tuning_never_fits_on_validation_or_test_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame, labels = signal_frame(rows=600)
+    rows = split(len(frame))
+    train_markers = set(frame["marker"].iloc[rows[0]])
+    seen: list[set[float]] = []
+
+    def spy(real):
+        def fit_spy(self, X, y, *args, **kwargs):
+            seen.append(set(X["marker"].tolist()))
+            for eval_frame in [kwargs.get("eval_X")] if kwargs.get("eval_X") is not None else []:
+                seen.append(set(eval_frame["marker"].tolist()))
+            return real(self, X, y, *args, **kwargs)
+
+        return fit_spy
+
+    monkeypatch.setattr(lightgbm.LGBMClassifier, "fit", spy(lightgbm.LGBMClassifier.fit))
+    monkeypatch.setattr(Pipeline, "fit", spy(Pipeline.fit))
+    fit("lightgbm", frame, labels, rows, n_configs=3)
+    lightgbm_calls = len(seen)
+    fit("logistic", frame, labels, rows)
+    assert lightgbm_calls >= 3 * 2 + 1  # 3 searched configs (fit + early-stopping rows) and the refit
+    assert len(seen) > lightgbm_calls  # the logistic CV folds and refit went through the spy too
+    assert all(markers <= train_markers for markers in seen)
+    assert set().union(*seen) == train_markers  # the final fits use every training row
+
+
+def test_unseen_and_missing_categories_are_scored() -> None:
+    frame, labels = signal_frame(rows=400)
+    rows = split(len(frame))
+    model = fit("lightgbm", frame, labels, rows, n_configs=2)
+    odd = frame.iloc[:3].copy()
+    odd["plan"] = ["enterprise", None, "pro"]
+    odd = odd.drop(columns=["visits"])
+    probabilities = model.probabilities(odd)
+    assert probabilities.shape == (3,) and np.all((probabilities > 0) & (probabilities < 1))
+
+
+def test_one_class_is_refused() -> None:
+    frame, labels = signal_frame(rows=200)
+    with pytest.raises(ValueError, match="both positive and negative"):
+        logistic_baseline_fit(
+            frame=frame,
+            labels=np.zeros(len(frame)),
+            valid_frame=frame,
+            valid_labels=labels,
+            schema=TableSchema.infer(frame),
+        )
