@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from ml.beat import ml_schedules_ensure
 from ml.features.lead import EXCLUDED_FIELDS, lead_feature_frame, lead_property_keys, lead_schema, lead_training_frame
 from ml.models import Feedback, ModelVersion, Prediction, Task, TrainingRun
 from ml.selectors import model_version_champion_get
@@ -134,6 +135,8 @@ def model_train(
             organization=organization, task=task, status=ModelVersion.Status.CHAMPION
         ).exists():
             model_version = model_version_promote(model_version_id=model_version.id)
+            # From its first model on, an organisation is retrained and rescored nightly by beat.
+            ml_schedules_ensure(organization_id=organization.id)
     logger.info(
         "trained %s v%s for %s: roc_auc=%s rows=%s in %ss",
         task, version, organization.slug, metrics.get("roc_auc"), len(frame), seconds,

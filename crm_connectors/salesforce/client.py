@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from crm_connectors.http import CRMHttpClient, CRMHttpError, QuotaExhausted
+from crm_connectors.http import CRMHttpClient, CRMHttpError, QuotaExhausted, redact_url
 
 _API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -86,7 +86,9 @@ class SalesforceApi:
         params = {"start": _iso_offset(start), "end": _iso_offset(end)}
         return self._get(f"sobjects/{sobject}/deleted/", params=params)
 
-    def _get(self, path_or_url: str, *, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+    def _get(
+        self, path_or_url: str, *, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
         self._quota_check()
         url = path_or_url
         if "://" not in url:
@@ -103,7 +105,9 @@ class SalesforceApi:
         try:
             return response.json()
         except ValueError:
-            raise CRMHttpError(f"Salesforce answered {url} with something that is not JSON", status=response.status_code) from None
+            raise CRMHttpError(
+                f"Salesforce answered {redact_url(url)} with something that is not JSON", status=response.status_code
+            ) from None
 
     def _quota_check(self) -> None:
         if self.api_usage is None:

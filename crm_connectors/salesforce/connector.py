@@ -1,12 +1,13 @@
 """The Salesforce connector: SOQL incremental sync of accounts, contacts and leads, opportunities, tasks and events.
 
 Config (`CRMConnection.config`, all optional):
-    base_url            the login server: https://login.salesforce.com (default), https://test.salesforce.com
-                        for a sandbox, or a My Domain URL. The OAuth token endpoint is `<base_url>/services/oauth2/token`;
-                        API calls go to the `instance_url` the token endpoint returns (with a plain access token
-                        and no saved instance_url, base_url is the instance)
+    base_url            the login server: https://login.salesforce.com (default; settings.SALESFORCE_LOGIN_URL
+                        when set), https://test.salesforce.com for a sandbox, or a My Domain URL. Tokens come
+                        from `<base_url>/services/oauth2/token`; API calls go to the `instance_url` the token
+                        endpoint returns (with a plain access token and no saved instance_url, to base_url)
     api_version         "61.0"
-    page_size           records per query batch (`Sforce-Query-Options: batchSize`, 200..2000; Salesforce's default is 2000)
+    page_size           records per query batch (`Sforce-Query-Options: batchSize`, 200..2000; Salesforce's
+                        default is 2000)
     lookback_seconds    each incremental pass starts this far before the last watermark (default 300), for rows
                         committed late with an older SystemModstamp; re-read rows are counted unchanged
     quota_stop_fraction stop cleanly (QuotaExhausted) once `Sforce-Limit-Info` api-usage reaches this share of the
@@ -19,7 +20,8 @@ How one SObject is synced (its cursor lives under its name in the object type's 
   through `queryAll`, so rows deleted since (IsDeleted = true) come in the same pages and become soft deletes.
   The first pass (no watermark) reads live rows only (`query`; `queryAll ... IsDeleted = false` for Task and
   Event so archived activities are kept). Each committed page saves the (SystemModstamp, Id) of its last row;
-  a crashed pass resumes with `SystemModstamp >= <that second>` and skips what it already committed.
+  a crashed pass resumes with `SystemModstamp >= <that second>` and skips what it already committed. An
+  expired query cursor (INVALID_QUERY_LOCATOR) is replaced the same way, within the run.
 - Contacts, deals and activities passes read only rows stamped up to the server time at which the run
   began (companies are read to the end): a contact created during the run waits for the next run, together
   with the account it may point at, instead of being rejected for an unknown parent.
@@ -52,6 +54,7 @@ DEFAULT_QUOTA_STOP_FRACTION = 0.9
 DELETED_FEED_WINDOW = dt.timedelta(days=15) - dt.timedelta(hours=1)
 # Task and Event rows are archived after a year; only queryAll returns archived rows.
 ARCHIVABLE = frozenset({"Task", "Event"})
+MAX_QUERY_RESTARTS = 3  # per pass, after INVALID_QUERY_LOCATOR
 RECONCILE = "reconcile"  # cursor flag: a complete id set is owed for this object type
 
 
@@ -126,45 +129,26 @@ class SalesforceConnector(Connector):
         incremental = current["from"] is not None
         last_key = _key_of(current.get("at"))
 
-        fields = list(shape.fields)
-        conditions = []
-        if last_key is not None:
-            conditions.append(f"SystemModstamp >= {soql_datetime(last_key[0])}")
-        elif incremental:
-            conditions.append(f"SystemModstamp > {soql_datetime(_parse(current['from']))}")
-        if bound is not None:
-            conditions.append(f"SystemModstamp <= {soql_datetime(bound)}")
-        include_deleted = incremental or shape.sobject in ARCHIVABLE
-        if incremental:
-            fields.append("IsDeleted")
-        elif shape.sobject in ARCHIVABLE:
-            conditions.append("IsDeleted = false")
-        soql = f"SELECT {', '.join(fields)} FROM {shape.sobject}"
-        if conditions:
-            soql += " WHERE " + " AND ".join(conditions)
-        soql += " ORDER BY SystemModstamp, Id"
-
-        for batch in api.query_pages(soql, include_deleted=include_deleted):
-            page = ChangePage(object_type)
-            for raw in batch:
-                key = _record_key(raw)
-                if key is None:
-                    page.errors.append(_record_error(object_type, raw, "SystemModstamp", "missing or not a date-time"))
-                    continue
-                if last_key is not None and key <= last_key:
-                    continue  # committed before the crash this pass resumes from
-                last_key = key
-                if raw.get("IsDeleted") is True:
-                    page.deleted_external_ids.append(key[1])
-                    continue
-                try:
-                    page.records.append(mapping.record_map(shape, raw))
-                except mapping.MappingError as exc:
-                    page.errors.append(_record_error(object_type, raw, exc.field, exc.reason))
-            if last_key is not None:
-                current["at"] = [_iso(last_key[0]), last_key[1]]
-            page.cursor = copy.deepcopy(state)
-            yield page
+        restarts = 0
+        while True:
+            soql, include_deleted = _pass_query(
+                shape, incremental=incremental, current=current, after=last_key, bound=bound
+            )
+            try:
+                for batch in api.query_pages(soql, include_deleted=include_deleted):
+                    page, last_key = _batch_page(object_type, shape, batch, after=last_key)
+                    if last_key is not None:
+                        current["at"] = [_iso(last_key[0]), last_key[1]]
+                    page.cursor = copy.deepcopy(state)
+                    yield page
+            except CRMHttpError as exc:
+                # A query cursor expires when idle too long or when the user opens too many: query again
+                # from the last committed position instead of failing the run.
+                if error_code(exc.body) != "INVALID_QUERY_LOCATOR" or restarts >= MAX_QUERY_RESTARTS:
+                    raise
+                restarts += 1
+                continue
+            break
 
         # The pass is complete: everything up to the bound (or to the pass start, read to the end) is in.
         started = _parse(current["started"])
@@ -221,7 +205,8 @@ class SalesforceConnector(Connector):
         present: set[str] = set()
         for shape in shapes:
             archivable = shape.sobject in ARCHIVABLE
-            soql = f"SELECT Id FROM {shape.sobject}" + (" WHERE IsDeleted = false" if archivable else "") + " ORDER BY Id"
+            where = " WHERE IsDeleted = false" if archivable else ""
+            soql = f"SELECT Id FROM {shape.sobject}{where} ORDER BY Id"
             for batch in api.query_pages(soql, include_deleted=archivable):
                 present.update(str(raw["Id"]) for raw in batch if raw.get("Id"))
             state.setdefault(shape.sobject, {})["deletes_until"] = _iso(started)
@@ -296,6 +281,57 @@ class SalesforceConnector(Connector):
             self._instance_url = str(tokens["instance_url"]).rstrip("/")
         if self.on_credentials_change is not None:
             self.on_credentials_change(dict(self.credentials))
+
+
+def _batch_page(
+    object_type: str, shape: mapping.SObjectShape, batch: list[dict[str, Any]], *, after: tuple[dt.datetime, str] | None
+) -> tuple[ChangePage, tuple[dt.datetime, str] | None]:
+    """One query batch as a page (live rows mapped, deleted rows as ids), and the position it reached."""
+    page = ChangePage(object_type)
+    for raw in batch:
+        key = _record_key(raw)
+        if key is None:
+            page.errors.append(_record_error(object_type, raw, "SystemModstamp", "missing or not a date-time"))
+            continue
+        if after is not None and key <= after:
+            continue  # committed before the crash (or the query restart) this query resumes from
+        after = key
+        if raw.get("IsDeleted") is True:
+            page.deleted_external_ids.append(key[1])
+            continue
+        try:
+            page.records.append(mapping.record_map(shape, raw))
+        except mapping.MappingError as exc:
+            page.errors.append(_record_error(object_type, raw, exc.field, exc.reason))
+    return page, after
+
+
+def _pass_query(
+    shape: mapping.SObjectShape,
+    *,
+    incremental: bool,
+    current: dict[str, Any],
+    after: tuple[dt.datetime, str] | None,
+    bound: dt.datetime | None,
+) -> tuple[str, bool]:
+    """The SOQL of a pass (from `after`, its resume position, when set) and whether it needs queryAll."""
+    fields = list(shape.fields)
+    conditions = []
+    if after is not None:
+        # SOQL literals have whole seconds: start at the second of the position and skip what came before it.
+        conditions.append(f"SystemModstamp >= {soql_datetime(after[0])}")
+    elif incremental:
+        conditions.append(f"SystemModstamp > {soql_datetime(_parse(current['from']))}")
+    if bound is not None:
+        conditions.append(f"SystemModstamp <= {soql_datetime(bound)}")
+    if incremental:
+        fields.append("IsDeleted")  # deleted rows come through queryAll in the same pages
+    elif shape.sobject in ARCHIVABLE:
+        conditions.append("IsDeleted = false")  # queryAll only for the archived rows
+    soql = f"SELECT {', '.join(fields)} FROM {shape.sobject}"
+    if conditions:
+        soql += " WHERE " + " AND ".join(conditions)
+    return soql + " ORDER BY SystemModstamp, Id", incremental or shape.sobject in ARCHIVABLE
 
 
 def _record_error(object_type: str, raw: Mapping[str, Any], field: str, reason: str) -> RecordError:

@@ -8,7 +8,9 @@ clash and an activity's `WhoId` names either of them directly.
 A converted Lead (`IsConverted`) stays as a contact row: it is the history of how the person was won
 (lead source, created date) and `ConvertedDate` becomes its `converted_at`, the lead-scoring outcome. Its
 `lifecycle_stage` is `opportunity` when the conversion created an opportunity, else `sql`; the Contact
-Salesforce created from it is a separate row, linked through `properties["ConvertedContactId"]`.
+Salesforce created from it is a separate row. The conversion's contact, account and opportunity ids are
+kept in `properties` (`ConvertedContactId`...), not as links: a converted lead is read-only and would keep
+pointing at an account deleted later. Leads have no company link (`Company` is free text, kept in properties).
 
 Custom fields (`__c`) listed by the SObject's describe are kept in `properties` under their API name, typed
 by the describe type; a value of the wrong type rejects that record (MappingError), never the page.
@@ -233,13 +235,13 @@ def _lead(r: _Reader) -> dict[str, Any]:
         # ConvertedDate is a date: the conversion is placed at midnight UTC of that day.
         record["converted_at"] = f"{converted_date}T00:00:00+00:00" if converted_date else None
         record["lifecycle_stage"] = "opportunity" if r.reference("ConvertedOpportunityId") else "sql"
-        record["company_external_id"] = r.reference("ConvertedAccountId")
+        # Not linked as its company: the account may be deleted later while this read-only lead stays,
+        # which would reject the lead on every full sync. The id is kept in properties.
         for name in ("ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId"):
             properties[name] = r.reference(name)
     else:
         record["lifecycle_stage"] = "lead"
         record["converted_at"] = None
-        record["company_external_id"] = None
     record["properties"] = properties
     return record
 

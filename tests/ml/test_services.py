@@ -1,11 +1,14 @@
+import json
 from collections import Counter
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django_celery_beat.models import PeriodicTask
 
 from ml import services, tasks
+from ml.beat import NIGHTLY_TASK
 from ml.features.lead import BASE_COLUMNS
 from ml.models import Feedback, ModelVersion, Prediction, TrainingRun
 from ml.registry import artifact_absolute_path, file_sha256
@@ -100,6 +103,12 @@ def test_a_second_training_is_a_candidate_and_rollback_restores_the_first(traine
     services.model_version_promote(model_version_id=first.id)  # one-click rollback
     statuses = dict(ModelVersion.objects.filter(organization=organization).values_list("version", "status"))
     assert statuses == {1: ModelVersion.Status.CHAMPION, 2: ModelVersion.Status.RETIRED}
+
+
+def test_the_first_champion_puts_the_organization_on_the_nightly_retraining_schedule(trained_org):
+    organization, _ = trained_org
+    schedule = PeriodicTask.objects.get(task=NIGHTLY_TASK)
+    assert json.loads(schedule.args) == [organization.id] and schedule.enabled
 
 
 def test_promote_retires_the_old_champion_atomically():

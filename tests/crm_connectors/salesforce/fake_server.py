@@ -12,7 +12,8 @@ Speaks Salesforce's wire format for what the connector uses:
 - `GET .../sobjects/T/describe` (fields with types, custom `__c` ones included) and
   `GET .../sobjects/T/deleted/?start=&end=` (<= 15 days back, else 400 INVALID_REPLICATION_DATE).
 - Every API response carries `Sforce-Limit-Info: api-usage=N/M`; past the quota -> 403 REQUEST_LIMIT_EXCEEDED.
-- `fail(...)` injects errors (503, REQUEST_LIMIT_EXCEEDED, ...) on matching requests.
+- `fail(...)` injects errors (503, REQUEST_LIMIT_EXCEEDED, ...) on matching requests; `before(...)` runs
+  an action (records edited by users) in the middle of a sync.
 
 The server has its own clock (`now`, sent in the Date header): every write moves it forward by
 `write_step`, so SystemModstamps are distinct and ordered unless a test says otherwise.
@@ -25,10 +26,11 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 API_VERSION = "61.0"
@@ -114,7 +116,9 @@ class FakeSalesforce:
         self.valid_tokens: set[str] = set()
         self.token_requests = 0
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, query params)
+        self.statuses: list[int] = []  # status of every answer, in order
         self.faults: list[Fault] = []
+        self.hooks: list[tuple[str, Callable[[], None]]] = []  # run once before the first matching request
         self._ids = itertools.count(1)
         self._locators: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.RLock()
@@ -122,7 +126,7 @@ class FakeSalesforce:
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
-    def start(self) -> FakeSalesforce:
+    def start(self) -> Self:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -134,8 +138,9 @@ class FakeSalesforce:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> FakeSalesforce:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -214,17 +219,27 @@ class FakeSalesforce:
         with self._lock:
             self.faults.append(Fault(status, body, path_contains, times, headers or {}, skip))
 
+    def before(self, path_contains: str, action: Callable[[], None]) -> None:
+        """Run `action` (say, users editing records) just before the first request matching `path_contains`."""
+        with self._lock:
+            self.hooks.append((path_contains, action))
+
     def queries(self) -> list[str]:
         """The SOQL of every query/queryAll request so far."""
         return [params["q"] for _, path, params in self.requests if "q" in params]
 
     # --- request handling (called by the handler under the lock) -------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(raw_path)
         params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         path = parts.path.rstrip("/")
         self.requests.append((method, path, params))
+        for hook in [hook for hook in self.hooks if hook[0] in raw_path]:
+            self.hooks.remove(hook)
+            hook[1]()
         fault = self._fault_for(raw_path)
         if fault is not None:
             return fault.status, fault.body, dict(fault.headers)
@@ -321,7 +336,11 @@ class FakeSalesforce:
             for record_id, when in self.deleted_log[sobject]
             if start <= when <= end and when >= earliest
         ]
-        return {"deletedRecords": rows, "earliestDateAvailable": sf_datetime(earliest), "latestDateCovered": sf_datetime(covered)}
+        return {
+            "deletedRecords": rows,
+            "earliestDateAvailable": sf_datetime(earliest),
+            "latestDateCovered": sf_datetime(covered),
+        }
 
     # --- SOQL -----------------------------------------------------------------------------------------
 
@@ -343,7 +362,8 @@ class FakeSalesforce:
             base = field.split(".")[0]
             if not (field in known or (base == "Owner" and "OwnerId" in known and field == "Owner.Email")):
                 raise SoqlError("INVALID_FIELD", f"No such column '{field}' on entity '{sobject}'.")
-        conditions = [_condition(text, known, sobject) for text in re.split(r"\s+AND\s+", match.group("where") or "", flags=re.I) if text.strip()]
+        where = re.split(r"\s+AND\s+", match.group("where") or "", flags=re.IGNORECASE)
+        conditions = [_condition(text, known, sobject) for text in where if text.strip()]
         order = [field.strip() for field in (match.group("order") or "").split(",") if field.strip()]
         for field in order:
             if field not in known:
@@ -435,7 +455,7 @@ def _literal(text: str) -> Any:
 
 
 def _parse_literal_datetime(text: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("a time zone is required")
     return parsed.astimezone(dt.UTC)
@@ -448,6 +468,7 @@ def _sort_key(value: Any) -> tuple[bool, Any]:
 def _handler_for(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
         def do_GET(self) -> None:
             self._serve()
@@ -461,6 +482,7 @@ def _handler_for(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
             headers = {key.lower(): value for key, value in self.headers.items()}
             with fake._lock:
                 status, answer, extra = fake.handle(self.command, self.path, headers, body)
+                fake.statuses.append(status)
             payload = json.dumps(answer).encode() if answer is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json;charset=UTF-8")
@@ -473,7 +495,7 @@ def _handler_for(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
         def date_time_string(self, timestamp: float | None = None) -> str:
             return format_datetime(fake.now, usegmt=True)  # the fake's clock, not the machine's
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             pass
 
     return Handler
