@@ -9,6 +9,7 @@ per-connection rate budget, and errors that never carry credentials.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import threading
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -130,7 +131,7 @@ def parse_expires_at(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(float(value), tz=UTC)
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(str(value))  # 3.11 reads a trailing "Z"
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -265,7 +266,7 @@ class RateBudget:
     (`RateBudget.for_connection`), so sync, writeback and webhook hydration draw from one budget.
     """
 
-    _shared: dict[Any, RateBudget] = {}
+    _shared: ClassVar[dict[Any, RateBudget]] = {}
     _shared_lock = threading.Lock()
 
     def __init__(
@@ -321,11 +322,12 @@ class RateBudget:
                         return
                     self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.per_second)
                     self._last = now
-                    if self._tokens >= min(cost, self.burst):
+                    needed = min(cost, self.burst)
+                    if self._tokens >= needed - 1e-9:  # tolerance: float refill must not spin forever
                         self._tokens -= cost  # may go negative for cost > burst: later callers wait it off
                         self._day_used += cost
                         return
-                    wait = (min(cost, self.burst) - self._tokens) / self.per_second
+                    wait = (needed - self._tokens) / self.per_second
             self._sleep(wait)
 
     def pause(self, seconds: float) -> None:
@@ -387,7 +389,7 @@ class CRMHttpClient:
             headers={"Accept": "application/json", **(headers or {})},
         )
 
-    def __enter__(self) -> CRMHttpClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -469,7 +471,7 @@ class CRMHttpClient:
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(BACKOFF_CAP, self.backoff_base * (2**attempt))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # jitter, not crypto
 
     def _json(self, response: httpx.Response) -> Any:
         try:
@@ -540,6 +542,18 @@ def redact_text(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+class _RedactUrlsFilter(logging.Filter):
+    """httpx logs every request URL at INFO: hide secret query values (a Pipedrive `api_token`) there too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, httpx.URL) for arg in record.args):
+            record.args = tuple(redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactUrlsFilter())
 
 
 def _parse_body(response: httpx.Response) -> Any:

@@ -8,6 +8,7 @@ _CONNECTORS: dict[str, type[Connector]] = {}
 
 BUILTIN_CONNECTOR_MODULES = (
     "crm_connectors.csv.connector",
+    "crm_connectors.hubspot.connector",
     "crm_connectors.pipedrive.connector",
     "crm_connectors.salesforce.connector",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import deque
 from datetime import UTC, datetime, timedelta
@@ -79,11 +80,18 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def server():
+@pytest.fixture(scope="module")
+def shared_server():
     scripted = ScriptedServer()
     yield scripted
     scripted.close()
+
+
+@pytest.fixture
+def server(shared_server):
+    shared_server.scripts.clear()
+    shared_server.requests.clear()
+    return shared_server
 
 
 @pytest.fixture
@@ -493,3 +501,12 @@ def test_non_json_body(server, sleeps):
     server.script("/x", (200, {}, b"<html>"))
     with make_client(server, sleeps) as client, pytest.raises(CRMHttpError, match="not JSON"):
         client.get_json("/x")
+
+
+def test_httpx_request_log_hides_secret_query_values(server, sleeps, caplog):
+    server.script("/x", (200, {}, {}))
+    with caplog.at_level(logging.INFO, logger="httpx"), make_client(server, sleeps) as client:
+        client.get_json("/x", params={"api_token": SECRET, "limit": 1})
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "/x?" in logged and "limit=1" in logged
+    assert SECRET not in logged

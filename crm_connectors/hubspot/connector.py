@@ -1,0 +1,338 @@
+"""The HubSpot connector: CRM v3 contacts, companies, deals and engagements (emails, notes, calls, meetings,
+tasks), with parents read through v4 associations. Wire facts: shared/crm-specs/hubspot/CONTRACT.md.
+
+Config (`CRMConnection.config`, all optional):
+    base_url                    https://api.hubapi.com
+    token_url                   OAuth token endpoint (default `<base_url>/oauth/v1/token`)
+    lookback_seconds            incremental windows start this far before the last high-water mark (default
+                                600): HubSpot's search index lags behind writes
+    requests_per_second         shared budget of this connection (default 10 = HubSpot's safe 100 per 10 s; 0 = off)
+    search_requests_per_second  separate search budget (default 4, HubSpot's documented search limit; 0 = off)
+Credentials: `token` (private app, Bearer) or `client_id` + `client_secret` + `refresh_token` (+ optional
+`access_token` / `expires_at`): OAuth2 refresh; rotated tokens go to `on_credentials_change`.
+
+Cursor of one of our object types: {hubspot type: state}, where a state is
+    {"mode": "full", "started_at": ms, "after": list cursor}          while the first read lists everything;
+    {"mode": "incremental", "since": ms, "window": {...}, "archived": {...}}   afterwards.
+An incremental pass searches `<last-modified> GTE since - lookback` sorted by `hs_object_id`; each committed
+page saves the last id, and a crashed pass resumes with `hs_object_id GT <that id>`. The same keyset restart
+keeps every query under HubSpot's 10,000-result search cap. Children (contacts, deals, engagements) are
+searched only up to the run's start, so a record never points at a parent created after the parents' pass.
+After every pass the archived list (`archived=true`) turns records archived since the last check into soft
+deletes; ids named in a survivor's `hs_merged_object_ids` are soft-deleted too (they no longer exist). A listing
+that ran from start to end in one run ends with the complete id set, so purged records (GDPR deletes, records
+archived more than 90 days ago) are soft-deleted by the engine's reconciliation.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError
+from crm_connectors.http import BearerTokenAuth, CRMHttpClient, OAuth2RefreshAuth, RateBudget
+from crm_connectors.hubspot import mapping
+from crm_connectors.hubspot.client import SEARCH_CAP, SEARCH_PAGE_SIZE, HubSpotApi, rate_limit_watcher
+from crm_connectors.registry import register
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+DEFAULT_LOOKBACK_SECONDS = 600
+DEFAULT_REQUESTS_PER_SECOND = 10
+DEFAULT_SEARCH_REQUESTS_PER_SECOND = 4
+CHILD_TYPES = frozenset({"contacts", "deals", *mapping.ENGAGEMENT_KINDS})
+
+
+@register
+class HubSpotConnector(Connector):
+    name = "hubspot"
+    label = "HubSpot"
+    settings_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "base_url": {"type": "string", "minLength": 1},
+            "token_url": {"type": "string", "minLength": 1},
+            "lookback_seconds": {"type": "integer", "minimum": 0},
+            "requests_per_second": {"type": "number", "minimum": 0},
+            "search_requests_per_second": {"type": "number", "minimum": 0},
+        },
+        "additionalProperties": False,
+    }
+    # How the HTTP client waits between retries; tests swap it for a no-op.
+    sleep: ClassVar[Callable[[float], None]] = staticmethod(time.sleep)
+    # Wall clock in epoch milliseconds (tests may pin it).
+    now_ms: ClassVar[Callable[[], int]] = staticmethod(lambda: int(time.time() * 1000))
+
+    def __init__(self, *, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
+        super().__init__(config=config, credentials=credentials)
+        # Called with the whole credentials dict after an OAuth refresh, so the new tokens can be saved.
+        self.on_credentials_change: Callable[[dict[str, Any]], None] | None = None
+        self._http: CRMHttpClient | None = None
+        self._api: HubSpotApi | None = None
+        self._custom: dict[str, dict[str, mapping.PropertyDefinition]] = {}
+        self._run_started_ms: int | None = None
+
+    # --- connection -------------------------------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (a one-contact page)."""
+        self._api_get().list_page("contacts", properties=["hs_object_id"], after=None, limit=1)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = self._api = None
+
+    def _base_url(self) -> str:
+        return str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+
+    def _auth(self) -> BearerTokenAuth | OAuth2RefreshAuth:
+        credentials = self.credentials
+        oauth = [credentials.get(key) for key in ("client_id", "client_secret", "refresh_token")]
+        if credentials.get("token"):
+            return BearerTokenAuth(str(credentials["token"]))
+        if all(oauth):
+            client_id, client_secret, refresh_token = (str(value) for value in oauth)
+            return OAuth2RefreshAuth(
+                token_url=str(self.config.get("token_url") or f"{self._base_url()}/oauth/v1/token"),
+                client_id=client_id,
+                client_secret=client_secret,
+                refresh_token=refresh_token,
+                access_token=credentials.get("access_token"),
+                expires_at=credentials.get("expires_at"),
+                on_tokens=self._tokens_store,
+            )
+        raise ConnectorError("HubSpot needs a private-app token, or OAuth client_id, client_secret and refresh_token")
+
+    def _tokens_store(self, tokens: dict[str, Any]) -> None:
+        kept = ("access_token", "refresh_token", "expires_at", "hub_id")
+        self.credentials.update({key: tokens[key] for key in kept if tokens.get(key) is not None})
+        if self.on_credentials_change is not None:
+            self.on_credentials_change(dict(self.credentials))
+
+    def _budget_key(self) -> str:
+        # One budget per portal credential in this process; hashed so no secret sits in the registry key.
+        secret = str(self.credentials.get("token") or self.credentials.get("client_id") or "")
+        return hashlib.sha256(f"{self._base_url()}|{secret}".encode()).hexdigest()
+
+    def _api_get(self) -> HubSpotApi:
+        if self._api is None:
+            key = self._budget_key()
+            rate = float(self.config.get("requests_per_second", DEFAULT_REQUESTS_PER_SECOND))
+            search_rate = float(self.config.get("search_requests_per_second", DEFAULT_SEARCH_REQUESTS_PER_SECOND))
+            budget = RateBudget.for_connection(f"hubspot:{key}", per_second=rate, burst=max(1, int(rate))) if rate else None
+            search_budget = (
+                RateBudget.for_connection(f"hubspot-search:{key}", per_second=search_rate, burst=max(1, int(search_rate)))
+                if search_rate
+                else None
+            )
+            self._http = CRMHttpClient(
+                base_url=self._base_url(),
+                auth=self._auth(),
+                budget=budget,
+                sleep=type(self).sleep,
+                on_response=rate_limit_watcher(budget),
+            )
+            self._api = HubSpotApi(http=self._http, search_budget=search_budget)
+        return self._api
+
+    # --- sync -------------------------------------------------------------------------------------------
+
+    def iter_changes(self, *, object_type: str, cursor: Mapping[str, Any], full: bool) -> Iterator[ChangePage]:
+        hubspot_types = mapping.HUBSPOT_TYPES.get(object_type)
+        if not hubspot_types:
+            return
+        if self._run_started_ms is None:
+            self._run_started_ms = type(self).now_ms()
+        state: dict[str, Any] = {} if full else copy.deepcopy(dict(cursor))
+        # Every live id, when this call listed every HubSpot type of the object type from the start.
+        listed: set[str] | None = set()
+        for hubspot_type in hubspot_types:
+            sub = state.get(hubspot_type)
+            if not isinstance(sub, dict):
+                sub = state[hubspot_type] = {}
+            if sub.get("mode") == "incremental":
+                listed = None
+                yield from self._incremental_pass(object_type, hubspot_type, state)
+            else:
+                if sub.get("mode") == "full":  # resumed after a crash: earlier pages were listed by another run
+                    listed = None
+                yield from self._full_pass(object_type, hubspot_type, state, listed)
+            yield from self._archived_pass(object_type, hubspot_type, state)
+        if listed is not None:
+            # Purged records (GDPR deletes, archived > 90 days) appear in no list: reconcile against the ids.
+            yield ChangePage(object_type, cursor=copy.deepcopy(state), complete_id_set=frozenset(listed))
+
+    def _full_pass(
+        self, object_type: str, hubspot_type: str, state: dict[str, Any], listed: set[str] | None
+    ) -> Iterator[ChangePage]:
+        api = self._api_get()
+        sub = state[hubspot_type]
+        if sub.get("mode") != "full":
+            sub.clear()
+            sub.update(mode="full", started_at=type(self).now_ms(), after=None)
+        properties = self._properties(hubspot_type)
+        while True:
+            results, after = api.list_page(hubspot_type, properties=properties, after=sub.get("after"))
+            page = self._page(object_type, hubspot_type, results)
+            if listed is not None:
+                listed.update(_ids(results))
+            if after:
+                sub["after"] = after
+            else:
+                # Everything listed: from now on, search for what changed since this read began.
+                state[hubspot_type] = {"mode": "incremental", "since": sub["started_at"]}
+            page.cursor = copy.deepcopy(state)
+            yield page
+            if not after:
+                return
+
+    def _incremental_pass(self, object_type: str, hubspot_type: str, state: dict[str, Any]) -> Iterator[ChangePage]:
+        api = self._api_get()
+        sub = state[hubspot_type]
+        lookback = int(self.config.get("lookback_seconds", DEFAULT_LOOKBACK_SECONDS)) * 1000
+        window = sub.get("window")
+        if not isinstance(window, dict):
+            window = sub["window"] = {
+                "from": int(sub.get("since") or 0) - lookback,
+                "until": self._run_started_ms or type(self).now_ms(),
+                "last_id": "0",
+            }
+        prop = mapping.modified_property(hubspot_type)
+        properties = self._properties(hubspot_type)
+        after: str | None = None
+        segment_start = str(window["last_id"])  # one query = one segment; `after` pages within it
+        while True:
+            filters = [
+                {"propertyName": prop, "operator": "GTE", "value": str(window["from"])},
+                {"propertyName": "hs_object_id", "operator": "GT", "value": segment_start},
+            ]
+            if hubspot_type in CHILD_TYPES:
+                filters.append({"propertyName": prop, "operator": "LTE", "value": str(window["until"])})
+            results, next_after = api.search_page(hubspot_type, filters=filters, properties=properties, after=after)
+            page = self._page(object_type, hubspot_type, results)
+            last_id = _max_id(results)
+            if last_id is not None:
+                window["last_id"] = last_id
+            if next_after is None:
+                # Window done: the next one starts at this run's start (minus the lookback, applied then).
+                state[hubspot_type] = {
+                    key: value for key, value in sub.items() if key not in ("window", "since")
+                } | {"mode": "incremental", "since": window["until"]}
+                sub = state[hubspot_type]
+            page.cursor = copy.deepcopy(state)
+            yield page
+            if next_after is None:
+                return
+            if _offset(next_after) + SEARCH_PAGE_SIZE <= SEARCH_CAP:
+                after = next_after
+            else:
+                # Past the cap HubSpot answers 400: start a new query after the last id instead of paging on.
+                after, segment_start = None, str(window["last_id"])
+
+    def _archived_pass(self, object_type: str, hubspot_type: str, state: dict[str, Any]) -> Iterator[ChangePage]:
+        api = self._api_get()
+        sub = state[hubspot_type]
+        if sub.get("mode") != "incremental":
+            return
+        check = sub.get("archived")
+        if not isinstance(check, dict) or "started_at" not in check:
+            previous = check.get("checked_at") if isinstance(check, dict) else None
+            check = sub["archived"] = {"started_at": type(self).now_ms(), "after": None, "newer_than": previous}
+        lookback = int(self.config.get("lookback_seconds", DEFAULT_LOOKBACK_SECONDS)) * 1000
+        threshold = check["newer_than"] - lookback if check.get("newer_than") is not None else None
+        while True:
+            results, after = api.list_page(
+                hubspot_type, properties=["hs_object_id"], after=check.get("after"), archived=True
+            )
+            page = ChangePage(object_type)
+            for raw in results:
+                try:
+                    record_id = mapping.record_id(raw)
+                    archived_at = mapping.parse_time(raw.get("archivedAt"), field="archivedAt")
+                except mapping.MappingError as exc:
+                    page.errors.append(_record_error(object_type, raw, exc))
+                    continue
+                if threshold is None or archived_at is None or mapping.ms_of(archived_at) >= threshold:
+                    page.deleted_external_ids.append(record_id)
+            if after:
+                check["after"] = after
+            else:
+                sub["archived"] = {"checked_at": check["started_at"]}
+            page.cursor = copy.deepcopy(state)
+            yield page
+            if not after:
+                return
+
+    # --- records ----------------------------------------------------------------------------------------
+
+    def _properties(self, hubspot_type: str) -> list[str]:
+        return ["hs_object_id", *mapping.MAPPED_PROPERTIES[hubspot_type], *self._custom_of(hubspot_type)]
+
+    def _custom_of(self, hubspot_type: str) -> dict[str, mapping.PropertyDefinition]:
+        if hubspot_type not in self._custom:
+            definitions = self._api_get().property_definitions(hubspot_type)
+            self._custom[hubspot_type] = mapping.custom_properties(definitions)
+        return self._custom[hubspot_type]
+
+    def _page(self, object_type: str, hubspot_type: str, results: list[Any]) -> ChangePage:
+        page = ChangePage(object_type)
+        custom = self._custom_of(hubspot_type)
+        unique: dict[str, Any] = {}
+        for raw in results:
+            try:
+                unique[mapping.record_id(raw)] = raw  # a repeated id keeps its latest copy
+            except mapping.MappingError as exc:
+                page.errors.append(_record_error(object_type, raw, exc))
+        parents = self._parents(hubspot_type, list(unique))
+        merged: list[str] = []
+        for record_id, raw in unique.items():
+            try:
+                page.records.append(
+                    mapping.map_record(hubspot_type, raw, custom=custom, parents=parents.get(record_id, {}))
+                )
+            except mapping.MappingError as exc:
+                page.errors.append(_record_error(object_type, raw, exc))
+                continue
+            merged.extend(mapping.merged_ids(raw))
+        page.deleted_external_ids = [record_id for record_id in dict.fromkeys(merged) if record_id not in unique]
+        return page
+
+    def _parents(self, hubspot_type: str, ids: list[str]) -> dict[str, dict[str, str | None]]:
+        parents: dict[str, dict[str, str | None]] = {record_id: {} for record_id in ids}
+        if not ids:
+            return parents
+        api = self._api_get()
+        for to_type, key in mapping.PARENTS[hubspot_type]:
+            links = api.associations(hubspot_type, to_type, ids)
+            for record_id in ids:
+                parents[record_id][key] = mapping.choose_parent(hubspot_type, to_type, links.get(record_id, []))
+        return parents
+
+
+def _record_error(object_type: str, raw: Any, exc: mapping.MappingError) -> RecordError:
+    record_id = raw.get("id") if isinstance(raw, Mapping) else None
+    return RecordError(
+        object_type,
+        str(exc),
+        column=exc.field,
+        external_id=str(record_id) if isinstance(record_id, str | int) and not isinstance(record_id, bool) else None,
+    )
+
+
+def _ids(results: list[Any]) -> list[str]:
+    return [str(raw["id"]) for raw in results if isinstance(raw, Mapping) and isinstance(raw.get("id"), str | int)]
+
+
+def _max_id(results: list[Any]) -> str | None:
+    ids = [int(raw["id"]) for raw in results if isinstance(raw, Mapping) and str(raw.get("id", "")).isdigit()]
+    return str(max(ids)) if ids else None
+
+
+def _offset(after: str) -> int:
+    try:
+        return int(after)
+    except ValueError:
+        return SEARCH_CAP  # an opaque cursor: restart rather than risk paging past the cap
