@@ -127,3 +127,22 @@ class Feedback(models.Model):
                 name="feedback_override_value_range",
             ),
         ]
+
+
+class TextEmbedding(models.Model):
+    """A sentence embedding keyed by the text's sha256, shared by every organisation: the same text always
+    encodes to the same vector, so a text is encoded once, ever (per encoder). No text is stored, only its hash."""
+
+    content_sha256 = models.CharField(max_length=64)
+    encoder = models.CharField(max_length=64)  # e.g. "all-MiniLM-L6-v2"; a new encoder gets new rows
+    dim = models.PositiveSmallIntegerField()
+    vector = models.BinaryField()  # float32 little-endian, numpy .tobytes(); exact, 4 * dim bytes
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["content_sha256", "encoder"], name="textembedding_sha_encoder_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.encoder} {self.content_sha256[:12]}"
