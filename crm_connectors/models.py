@@ -86,3 +86,35 @@ class WebhookEvent(models.Model):
             models.UniqueConstraint(fields=["connection", "event_id"], name="webhookevent_connection_event_uniq")
         ]
         ordering = ["-received_at"]
+
+
+class ScoreWrite(models.Model):
+    """The latest score we tried to write into one CRM record, and how it went.
+
+    One row per (connection, contact): a later run compares the current score with `score` and writes only
+    what changed or what failed last time.
+    """
+
+    class Status(models.TextChoices):
+        WRITTEN = "written", "Written"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="score_writes")
+    contact = models.ForeignKey("core.Contact", on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=255)
+    score = models.PositiveSmallIntegerField()  # 0-100, the value written (or attempted when failed)
+    probability = models.FloatField()
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # consecutive attempts at this value (1 once written)
+    written_at = models.DateTimeField(null=True, blank=True)  # the last successful write
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "contact"], name="scorewrite_connection_contact_uniq")
+        ]
+        ordering = ["connection", "contact"]
+
+    def __str__(self) -> str:
+        return f"ScoreWrite {self.connection_id}/{self.external_id} {self.score} {self.status}"

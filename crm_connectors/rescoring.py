@@ -1,14 +1,22 @@
-"""Changed CRM records get fresh lead scores: a sync that changed contacts asks ML to rescore them.
+"""The glue between syncing and scoring, in the direction DESIGN.md allows (crm_connectors -> ml).
 
-DESIGN.md lets crm_connectors enqueue ml tasks (ml never imports crm_connectors). The scoring task itself
-skips quietly while the organisation has no champion model yet.
+- A sync or webhook that changed contacts asks ML to rescore them (the scoring task skips quietly while
+  the organisation has no champion model yet).
+- New scores are written back to every CRM connection of the organisation that can take them.
 """
 
+import logging
 from typing import Any
 
 from django.conf import settings
 
+from crm_connectors.base import ConnectorError
+from crm_connectors.models import CRMConnection
+from crm_connectors.registry import connector_class_get
+from crm_connectors.writeback import writeback_start
 from ml.services import scoring_enqueue
+
+logger = logging.getLogger(__name__)
 
 
 def rescore_changed_contacts(*, organization_id: int, contact_ids: list[int], **_: Any) -> None:
@@ -17,3 +25,14 @@ def rescore_changed_contacts(*, organization_id: int, contact_ids: list[int], **
     # A huge id list makes a huge broker message; past the limit, rescoring every open lead is cheaper.
     ids = contact_ids if len(contact_ids) <= settings.RESCORE_CONTACT_IDS_LIMIT else None
     scoring_enqueue(organization_id=organization_id, contact_ids=ids)
+
+
+def write_back_new_scores(*, organization_id: int, **_: Any) -> None:
+    connections = CRMConnection.objects.filter(organization_id=organization_id, is_active=True)
+    for connection in connections:
+        try:
+            if not connector_class_get(connection.kind).supports_writeback:
+                continue
+            writeback_start(connection_id=connection.pk)
+        except (ConnectorError, KeyError) as exc:  # misconfigured connection: its own runs report it
+            logger.warning("no writeback for connection %s: %s", connection.pk, exc)

@@ -53,6 +53,8 @@ def connection_create(
             connection.sync_interval_minutes = interval
         connection.save()
         connection_schedule_sync(connection=connection)
+        if connector_class.supports_writeback:
+            connection_writeback_schedule(connection=connection)
     return connection
 
 
@@ -107,3 +109,28 @@ def _config_validate(schema: Mapping[str, Any], config: dict[str, Any], *, kind:
 def connection_credentials_save(*, connection_id: int, credentials: Mapping[str, Any]) -> None:
     """Store new credentials (e.g. a rotated OAuth refresh token), encrypted, replacing the old ones."""
     CRMConnection.objects.filter(pk=connection_id).update(credentials=dict(credentials))
+
+
+WRITEBACK_TASK_NAME = "crm_connectors.tasks.writeback_connection"
+
+
+def connection_writeback_schedule(*, connection: CRMConnection) -> PeriodicTask:
+    """Create or update the beat entry `crm-writeback-<id>`: changed scores go back to the CRM every interval.
+
+    Only changed scores cost API calls, so running it at the sync interval is cheap when nothing was rescored.
+    """
+    schedule, _ = IntervalSchedule.objects.get_or_create(
+        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES
+    )
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=f"crm-writeback-{connection.pk}",
+        defaults={
+            "task": WRITEBACK_TASK_NAME,
+            "interval": schedule,
+            "crontab": None,
+            "args": json.dumps([connection.pk]),
+            "enabled": connection.is_active,
+            "description": f"Score writeback of {connection.organization.slug}/{connection.name}",
+        },
+    )
+    return task

@@ -1,9 +1,9 @@
 """Hooks other apps connect to without this app importing them (ML rescoring listens here).
 
-`records_changed` is sent once per sync run that created, updated or undeleted rows, after the run's
+`records_changed` is sent once per sync run (or processed webhook event) that created, updated or undeleted rows, after the run's
 last page is committed, with keyword arguments:
 
-- `organization_id`, `connection_id`, `sync_run_id`: ints;
+- `organization_id`, `connection_id`: ints; `sync_run_id`: int, or None when a webhook caused the change;
 - `contact_ids`: sorted ids of contacts that changed themselves or whose deals/activities changed;
 - `company_ids`: sorted ids of companies that changed.
 """

@@ -186,16 +186,7 @@ def _page_commit(
     object_type = page.object_type
     with transaction.atomic():
         _commit_without_waiting_for_disk()
-        result = upsert(organization_id=connection.organization_id, connection_id=connection.pk, records=page.records)
-        deleted = 0
-        if page.deleted_external_ids:
-            deleted += records_soft_delete(
-                model=model, connection_id=connection.pk, external_ids=page.deleted_external_ids
-            )
-        if page.complete_id_set is not None:
-            deleted += records_reconcile(
-                model=model, connection_id=connection.pk, present_external_ids=page.complete_id_set
-            )
+        result, deleted = _page_write(connection, page, model, upsert)
         if page.cursor:  # an empty cursor leaves the saved one as it is (nothing new was consumed)
             connection.cursor = {**connection.cursor, object_type: page.cursor}
             CRMConnection.objects.filter(pk=connection.pk).update(cursor=connection.cursor)
@@ -212,6 +203,55 @@ def _page_commit(
         progress.write_to(run)
         run.cursor_after = connection.cursor
         run.save(update_fields=["created", "updated", "unchanged", "deleted", "failed", "errors", "cursor_after"])
+
+
+def _page_write(
+    connection: CRMConnection, page: ChangePage, model: type[SyncedRecord], upsert: Upsert
+) -> tuple[UpsertResult, int]:
+    """Upsert a page's records and soft-delete its deleted (or no longer present) ids; the caller's transaction."""
+    result = upsert(organization_id=connection.organization_id, connection_id=connection.pk, records=page.records)
+    deleted = 0
+    if page.deleted_external_ids:
+        deleted += records_soft_delete(model=model, connection_id=connection.pk, external_ids=page.deleted_external_ids)
+    if page.complete_id_set is not None:
+        deleted += records_reconcile(
+            model=model, connection_id=connection.pk, present_external_ids=page.complete_id_set
+        )
+    return result, deleted
+
+
+@dataclass(frozen=True)
+class PageApplied:
+    """What `page_apply` wrote: counts, row errors, and the ids whose change matters to scoring."""
+
+    created: int
+    updated: int
+    unchanged: int
+    deleted: int
+    errors: list[dict[str, Any]]
+    contact_ids: list[int]
+    company_ids: list[int]
+
+
+def page_apply(*, connection: CRMConnection, connector: Connector, page: ChangePage) -> PageApplied:
+    """Write one page outside a sync run (webhook follow-ups): the same upserts and soft deletes as a sync
+    page, in one transaction, without touching cursors or SyncRuns. Announcing the change is the caller's job."""
+    model, upsert = _WRITERS[page.object_type]
+    with transaction.atomic():
+        result, deleted = _page_write(connection, page, model, upsert)
+        progress = _Progress()
+        _changed_ids_collect(model, result.changed_ids, progress)
+    errors = [error.as_dict() for error in page.errors]
+    errors += [_row_error_dict(connector, page.object_type, error) for error in result.errors]
+    return PageApplied(
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        deleted=deleted,
+        errors=errors,
+        contact_ids=sorted(progress.contact_ids),
+        company_ids=sorted(progress.company_ids),
+    )
 
 
 def _commit_without_waiting_for_disk() -> None:

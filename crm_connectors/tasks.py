@@ -14,3 +14,23 @@ def sync_connection(connection_id: int, full: bool = False, sync_run_id: int | N
         if status is None or status in FINISHED_STATUSES:
             return sync_run_id
     return connection_sync(connection_id=connection_id, full=full, sync_run_id=sync_run_id).pk
+
+
+@shared_task
+def writeback_connection(connection_id: int) -> dict:
+    """Write the connection's changed lead scores into its CRM; idempotent (unchanged scores are skipped)."""
+    from crm_connectors.writeback import connection_writeback  # appended task: its import kept local
+
+    summary = connection_writeback(connection_id=connection_id)
+    return {"written": summary.written, "failed": summary.failed, "unchanged": summary.unchanged, "error": summary.error}
+
+
+@shared_task
+def process_webhook_event(webhook_event_id: int) -> str:
+    """Process one stored webhook event; a redelivered task finds it processed and does nothing."""
+    from crm_connectors.models import WebhookEvent
+    from crm_connectors.webhook_processing import webhook_event_process
+
+    if not WebhookEvent.objects.filter(pk=webhook_event_id).exists():
+        return "missing"  # its connection was deleted since: nothing to do
+    return webhook_event_process(event_id=webhook_event_id).status

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 
 from ml.models import Feedback, ModelVersion, Prediction, TrainingRun
 from ml.selectors import contacts_with_current_score
-from ml.services import model_version_promote
+from ml.services import model_version_promote, model_version_rollback
 from salesai.core.admin import ORGANIZATION_FILTER, ContactAdmin, OrganizationScopedAdmin
 from salesai.core.models import Contact
 from salesai.core.selectors import membership_can_manage
@@ -57,7 +57,7 @@ class ModelVersionAdmin(OrganizationScopedAdmin):
     # Status changes go through the promote action, which keeps one champion per task and records when.
     readonly_fields = ("status", "metrics", "feature_schema", "artifact_path", "artifact_sha256", "trained_rows",
                        "created_at", "promoted_at")
-    actions = ["promote_to_champion"]
+    actions = ["promote_to_champion", "roll_back_to_previous_champion"]
 
     def _metric(self, model_version: ModelVersion, key: str) -> str:
         value = (model_version.metrics or {}).get(key)
@@ -93,6 +93,25 @@ class ModelVersionAdmin(OrganizationScopedAdmin):
             self.message_user(request, f"Not promoted: {' '.join(exc.messages)}", messages.ERROR)
             return
         self.message_user(request, f"{model_version} is now the champion.", messages.SUCCESS)
+
+    @admin.action(description="Roll back to previous champion")
+    def roll_back_to_previous_champion(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        """Select any version of an organisation's task: its previous champion is restored (once per
+        organisation and task, however many of its versions are selected)."""
+        targets = sorted(set(queryset.values_list("organization_id", "task")))
+        for organization_id, task in targets:
+            if not (request.user.is_superuser
+                    or membership_can_manage(user=request.user, organization_id=organization_id)):
+                self.message_user(request, "Only admins and managers of its organisation can roll back a model.",
+                                  messages.ERROR)
+                continue
+            try:
+                restored = model_version_rollback(organization_id=organization_id, task=task)
+            except ValidationError as exc:
+                self.message_user(request, f"Not rolled back: {' '.join(exc.messages)}", messages.ERROR)
+                continue
+            self.message_user(request, f"Rolled back: {restored} of {restored.organization} is the champion again.",
+                              messages.SUCCESS)
 
 
 @admin.register(Prediction)

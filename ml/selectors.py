@@ -97,3 +97,19 @@ def feedback_for_contact_list(*, contact_id: int, limit: int = 10) -> QuerySet[F
         .filter(prediction__contact_id=contact_id)
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def predictions_current_for_connection(
+    *, connection_id: int, task: str = Task.LEAD_CONVERSION
+) -> QuerySet[Prediction]:
+    """Current predictions of the live contacts synced through one CRM connection (for writing scores back)."""
+    return (
+        Prediction.objects.filter(
+            task=task,
+            is_current=True,
+            contact__connection_id=connection_id,
+            contact__deleted_at__isnull=True,
+        )
+        .select_related("contact")
+        .order_by("contact_id")
+    )

@@ -22,6 +22,7 @@ from ml.beat import ml_schedules_ensure
 from ml.features.lead import EXCLUDED_FIELDS, lead_feature_frame, lead_property_keys, lead_schema, lead_training_frame
 from ml.models import Feedback, ModelVersion, Prediction, Task, TrainingRun
 from ml.selectors import model_version_champion_get
+from ml.signals import predictions_updated
 
 # The torch-backed modules (ml.training, ml.inference, ml.registry, ml.explain) are imported inside the
 # functions that need them: the web process and admin import this module and should not pay for torch.
@@ -32,10 +33,19 @@ logger = logging.getLogger(__name__)
 SCORING_CHUNK = 5_000  # contacts per feature frame / transaction: bounds memory and lock time
 MIN_POSITIVES = 5  # fewer converted examples cannot train (or honestly evaluate) a model
 HORIZON_DAYS = 90
+# LightGBM random-search size in every training run (params "baseline_lightgbm_configs" overrides it):
+# small enough for the nightly demo retraining, large enough that the baseline is a tuned one.
+BASELINE_LIGHTGBM_CONFIGS = 8
+# Training-run params the service consumes itself; the rest are TrainingParams for the Transformer.
+SERVICE_PARAMS = ("horizon_days", "baseline_lightgbm_configs")
 
 
 class NoChampionModel(ValidationError):
     """Scoring was asked for but the organisation has no champion model for the task yet."""
+
+
+class ModelArtifactUnavailable(ValidationError):
+    """No model artifact of the organisation could be loaded intact (missing file or sha256 mismatch)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class ScoringResult:
     score_histogram: dict[str, int] = field(default_factory=dict)
     mean_probability: float | None = None
     seconds: float = 0.0
+    # Set when the champion's artifact was refused (e.g. sha256 mismatch) and a previous champion scored.
+    fallback_from_model_version_id: int | None = None
 
 
 # --- training -----------------------------------------------------------------------------------------------
@@ -58,18 +70,22 @@ def model_train(
     training_run_id: int | None = None,
     params: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Build point-in-time training rows, train an FT-Transformer, save its checkpoint and register a
-    candidate ModelVersion with held-out metrics. The organisation's first model for the task (no
-    champion yet) is promoted right away, so scoring works after the first training."""
+    """Build point-in-time training rows, train an FT-Transformer plus the tuned LightGBM and logistic
+    baselines on the same split, save the Transformer's checkpoint and register a candidate ModelVersion
+    with all three held-out metric sets (`metrics["baselines"]`). The promotion gate (`ml.gate`) then
+    decides: a candidate that passes becomes champion; its decision and reasons are stored in
+    `metrics["gate"]` and appended to the TrainingRun log. An organisation's first model is promoted when
+    it passes the baseline check; otherwise it stays a candidate and the organisation has no champion."""
     from ml.inference import torch_threads_set
     from ml.registry import artifact_absolute_path, artifact_relative_path, checkpoint_save
-    from ml.training import TrainingParams, train_tabular_model
+    from ml.training import TrainingParams, holdout_split, train_tabular_model
 
     if task != Task.LEAD_CONVERSION:
         raise ValidationError({"task": f"Training for {task!r} is not available yet."})
     organization = Organization.objects.get(pk=organization_id)
     params = dict(params or {})
     horizon_days = int(params.pop("horizon_days", HORIZON_DAYS))
+    lightgbm_configs = _lightgbm_configs(params.pop("baseline_lightgbm_configs", BASELINE_LIGHTGBM_CONFIGS))
     try:
         training_params = TrainingParams.from_dict({"device": settings.ML_DEVICE, **params})
     except (TypeError, ValueError) as exc:
@@ -88,12 +104,23 @@ def model_train(
             }
         )
     torch_threads_set(settings.ML_TORCH_THREADS)
-    started = time.monotonic()
-    trained = train_tabular_model(
-        frame=frame, labels=labels, schema=lead_schema(frame), params=training_params, groups=frame.index.to_numpy()
+    schema = lead_schema(frame)
+    # One split for all three models, so their held-out numbers are comparable.
+    split = holdout_split(
+        np.asarray(labels),
+        groups=frame.index.to_numpy(),
+        valid_fraction=training_params.valid_fraction,
+        test_fraction=training_params.test_fraction,
+        seed=training_params.seed,
     )
+    started = time.monotonic()
+    trained = train_tabular_model(frame=frame, labels=labels, schema=schema, params=training_params, split=split)
     seconds = round(time.monotonic() - started, 2)
-    metrics = {**trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days}
+    baselines = _baselines_evaluate(
+        frame=frame, labels=labels, schema=schema, split=split, seed=training_params.seed,
+        lightgbm_configs=lightgbm_configs, calibration=training_params.calibration,
+    )
+    metrics = {**trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days, "baselines": baselines}
     feature_schema = {
         "preprocessor": trained.preprocessor.to_dict(),
         "features": [
@@ -116,6 +143,12 @@ def model_train(
             task=task,
             metadata={"organization": organization.slug, "version": version, "training_run_id": training_run_id},
         )
+        # The champion is read under the organisation lock: a concurrent training cannot slip in between.
+        champion = ModelVersion.objects.filter(
+            organization=organization, task=task, status=ModelVersion.Status.CHAMPION
+        ).first()
+        gate = _gate_decide(candidate_metrics=metrics, champion=champion)
+        metrics["gate"] = gate
         model_version = ModelVersion.objects.create(
             organization=organization,
             task=task,
@@ -130,18 +163,87 @@ def model_train(
             trained_rows=len(frame),
         )
         if training_run_id is not None:
-            TrainingRun.objects.filter(pk=training_run_id).update(log=trained.log)
-        if not ModelVersion.objects.filter(
-            organization=organization, task=task, status=ModelVersion.Status.CHAMPION
-        ).exists():
+            summary = {"gate": gate, "baselines": {
+                name: {key: values.get(key) for key in ("roc_auc", "brier", "ece", "train_seconds", "error")
+                       if key in values}
+                for name, values in baselines.items()
+            }}
+            TrainingRun.objects.filter(pk=training_run_id).update(log=[*trained.log, summary])
+        if gate["promote"]:
             model_version = model_version_promote(model_version_id=model_version.id)
-            # From its first model on, an organisation is retrained and rescored nightly by beat.
+        if champion is None:
+            # From its first model on (promoted or not), an organisation is retrained and rescored nightly.
             ml_schedules_ensure(organization_id=organization.id)
     logger.info(
-        "trained %s v%s for %s: roc_auc=%s rows=%s in %ss",
+        "trained %s v%s for %s: roc_auc=%s rows=%s in %ss; gate: %s (%s)",
         task, version, organization.slug, metrics.get("roc_auc"), len(frame), seconds,
+        "promoted" if gate["promote"] else "kept as candidate", "; ".join(gate["reasons"]),
     )
     return model_version
+
+
+def _lightgbm_configs(value: Any) -> int:
+    try:
+        configs = int(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"params": "baseline_lightgbm_configs must be a whole number."}) from exc
+    if not 1 <= configs <= 200:
+        raise ValidationError({"params": "baseline_lightgbm_configs must be between 1 and 200."})
+    return configs
+
+
+def _baselines_evaluate(
+    *,
+    frame: Any,
+    labels: Any,
+    schema: Any,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    seed: int,
+    lightgbm_configs: int,
+    calibration: str,
+) -> dict[str, dict[str, Any]]:
+    """Held-out metrics of the tuned LightGBM and logistic baselines on the Transformer's split. A baseline
+    that cannot be fitted is recorded with its error (the gate then has one baseline fewer to beat)."""
+    from ml.baselines import lightgbm_baseline_fit, logistic_baseline_fit
+
+    y = np.asarray(labels).astype(int)
+    train_rows, valid_rows, test_rows = split
+    common = {
+        "frame": frame.iloc[train_rows], "labels": y[train_rows], "valid_frame": frame.iloc[valid_rows],
+        "valid_labels": y[valid_rows], "schema": schema, "seed": seed, "calibration": calibration,
+    }
+    fitters = {
+        "lightgbm": lambda: lightgbm_baseline_fit(**common, n_configs=lightgbm_configs),
+        "logistic": lambda: logistic_baseline_fit(**common),
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for name, fit in fitters.items():
+        try:
+            model = fit()
+            evaluated = model.evaluate(frame.iloc[test_rows], y[test_rows])
+        except ValueError as exc:  # e.g. a class missing from a small split
+            logger.warning("baseline %s could not be trained: %s", name, exc)
+            results[name] = {"error": str(exc)}
+            continue
+        results[name] = {**evaluated, "train_seconds": round(model.train_seconds, 2), "params": model.params}
+    return results
+
+
+def _gate_decide(*, candidate_metrics: dict[str, Any], champion: ModelVersion | None) -> dict[str, Any]:
+    from ml.gate import gate_decide
+
+    decision = gate_decide(
+        candidate=candidate_metrics,
+        champion=None if champion is None else (champion.metrics or {}),
+        margin=float(settings.ML_GATE_AUC_MARGIN),
+        require_beats_baseline=bool(settings.ML_GATE_REQUIRE_BEATS_BASELINE),
+        champion_model_version_id=None if champion is None else champion.id,
+    ).to_dict()
+    if champion is None and not decision["promote"]:
+        # Decided: no baseline artifact is served. The organisation stays without a champion (nothing is
+        # scored) until a candidate passes the gate or someone promotes one by hand.
+        decision["fallback"] = "baseline better: kept as candidate, no champion until a candidate passes"
+    return decision
 
 
 def training_run_execute(*, training_run_id: int) -> ModelVersion | None:
@@ -182,9 +284,11 @@ def training_run_create(
 
     params = dict(params or {})
     try:
-        TrainingParams.from_dict({k: v for k, v in params.items() if k != "horizon_days"})
+        TrainingParams.from_dict({k: v for k, v in params.items() if k not in SERVICE_PARAMS})
     except (TypeError, ValueError) as exc:
         raise ValidationError({"params": str(exc)}) from exc
+    if "baseline_lightgbm_configs" in params:
+        _lightgbm_configs(params["baseline_lightgbm_configs"])
     return TrainingRun.objects.create(organization_id=organization_id, task=task, params=params)
 
 
@@ -218,6 +322,25 @@ def model_version_promote(*, model_version_id: int) -> ModelVersion:
     return target
 
 
+def model_version_rollback(*, organization_id: int, task: str = Task.LEAD_CONVERSION) -> ModelVersion:
+    """Promote the previous champion again: the retired version promoted most recently. The current
+    champion is retired (and becomes the next rollback target, so two rollbacks undo each other)."""
+    with transaction.atomic():
+        # Lock the organisation: two rollbacks at once must not pick the same target twice.
+        Organization.objects.select_for_update().filter(pk=organization_id).first()
+        previous = (
+            ModelVersion.objects.filter(
+                organization_id=organization_id, task=task, status=ModelVersion.Status.RETIRED,
+                promoted_at__isnull=False,
+            )
+            .order_by("-promoted_at", "-version")
+            .first()
+        )
+        if previous is None:
+            raise ValidationError({"model_version": "There is no previous champion to roll back to."})
+        return model_version_promote(model_version_id=previous.id)
+
+
 # --- scoring ------------------------------------------------------------------------------------------------
 def contacts_score(
     *,
@@ -232,7 +355,7 @@ def contacts_score(
     nothing); `contact_ids` narrows that set, e.g. to the contacts a sync changed."""
     from ml.explain import predictions_explain
     from ml.inference import torch_threads_set
-    from ml.registry import model_load_cached
+    from ml.registry import CheckpointError
 
     started = time.monotonic()
     model_version = _scoring_version(organization_id=organization_id, model_version_id=model_version_id)
@@ -244,12 +367,15 @@ def contacts_score(
     ids = list(contacts.order_by("id").values_list("id", flat=True))
 
     torch_threads_set(settings.ML_TORCH_THREADS)
-    model = model_load_cached(
-        model_version_id=model_version.id,
-        artifact_path=model_version.artifact_path,
-        sha256=model_version.artifact_sha256,
-        device=settings.ML_DEVICE,
-    )
+    refused_id: int | None = None
+    try:
+        model = _model_load(model_version)
+    except CheckpointError as exc:
+        if model_version_id is not None:  # a version asked for by id: no silent substitute
+            raise ModelArtifactUnavailable({"model_version_id": f"Model artifact refused: {exc}"}) from exc
+        logger.error("champion %s of organization %s refused: %s", model_version.pk, organization_id, exc)
+        refused_id = model_version.id
+        model_version, model = _previous_champion_load(champion=model_version, error=exc)
     property_keys = lead_property_keys(model.preprocessor.schema)
     as_of = timezone.now()
     prediction_ids: list[int] = []
@@ -272,6 +398,16 @@ def contacts_score(
             factors=factors,
         )
         probabilities.append(probability)
+    scored_contact_ids = sorted(
+        Prediction.objects.filter(pk__in=prediction_ids).values_list("contact_id", flat=True)
+    ) if prediction_ids else []
+    if scored_contact_ids:
+        # Listeners (CRM writeback) act only on committed scores.
+        transaction.on_commit(
+            lambda: predictions_updated.send_robust(
+                sender=Prediction, organization_id=organization_id, contact_ids=scored_contact_ids
+            )
+        )
     scores = np.round(np.concatenate(probabilities) * 100) if probabilities else np.zeros(0)
     return ScoringResult(
         organization_id=organization_id,
@@ -281,6 +417,42 @@ def contacts_score(
         score_histogram=_histogram(scores),
         mean_probability=float(np.concatenate(probabilities).mean()) if len(scores) else None,
         seconds=round(time.monotonic() - started, 3),
+        fallback_from_model_version_id=refused_id,
+    )
+
+
+def _model_load(model_version: ModelVersion) -> Any:
+    from ml.registry import model_load_cached
+
+    return model_load_cached(
+        model_version_id=model_version.id,
+        artifact_path=model_version.artifact_path,
+        sha256=model_version.artifact_sha256,
+        device=settings.ML_DEVICE,
+    )
+
+
+def _previous_champion_load(*, champion: ModelVersion, error: Exception) -> tuple[ModelVersion, Any]:
+    """The champion's artifact is missing or altered: serve the most recent former champion whose artifact
+    loads intact. Statuses are left alone (an operator decides: retrain, or roll back for good); with no
+    intact former champion, scoring fails before any prediction is written."""
+    from ml.registry import CheckpointError
+
+    previous = ModelVersion.objects.filter(
+        organization_id=champion.organization_id, task=champion.task, status=ModelVersion.Status.RETIRED,
+        promoted_at__isnull=False,
+    ).order_by("-promoted_at", "-version")
+    for candidate in previous:
+        try:
+            model = _model_load(candidate)
+        except CheckpointError as exc:
+            logger.error("former champion %s refused too: %s", candidate.pk, exc)
+            continue
+        logger.warning("scoring organization %s with former champion v%s instead of v%s",
+                       champion.organization_id, candidate.version, champion.version)
+        return candidate, model
+    raise ModelArtifactUnavailable(
+        {"model_version_id": f"The champion's artifact was refused ({error}) and no former champion loads."}
     )
 
 

@@ -188,11 +188,22 @@ ML_TORCH_THREADS = env.int("ML_TORCH_THREADS", default=env.int("OMP_NUM_THREADS"
 ML_SCORING_BATCH_SIZE = env.int("ML_SCORING_BATCH_SIZE", default=1024)
 ML_MIN_TRAINING_ROWS = env.int("ML_MIN_TRAINING_ROWS", default=200)
 ML_RETRAIN_CRON_HOUR = env.int("ML_RETRAIN_CRON_HOUR", default=3)
+# Promotion gate (ml.gate): ROC-AUC differences below this margin count as ties (broken by calibration),
+# and a candidate must not trail the best baseline (LightGBM / logistic) by more than it.
+ML_GATE_AUC_MARGIN = env.float("ML_GATE_AUC_MARGIN", default=0.005)
+ML_GATE_REQUIRE_BEATS_BASELINE = env.bool("ML_GATE_REQUIRE_BEATS_BASELINE", default=True)
 
 # --- Connectors -----------------------------------------------------------------------------------------
 # CSV imports may only read files below these folders (a connection's path is user input).
 CSV_IMPORT_ROOTS = env.list("CSV_IMPORT_ROOTS", default=[str(VAR_DIR)])
 SYNC_DEFAULT_INTERVAL_MINUTES = env.int("SYNC_DEFAULT_INTERVAL_MINUTES", default=60)
+# Public origin of this app (e.g. https://sales.example.com) when a TLS-terminating proxy sits in front:
+# HubSpot v2/v3 webhook signatures cover the full URL the CRM called.
+WEBHOOK_PUBLIC_BASE_URL = env.str("WEBHOOK_PUBLIC_BASE_URL", default="")
+# Vendor endpoints; a connection's own `base_url` / `token_url` config overrides them (sandboxes, proxies).
+SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+PIPEDRIVE_BASE_URL = env.str("PIPEDRIVE_BASE_URL", default="https://api.pipedrive.com")
+PIPEDRIVE_OAUTH_TOKEN_URL = env.str("PIPEDRIVE_OAUTH_TOKEN_URL", default="https://oauth.pipedrive.com/oauth/token")
 # A run still "running" after this long is taken to be from a dead worker and no longer blocks new runs.
 SYNC_RUN_STALE_MINUTES = env.int("SYNC_RUN_STALE_MINUTES", default=360)
 # Above this many changed contacts a sync asks for a rescoring of every open lead instead of listing ids.

@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("app/", include("salesai.dashboard.urls")),
+    path("webhooks/", include("crm_connectors.urls")),
 ]

@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError
+from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
 from crm_connectors.http import BearerTokenAuth, CRMHttpClient, OAuth2RefreshAuth, RateBudget
 from crm_connectors.hubspot import mapping
+from crm_connectors.hubspot import writeback as hubspot_writeback
 from crm_connectors.hubspot.client import SEARCH_CAP, SEARCH_PAGE_SIZE, HubSpotApi, rate_limit_watcher
 from crm_connectors.registry import register
 
@@ -43,12 +44,14 @@ DEFAULT_LOOKBACK_SECONDS = 600
 DEFAULT_REQUESTS_PER_SECOND = 10
 DEFAULT_SEARCH_REQUESTS_PER_SECOND = 4
 CHILD_TYPES = frozenset({"contacts", "deals", *mapping.ENGAGEMENT_KINDS})
+BATCH_READ_SIZE = 100  # batch/read's maximum inputs per call
 
 
 @register
 class HubSpotConnector(Connector):
     name = "hubspot"
     label = "HubSpot"
+    supports_writeback = True
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
@@ -57,6 +60,8 @@ class HubSpotConnector(Connector):
             "lookback_seconds": {"type": "integer", "minimum": 0},
             "requests_per_second": {"type": "number", "minimum": 0},
             "search_requests_per_second": {"type": "number", "minimum": 0},
+            "score_property": {"type": "string", "minLength": 1},
+            "create_score_property": {"type": "boolean"},
         },
         "additionalProperties": False,
     }
@@ -84,6 +89,15 @@ class HubSpotConnector(Connector):
         if self._http is not None:
             self._http.close()
             self._http = self._api = None
+
+    # --- writeback --------------------------------------------------------------------------------------
+
+    def write_scores(self, *, updates: list[ScoreUpdate]) -> list[WriteResult]:
+        """Lead scores into the contact property `score_property` (created when missing unless turned off)."""
+        name = str(self.config.get("score_property") or hubspot_writeback.DEFAULT_SCORE_PROPERTY)
+        http = self._api_get().http
+        hubspot_writeback.score_property_ensure(http, name=name, create=self.config.get("create_score_property", True))
+        return hubspot_writeback.scores_write(http, updates=updates, value_key="lead_score", name=name)
 
     def _base_url(self) -> str:
         return str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
@@ -311,6 +325,36 @@ class HubSpotConnector(Connector):
                 parents[record_id][key] = mapping.choose_parent(hubspot_type, to_type, links.get(record_id, []))
         return parents
 
+
+    # --- webhook follow-up reads ------------------------------------------------------------------------
+
+    def records_fetch(self, *, object_type: str, external_ids: list[str]) -> ChangePage:
+        """Re-read records by id (webhook events carry ids only) with batch/read; ids HubSpot no longer
+        has (archived, merged away, purged) come back as deleted."""
+        page = ChangePage(object_type)
+        remaining = list(dict.fromkeys(external_ids))
+        for hubspot_type in mapping.HUBSPOT_TYPES.get(object_type, ()):
+            if not remaining:
+                break
+            for start in range(0, len(remaining), BATCH_READ_SIZE):
+                batch = remaining[start : start + BATCH_READ_SIZE]
+                body = self._api_get().http.post_json(
+                    f"/crm/v3/objects/{hubspot_type}/batch/read",
+                    json={"properties": self._properties(hubspot_type), "inputs": [{"id": i} for i in batch]},
+                )
+                results = body.get("results") if isinstance(body, Mapping) else None
+                if not isinstance(results, list):
+                    raise ConnectorError(f"HubSpot {hubspot_type} batch/read answered without results")
+                found = self._page(object_type, hubspot_type, results)
+                page.records.extend(found.records)
+                page.errors.extend(found.errors)
+                page.deleted_external_ids.extend(found.deleted_external_ids)
+            read = {str(record["external_id"]) for record in page.records} | {
+                str(error.external_id) for error in page.errors if error.external_id
+            }
+            remaining = [record_id for record_id in remaining if record_id not in read]
+        page.deleted_external_ids.extend(record_id for record_id in remaining if record_id not in page.deleted_external_ids)
+        return page
 
 def _record_error(object_type: str, raw: Any, exc: mapping.MappingError) -> RecordError:
     record_id = raw.get("id") if isinstance(raw, Mapping) else None

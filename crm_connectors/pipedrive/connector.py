@@ -38,9 +38,10 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
-from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError
+from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
 from crm_connectors.http import CRMHttpClient, HeaderTokenAuth, OAuth2RefreshAuth, RateBudget
 from crm_connectors.pipedrive import mapping
+from crm_connectors.pipedrive import writeback as pipedrive_writeback
 from crm_connectors.pipedrive.boundary import Boundary, rfc3339
 from crm_connectors.pipedrive.client import MAX_PAGE_SIZE, PipedriveApi
 from crm_connectors.registry import register
@@ -99,6 +100,7 @@ _ACTIVITY_KINDS = ["call", "meeting", "email", "task", "note"]
 class PipedriveConnector(Connector):
     name = "pipedrive"
     label = "Pipedrive"
+    supports_writeback = True
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
@@ -110,6 +112,9 @@ class PipedriveConnector(Connector):
             "token_rate_per_second": {"type": "number", "exclusiveMinimum": 0},
             "token_burst": {"type": "integer", "minimum": 1},
             "daily_token_budget": {"type": "integer", "minimum": 1},
+            "score_property": {"type": "string", "minLength": 1},
+            "score_field_name": {"type": "string", "minLength": 1},
+            "create_score_property": {"type": "boolean"},
         },
         "additionalProperties": False,
     }
@@ -134,6 +139,14 @@ class PipedriveConnector(Connector):
         if self._api is not None:
             self._api.http.close()
             self._api = None
+
+    # --- writeback ------------------------------------------------------------------------------------
+
+    def write_scores(self, *, updates: list[ScoreUpdate]) -> list[WriteResult]:
+        """Lead scores into the person custom field (found or created; its key is kept in `self.config`)."""
+        api = self._api_get()
+        key = pipedrive_writeback.score_field_key(api, config=self.config)
+        return pipedrive_writeback.scores_write(api, updates=updates, value_key="lead_score", key=key)
 
     # --- sync -----------------------------------------------------------------------------------------
 
@@ -345,6 +358,23 @@ class PipedriveConnector(Connector):
         identity = str(self.credentials.get("token") or self.credentials.get("client_id") or "")
         return ("pipedrive", self._base_url(), hashlib.sha256(identity.encode()).hexdigest()[:16])
 
+
+    # --- webhook records --------------------------------------------------------------------------------
+
+    def records_map(self, *, object_type: str, raw_records: list[dict[str, Any]], kind: str | None = None) -> ChangePage:
+        """Map complete records (a webhook's `data`) as a list page would; `kind="note"` for notes."""
+        plan = _PLANS.get(object_type)
+        if plan is None:
+            raise ConnectorError(f"Pipedrive has no {object_type}")
+        page = ChangePage(object_type)
+        for raw in raw_records:
+            stream = plan.streams[-1] if object_type == "activities" and kind == "note" else plan.streams[0]
+            external_id = _external_id(stream, str(raw.get("id", "")))
+            try:
+                page.records.append(self._map(object_type, stream, raw))
+            except mapping.MappingError as exc:
+                page.errors.append(RecordError(object_type, exc.reason, column=exc.field, external_id=external_id))
+        return page
 
 def _external_id(stream: _Stream, record_id: str) -> str:
     return mapping.NOTE_ID_PREFIX + record_id if stream.name == "notes" else record_id

@@ -86,6 +86,18 @@ class SalesforceApi:
         params = {"start": _iso_offset(start), "end": _iso_offset(end)}
         return self._get(f"sobjects/{sobject}/deleted/", params=params)
 
+    def patch(self, path: str, *, json: Any) -> Any:
+        """A PATCH under `/services/data/vXX.X/` (sObject Collections writes), quota-checked like reads."""
+        self._quota_check()
+        url = f"{self._instance_url().rstrip('/')}/services/data/v{self.api_version}/{path}"
+        response = self._http.request("PATCH", url, json=json)
+        try:
+            return response.json()
+        except ValueError:
+            raise CRMHttpError(
+                f"Salesforce answered {redact_url(url)} with something that is not JSON", status=response.status_code
+            ) from None
+
     def _get(
         self, path_or_url: str, *, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
     ) -> Any:

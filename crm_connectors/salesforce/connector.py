@@ -34,16 +34,18 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from django.conf import settings
 
-from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError
+from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
 from crm_connectors.http import BearerTokenAuth, CRMHttpClient, CRMHttpError, OAuth2RefreshAuth
 from crm_connectors.registry import register
 from crm_connectors.salesforce import mapping
+from crm_connectors.salesforce import writeback as salesforce_writeback
 from crm_connectors.salesforce.client import SalesforceApi, error_code, soql_datetime
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
@@ -56,12 +58,14 @@ DELETED_FEED_WINDOW = dt.timedelta(days=15) - dt.timedelta(hours=1)
 ARCHIVABLE = frozenset({"Task", "Event"})
 MAX_QUERY_RESTARTS = 3  # per pass, after INVALID_QUERY_LOCATOR
 RECONCILE = "reconcile"  # cursor flag: a complete id set is owed for this object type
+_SALESFORCE_ID = re.compile(r"[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?")  # also keeps ids safe to quote in SOQL
 
 
 @register
 class SalesforceConnector(Connector):
     name = "salesforce"
     label = "Salesforce"
+    supports_writeback = True
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
@@ -70,6 +74,8 @@ class SalesforceConnector(Connector):
             "page_size": {"type": "integer", "minimum": 200, "maximum": 2000},
             "lookback_seconds": {"type": "integer", "minimum": 0},
             "quota_stop_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "score_property": {"type": "string", "pattern": r"^\w+$"},
+            "organization_id": {"type": "string", "pattern": r"^00D\w{12}(\w{3})?$"},  # checked on Outbound Messages
         },
         "additionalProperties": False,
     }
@@ -94,6 +100,19 @@ class SalesforceConnector(Connector):
         if self._http is not None:
             self._http.close()
             self._http = self._api = None
+
+    # --- writeback --------------------------------------------------------------------------------------
+
+    def write_scores(self, *, updates: list[ScoreUpdate]) -> list[WriteResult]:
+        """Lead scores into `score_property` of Lead (00Q) and Contact (003) records; the field must exist."""
+        api = self._api_get()
+        return salesforce_writeback.scores_write(
+            api,
+            updates=updates,
+            value_key="lead_score",
+            field=str(self.config.get("score_property") or salesforce_writeback.DEFAULT_SCORE_FIELD),
+            describe=api.describe,
+        )
 
     # --- sync -------------------------------------------------------------------------------------------
 
@@ -282,6 +301,34 @@ class SalesforceConnector(Connector):
         if self.on_credentials_change is not None:
             self.on_credentials_change(dict(self.credentials))
 
+
+    # --- webhook follow-up reads ------------------------------------------------------------------------
+
+    def records_fetch(self, *, object_type: str, external_ids: list[str]) -> ChangePage:
+        """Re-read records by id (an Outbound Message carries only the fields its admin picked). One query
+        per id and SObject of the object type; ids found in none are deleted (or in the recycle bin)."""
+        page = ChangePage(object_type)
+        remaining = [record_id for record_id in dict.fromkeys(external_ids) if _SALESFORCE_ID.fullmatch(record_id)]
+        page.errors.extend(
+            RecordError(object_type, "not a Salesforce id", column="Id", external_id=record_id)
+            for record_id in dict.fromkeys(external_ids)
+            if not _SALESFORCE_ID.fullmatch(record_id)
+        )
+        api = self._api_get()
+        for sobject in mapping.SOBJECTS.get(object_type, ()):
+            shape = self._shape(sobject)
+            for record_id in list(remaining):
+                soql = f"SELECT {', '.join(shape.fields)} FROM {sobject} WHERE Id = '{record_id}'"
+                for batch in api.query_pages(soql, include_deleted=False):
+                    for raw in batch:
+                        if record_id in remaining:
+                            remaining.remove(record_id)
+                        try:
+                            page.records.append(mapping.record_map(shape, raw))
+                        except mapping.MappingError as exc:
+                            page.errors.append(_record_error(object_type, raw, exc.field, exc.reason))
+        page.deleted_external_ids.extend(remaining)
+        return page
 
 def _batch_page(
     object_type: str, shape: mapping.SObjectShape, batch: list[dict[str, Any]], *, after: tuple[dt.datetime, str] | None

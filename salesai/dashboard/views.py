@@ -49,6 +49,31 @@ def _champion_metrics(model_version: ModelVersion | None) -> list[Metric]:
     return [Metric(label=label, value=metrics.get(key)) for key, label in CHAMPION_METRICS]
 
 
+# The baselines every training run also fits on the same split (ml.services.model_train), in this order.
+BASELINE_LABELS = (("lightgbm", "LightGBM (tuned)"), ("logistic", "Logistic regression"))
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    label: str
+    roc_auc: float | None
+    brier: float | None
+
+
+def _champion_comparison(model_version: ModelVersion | None) -> list[ModelComparison]:
+    """The champion beside its baselines on the same held-out rows; empty for versions trained without."""
+    metrics = (model_version.metrics or {}) if model_version is not None else {}
+    baselines = metrics.get("baselines")
+    if not isinstance(baselines, dict) or not baselines:
+        return []
+    rows = [ModelComparison(label=f"This model ({model_version.architecture})", roc_auc=metrics.get("roc_auc"),
+                            brier=metrics.get("brier"))]
+    for key, label in BASELINE_LABELS:
+        values = baselines.get(key) or {}
+        rows.append(ModelComparison(label=label, roc_auc=values.get("roc_auc"), brier=values.get("brier")))
+    return rows
+
+
 def _selected_organization(request: HttpRequest, organizations: list[Organization]) -> Organization | None:
     reference = request.GET.get("org")
     if not reference:
@@ -73,6 +98,7 @@ def home(request: HttpRequest) -> HttpResponse:
             sync_runs=sync_run_recent_list(organization_id=organization.id),
             champion=champion,
             champion_metrics=_champion_metrics(champion),
+            champion_comparison=_champion_comparison(champion),
         )
     return render(request, "dashboard/home.html", context)
 

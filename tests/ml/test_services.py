@@ -30,6 +30,9 @@ TINY = {"d_token": 16, "n_heads": 2, "n_layers": 1, "epochs": 15, "batch_size": 
 @pytest.fixture
 def trained_org(settings: Any):
     settings.ML_MIN_TRAINING_ROWS = 100
+    # On this small synthetic set the TINY Transformer trails logistic regression, so the baseline check
+    # would keep it a candidate (tested in tests/ml/test_gate.py); these tests are about train -> score.
+    settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
     organization = synthetic_org_create(contacts=320, seed=3)
     version = services.model_train(organization_id=organization.id, params=TINY)
     return organization, version
@@ -47,6 +50,14 @@ def test_train_then_score_end_to_end(trained_org, isolated_model_store):
     # A real signal is learned, measured on held-out contacts.
     assert version.metrics["roc_auc"] > 0.7, version.metrics
     assert {"pr_auc", "brier", "log_loss", "ece", "reliability"} <= set(version.metrics)
+    # Both baselines were trained on the same split and scored on the same held-out rows, side by side.
+    baselines = version.metrics["baselines"]
+    assert set(baselines) == {"lightgbm", "logistic"}
+    for name, metrics in baselines.items():
+        assert {"roc_auc", "brier", "ece", "train_seconds", "params"} <= set(metrics), name
+        assert metrics["rows"] == version.metrics["rows"] == version.metrics["split_rows"]["test"]
+        assert 0.5 < metrics["roc_auc"] <= 1.0
+    assert version.metrics["gate"]["promote"] is True and version.metrics["gate"]["best_baseline"] in baselines
     assert version.trained_rows == sum(version.metrics["split_rows"][k] for k in ("train", "valid", "test"))
     assert "lifecycle_stage" in version.feature_schema["excluded_fields"]
     feature_names = {f["name"] for f in version.feature_schema["features"]}
@@ -99,8 +110,13 @@ def test_a_second_training_is_a_candidate_and_rollback_restores_the_first(traine
     assert second.artifact_path.endswith("/v2.pt")
     result = services.contacts_score(organization_id=organization.id, model_version_id=second.id)
     assert Prediction.objects.get(pk=result.prediction_ids[0]).model_version_id == second.id
+    # The gate kept it a candidate, and said why (a 2-epoch model does not beat the 15-epoch champion).
+    assert second.metrics["gate"]["promote"] is False
+    assert second.metrics["gate"]["champion_model_version_id"] == first.id
+    assert any("champion" in reason for reason in second.metrics["gate"]["reasons"])
     services.model_version_promote(model_version_id=second.id)
-    services.model_version_promote(model_version_id=first.id)  # one-click rollback
+    rolled_back = services.model_version_rollback(organization_id=organization.id, task=first.task)
+    assert rolled_back.id == first.id
     statuses = dict(ModelVersion.objects.filter(organization=organization).values_list("version", "status"))
     assert statuses == {1: ModelVersion.Status.CHAMPION, 2: ModelVersion.Status.RETIRED}
 
@@ -219,6 +235,7 @@ def test_a_successful_training_run_records_its_log_and_rescoring_is_enqueued(
     monkeypatch, settings, django_capture_on_commit_callbacks
 ):
     settings.ML_MIN_TRAINING_ROWS = 100
+    settings.ML_GATE_REQUIRE_BEATS_BASELINE = False  # see trained_org
     organization = synthetic_org_create(contacts=200, seed=5, slug="runs")
     scored: list[tuple] = []
     monkeypatch.setattr(tasks.score_contacts, "delay", lambda *args: scored.append(args))
@@ -227,7 +244,11 @@ def test_a_successful_training_run_records_its_log_and_rescoring_is_enqueued(
         summary = tasks.train_model(run.pk)
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED and run.started_at and run.finished_at
-    assert len(run.log) == 2 and run.log[0]["epoch"] == 1
+    epochs = [entry for entry in run.log if "epoch" in entry]
+    assert len(epochs) == 2 and epochs[0]["epoch"] == 1
+    # The last log entry is the gate's decision with the baselines it weighed.
+    assert run.log[-1]["gate"]["promote"] is True and "no current champion" in run.log[-1]["gate"]["reasons"]
+    assert set(run.log[-1]["baselines"]) == {"lightgbm", "logistic"}
     version = ModelVersion.objects.get(pk=summary["model_version_id"])
     assert version.training_run_id == run.pk and version.status == ModelVersion.Status.CHAMPION
     assert scored == [(organization.id, None)]  # a new champion rescored every open lead
@@ -252,3 +273,23 @@ def test_management_commands_train_and_score(trained_org, capsys):
     call_command("ml_score", "--org", organization.slug)
     out = capsys.readouterr().out
     assert "scored" in out and "90-100" in out
+
+
+def test_a_scoring_run_announces_the_scored_contacts_after_commit(trained_org, django_capture_on_commit_callbacks):
+    from ml.signals import predictions_updated
+
+    organization, _ = trained_org
+    received: list[dict] = []
+
+    def receiver(**kwargs):
+        received.append(kwargs)
+
+    predictions_updated.connect(receiver, dispatch_uid="test-receiver")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            result = services.contacts_score(organization_id=organization.id)
+    finally:
+        predictions_updated.disconnect(dispatch_uid="test-receiver")
+    scored = sorted(Prediction.objects.filter(pk__in=result.prediction_ids).values_list("contact_id", flat=True))
+    assert len(received) == 1 and received[0]["organization_id"] == organization.id
+    assert received[0]["contact_ids"] == scored and len(scored) == result.scored

@@ -2,9 +2,9 @@
 
 from rest_framework import serializers
 
-from ml.models import Feedback, ModelVersion, Prediction
+from ml.models import Feedback, ModelVersion, Prediction, Task
 from ml.selectors import prediction_list_for_user
-from salesai.api.fields import UserScopedPrimaryKeyField
+from salesai.api.fields import OrganizationField, UserScopedPrimaryKeyField
 
 
 class FactorSerializer(serializers.Serializer):
@@ -56,3 +56,10 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         fields = ["id", "organization", "task", "version", "status", "architecture", "training_run", "metrics",
                   "feature_schema", "artifact_sha256", "trained_rows", "created_at", "promoted_at"]
         read_only_fields = fields
+
+
+class ModelVersionRollbackSerializer(serializers.Serializer):
+    """Input of a rollback: which organisation's champion, for which task."""
+
+    organization = OrganizationField(help_text="Organisation slug or id (one you are a member of).")
+    task = serializers.ChoiceField(choices=Task.choices, default=Task.LEAD_CONVERSION)

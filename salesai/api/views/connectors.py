@@ -1,6 +1,7 @@
 """CRM connections (managed by admins/managers, readable by reps) and their sync runs."""
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -12,6 +13,7 @@ from rest_framework.serializers import BaseSerializer
 from crm_connectors.base import ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.services import connection_create, sync_run_start
+from crm_connectors.writeback import writeback_start
 from salesai.api.filters import ConnectionFilter, SyncRunFilter
 from salesai.api.permissions import MANAGE_DENIED_MESSAGE
 from salesai.api.serializers.connectors import (
@@ -37,7 +39,7 @@ class ConnectionViewSet(
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "last_synced_at"]
     ordering = ["name"]
-    manage_actions = ("update", "partial_update", "sync")
+    manage_actions = ("update", "partial_update", "sync", "writeback")
 
     def get_queryset(self) -> QuerySet[CRMConnection]:
         return records_for_user(user=self.request.user, model=CRMConnection).select_related("organization")
@@ -93,6 +95,17 @@ class ConnectionViewSet(
         run = sync_run_start(connection_id=connection.id, full=serializer.validated_data["full"])
         return Response(SyncStartedSerializer({"sync_run_id": run.id, "status": run.status}).data,
                         status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def writeback(self, request: Request, pk: str | None = None) -> Response:
+        """Queue writing this connection's changed lead scores into its CRM (admins and managers only)."""
+        connection = self.get_object()
+        try:
+            writeback_start(connection_id=connection.id)
+        except ConnectorError as exc:
+            raise ValidationError({"connection": [str(exc)]}) from exc
+        return Response({"connection_id": connection.id, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
 
 def _connection_save(**fields: object) -> CRMConnection:

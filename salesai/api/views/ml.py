@@ -1,18 +1,26 @@
-"""Predictions (read-only), reps' feedback, and model versions with promotion."""
+"""Predictions (read-only), reps' feedback, and model versions with promotion and rollback."""
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ml.models import Feedback, ModelVersion, Prediction
 from ml.selectors import feedback_list_for_user, model_version_list_for_user, prediction_list_for_user
-from ml.services import feedback_create, model_version_promote
+from ml.services import feedback_create, model_version_promote, model_version_rollback
 from salesai.api.filters import FeedbackFilter, ModelVersionFilter, PredictionFilter
-from salesai.api.serializers.ml import FeedbackSerializer, ModelVersionSerializer, PredictionSerializer
+from salesai.api.permissions import MANAGE_DENIED_MESSAGE
+from salesai.api.serializers.ml import (
+    FeedbackSerializer,
+    ModelVersionRollbackSerializer,
+    ModelVersionSerializer,
+    PredictionSerializer,
+)
 from salesai.api.views.base import OrganizationScopedViewSet
+from salesai.core.selectors import membership_can_manage
 
 
 class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
@@ -69,3 +77,16 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Orga
         model_version = self.get_object()
         promoted = model_version_promote(model_version_id=model_version.id)
         return Response(self.get_serializer(promoted).data)
+
+    @extend_schema(request=ModelVersionRollbackSerializer, responses={200: ModelVersionSerializer})
+    @action(detail=False, methods=["post"])
+    def rollback(self, request: Request) -> Response:
+        """Make the previous champion of an organisation's task the champion again (admins and managers
+        only); 400 when there is no previous champion."""
+        serializer = ModelVersionRollbackSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        organization = serializer.validated_data["organization"]
+        if not membership_can_manage(user=request.user, organization_id=organization.id):
+            raise PermissionDenied(MANAGE_DENIED_MESSAGE)
+        restored = model_version_rollback(organization_id=organization.id, task=serializer.validated_data["task"])
+        return Response(self.get_serializer(restored).data)

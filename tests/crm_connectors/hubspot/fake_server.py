@@ -150,6 +150,8 @@ class FakeHubSpot:
         self.extra_properties: dict[str, dict[str, tuple[str, str, bool]]] = {t: {} for t in self.counts}
         self.fault: Callable[[Req], tuple[int, dict[str, str], Any] | None] | None = None
         self.requests: list[Req] = []  # every request, faults included
+        # Writeback: contact ids whose batch/update input fails validation (a 207 error item), with the message.
+        self.write_rejects: dict[str, str] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         # Paging through one search re-runs the same query: keep its sorted matches until the data changes.
@@ -370,16 +372,84 @@ class FakeHubSpot:
             return 401, {}, {"status": "error", "category": "INVALID_AUTHENTICATION",
                              "message": "Authentication credentials not found or expired."}
         parts = req.path.strip("/").split("/")
+        written = self._writeback_route(parts, req)
+        if written is not None:
+            return written
         with self._lock:
             if parts[:3] == ["crm", "v3", "objects"] and len(parts) == 4 and req.method == "GET":
                 return self._list(parts[3], req)
             if parts[:3] == ["crm", "v3", "objects"] and parts[4:] == ["search"] and req.method == "POST":
                 return self._search(parts[3], req)
+            if parts[:3] == ["crm", "v3", "objects"] and parts[4:] == ["batch", "read"] and req.method == "POST":
+                return self._batch_read(parts[3], req)
             if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4 and req.method == "GET":
                 return self._properties(parts[3])
             if parts[:3] == ["crm", "v4", "associations"] and parts[5:] == ["batch", "read"] and req.method == "POST":
                 return self._associations(parts[3], parts[4], req)
         return 404, {}, {"status": "error", "category": "OBJECT_NOT_FOUND", "message": f"no route {req.path}"}
+
+    # --- writeback: property read/create, batch update (CONTRACT.md §4.2, §4.3, §6.4) -------------------------
+
+    def _writeback_route(self, parts: list[str], req: Req) -> tuple[int, dict[str, str], Any] | None:
+        if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 5 and req.method == "GET":
+            definition = {**PROPERTY_DEFINITIONS.get(parts[3], {}), **self.extra_properties.get(parts[3], {})}.get(parts[4])
+            if definition is None:
+                return 404, {}, {"status": "error", "category": "OBJECT_NOT_FOUND",
+                                 "message": f"Unable to find property {parts[4]}"}
+            return 200, {}, {"name": parts[4], "type": definition[0], "fieldType": definition[1],
+                             "hubspotDefined": definition[2], "groupName": "contactinformation"}
+        if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4 and req.method == "POST":
+            body = req.body or {}
+            missing = [key for key in ("name", "label", "type", "fieldType", "groupName") if not body.get(key)]
+            if missing:
+                return 400, {}, {"status": "error", "category": "VALIDATION_ERROR", "message": f"missing {missing}"}
+            known = {**PROPERTY_DEFINITIONS.get(parts[3], {}), **self.extra_properties.get(parts[3], {})}
+            if body["name"] in known:
+                return 409, {}, {"status": "error", "category": "OBJECT_ALREADY_EXISTS",
+                                 "message": f"A property named '{body['name']}' already exists."}
+            self.add_property(parts[3], body["name"], body["type"], body["fieldType"])
+            return 201, {"Location": f"/crm/v3/properties/{parts[3]}/{body['name']}"}, {**body, "hubspotDefined": False}
+        if parts[:3] == ["crm", "v3", "objects"] and parts[4:] == ["batch", "update"] and req.method == "POST":
+            return self._batch_update(parts[3], req)
+        return None
+
+    def _batch_update(self, object_type: str, req: Req) -> tuple[int, dict[str, str], Any]:
+        if bad := self._check_type(object_type):
+            return bad
+        inputs = (req.body or {}).get("inputs") or []
+        if len(inputs) > 100:
+            return 400, {}, {"status": "error", "category": "VALIDATION_ERROR", "message": "Batch size above 100"}
+        known = {**PROPERTY_DEFINITIONS[object_type], **self.extra_properties[object_type]}
+        for item in inputs:
+            for name in item.get("properties") or {}:
+                if name not in known:  # HubSpot refuses the whole batch for an unknown property
+                    return 400, {}, {"status": "error", "category": "VALIDATION_ERROR",
+                                     "message": f'Property "{name}" does not exist', "subCategory": "PROPERTY_DOESNT_EXIST"}
+        results, errors = [], []
+        for item in inputs:
+            record_id = str(item.get("id"))
+            index = self.index_of(object_type, record_id) if record_id.isdigit() else -1
+            if not (0 <= index < self.counts[object_type] and self._is_live(object_type, index)):
+                errors.append({"status": "error", "category": "OBJECT_NOT_FOUND", "message": "record not found",
+                               "context": {"ids": [record_id]}, "errors": [], "links": {}})
+                continue
+            if record_id in self.write_rejects:
+                errors.append({"status": "error", "category": "VALIDATION_ERROR", "message": self.write_rejects[record_id],
+                               "context": {"objectWriteTraceId": [str(item.get("objectWriteTraceId"))]},
+                               "errors": [], "links": {}})
+                continue
+            self.modify(object_type, index, **(item.get("properties") or {}))
+            record = self.record(object_type, index, list((item.get("properties") or {}).keys()))
+            if item.get("objectWriteTraceId"):
+                record["objectWriteTraceId"] = item["objectWriteTraceId"]
+            results.append(record)
+        stamp = iso(self.now_ms())
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
+        if errors:
+            out["numErrors"] = len(errors)
+            out["errors"] = errors
+            return 207, {}, out
+        return 200, {}, out
 
     def _authorized(self, header: str) -> bool:
         token = header.removeprefix("Bearer ").strip()
@@ -468,6 +538,31 @@ class FakeHubSpot:
         out: dict[str, Any] = {"total": len(matches), "results": page}
         if after + limit < len(matches):
             out["paging"] = {"next": {"after": str(after + limit)}}
+        return 200, {}, out
+
+    def _batch_read(self, object_type: str, req: Req) -> tuple[int, dict[str, str], Any]:
+        """Live records by id; unknown or archived ids are listed in a 207's errors, as HubSpot does."""
+        if bad := self._check_type(object_type):
+            return bad
+        body = req.body or {}
+        inputs = body.get("inputs") or []
+        if len(inputs) > 100:
+            return 400, {}, {"status": "error", "category": "VALIDATION_ERROR", "message": "too many inputs"}
+        wanted = body.get("properties") or None
+        results, missing = [], []
+        for item in inputs:
+            index = self.index_of(object_type, item["id"])
+            if 0 <= index < self.counts[object_type] and self._is_live(object_type, index):
+                results.append(self.record(object_type, index, wanted))
+            else:
+                missing.append(str(item["id"]))
+        stamp = iso(self.now_ms())
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
+        if missing:
+            out["numErrors"] = 1
+            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some objects",
+                              "context": {"ids": missing}, "errors": [], "links": {}}]
+            return 207, {}, out
         return 200, {}, out
 
     def _value(self, object_type: str, index: int, name: str) -> Any:

@@ -155,6 +155,7 @@ class FakePipedrive:
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
+        self.write_rejects: dict[int, str] = {}  # person ids whose score update Pipedrive refuses (400)
         self._next_id = 1
         self._access_tokens: dict[str, float] = {}  # token -> expiry (time.time())
         self._throttle_left = 0
@@ -368,11 +369,47 @@ class FakePipedrive:
                     if failure.calls == failure.on_call:
                         self._failures.remove(failure)
                         return failure.status, limit_headers, {"success": False, "error": "injected failure"}
+            if method in ("PATCH", "POST") and path != "/oauth/token":
+                try:
+                    return 200, limit_headers, self._write(method, path, body)
+                except _BadRequest as exc:
+                    return exc.status, limit_headers, {"success": False, "error": str(exc)}
             self.tokens_spent += TOKEN_COSTS.get(path, 10)
             try:
                 return 200, limit_headers, self._route(method, path, query)
             except _BadRequest as exc:
                 return exc.status, limit_headers, {"success": False, "error": str(exc)}
+
+    # Writeback endpoints: x-token-cost of POST /v1/personFields is 10, of PATCH /api/v2/persons/{id} 5.
+    def _write(self, method: str, path: str, body: bytes) -> dict:
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            raise _BadRequest(400, "body is not JSON") from None
+        if method == "POST" and path == "/v1/personFields":
+            self.tokens_spent += 10
+            if not payload.get("name") or not payload.get("field_type"):
+                raise _BadRequest(400, "name and field_type are required")
+            key = f"{self._new_id():040x}"
+            self.fields["persons"].append(_field(payload["name"], key, payload["field_type"]))
+            return {"success": True, "data": {"id": len(self.fields["persons"]), "key": key, "name": payload["name"],
+                                              "field_type": payload["field_type"], "edit_flag": True}}
+        parts = path.strip("/").split("/")
+        if method == "PATCH" and parts[:3] == ["api", "v2", "persons"] and len(parts) == 4:
+            self.tokens_spent += 5
+            record = self.records["persons"].get(int(parts[3])) if parts[3].isdigit() else None
+            if record is None or record["is_deleted"]:
+                raise _BadRequest(404, "Person not found")
+            custom = payload.get("custom_fields") or {}
+            known = {f["field_code"] for f in self.fields["persons"]}
+            unknown = [key for key in custom if key not in known]
+            if unknown:
+                raise _BadRequest(400, f"Unknown custom field {unknown[0]}")
+            if record["id"] in self.write_rejects:
+                raise _BadRequest(400, self.write_rejects[record["id"]])
+            self.update("persons", record["id"], custom_fields=custom)
+            return {"success": True, "data": self._v2_shape(self.records["persons"][record["id"]])}
+        raise _BadRequest(404, f"unknown path {path}")
 
     def _authorized(self, headers: Any) -> bool:
         if headers.get("x-api-token") == self.api_token:
@@ -564,4 +601,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve("POST")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
 

@@ -119,6 +119,8 @@ class FakeSalesforce:
         self.statuses: list[int] = []  # status of every answer, in order
         self.faults: list[Fault] = []
         self.hooks: list[tuple[str, Callable[[], None]]] = []  # run once before the first matching request
+        # Writeback: record ids a validation rule rejects in composite/sobjects updates, with the message.
+        self.write_rejects: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._locators: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.RLock()
@@ -256,8 +258,45 @@ class FakeSalesforce:
         if self.api_usage > self.daily_limit:
             body = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
             return 403, body, limit_header
+        if method == "PATCH" and path.removeprefix(prefix) == "composite/sobjects":
+            status, answer = self._collection_update(body)
+            return status, answer, limit_header
         status, answer = self._api(path.removeprefix(prefix), params, headers)
         return status, answer, limit_header
+
+    def _collection_update(self, raw: bytes) -> tuple[int, Any]:
+        """sObject Collections update: <= 200 records; with allOrNone false, one result per record, in order."""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "body is not JSON"}]
+        records = body.get("records") or []
+        if len(records) > 200:
+            return 400, [{"errorCode": "EXCEEDED_ID_LIMIT", "message": "record limit reached. cannot submit more than 200 records into this call"}]
+        if body.get("allOrNone") is not False:
+            return 400, [{"errorCode": "UNSUPPORTED", "message": "the fake only implements allOrNone=false"}]
+        results = []
+        for record in records:
+            record_id = str(record.get("id"))
+            sobject = (record.get("attributes") or {}).get("type")
+            stored = self.records.get(sobject, {}).get(record_id)
+            values = {key: value for key, value in record.items() if key not in ("attributes", "id")}
+            unknown = [name for name in values if name not in self.fields.get(sobject, {})]
+            if stored is None or stored["IsDeleted"]:
+                error = {"statusCode": "ENTITY_IS_DELETED" if stored else "INVALID_CROSS_REFERENCE_KEY",
+                         "message": "entity is deleted" if stored else "invalid cross reference id", "fields": []}
+            elif unknown:
+                error = {"statusCode": "INVALID_FIELD", "message": f"No such column '{unknown[0]}' on sobject of type {sobject}",
+                         "fields": unknown}
+            elif record_id in self.write_rejects:
+                error = {"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": self.write_rejects[record_id],
+                         "fields": list(values)}
+            else:
+                self.update(sobject, record_id, **values)
+                results.append({"id": record_id, "success": True, "errors": []})
+                continue
+            results.append({"id": record_id, "success": False, "errors": [error]})
+        return 200, results
 
     def _fault_for(self, raw_path: str) -> Fault | None:
         for fault in self.faults:
@@ -474,6 +513,9 @@ def _handler_for(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
             self._serve()
 
         def do_POST(self) -> None:
+            self._serve()
+
+        def do_PATCH(self) -> None:
             self._serve()
 
         def _serve(self) -> None:

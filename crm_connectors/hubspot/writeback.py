@@ -1,0 +1,115 @@
+"""Writing scores into a HubSpot contact property (CONTRACT.md §4.2, §4.3, §6.4).
+
+The property is created (type number) when it is missing and the connection allows it; values go out
+through `batch/update` in batches of 100, and a 207 multi-status answer is split into per-record outcomes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_connectors.base import ConnectorError, ScoreUpdate, WriteResult
+from crm_connectors.http import CRMHttpClient, CRMHttpError
+
+DEFAULT_SCORE_PROPERTY = "salesai_lead_score"
+BATCH_SIZE = 100  # HubSpot's batch input cap
+PROPERTY_GROUP = "contactinformation"  # exists in every portal
+# A whole batch refused for its content (not auth or availability): its records fail, the next batches go on.
+BATCH_REJECTED = frozenset({400, 404, 409, 422})
+
+
+def score_property_ensure(http: CRMHttpClient, *, name: str, create: bool) -> None:
+    """Make sure contacts have the number property `name`, creating it when allowed."""
+    try:
+        definition = http.get_json(f"/crm/v3/properties/contacts/{name}")
+    except CRMHttpError as exc:
+        if exc.status != 404:
+            raise
+        definition = None
+    if definition is not None:
+        if definition.get("type") != "number":
+            raise ConnectorError(
+                f"HubSpot contact property {name!r} has type {definition.get('type')!r}; scores need a number property"
+            )
+        return
+    if not create:
+        raise ConnectorError(f"HubSpot contact property {name!r} does not exist and creating it is turned off")
+    try:
+        http.request(
+            "POST",
+            "/crm/v3/properties/contacts",
+            json={
+                "name": name,
+                "label": "SalesAI lead score",
+                "type": "number",
+                "fieldType": "number",
+                "groupName": PROPERTY_GROUP,
+                "description": "0-100 lead score written by SalesAI",
+                "formField": False,
+                "numberDisplayHint": "unformatted",
+            },
+        )
+    except CRMHttpError as exc:
+        if exc.status != 409:  # created meanwhile by someone else: fine
+            raise
+
+
+def scores_write(http: CRMHttpClient, *, updates: list[ScoreUpdate], value_key: str, name: str) -> list[WriteResult]:
+    results: list[WriteResult] = []
+    for start in range(0, len(updates), BATCH_SIZE):
+        results.extend(_batch_write(http, updates[start : start + BATCH_SIZE], value_key=value_key, name=name))
+    return results
+
+
+def _batch_write(http: CRMHttpClient, batch: list[ScoreUpdate], *, value_key: str, name: str) -> list[WriteResult]:
+    inputs = [
+        {
+            "id": update.external_id,
+            "objectWriteTraceId": update.external_id,
+            "properties": {name: str(update.values[value_key])},
+        }
+        for update in batch
+    ]
+    try:
+        response = http.request("POST", "/crm/v3/objects/contacts/batch/update", json={"inputs": inputs})
+    except CRMHttpError as exc:
+        if exc.status not in BATCH_REJECTED:
+            raise
+        reason = f"HubSpot refused the batch ({exc.status}): {_message(exc.body)}"
+        return [WriteResult(update.external_id, ok=False, error=reason) for update in batch]
+    body = _json(response)
+    succeeded = {str(item.get("id")) for item in body.get("results") or [] if isinstance(item, dict)}
+    failed: dict[str, str] = {}
+    for error in body.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        context = error.get("context") or {}
+        ids = [*(context.get("ids") or []), *(context.get("objectWriteTraceId") or []), *(context.get("id") or [])]
+        for record_id in ids:
+            failed[str(record_id)] = f"{error.get('category', 'error')}: {error.get('message', '')}".strip()
+    results = []
+    for update in batch:
+        record_id = update.external_id
+        if record_id in failed:
+            results.append(WriteResult(record_id, ok=False, error=failed[record_id]))
+        elif record_id in succeeded:
+            results.append(WriteResult(record_id, ok=True))
+        else:
+            results.append(WriteResult(record_id, ok=False, error="HubSpot reported no outcome for this record"))
+    return results
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise CRMHttpError(
+            "HubSpot batch update answered with something that is not JSON", status=response.status_code
+        ) from None
+    return body if isinstance(body, dict) else {}
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("category") or body)[:300]
+    return str(body)[:300]

@@ -1,0 +1,86 @@
+"""Writing scores into a Salesforce field on Lead and Contact records.
+
+Salesforce ids say their object: `00Q` is a Lead, `003` a Contact. Values go out through sObject
+Collections (`PATCH composite/sobjects`, at most 200 records per call, `allOrNone: false`), whose answer
+lists one result per record in request order. Custom fields are not created here (that needs the Metadata
+API and an admin's say): a field missing from describe stops the writeback with an error saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from crm_connectors.base import ConnectorError, ScoreUpdate, WriteResult
+from crm_connectors.salesforce.client import SalesforceApi
+
+DEFAULT_SCORE_FIELD = "SalesAI_Lead_Score__c"
+BATCH_SIZE = 200  # sObject Collections' cap per call
+SOBJECT_BY_PREFIX = {"00Q": "Lead", "003": "Contact"}
+
+
+def scores_write(
+    api: SalesforceApi,
+    *,
+    updates: list[ScoreUpdate],
+    value_key: str,
+    field: str,
+    describe: Callable[[str], dict[str, Any]],
+) -> list[WriteResult]:
+    results: list[WriteResult] = []
+    records: list[tuple[ScoreUpdate, str]] = []
+    for update in updates:
+        sobject = SOBJECT_BY_PREFIX.get(update.external_id[:3])
+        if sobject is None:
+            results.append(
+                WriteResult(update.external_id, ok=False, error="not a Salesforce Lead (00Q) or Contact (003) id")
+            )
+        else:
+            records.append((update, sobject))
+    for sobject in sorted({sobject for _, sobject in records}):
+        _field_check(describe(sobject), sobject=sobject, field=field)
+    for start in range(0, len(records), BATCH_SIZE):
+        results.extend(_batch_write(api, records[start : start + BATCH_SIZE], value_key=value_key, field=field))
+    return results
+
+
+def _field_check(description: dict[str, Any], *, sobject: str, field: str) -> None:
+    fields = {str(f.get("name")): f for f in description.get("fields") or [] if isinstance(f, dict)}
+    found = fields.get(field)
+    if found is None:
+        raise ConnectorError(
+            f"Salesforce {sobject} has no field {field}: create a Number(3, 0) custom field with that API name "
+            f"on {sobject} (Setup > Object Manager), or set `score_property` to an existing one; "
+            "SalesAI does not create Salesforce fields"
+        )
+    if found.get("updateable") is False:
+        raise ConnectorError(f"Salesforce {sobject}.{field} is not updateable by this user")
+
+
+def _batch_write(
+    api: SalesforceApi, batch: list[tuple[ScoreUpdate, str]], *, value_key: str, field: str
+) -> list[WriteResult]:
+    body = {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": sobject}, "id": update.external_id, field: update.values[value_key]}
+            for update, sobject in batch
+        ],
+    }
+    answer = api.patch("composite/sobjects", json=body)
+    if not isinstance(answer, list) or len(answer) != len(batch):
+        raise ConnectorError("Salesforce composite/sobjects answered without one result per record")
+    results = []
+    for (update, _), outcome in zip(batch, answer, strict=True):
+        if isinstance(outcome, dict) and outcome.get("success") is True:
+            results.append(WriteResult(update.external_id, ok=True))
+        else:
+            results.append(WriteResult(update.external_id, ok=False, error=_errors_text(outcome)))
+    return results
+
+
+def _errors_text(outcome: Any) -> str:
+    errors = outcome.get("errors") if isinstance(outcome, dict) else None
+    if not errors:
+        return "Salesforce did not accept the record"
+    return "; ".join(f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}" for e in errors if isinstance(e, dict))

@@ -1,0 +1,18 @@
+"""Webhook endpoints, included at `/webhooks/` by the project's urls."""
+
+from django.urls import path
+
+from crm_connectors.webhook_views import webhook_receive_view
+
+app_name = "webhooks"
+
+urlpatterns = [
+    # Salesforce Outbound Messages cannot sign requests: a per-connection secret in the URL instead.
+    path(
+        "salesforce/<int:connection_id>/<str:secret>/",
+        webhook_receive_view,
+        {"connector": "salesforce"},
+        name="salesforce",
+    ),
+    path("<slug:connector>/<int:connection_id>/", webhook_receive_view, name="receive"),
+]

@@ -1,0 +1,128 @@
+"""Processing stored webhook events: map them to record changes and write those like a sync page would.
+
+An event is a hint. Partial payloads (HubSpot's ids + one property, Salesforce's selected fields) are
+re-read through the connector's `records_fetch`; complete ones (Pipedrive v2's `data`) are mapped by the
+connector's `records_map`. Writes go through `crm_connectors.sync.page_apply`, so a webhook and a sync
+upsert exactly the same way. Changed contacts get `records_changed` (-> rescoring), except for echoes of
+our own score writeback, which are marked processed without touching anything.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from crm_connectors.base import ChangePage, Connector, ConnectorError
+from crm_connectors.models import CRMConnection, WebhookEvent
+from crm_connectors.registry import connector_class_get
+from crm_connectors.services import connection_credentials_save
+from crm_connectors.signals import records_changed
+from crm_connectors.sync import PageApplied, page_apply
+from crm_connectors.webhook_types import EventPlan
+from crm_connectors.webhooks import webhook_handler
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookProcessingError(ConnectorError):
+    """The event's records could not be written (kept as the event's error; replay after fixing the cause)."""
+
+
+def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent:
+    """Process one stored event; a processed one is left alone unless `force` (replay)."""
+    event = WebhookEvent.objects.select_related("connection").get(pk=event_id)
+    if event.status == WebhookEvent.Status.PROCESSED and not force:
+        return event
+    WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    connection = event.connection
+    try:
+        plan = webhook_handler(connection.kind).event_plan(payload=event.payload, config=connection.config)
+        applied = None if plan.object_type is None or plan.score_only else _plan_apply(connection, plan)
+    except Exception as exc:  # any failure is kept on the event, for a replay
+        if not isinstance(exc, ConnectorError):
+            logger.exception("webhook event %s failed", event.pk)
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            status=WebhookEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:10_000]
+        )
+    else:
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            status=WebhookEvent.Status.PROCESSED, error="", processed_at=timezone.now()
+        )
+        if applied is not None:
+            _changes_announce(connection, applied)
+    event.refresh_from_db()
+    return event
+
+
+def webhook_events_replay(
+    *, event_ids: list[int] | None = None, connection_id: int | None = None
+) -> list[WebhookEvent]:
+    """Process the named events again (whatever their status), or every failed event of a connection."""
+    if event_ids is None and connection_id is None:
+        raise ValueError("name events or a connection")
+    events = WebhookEvent.objects.all()
+    if event_ids is not None:
+        events = events.filter(pk__in=event_ids)
+    else:
+        events = events.filter(Q(connection_id=connection_id) & Q(status=WebhookEvent.Status.FAILED))
+    return [webhook_event_process(event_id=pk, force=True) for pk in events.order_by("pk").values_list("pk", flat=True)]
+
+
+def _plan_apply(connection: CRMConnection, plan: EventPlan) -> PageApplied:
+    assert plan.object_type is not None
+    connector = _connector(connection)
+    try:
+        page = ChangePage(plan.object_type, deleted_external_ids=list(plan.deleted_ids))
+        if plan.refetch_ids:
+            _page_extend(page, connector.records_fetch(object_type=plan.object_type, external_ids=plan.refetch_ids))
+        if plan.records:
+            _page_extend(
+                page,
+                connector.records_map(object_type=plan.object_type, raw_records=plan.records, kind=plan.record_kind),
+            )
+    finally:
+        close = getattr(connector, "close", None)
+        if close is not None:
+            close()
+    applied = page_apply(connection=connection, connector=connector, page=page)
+    if applied.errors:
+        # The good records are written; the event stays failed so the rejected ones are not forgotten.
+        reasons = "; ".join(f"{error.get('external_id') or '?'}: {error.get('reason')}" for error in applied.errors[:5])
+        raise WebhookProcessingError(f"{len(applied.errors)} record(s) rejected: {reasons}")
+    return applied
+
+
+def _page_extend(page: ChangePage, other: ChangePage) -> None:
+    page.records.extend(other.records)
+    page.deleted_external_ids.extend(i for i in other.deleted_external_ids if i not in page.deleted_external_ids)
+    page.errors.extend(other.errors)
+
+
+def _connector(connection: CRMConnection) -> Connector:
+    connector = connector_class_get(connection.kind)(config=connection.config, credentials=connection.credentials)
+    connector.on_credentials_change = lambda credentials: connection_credentials_save(
+        connection_id=connection.pk, credentials=credentials
+    )
+    return connector
+
+
+def _changes_announce(connection: CRMConnection, applied: PageApplied) -> None:
+    if not applied.contact_ids and not applied.company_ids:
+        return
+
+    def send() -> None:
+        for receiver, outcome in records_changed.send_robust(
+            sender=CRMConnection,
+            organization_id=connection.organization_id,
+            connection_id=connection.pk,
+            sync_run_id=None,
+            contact_ids=applied.contact_ids,
+            company_ids=applied.company_ids,
+        ):
+            if isinstance(outcome, Exception):
+                logger.error("records_changed receiver %r failed", receiver, exc_info=outcome)
+
+    transaction.on_commit(send)

@@ -1,0 +1,50 @@
+"""The HTTP front door of CRM webhooks: raw request in, `webhooks.webhook_receive`, status + ack out."""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from crm_connectors.webhook_types import WebhookDenied, WebhookMalformed, WebhookRequest
+from crm_connectors.webhooks import WebhookTargetNotFound, webhook_receive
+
+_DENIED_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
+
+
+@csrf_exempt  # CRMs authenticate by signature, basic auth or URL secret, never by a session
+@require_POST
+def webhook_receive_view(
+    request: HttpRequest, connector: str, connection_id: int, secret: str | None = None
+) -> HttpResponse:
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _error(413, "too_large", "the request body is too large")
+    incoming = WebhookRequest(
+        method=request.method or "POST",
+        uri=_public_uri(request),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body,
+        url_secret=secret,
+    )
+    try:
+        receipt = webhook_receive(kind=connector, connection_id=connection_id, request=incoming)
+    except WebhookTargetNotFound:
+        return _error(404, "not_found", "no such webhook endpoint")
+    except WebhookDenied as exc:
+        return _error(exc.status, _DENIED_CODES.get(exc.status, "denied"), str(exc))
+    except WebhookMalformed as exc:
+        return _error(400, exc.code, str(exc))
+    return HttpResponse(receipt.body, status=200, content_type=receipt.content_type)
+
+
+def _public_uri(request: HttpRequest) -> str:
+    """The URL the CRM called (HubSpot signs it). Behind a TLS-terminating proxy set WEBHOOK_PUBLIC_BASE_URL
+    (e.g. https://app.example.com) instead of trusting forwarded headers."""
+    base = str(getattr(settings, "WEBHOOK_PUBLIC_BASE_URL", "") or "")
+    return base.rstrip("/") + request.get_full_path() if base else request.build_absolute_uri()
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)

@@ -1,0 +1,25 @@
+"""New scores are written back by themselves: ml's `predictions_updated` -> a writeback task per connection."""
+
+from unittest import mock
+
+from crm_connectors.services import connection_create
+from ml.signals import predictions_updated
+from tests.crm_connectors.writeback.test_engine import hub, hub_connection  # noqa: F401 (fixture)
+from tests.factories import OrganizationFactory
+
+
+def test_scoring_queues_a_writeback_for_each_connection_that_takes_scores(
+    db, hub, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.CSV_IMPORT_ROOTS = [str(tmp_path)]
+    organization = OrganizationFactory()
+    hubspot = hub_connection(hub, organization=organization)
+    connection_create(organization=organization, kind="csv", name="export", config={"path": str(tmp_path), "mapping": {"objects": {}}})
+    other_org_hubspot = hub_connection(hub, name="elsewhere")
+
+    with mock.patch("crm_connectors.tasks.writeback_connection.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            predictions_updated.send(sender=None, organization_id=organization.id, contact_ids=[1, 2])
+
+    assert [call.kwargs["connection_id"] for call in delay.call_args_list] == [hubspot.pk]
+    assert other_org_hubspot.pk != hubspot.pk
