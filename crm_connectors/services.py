@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
@@ -15,6 +17,8 @@ from crm_connectors.base import Connector, ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.registry import connector_class_get
 from salesai.core.models import Organization
+
+logger = logging.getLogger(__name__)
 
 SYNC_TASK_NAME = "crm_connectors.tasks.sync_connection"
 
@@ -55,6 +59,8 @@ def connection_create(
         connection_schedule_sync(connection=connection)
         if connector_class.supports_writeback:
             connection_writeback_schedule(connection=connection)
+        if kind != CSV_KIND:
+            connection_reconcile_schedule(connection=connection)
     return connection
 
 
@@ -131,6 +137,78 @@ def connection_writeback_schedule(*, connection: CRMConnection) -> PeriodicTask:
             "args": json.dumps([connection.pk]),
             "enabled": connection.is_active,
             "description": f"Score writeback of {connection.organization.slug}/{connection.name}",
+        },
+    )
+    return task
+
+
+@dataclass(frozen=True)
+class CredentialsCheck:
+    ok: bool
+    error: str = ""  # why the CRM refused (or could not be reached); never contains a credential
+
+
+def connection_credentials_check(*, connection_id: int) -> CredentialsCheck:
+    """Build the connection's connector and make its cheap authenticated call (`check_credentials`).
+
+    A refused token, an unreachable CRM or a config the connector rejects is a failed check, not an error:
+    the caller shows the reason. Credential values are scrubbed from that reason, whatever the CRM echoed.
+    A token rotated by an OAuth refresh during the check is saved, exactly as during a sync."""
+    connection = CRMConnection.objects.get(pk=connection_id)
+    credentials = dict(connection.credentials or {})
+    connector: Connector | None = None
+    try:
+        connector = _connector_class(connection.kind)(config=connection.config, credentials=credentials)
+        connector.on_credentials_change = lambda rotated: connection_credentials_save(
+            connection_id=connection_id, credentials=rotated
+        )
+        connector.check_credentials()
+    except ConnectorError as exc:
+        return CredentialsCheck(ok=False, error=_secrets_scrubbed(str(exc) or type(exc).__name__, credentials))
+    except Exception as exc:  # noqa: BLE001 - network/library failures: a failed check with its kind, no trace
+        logger.warning("credentials check of connection %s failed: %s", connection_id, type(exc).__name__)
+        return CredentialsCheck(ok=False, error=_secrets_scrubbed(f"{type(exc).__name__}: {exc}", credentials))
+    finally:
+        close = getattr(connector, "close", None)
+        if callable(close):
+            close()
+    return CredentialsCheck(ok=True)
+
+
+def _secrets_scrubbed(message: str, credentials: Any) -> str:
+    if isinstance(credentials, Mapping):
+        credentials = list(credentials.values())
+    for value in credentials if isinstance(credentials, list) else [credentials]:
+        if isinstance(value, (Mapping, list)):
+            message = _secrets_scrubbed(message, value)
+        elif isinstance(value, str) and len(value) >= 4:  # shorter values would mangle ordinary words
+            message = message.replace(value, "***")
+    return message
+
+
+# A CSV "full run" re-reads the same export an incremental run reads: a reconciliation adds nothing there.
+CSV_KIND = "csv"
+
+
+def connection_reconcile_schedule(*, connection: CRMConnection) -> PeriodicTask:
+    """Create or update the beat entry `crm-reconcile-<id>`: a full sync every SYNC_RECONCILE_INTERVAL_DAYS.
+
+    Incremental runs only see what the CRM reports as changed; hard deletes (purges, GDPR erasures) are
+    never reported. A full run collects the complete id sets, and the sync soft-deletes every row whose
+    id vanished, so the local copy converges with the CRM at least this often."""
+    schedule, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.SYNC_RECONCILE_INTERVAL_DAYS, period=IntervalSchedule.DAYS
+    )
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=f"crm-reconcile-{connection.pk}",
+        defaults={
+            "task": SYNC_TASK_NAME,
+            "interval": schedule,
+            "crontab": None,
+            "args": json.dumps([]),
+            "kwargs": json.dumps({"connection_id": connection.pk, "full": True}),
+            "enabled": connection.is_active,
+            "description": f"Full sync (delete reconciliation) of {connection.organization.slug}/{connection.name}",
         },
     )
     return task

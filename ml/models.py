@@ -146,3 +146,32 @@ class TextEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.encoder} {self.content_sha256[:12]}"
+
+
+class PendingScoring(models.Model):
+    """A contact (or, with contact_id NULL, every open lead) waiting for the organisation's next debounced
+    scoring run: bursts of syncs and webhooks add rows, one delayed task takes them all (ml.services)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # A plain id, not a foreign key: a contact deleted meanwhile is simply not found when scoring.
+    contact_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # NULLs never collide, so several "all" rows may coexist; they mean the same thing.
+            models.UniqueConstraint(fields=["organization", "contact_id"], name="pendingscoring_org_contact_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pending scoring org {self.organization_id} contact {self.contact_id or 'all'}"
+
+
+class ScoringSchedule(models.Model):
+    """One row per organisation: set while a debounced scoring task is queued, so bursts enqueue only one."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="+")
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"scoring schedule org {self.organization_id}: {self.scheduled_at or 'idle'}"

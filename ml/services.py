@@ -9,18 +9,19 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from ml.beat import ml_schedules_ensure
 from ml.features.lead import EXCLUDED_FIELDS, lead_feature_frame, lead_property_keys, lead_schema, lead_training_frame
-from ml.models import Feedback, ModelVersion, Prediction, Task, TrainingRun
+from ml.models import Feedback, ModelVersion, PendingScoring, Prediction, ScoringSchedule, Task, TrainingRun
 from ml.selectors import model_version_champion_get
 from ml.signals import predictions_updated
 
@@ -456,14 +457,90 @@ def _previous_champion_load(*, champion: ModelVersion, error: Exception) -> tupl
     )
 
 
-def scoring_enqueue(*, organization_id: int, contact_ids: list[int] | None = None) -> None:
-    """Ask the gpu queue to (re)score contacts once this transaction commits (e.g. after a sync page)."""
-    from ml.tasks import score_contacts  # tasks import services: import here to avoid a cycle
+# A queued debounced task older than this is presumed lost (broker restart, failed enqueue): the next
+# request enqueues again. A duplicate is harmless: whichever task runs second finds nothing pending.
+SCORING_SCHEDULE_LOST_AFTER = timedelta(minutes=30)
 
+
+def scoring_enqueue(*, organization_id: int, contact_ids: list[int] | None = None) -> None:
+    """Ask the gpu queue to (re)score contacts (None: every open lead), debounced: the request is stored
+    in PendingScoring and, once this transaction commits, ONE `score_contacts` task per organisation is
+    queued with a countdown of ML_RESCORE_DEBOUNCE_SECONDS; it scores the union of everything requested
+    until it runs. Bursts (a sync's pages, a storm of webhooks) thus cost one scoring run, not hundreds."""
     ids = None if contact_ids is None else sorted({int(i) for i in contact_ids})
     if ids is not None and not ids:
         return
-    transaction.on_commit(lambda: score_contacts.delay(organization_id, ids))
+    if ids is None:
+        PendingScoring.objects.create(organization_id=organization_id, contact_id=None)
+    else:
+        PendingScoring.objects.bulk_create(
+            [PendingScoring(organization_id=organization_id, contact_id=i) for i in ids],
+            batch_size=SCORING_CHUNK, ignore_conflicts=True,
+        )
+    # Deciding after commit (not now) is what makes it race-free: either the task's take already sees
+    # these rows, or it had cleared the flag before and this claim succeeds and queues a new task.
+    transaction.on_commit(lambda: _scoring_task_claim_and_enqueue(organization_id=organization_id))
+
+
+def _scoring_task_claim_and_enqueue(*, organization_id: int) -> None:
+    from ml.tasks import score_contacts  # tasks import services: import here to avoid a cycle
+
+    now = timezone.now()
+    ScoringSchedule.objects.get_or_create(organization_id=organization_id)
+    claimed = ScoringSchedule.objects.filter(
+        Q(scheduled_at__isnull=True) | Q(scheduled_at__lt=now - SCORING_SCHEDULE_LOST_AFTER),
+        organization_id=organization_id,
+    ).update(scheduled_at=now)
+    if not claimed:
+        return
+    try:
+        score_contacts.apply_async(
+            args=(organization_id,), kwargs={"pending": True}, countdown=settings.ML_RESCORE_DEBOUNCE_SECONDS
+        )
+    except Exception:
+        # Nothing was queued: release the claim so the next request tries again (the rows stay pending).
+        ScoringSchedule.objects.filter(organization_id=organization_id).update(scheduled_at=None)
+        raise
+
+
+@dataclass(frozen=True)
+class PendingScoringTake:
+    all_open_leads: bool
+    contact_ids: list[int]
+
+    @property
+    def empty(self) -> bool:
+        return not self.all_open_leads and not self.contact_ids
+
+
+def pending_scoring_take(*, organization_id: int) -> PendingScoringTake:
+    """Atomically remove and return what is waiting to be scored, and let the next request queue a task.
+    A second (duplicate or redelivered) task gets an empty take."""
+    with transaction.atomic():
+        # Clearing the flag in the same transaction as the delete: a request committed after this take
+        # finds the flag clear (its claim waits on this row's lock until we commit) and queues anew.
+        ScoringSchedule.objects.filter(organization_id=organization_id).update(scheduled_at=None)
+        rows = list(
+            PendingScoring.objects.select_for_update().filter(organization_id=organization_id)
+            .values_list("pk", "contact_id")
+        )
+        PendingScoring.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    ids = sorted({contact_id for _, contact_id in rows if contact_id is not None})
+    if any(contact_id is None for _, contact_id in rows):
+        return PendingScoringTake(all_open_leads=True, contact_ids=[])
+    return PendingScoringTake(all_open_leads=False, contact_ids=ids)
+
+
+def pending_scoring_run(*, organization_id: int) -> ScoringResult | None:
+    """Score everything pending for the organisation (the debounced task's body); None when nothing was.
+    Raises NoChampionModel like contacts_score (the taken requests are dropped: there is nothing to score
+    with, and a new champion rescores every open lead anyway)."""
+    take = pending_scoring_take(organization_id=organization_id)
+    if take.empty:
+        return None
+    return contacts_score(
+        organization_id=organization_id, contact_ids=None if take.all_open_leads else take.contact_ids
+    )
 
 
 def _scoring_version(*, organization_id: int, model_version_id: int | None) -> ModelVersion:

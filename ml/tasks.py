@@ -26,11 +26,18 @@ def train_model(training_run_id: int) -> dict[str, Any]:
 
 
 @shared_task
-def score_contacts(organization_id: int, contact_ids: list[int] | None = None) -> dict[str, Any]:
+def score_contacts(organization_id: int, contact_ids: list[int] | None = None, pending: bool = False) -> dict[str, Any]:
     """(Re)score contacts with the champion. Running it twice only adds a history row per contact.
-    Without a champion there is nothing to score yet: a no-op, not an error (syncs enqueue this early)."""
+    Without a champion there is nothing to score yet: a no-op, not an error (syncs enqueue this early).
+    `pending=True` is the debounced run queued by services.scoring_enqueue: it scores (and consumes)
+    whatever requests are waiting for the organisation instead of `contact_ids`."""
     try:
-        result = services.contacts_score(organization_id=organization_id, contact_ids=contact_ids)
+        if pending:
+            result = services.pending_scoring_run(organization_id=organization_id)
+            if result is None:
+                return {"organization_id": organization_id, "scored": 0, "skipped": "nothing pending"}
+        else:
+            result = services.contacts_score(organization_id=organization_id, contact_ids=contact_ids)
     except services.NoChampionModel:
         return {"organization_id": organization_id, "scored": 0, "skipped": "no champion model"}
     return {

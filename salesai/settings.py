@@ -192,6 +192,8 @@ ML_RETRAIN_CRON_HOUR = env.int("ML_RETRAIN_CRON_HOUR", default=3)
 # and a candidate must not trail the best baseline (LightGBM / logistic) by more than it.
 ML_GATE_AUC_MARGIN = env.float("ML_GATE_AUC_MARGIN", default=0.005)
 ML_GATE_REQUIRE_BEATS_BASELINE = env.bool("ML_GATE_REQUIRE_BEATS_BASELINE", default=True)
+# Rescoring requests (syncs, webhooks) are collected this long, then scored in one run per organisation.
+ML_RESCORE_DEBOUNCE_SECONDS = env.int("ML_RESCORE_DEBOUNCE_SECONDS", default=30)
 
 # --- Connectors -----------------------------------------------------------------------------------------
 # CSV imports may only read files below these folders (a connection's path is user input).
@@ -206,6 +208,8 @@ PIPEDRIVE_BASE_URL = env.str("PIPEDRIVE_BASE_URL", default="https://api.pipedriv
 PIPEDRIVE_OAUTH_TOKEN_URL = env.str("PIPEDRIVE_OAUTH_TOKEN_URL", default="https://oauth.pipedrive.com/oauth/token")
 # A run still "running" after this long is taken to be from a dead worker and no longer blocks new runs.
 SYNC_RUN_STALE_MINUTES = env.int("SYNC_RUN_STALE_MINUTES", default=360)
+# Days between the full syncs that find records deleted in the CRM without a trace (crm-reconcile-<id>).
+SYNC_RECONCILE_INTERVAL_DAYS = env.int("SYNC_RECONCILE_INTERVAL_DAYS", default=7)
 # Above this many changed contacts a sync asks for a rescoring of every open lead instead of listing ids.
 RESCORE_CONTACT_IDS_LIMIT = env.int("RESCORE_CONTACT_IDS_LIMIT", default=10000)
 

@@ -52,6 +52,8 @@ def celery_worker_process(tmp_path: Path):
         # 600 synthetic contacts and 8 epochs: the gate's "beat the baselines" rule is tested in tests/ml;
         # here the pipeline is the point, so the first model is promoted whatever the baselines score.
         "ML_GATE_REQUIRE_BEATS_BASELINE": "false",
+        # Rescoring is debounced (ml.services.scoring_enqueue); a short window keeps this test quick.
+        "ML_RESCORE_DEBOUNCE_SECONDS": "1",
     }
     queues = ",".join([settings.CELERY_QUEUE_DEFAULT, settings.CELERY_QUEUE_SYNC, settings.CELERY_QUEUE_GPU])
     celery = [sys.executable, "-m", "celery", "-A", "salesai"]

@@ -10,7 +10,7 @@ from django_celery_beat.models import PeriodicTask
 from ml import services, tasks
 from ml.beat import NIGHTLY_TASK
 from ml.features.lead import BASE_COLUMNS
-from ml.models import Feedback, ModelVersion, Prediction, TrainingRun
+from ml.models import Feedback, ModelVersion, PendingScoring, Prediction, TrainingRun
 from ml.registry import artifact_absolute_path, file_sha256
 from salesai.core.models import Contact
 from tests.factories import (
@@ -238,7 +238,7 @@ def test_a_successful_training_run_records_its_log_and_rescoring_is_enqueued(
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False  # see trained_org
     organization = synthetic_org_create(contacts=200, seed=5, slug="runs")
     scored: list[tuple] = []
-    monkeypatch.setattr(tasks.score_contacts, "delay", lambda *args: scored.append(args))
+    monkeypatch.setattr(tasks.score_contacts, "apply_async", lambda **kwargs: scored.append(kwargs["args"]))
     run = services.training_run_create(organization_id=organization.id, params={**TINY, "epochs": 2})
     with django_capture_on_commit_callbacks(execute=True):
         summary = tasks.train_model(run.pk)
@@ -251,17 +251,23 @@ def test_a_successful_training_run_records_its_log_and_rescoring_is_enqueued(
     assert set(run.log[-1]["baselines"]) == {"lightgbm", "logistic"}
     version = ModelVersion.objects.get(pk=summary["model_version_id"])
     assert version.training_run_id == run.pk and version.status == ModelVersion.Status.CHAMPION
-    assert scored == [(organization.id, None)]  # a new champion rescored every open lead
+    assert scored == [(organization.id,)]  # a new champion queued a (debounced) rescoring ...
+    pending = PendingScoring.objects.filter(organization=organization)
+    assert list(pending.values_list("contact_id", flat=True)) == [None]  # ... of every open lead
 
 
 def test_scoring_enqueue_waits_for_commit(monkeypatch, django_capture_on_commit_callbacks):
-    sent: list[tuple] = []
-    monkeypatch.setattr(tasks.score_contacts, "delay", lambda *args: sent.append(args))
+    organization = OrganizationFactory()
+    sent: list[dict] = []
+    monkeypatch.setattr(tasks.score_contacts, "apply_async", lambda **kwargs: sent.append(kwargs))
     with django_capture_on_commit_callbacks(execute=True):
-        services.scoring_enqueue(organization_id=4, contact_ids=[3, 1, 3])
-        services.scoring_enqueue(organization_id=4, contact_ids=[])  # nothing changed: nothing sent
+        services.scoring_enqueue(organization_id=organization.id, contact_ids=[3, 1, 3])
+        services.scoring_enqueue(organization_id=organization.id, contact_ids=[])  # nothing changed: nothing sent
         assert sent == []
-    assert sent == [(4, [1, 3])]
+    assert [(call["args"], call["kwargs"]) for call in sent] == [((organization.id,), {"pending": True})]
+    pending = PendingScoring.objects.filter(organization=organization).order_by("contact_id")
+    assert list(pending.values_list("contact_id", flat=True)) == [1, 3]
+    # More in tests/ml/test_scoring_debounce.py.
 
 
 # --- commands ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from rest_framework.serializers import BaseSerializer
 
 from crm_connectors.base import ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
-from crm_connectors.services import connection_create, sync_run_start
+from crm_connectors.services import connection_create, connection_credentials_check, sync_run_start
 from crm_connectors.writeback import writeback_start
 from salesai.api.filters import ConnectionFilter, SyncRunFilter
 from salesai.api.permissions import MANAGE_DENIED_MESSAGE
@@ -39,7 +39,7 @@ class ConnectionViewSet(
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "last_synced_at"]
     ordering = ["name"]
-    manage_actions = ("update", "partial_update", "sync", "writeback")
+    manage_actions = ("update", "partial_update", "sync", "writeback", "test")
 
     def get_queryset(self) -> QuerySet[CRMConnection]:
         return records_for_user(user=self.request.user, model=CRMConnection).select_related("organization")
@@ -106,6 +106,16 @@ class ConnectionViewSet(
         except ConnectorError as exc:
             raise ValidationError({"connection": [str(exc)]}) from exc
         return Response({"connection_id": connection.id, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        """Check the stored credentials against the CRM now (admins and managers only):
+        `{"ok": true}` or `{"ok": false, "error": "..."}` (the reason, never a credential)."""
+        connection = self.get_object()
+        check = connection_credentials_check(connection_id=connection.id)
+        body = {"ok": True} if check.ok else {"ok": False, "error": check.error}
+        return Response(body, status=status.HTTP_200_OK)
 
 
 def _connection_save(**fields: object) -> CRMConnection:

@@ -2,20 +2,31 @@
 
 from unittest import mock
 
+import pytest
+
 from crm_connectors.services import connection_create
 from ml.signals import predictions_updated
-from tests.crm_connectors.writeback.test_engine import hub, hub_connection  # noqa: F401 (fixture)
+from tests.crm_connectors.hubspot.fake_server import FakeHubSpot
+from tests.crm_connectors.writeback.test_engine import hub_connection
 from tests.factories import OrganizationFactory
 
 
+@pytest.fixture
+def hubspot_fake():
+    with FakeHubSpot(contacts=2) as fake:
+        yield fake
+
+
 def test_scoring_queues_a_writeback_for_each_connection_that_takes_scores(
-    db, hub, settings, tmp_path, django_capture_on_commit_callbacks
+    db, hubspot_fake, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     settings.CSV_IMPORT_ROOTS = [str(tmp_path)]
     organization = OrganizationFactory()
-    hubspot = hub_connection(hub, organization=organization)
-    connection_create(organization=organization, kind="csv", name="export", config={"path": str(tmp_path), "mapping": {"objects": {}}})
-    other_org_hubspot = hub_connection(hub, name="elsewhere")
+    hubspot = hub_connection(hubspot_fake, organization=organization)
+    connection_create(
+        organization=organization, kind="csv", name="export", config={"path": str(tmp_path), "mapping": {"objects": {}}}
+    )
+    other_org_hubspot = hub_connection(hubspot_fake, name="elsewhere")
 
     with mock.patch("crm_connectors.tasks.writeback_connection.delay") as delay:
         with django_capture_on_commit_callbacks(execute=True):
