@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,16 +10,19 @@ from typing import Any
 import jsonschema
 from django.conf import settings
 from django.db import transaction
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from crm_connectors.base import Connector, ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.registry import connector_class_get
+from crm_connectors.schedules import (
+    connection_reconcile_schedule,
+    connection_schedule_sync,
+    connection_writeback_schedule,
+)
 from salesai.core.models import Organization
 
 logger = logging.getLogger(__name__)
 
-SYNC_TASK_NAME = "crm_connectors.tasks.sync_connection"
 
 
 def connection_create(
@@ -64,25 +66,6 @@ def connection_create(
     return connection
 
 
-def connection_schedule_sync(*, connection: CRMConnection) -> PeriodicTask:
-    """Create or update the beat entry `crm-sync-<id>` that syncs the connection every interval."""
-    schedule, _ = IntervalSchedule.objects.get_or_create(
-        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES
-    )
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=f"crm-sync-{connection.pk}",
-        defaults={
-            "task": SYNC_TASK_NAME,
-            "interval": schedule,
-            "crontab": None,
-            "args": json.dumps([connection.pk]),
-            "enabled": connection.is_active,
-            "description": f"Incremental sync of {connection.organization.slug}/{connection.name}",
-        },
-    )
-    return task
-
-
 def sync_run_start(*, connection_id: int, full: bool = False) -> SyncRun:
     """Queue a sync: a queued SyncRun now, the Celery task once this transaction commits."""
     from crm_connectors.tasks import sync_connection  # the task module imports the sync engine
@@ -115,31 +98,6 @@ def _config_validate(schema: Mapping[str, Any], config: dict[str, Any], *, kind:
 def connection_credentials_save(*, connection_id: int, credentials: Mapping[str, Any]) -> None:
     """Store new credentials (e.g. a rotated OAuth refresh token), encrypted, replacing the old ones."""
     CRMConnection.objects.filter(pk=connection_id).update(credentials=dict(credentials))
-
-
-WRITEBACK_TASK_NAME = "crm_connectors.tasks.writeback_connection"
-
-
-def connection_writeback_schedule(*, connection: CRMConnection) -> PeriodicTask:
-    """Create or update the beat entry `crm-writeback-<id>`: changed scores go back to the CRM every interval.
-
-    Only changed scores cost API calls, so running it at the sync interval is cheap when nothing was rescored.
-    """
-    schedule, _ = IntervalSchedule.objects.get_or_create(
-        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES
-    )
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=f"crm-writeback-{connection.pk}",
-        defaults={
-            "task": WRITEBACK_TASK_NAME,
-            "interval": schedule,
-            "crontab": None,
-            "args": json.dumps([connection.pk]),
-            "enabled": connection.is_active,
-            "description": f"Score writeback of {connection.organization.slug}/{connection.name}",
-        },
-    )
-    return task
 
 
 @dataclass(frozen=True)
@@ -188,27 +146,3 @@ def _secrets_scrubbed(message: str, credentials: Any) -> str:
 
 # A CSV "full run" re-reads the same export an incremental run reads: a reconciliation adds nothing there.
 CSV_KIND = "csv"
-
-
-def connection_reconcile_schedule(*, connection: CRMConnection) -> PeriodicTask:
-    """Create or update the beat entry `crm-reconcile-<id>`: a full sync every SYNC_RECONCILE_INTERVAL_DAYS.
-
-    Incremental runs only see what the CRM reports as changed; hard deletes (purges, GDPR erasures) are
-    never reported. A full run collects the complete id sets, and the sync soft-deletes every row whose
-    id vanished, so the local copy converges with the CRM at least this often."""
-    schedule, _ = IntervalSchedule.objects.get_or_create(
-        every=settings.SYNC_RECONCILE_INTERVAL_DAYS, period=IntervalSchedule.DAYS
-    )
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=f"crm-reconcile-{connection.pk}",
-        defaults={
-            "task": SYNC_TASK_NAME,
-            "interval": schedule,
-            "crontab": None,
-            "args": json.dumps([]),
-            "kwargs": json.dumps({"connection_id": connection.pk, "full": True}),
-            "enabled": connection.is_active,
-            "description": f"Full sync (delete reconciliation) of {connection.organization.slug}/{connection.name}",
-        },
-    )
-    return task

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from crm_connectors.services import connection_create
+from tests.crm_connectors import registered_fakes  # noqa: F401 (registers the test connectors)
 from tests.factories import OrganizationFactory
 
 COMPANY_COLUMNS = {"external_id": "Company ID", "name": "Company Name", "employee_count": "Employees"}

@@ -1,39 +1,19 @@
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from crm_connectors.base import ChangePage, Connector
 from crm_connectors.models import CRMConnection, SyncRun
-from crm_connectors.registry import register
 from crm_connectors.services import connection_create
 from crm_connectors.signals import records_changed
 from crm_connectors.sync import connection_sync
 from salesai.core.models import Activity, Company, Contact
 from tests.crm_connectors.conftest import basic_mapping, write_csv
+from tests.crm_connectors.registered_fakes import PagedTestConnector
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@register
-class PagedTestConnector(Connector):
-    """Two companies per page; can be told to blow up before a given page."""
-
-    name = "test-paged"
-    fail_before_page: int | None = None
-    failure: type[BaseException] = RuntimeError
-
-    def iter_changes(self, *, object_type, cursor, full) -> Iterator[ChangePage]:
-        if object_type != "companies":
-            return
-        for page in range(cursor.get("page", -1) + 1, self.config["pages"]):
-            if page == type(self).fail_before_page:
-                raise type(self).failure("connection dropped")
-            records = [{"external_id": f"c{page}-{i}", "name": f"Company {page}.{i}"} for i in range(2)]
-            yield ChangePage("companies", records, cursor={"page": page})
 
 
 @pytest.fixture
@@ -230,20 +210,6 @@ def test_a_failing_records_changed_receiver_does_not_fail_the_sync(
         assert run.status == SyncRun.Status.SUCCEEDED and run.created == 1
     finally:
         records_changed.disconnect(broken)
-
-
-@register
-class TokenRotatingTestConnector(Connector):
-    """Refreshes its OAuth token mid-sync (as a real connector would) and then fails the run."""
-
-    name = "test-rotating"
-
-    def iter_changes(self, *, object_type, cursor, full) -> Iterator[ChangePage]:
-        if object_type != "companies":
-            return
-        self.credentials = {**self.credentials, "access_token": "new-access", "refresh_token": "rotated-refresh"}
-        self.on_credentials_change(dict(self.credentials))
-        raise RuntimeError("CRM went away after the refresh")
 
 
 def test_rotated_credentials_are_saved_even_when_the_run_fails():

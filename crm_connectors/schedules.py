@@ -1,0 +1,76 @@
+"""The beat entries of a connection (django-celery-beat rows, editable in the admin): incremental sync,
+score writeback and a periodic full sync that reconciles deletes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from crm_connectors.models import CRMConnection
+
+SYNC_TASK_NAME = "crm_connectors.tasks.sync_connection"
+WRITEBACK_TASK_NAME = "crm_connectors.tasks.writeback_connection"
+
+
+def _interval_entry_put(
+    *,
+    connection: CRMConnection,
+    name: str,
+    task: str,
+    every: int,
+    period: str,
+    description: str,
+    args: list[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> PeriodicTask:
+    schedule, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
+    entry, _ = PeriodicTask.objects.update_or_create(
+        name=name,
+        defaults={
+            "task": task,
+            "interval": schedule,
+            "crontab": None,
+            "args": json.dumps(args or []),
+            "kwargs": json.dumps(kwargs or {}),
+            "enabled": connection.is_active,
+            "description": f"{description} of {connection.organization.slug}/{connection.name}",
+        },
+    )
+    return entry
+
+
+def connection_schedule_sync(*, connection: CRMConnection) -> PeriodicTask:
+    """Beat entry `crm-sync-<id>`: an incremental sync every `sync_interval_minutes`."""
+    return _interval_entry_put(
+        connection=connection, name=f"crm-sync-{connection.pk}", task=SYNC_TASK_NAME,
+        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES,
+        description="Incremental sync", args=[connection.pk],
+    )
+
+
+def connection_writeback_schedule(*, connection: CRMConnection) -> PeriodicTask:
+    """Beat entry `crm-writeback-<id>`: changed scores go back to the CRM every sync interval.
+
+    Only changed scores cost API calls, so running it at the sync interval is cheap when nothing was rescored.
+    """
+    return _interval_entry_put(
+        connection=connection, name=f"crm-writeback-{connection.pk}", task=WRITEBACK_TASK_NAME,
+        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES,
+        description="Score writeback", args=[connection.pk],
+    )
+
+
+def connection_reconcile_schedule(*, connection: CRMConnection) -> PeriodicTask:
+    """Beat entry `crm-reconcile-<id>`: a full sync every SYNC_RECONCILE_INTERVAL_DAYS.
+
+    Incremental runs only see what the CRM reports as changed; hard deletes (purges, GDPR erasures) are
+    never reported. A full run collects the complete id sets, and the sync soft-deletes every row whose
+    id vanished, so the local copy converges with the CRM at least this often."""
+    return _interval_entry_put(
+        connection=connection, name=f"crm-reconcile-{connection.pk}", task=SYNC_TASK_NAME,
+        every=settings.SYNC_RECONCILE_INTERVAL_DAYS, period=IntervalSchedule.DAYS,
+        description="Full sync (delete reconciliation)", kwargs={"connection_id": connection.pk, "full": True},
+    )
