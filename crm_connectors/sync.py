@@ -12,7 +12,7 @@ the connection row (PostgreSQL) or the whole database (SQLite's IMMEDIATE transa
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from crm_connectors.base import OBJECT_TYPES, ChangePage, Connector, ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
+from crm_connectors.page_batch import pages_batched
 from crm_connectors.registry import connector_class_get
 from crm_connectors.services import connection_credentials_save
 from crm_connectors.signals import records_changed
@@ -168,10 +169,15 @@ def _object_type_sync(
     # An empty cursor means "from the beginning": a full run, a first run, or a reset.
     full = run.mode == SyncRun.Mode.FULL and not cursor
     pages = connector.iter_changes(object_type=object_type, cursor=cursor, full=full)
+    for page in pages_batched(_pages_checked(pages, connection, object_type), max_records=settings.SYNC_BATCH_RECORDS):
+        _page_commit(connection, connector, page, model, upsert, run, progress)
+
+
+def _pages_checked(pages: Iterator[ChangePage], connection: CRMConnection, object_type: str) -> Iterator[ChangePage]:
     for page in pages:
         if page.object_type != object_type:
             raise ConnectorError(f"{connection.kind} yielded a {page.object_type} page while syncing {object_type}")
-        _page_commit(connection, connector, page, model, upsert, run, progress)
+        yield page
 
 
 def _page_commit(

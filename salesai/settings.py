@@ -208,6 +208,8 @@ PIPEDRIVE_BASE_URL = env.str("PIPEDRIVE_BASE_URL", default="https://api.pipedriv
 PIPEDRIVE_OAUTH_TOKEN_URL = env.str("PIPEDRIVE_OAUTH_TOKEN_URL", default="https://oauth.pipedrive.com/oauth/token")
 # A run still "running" after this long is taken to be from a dead worker and no longer blocks new runs.
 SYNC_RUN_STALE_MINUTES = env.int("SYNC_RUN_STALE_MINUTES", default=360)
+# Small CRM pages (HubSpot: 100 records) are merged until this many records before one commit + cursor save.
+SYNC_BATCH_RECORDS = env.int("SYNC_BATCH_RECORDS", default=2000)
 # Days between the full syncs that find records deleted in the CRM without a trace (crm-reconcile-<id>).
 SYNC_RECONCILE_INTERVAL_DAYS = env.int("SYNC_RECONCILE_INTERVAL_DAYS", default=7)
 # Above this many changed contacts a sync asks for a rescoring of every open lead instead of listing ids.
