@@ -31,7 +31,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from scratch_db import django_connections_close, scratch_database_create, scratch_database_drop
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTACT_HEADER = [
@@ -75,14 +77,14 @@ def main() -> int:
         )
         return 2
 
-    scratch_url = url if args.in_place else _scratch_database_create(url)
+    scratch_url = url if args.in_place else scratch_database_create(url, suffix="bench")
     os.environ["DATABASE_URL"] = scratch_url
     try:
         return _run(args.rows, migrate=not args.in_place, repeat=max(1, args.repeat))
     finally:
         if not args.in_place:
-            _close_django_connections()
-            _scratch_database_drop(url, scratch_url)
+            django_connections_close()
+            scratch_database_drop(url, scratch_url)
 
 
 IMPORT_STEPS = (
@@ -268,36 +270,6 @@ def _copy_file(cursor, statement: str, path: Path) -> float:
 def _data_lines(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for _ in handle) - 1
-
-
-def _scratch_database_create(url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'salesai'}_bench"
-    with psycopg.connect(_admin_url(url), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _scratch_database_drop(url: str, scratch_url: str) -> None:
-    import psycopg
-
-    name = urlsplit(scratch_url).path.lstrip("/")
-    with psycopg.connect(_admin_url(url), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-def _admin_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/postgres", scheme="postgresql"))
-
-
-def _close_django_connections() -> None:
-    if "django.db" in sys.modules:
-        from django.db import connections
-
-        connections.close_all()
 
 
 if __name__ == "__main__":

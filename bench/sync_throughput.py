@@ -35,7 +35,9 @@ import time
 import uuid
 from pathlib import Path
 from typing import Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from scratch_db import django_connections_close, scratch_database_create, scratch_database_drop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,13 +60,13 @@ def main() -> int:
         )
         return 2
 
-    scratch_url = _scratch_database_create(url)
+    scratch_url = scratch_database_create(url, suffix="syncbench")
     os.environ["DATABASE_URL"] = scratch_url
     try:
         return _run(large=args.contacts, small=small, profile=args.profile)
     finally:
-        _close_django_connections()
-        _scratch_database_drop(url, scratch_url)
+        django_connections_close()
+        scratch_database_drop(url, scratch_url)
 
 
 class RssSampler:
@@ -325,36 +327,6 @@ def _copy_file(cursor, statement: str, path: Path) -> float:
         while chunk := handle.read(1 << 20):
             copy.write(chunk)
     return time.perf_counter() - started
-
-
-def _scratch_database_create(url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'salesai'}_syncbench"
-    with psycopg.connect(_admin_url(url), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _scratch_database_drop(url: str, scratch_url: str) -> None:
-    import psycopg
-
-    name = urlsplit(scratch_url).path.lstrip("/")
-    with psycopg.connect(_admin_url(url), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-def _admin_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/postgres", scheme="postgresql"))
-
-
-def _close_django_connections() -> None:
-    if "django.db" in sys.modules:
-        from django.db import connections
-
-        connections.close_all()
 
 
 if __name__ == "__main__":
