@@ -17,8 +17,9 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --extra-index-url "${TORCH_INDEX_URL}" -r /tmp/requirements.txt
+COPY requirements.txt requirements-nodeps.txt /tmp/
+RUN /opt/venv/bin/pip install --extra-index-url "${TORCH_INDEX_URL}" -r /tmp/requirements.txt \
+ && /opt/venv/bin/pip install --no-deps -r /tmp/requirements-nodeps.txt
 
 # --- runtime --------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

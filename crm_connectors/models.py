@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from crm_connectors.fields import EncryptedJSONField
+from salesai.core.fields import EncryptedJSONField
 from salesai.core.models import Organization
 
 

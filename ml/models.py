@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from salesai.core.fields import EncryptedJSONField
 from salesai.core.models import Company, Contact, Organization
 
 
@@ -175,3 +176,128 @@ class ScoringSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"scoring schedule org {self.organization_id}: {self.scheduled_at or 'idle'}"
+
+
+# --- sales email drafts ---------------------------------------------------------------------------------------
+class EmailIntent(models.TextChoices):
+    FIRST_TOUCH = "first_touch", "First touch"
+    MEETING_FOLLOW_UP = "meeting_follow_up", "Follow-up after a meeting"
+    DEAL_NUDGE = "deal_nudge", "Deal nudge"
+    RENEWAL = "renewal", "Renewal"
+    WIN_BACK = "win_back", "Win-back (account at churn risk)"
+
+
+class EmailSettings(models.Model):
+    """Per-organisation email generation: which backend drafts, and what every email must carry."""
+
+    class Backend(models.TextChoices):
+        LOCAL = "local", "Local Transformer (gpu queue)"
+        OPENAI = "openai", "OpenAI-compatible endpoint"
+        COMPOSER = "composer", "Deterministic composer only"
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="email_settings")
+    backend = models.CharField(max_length=16, choices=Backend.choices, default=Backend.LOCAL)
+    # A Hugging Face model id or a local folder; blank = settings.EMAIL_LOCAL_MODEL (the bundled SmolLM2).
+    local_model = models.CharField(max_length=500, blank=True)
+    openai_base_url = models.URLField(max_length=500, blank=True)  # e.g. http://vllm:8000/v1
+    openai_model = models.CharField(max_length=200, blank=True)
+    # {"api_key": "..."}; encrypted at rest, never returned by the API or admin.
+    openai_credentials = EncryptedJSONField(default=dict, blank=True)
+    sender_postal_address = models.CharField(max_length=500, blank=True)
+    unsubscribe_text = models.CharField(
+        max_length=300, blank=True, default="Reply STOP or use the unsubscribe link to opt out of these emails."
+    )
+    max_attempts = models.PositiveSmallIntegerField(default=3)  # generations before the composer takes over
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "email settings"
+
+    def __str__(self) -> str:
+        return f"email settings of {self.organization_id}: {self.backend}"
+
+
+class ProductCatalogueEntry(models.Model):
+    """A product the organisation sells: the only products (and list prices) a draft may name."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="products")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    list_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="product_org_name_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmailSuppression(models.Model):
+    """An address that must never receive a sales email from the organisation (bounces, complaints, legal)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="email_suppressions")
+    email = models.EmailField(max_length=254)  # stored lower-cased
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "email"], name="suppression_org_email_uniq")]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class GeneratedEmail(models.Model):
+    """One draft request and its life: queued -> generating -> ready (or failed / refused), then the rep's
+    action (accepted / edited / rejected), which is the feedback the email models learn from."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        GENERATING = "generating", "Generating"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused"
+
+    class RepAction(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        EDITED = "edited", "Edited"
+        REJECTED = "rejected", "Rejected"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="generated_emails")
+    deal = models.ForeignKey("core.Deal", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    intent = models.CharField(max_length=32, choices=EmailIntent.choices)
+    options = models.JSONField(default=dict, blank=True)  # tone, length, ...
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    # [{"sentence": 0, "text": "...", "fact_ids": ["deal.12.amount"]}, ...]
+    citations = models.JSONField(default=list, blank=True)
+    # {"passed": bool, "violations": [...], "attempts": [...], "fallback_used": bool}
+    guardrail_report = models.JSONField(default=dict, blank=True)
+    fact_sheet = models.JSONField(default=dict, blank=True)  # the facts the draft was checked against
+    backend = models.CharField(max_length=32, blank=True)  # the backend whose text was shipped
+    model_name = models.CharField(max_length=500, blank=True)
+    fallback_used = models.BooleanField(default=False)
+    latency_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)  # why it failed or was refused
+    rep_action = models.CharField(max_length=16, choices=RepAction.choices, blank=True)
+    final_subject = models.CharField(max_length=300, blank=True)
+    final_body = models.TextField(blank=True)
+    edit_diff = models.TextField(blank=True)  # unified diff of the rep's edit against the draft
+    reject_reason = models.TextField(blank=True)
+    acted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    acted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "rep_action"])]
+
+    def __str__(self) -> str:
+        return f"email {self.pk} {self.intent} {self.status}"

