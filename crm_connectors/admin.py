@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from crm_connectors.models import CRMConnection, SyncRun, WebhookEvent
+from crm_connectors.models import CRMConnection, SyncRun, UnroutedWebhookEvent, WebhookEvent
 from crm_connectors.registry import connector_names
 from crm_connectors.services import sync_run_start
 from salesai.core.admin import ORGANIZATION_FILTER, OrganizationScopedAdmin
@@ -145,3 +145,29 @@ class WebhookEventAdmin(ReadOnlyRecordAdmin):
     # Request headers may carry the CRM's auth/signature values: kept for replay, not displayed.
     exclude = ("headers",)
     date_hierarchy = "received_at"
+
+
+@admin.register(UnroutedWebhookEvent)
+class UnroutedWebhookEventAdmin(admin.ModelAdmin):
+    """App-level deliveries for accounts without a connection: they belong to no organisation, so only
+    superusers see them (to connect the account, or to find a stale app install)."""
+
+    list_display = ("kind", "app_id", "account_id", "event_id", "received_at")
+    list_filter = ("kind", "app_id")
+    search_fields = ("account_id", "event_id")
+    date_hierarchy = "received_at"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser

@@ -62,6 +62,11 @@ class ChangePage:
     # The complete set of ids the CRM holds for this type, when the connector can list it cheaply
     # (a CSV file is always complete): rows not in it are soft-deleted by reconciliation.
     complete_id_set: frozenset[str] | None = None
+    # The streamed form of the same, for listings too large to hold: the live ids this page listed (None: the
+    # page is not part of a listing that started at the beginning in this run) and, on the listing's last
+    # page, `listing_complete`. The engine keeps the ids in a temporary table, not in memory (reconcile.py).
+    listed_external_ids: list[str] | None = None
+    listing_complete: bool = False
     # Records the connector knows are unchanged without reading them (an unchanged file): counted, not parsed.
     skipped_unchanged: int = 0
 

@@ -118,3 +118,27 @@ class ScoreWrite(models.Model):
 
     def __str__(self) -> str:
         return f"ScoreWrite {self.connection_id}/{self.external_id} {self.score} {self.status}"
+
+
+class UnroutedWebhookEvent(models.Model):
+    """A verified app-level delivery (HubSpot) for an account that no active connection is linked to.
+
+    Acknowledged (the CRM would otherwise retry for days) and kept here so an operator sees which accounts
+    send events without a connection; never processed: there is no connection to read or write through.
+    """
+
+    kind = models.CharField(max_length=32)  # the connector: hubspot
+    app_id = models.CharField(max_length=64)
+    account_id = models.CharField(max_length=64, blank=True)  # HubSpot's portalId ('' when the event had none)
+    event_id = models.CharField(max_length=255)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "app_id", "event_id"], name="unroutedwebhookevent_app_event_uniq")
+        ]
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} app {self.app_id} account {self.account_id or '?'} event {self.event_id}"

@@ -16,8 +16,8 @@ def pages_batched(pages: Iterable[ChangePage], *, max_records: int) -> Iterator[
     """Yield merged pages of at least `max_records` records (the last one may be smaller).
 
     Later pages win: a record re-read or deleted in a later page replaces what an earlier page said about
-    the same external id. A page that carries a complete id set closes its batch (the set describes the
-    state after that page)."""
+    the same external id. A page that carries a complete id set or completes a listing closes its batch (the
+    set describes the state after that page); listed ids are concatenated."""
     batch: _Batch | None = None
     pages = iter(pages)
     while True:
@@ -34,7 +34,7 @@ def pages_batched(pages: Iterable[ChangePage], *, max_records: int) -> Iterator[
         if batch is None:
             batch = _Batch(page.object_type)
         batch.add(page)
-        if batch.size >= max_records or page.complete_id_set is not None:
+        if batch.size >= max_records or page.complete_id_set is not None or page.listing_complete:
             yield batch.page()
             batch = None
     if batch is not None and batch.pages:
@@ -51,6 +51,8 @@ class _Batch:
         self.cursor: dict = {}
         self.skipped_unchanged = 0
         self.complete_id_set: frozenset[str] | None = None
+        self.listed: list[str] | None = None
+        self.listing_complete = False
         self.pages = 0
 
     @property
@@ -75,6 +77,11 @@ class _Batch:
             self.cursor = page.cursor
         self.skipped_unchanged += page.skipped_unchanged
         self.complete_id_set = page.complete_id_set
+        if page.listed_external_ids is not None:
+            if self.listed is None:
+                self.listed = []
+            self.listed.extend(page.listed_external_ids)
+        self.listing_complete = page.listing_complete
 
     def page(self) -> ChangePage:
         return ChangePage(
@@ -84,5 +91,7 @@ class _Batch:
             errors=self.errors,
             cursor=self.cursor,
             complete_id_set=self.complete_id_set,
+            listed_external_ids=self.listed,
+            listing_complete=self.listing_complete,
             skipped_unchanged=self.skipped_unchanged,
         )

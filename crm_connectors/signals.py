@@ -1,7 +1,8 @@
 """Hooks other apps connect to without this app importing them (ML rescoring listens here).
 
-`records_changed` is sent once per sync run (or processed webhook event) that created, updated or undeleted rows, after the run's
-last page is committed, with keyword arguments:
+`records_changed` is sent for a sync run (or processed webhook event) that created, updated or undeleted rows,
+once their pages are committed: a large run sends it in chunks (as soon as `sync.ANNOUNCE_CHUNK_IDS` changed
+ids are committed; each id once) and the rest after its last page, with keyword arguments:
 
 - `organization_id`, `connection_id`: ints; `sync_run_id`: int, or None when a webhook caused the change;
 - `contact_ids`: sorted ids of contacts that changed themselves or whose deals/activities changed;

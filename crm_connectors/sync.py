@@ -25,6 +25,8 @@ from django.utils import timezone
 from crm_connectors.base import OBJECT_TYPES, ChangePage, Connector, ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.page_batch import pages_batched
+from crm_connectors.prefetch import ConsumerRelay, pages_prefetched
+from crm_connectors.reconcile import ListedIds
 from crm_connectors.registry import connector_class_get
 from crm_connectors.services import connection_credentials_save
 from crm_connectors.signals import records_changed
@@ -42,6 +44,8 @@ from salesai.core.services import (
 logger = logging.getLogger(__name__)
 
 MAX_STORED_ERRORS = 1000
+# Changed ids are announced (-> rescoring) in chunks of this many, so a run never holds all of them.
+ANNOUNCE_CHUNK_IDS = 5_000
 FINISHED_STATUSES = frozenset({SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL, SyncRun.Status.FAILED})
 
 Upsert = Callable[..., UpsertResult]
@@ -99,12 +103,14 @@ def connection_sync(*, connection_id: int, full: bool = False, sync_run_id: int 
     try:
         connector = connector_class_get(connection.kind)(config=connection.config, credentials=connection.credentials)
         # Saved at once, outside any page transaction: a rolled-back page must not lose a rotated token.
-        connector.on_credentials_change = lambda credentials: connection_credentials_save(
-            connection_id=connection.pk, credentials=credentials
+        # Pages are read ahead in a thread (crm_connectors.prefetch); the relay runs the save on this thread.
+        relay = ConsumerRelay()
+        connector.on_credentials_change = lambda credentials: relay.run(
+            lambda: connection_credentials_save(connection_id=connection.pk, credentials=credentials)
         )
         connector.check_credentials()
         for object_type in OBJECT_TYPES:
-            _object_type_sync(connection, connector, object_type, run, progress)
+            _object_type_sync(connection, connector, object_type, run, progress, relay)
     except Exception as exc:  # noqa: BLE001 - any failure ends the run as failed, with its reason kept
         if not isinstance(exc, ConnectorError):
             logger.exception("sync of connection %s failed", connection_id)
@@ -113,7 +119,7 @@ def connection_sync(*, connection_id: int, full: bool = False, sync_run_id: int 
         status = SyncRun.Status.PARTIAL if progress.failed else SyncRun.Status.SUCCEEDED
         _run_finish(run, progress, status=status, summary=_error_summary(progress))
         CRMConnection.objects.filter(pk=connection_id).update(last_synced_at=run.finished_at)
-    _changes_announce(connection, run, progress)
+    _changes_announce(connection, run, progress, final=True)
     return run
 
 
@@ -162,15 +168,32 @@ def _mode(full: bool) -> str:
 
 
 def _object_type_sync(
-    connection: CRMConnection, connector: Connector, object_type: str, run: SyncRun, progress: _Progress
+    connection: CRMConnection,
+    connector: Connector,
+    object_type: str,
+    run: SyncRun,
+    progress: _Progress,
+    relay: ConsumerRelay,
 ) -> None:
     model, upsert = _WRITERS[object_type]
     cursor = dict(connection.cursor.get(object_type) or {})
     # An empty cursor means "from the beginning": a full run, a first run, or a reset.
     full = run.mode == SyncRun.Mode.FULL and not cursor
     pages = connector.iter_changes(object_type=object_type, cursor=cursor, full=full)
-    for page in pages_batched(_pages_checked(pages, connection, object_type), max_records=settings.SYNC_BATCH_RECORDS):
-        _page_commit(connection, connector, page, model, upsert, run, progress)
+    listed = ListedIds(connection_id=connection.pk, object_type=object_type)
+    listed.reset()  # ids of an earlier run in this database session must not count as listed now
+    batches = pages_batched(_pages_checked(pages, connection, object_type), max_records=settings.SYNC_BATCH_RECORDS)
+    # The next batch is fetched and mapped in a thread while this one is written (never touches the database).
+    batches = pages_prefetched(  # a generator either way: closed below
+        batches, depth=settings.SYNC_PREFETCH_BATCHES, relay=relay, name=f"sync-{connection.pk}-{object_type}"
+    )
+    try:
+        for page in batches:
+            _page_commit(connection, connector, page, model, upsert, run, progress, listed)
+            _changes_announce(connection, run, progress, final=False)
+    finally:
+        batches.close()  # stops the read-ahead thread at once when a write failed
+        listed.drop()
 
 
 def _pages_checked(pages: Iterator[ChangePage], connection: CRMConnection, object_type: str) -> Iterator[ChangePage]:
@@ -188,11 +211,12 @@ def _page_commit(
     upsert: Upsert,
     run: SyncRun,
     progress: _Progress,
+    listed: ListedIds,
 ) -> None:
     object_type = page.object_type
     with transaction.atomic():
         _commit_without_waiting_for_disk()
-        result, deleted = _page_write(connection, page, model, upsert)
+        result, deleted = _page_write(connection, page, model, upsert, listed)
         if page.cursor:  # an empty cursor leaves the saved one as it is (nothing new was consumed)
             connection.cursor = {**connection.cursor, object_type: page.cursor}
             CRMConnection.objects.filter(pk=connection.pk).update(cursor=connection.cursor)
@@ -212,9 +236,15 @@ def _page_commit(
 
 
 def _page_write(
-    connection: CRMConnection, page: ChangePage, model: type[SyncedRecord], upsert: Upsert
+    connection: CRMConnection,
+    page: ChangePage,
+    model: type[SyncedRecord],
+    upsert: Upsert,
+    listed: ListedIds | None = None,
 ) -> tuple[UpsertResult, int]:
-    """Upsert a page's records and soft-delete its deleted (or no longer present) ids; the caller's transaction."""
+    """Upsert a page's records and soft-delete its deleted (or no longer present) ids; the caller's transaction.
+
+    `listed` collects a streamed listing's ids (sync runs only: a webhook's page is never a listing)."""
     result = upsert(organization_id=connection.organization_id, connection_id=connection.pk, records=page.records)
     deleted = 0
     if page.deleted_external_ids:
@@ -223,6 +253,10 @@ def _page_write(
         deleted += records_reconcile(
             model=model, connection_id=connection.pk, present_external_ids=page.complete_id_set
         )
+    if listed is not None and page.listed_external_ids:
+        listed.add(page.listed_external_ids)
+    if listed is not None and page.listing_complete:
+        deleted += listed.reconcile(model=model)
     return result, deleted
 
 
@@ -324,10 +358,15 @@ def _error_summary(progress: _Progress) -> str:
     return f"{progress.failed} record(s) rejected ({by_type}). First: {where}: {first.get('reason')}"
 
 
-def _changes_announce(connection: CRMConnection, run: SyncRun, progress: _Progress) -> None:
-    if not progress.contact_ids and not progress.company_ids:
+def _changes_announce(connection: CRMConnection, run: SyncRun, progress: _Progress, *, final: bool) -> None:
+    """Announce the changed ids collected so far once there are ANNOUNCE_CHUNK_IDS of them (their pages are
+    committed), and the rest when the run ends: the run never holds more ids than one chunk."""
+    pending = len(progress.contact_ids) + len(progress.company_ids)
+    if not pending or (not final and pending < ANNOUNCE_CHUNK_IDS):
         return
     contact_ids, company_ids = sorted(progress.contact_ids), sorted(progress.company_ids)
+    progress.contact_ids.clear()
+    progress.company_ids.clear()
 
     def send() -> None:
         # A failing listener (say, ML scoring) must not turn a finished sync into an error.

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from crm_connectors.webhook_views import webhook_receive_view
+from crm_connectors.webhook_views import hubspot_app_webhook_view, webhook_receive_view
 
 app_name = "webhooks"
 
@@ -14,5 +14,7 @@ urlpatterns = [
         {"connector": "salesforce"},
         name="salesforce",
     ),
+    # A HubSpot app has one target URL for every portal that installed it.
+    path("hubspot/app/<int:app_id>/", hubspot_app_webhook_view, name="hubspot-app"),
     path("<slug:connector>/<int:connection_id>/", webhook_receive_view, name="receive"),
 ]

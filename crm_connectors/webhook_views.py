@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from crm_connectors.hubspot.app_webhooks import hubspot_app_webhook_receive
 from crm_connectors.webhook_types import WebhookDenied, WebhookMalformed, WebhookRequest
 from crm_connectors.webhooks import WebhookTargetNotFound, webhook_receive
 
@@ -17,26 +18,52 @@ _DENIED_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 def webhook_receive_view(
     request: HttpRequest, connector: str, connection_id: int, secret: str | None = None
 ) -> HttpResponse:
+    incoming = _incoming(request, secret)
+    if isinstance(incoming, HttpResponse):
+        return incoming
+    try:
+        receipt = webhook_receive(kind=connector, connection_id=connection_id, request=incoming)
+    except (WebhookTargetNotFound, WebhookDenied, WebhookMalformed) as exc:
+        return _refusal(exc)
+    return HttpResponse(receipt.body, status=200, content_type=receipt.content_type)
+
+
+@csrf_exempt
+@require_POST
+def hubspot_app_webhook_view(request: HttpRequest, app_id: int) -> HttpResponse:
+    """HubSpot's one target URL per app: events fan out to their portals' connections."""
+    incoming = _incoming(request, None)
+    if isinstance(incoming, HttpResponse):
+        return incoming
+    try:
+        receipt = hubspot_app_webhook_receive(app_id=str(app_id), request=incoming)
+    except (WebhookTargetNotFound, WebhookDenied, WebhookMalformed) as exc:
+        return _refusal(exc)
+    return JsonResponse(receipt.as_dict(), status=200)
+
+
+def _incoming(request: HttpRequest, secret: str | None) -> WebhookRequest | HttpResponse:
+    """The raw delivery, or the 413 answer when it is too large to read."""
     try:
         body = request.body
     except RequestDataTooBig:
         return _error(413, "too_large", "the request body is too large")
-    incoming = WebhookRequest(
+    return WebhookRequest(
         method=request.method or "POST",
         uri=_public_uri(request),
         headers={name.lower(): value for name, value in request.headers.items()},
         body=body,
         url_secret=secret,
     )
-    try:
-        receipt = webhook_receive(kind=connector, connection_id=connection_id, request=incoming)
-    except WebhookTargetNotFound:
+
+
+def _refusal(exc: Exception) -> JsonResponse:
+    if isinstance(exc, WebhookTargetNotFound):
         return _error(404, "not_found", "no such webhook endpoint")
-    except WebhookDenied as exc:
+    if isinstance(exc, WebhookDenied):
         return _error(exc.status, _DENIED_CODES.get(exc.status, "denied"), str(exc))
-    except WebhookMalformed as exc:
-        return _error(400, exc.code, str(exc))
-    return HttpResponse(receipt.body, status=200, content_type=receipt.content_type)
+    assert isinstance(exc, WebhookMalformed)
+    return _error(400, exc.code, str(exc))
 
 
 def _public_uri(request: HttpRequest) -> str:

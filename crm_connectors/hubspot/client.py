@@ -23,13 +23,23 @@ class HubSpotApi:
         self.search_budget = search_budget
 
     def list_page(
-        self, hubspot_type: str, *, properties: list[str], after: str | None, archived: bool = False, limit: int = LIST_PAGE_SIZE
+        self,
+        hubspot_type: str,
+        *,
+        properties: list[str],
+        after: str | None,
+        archived: bool = False,
+        limit: int = LIST_PAGE_SIZE,
+        associations: tuple[str, ...] = (),
     ) -> tuple[list[Any], str | None]:
+        """One list page. `associations` asks for associated ids inline (list and get only, never search)."""
         params: dict[str, Any] = {"limit": min(limit, LIST_PAGE_SIZE), "properties": ",".join(properties)}
         if after:
             params["after"] = after
         if archived:
             params["archived"] = "true"
+        if associations:
+            params["associations"] = ",".join(associations)
         body = self.http.get_json(f"/crm/v3/objects/{hubspot_type}", params=params)
         return _results(body, hubspot_type), _next_after(body)
 
@@ -59,6 +69,13 @@ class HubSpotApi:
     def property_definitions(self, hubspot_type: str) -> list[Any]:
         body = self.http.get_json(f"/crm/v3/properties/{hubspot_type}", params={"archived": "false"})
         return _results(body, f"{hubspot_type} properties")
+
+    def access_token_info(self, access_token: str) -> Mapping[str, Any]:
+        """OAuth token introspection: `hub_id`, `app_id`, `scopes`... of an access token."""
+        body = self.http.get_json(f"/oauth/v1/access-tokens/{access_token}")
+        if not isinstance(body, Mapping):
+            raise ConnectorError("HubSpot token introspection answered with something that is not an object")
+        return body
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[tuple[str, set[int]]]]:
         """{from id: [(to id, association typeIds)]} for every id, following each id's own paging."""

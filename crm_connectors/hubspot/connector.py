@@ -28,16 +28,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
-from crm_connectors.http import BearerTokenAuth, CRMHttpClient, OAuth2RefreshAuth, RateBudget
+from crm_connectors.http import BearerTokenAuth, CRMHttpClient, CRMHttpError, OAuth2RefreshAuth, RateBudget
 from crm_connectors.hubspot import mapping
 from crm_connectors.hubspot import writeback as hubspot_writeback
 from crm_connectors.hubspot.client import SEARCH_CAP, SEARCH_PAGE_SIZE, HubSpotApi, rate_limit_watcher
 from crm_connectors.registry import register
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 DEFAULT_LOOKBACK_SECONDS = 600
@@ -62,6 +65,8 @@ class HubSpotConnector(Connector):
             "search_requests_per_second": {"type": "number", "minimum": 0},
             "score_property": {"type": "string", "minLength": 1},
             "create_score_property": {"type": "boolean"},
+            # The public app whose one webhook URL (/webhooks/hubspot/app/<app_id>/) serves this portal.
+            "app_id": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
         },
         "additionalProperties": False,
     }
@@ -82,8 +87,29 @@ class HubSpotConnector(Connector):
     # --- connection -------------------------------------------------------------------------------------
 
     def check_credentials(self) -> None:
-        """One cheap authenticated call (a one-contact page)."""
+        """One cheap authenticated call (a one-contact page); an OAuth connection also learns its portal id."""
         self._api_get().list_page("contacts", properties=["hs_object_id"], after=None, limit=1)
+        self._portal_id_ensure()
+
+    def _portal_id_ensure(self) -> None:
+        """App-level webhooks route events by `portalId`: an OAuth connection keeps its portal as `hub_id`.
+        A token refresh brings it; a still-valid token is introspected once instead. Private-app tokens
+        belong to one portal and get webhooks at the connection's own URL, so they need none."""
+        if self.credentials.get("hub_id") or self.credentials.get("token"):
+            return
+        api = self._api_get()
+        auth = api.http.auth
+        access_token = getattr(auth, "access_token", None)
+        if not access_token or self.credentials.get("hub_id"):  # the call above may have refreshed
+            return
+        try:
+            info = api.access_token_info(str(access_token))
+        except CRMHttpError as exc:  # only webhook routing needs it: never fail a check or a sync over it
+            logger.warning("HubSpot token introspection failed: %s", exc)
+            return
+        hub_id = info.get("hub_id") or info.get("hubId")
+        if hub_id:
+            self._tokens_store({"hub_id": hub_id})
 
     def close(self) -> None:
         if self._http is not None:
@@ -121,6 +147,8 @@ class HubSpotConnector(Connector):
         raise ConnectorError("HubSpot needs a private-app token, or OAuth client_id, client_secret and refresh_token")
 
     def _tokens_store(self, tokens: dict[str, Any]) -> None:
+        if tokens.get("hub_id") is None and tokens.get("hubId") is not None:  # newer docs spell it camelCase
+            tokens = {**tokens, "hub_id": tokens["hubId"]}
         kept = ("access_token", "refresh_token", "expires_at", "hub_id")
         self.credentials.update({key: tokens[key] for key in kept if tokens.get(key) is not None})
         if self.on_credentials_change is not None:
@@ -160,27 +188,29 @@ class HubSpotConnector(Connector):
             return
         if self._run_started_ms is None:
             self._run_started_ms = type(self).now_ms()
+            self._portal_id_ensure()
         state: dict[str, Any] = {} if full else copy.deepcopy(dict(cursor))
-        # Every live id, when this call listed every HubSpot type of the object type from the start.
-        listed: set[str] | None = set()
+        # True while this call has listed every HubSpot type of the object type from the start: its pages then
+        # name their ids for the engine's reconciliation (streamed, never held here).
+        listing = [True]
         for hubspot_type in hubspot_types:
             sub = state.get(hubspot_type)
             if not isinstance(sub, dict):
                 sub = state[hubspot_type] = {}
             if sub.get("mode") == "incremental":
-                listed = None
+                listing[0] = False
                 yield from self._incremental_pass(object_type, hubspot_type, state)
             else:
                 if sub.get("mode") == "full":  # resumed after a crash: earlier pages were listed by another run
-                    listed = None
-                yield from self._full_pass(object_type, hubspot_type, state, listed)
+                    listing[0] = False
+                yield from self._full_pass(object_type, hubspot_type, state, listing)
             yield from self._archived_pass(object_type, hubspot_type, state)
-        if listed is not None:
+        if listing[0]:
             # Purged records (GDPR deletes, archived > 90 days) appear in no list: reconcile against the ids.
-            yield ChangePage(object_type, cursor=copy.deepcopy(state), complete_id_set=frozenset(listed))
+            yield ChangePage(object_type, cursor=copy.deepcopy(state), listing_complete=True)
 
     def _full_pass(
-        self, object_type: str, hubspot_type: str, state: dict[str, Any], listed: set[str] | None
+        self, object_type: str, hubspot_type: str, state: dict[str, Any], listing: list[bool]
     ) -> Iterator[ChangePage]:
         api = self._api_get()
         sub = state[hubspot_type]
@@ -188,11 +218,14 @@ class HubSpotConnector(Connector):
             sub.clear()
             sub.update(mode="full", started_at=type(self).now_ms(), after=None)
         properties = self._properties(hubspot_type)
+        parent_types = tuple(to_type for to_type, _ in mapping.PARENTS[hubspot_type])
         while True:
-            results, after = api.list_page(hubspot_type, properties=properties, after=sub.get("after"))
-            page = self._page(object_type, hubspot_type, results)
-            if listed is not None:
-                listed.update(_ids(results))
+            results, after = api.list_page(
+                hubspot_type, properties=properties, after=sub.get("after"), associations=parent_types
+            )
+            page = self._page(object_type, hubspot_type, results, inline_associations=bool(parent_types))
+            if listing[0]:
+                page.listed_external_ids = _ids(results)
             if after:
                 sub["after"] = after
             else:
@@ -291,7 +324,9 @@ class HubSpotConnector(Connector):
             self._custom[hubspot_type] = mapping.custom_properties(definitions)
         return self._custom[hubspot_type]
 
-    def _page(self, object_type: str, hubspot_type: str, results: list[Any]) -> ChangePage:
+    def _page(
+        self, object_type: str, hubspot_type: str, results: list[Any], *, inline_associations: bool = False
+    ) -> ChangePage:
         page = ChangePage(object_type)
         custom = self._custom_of(hubspot_type)
         unique: dict[str, Any] = {}
@@ -300,7 +335,7 @@ class HubSpotConnector(Connector):
                 unique[mapping.record_id(raw)] = raw  # a repeated id keeps its latest copy
             except mapping.MappingError as exc:
                 page.errors.append(_record_error(object_type, raw, exc))
-        parents = self._parents(hubspot_type, list(unique))
+        parents = self._parents(hubspot_type, unique, inline_associations=inline_associations)
         merged: list[str] = []
         for record_id, raw in unique.items():
             try:
@@ -314,14 +349,31 @@ class HubSpotConnector(Connector):
         page.deleted_external_ids = [record_id for record_id in dict.fromkeys(merged) if record_id not in unique]
         return page
 
-    def _parents(self, hubspot_type: str, ids: list[str]) -> dict[str, dict[str, str | None]]:
+    def _parents(
+        self, hubspot_type: str, records: dict[str, Any], *, inline_associations: bool = False
+    ) -> dict[str, dict[str, str | None]]:
+        """Each record's parent ids. Inline associations (list pages) settle every record with at most one
+        target and no further paging: one target is the parent whatever its label. The rest (several
+        targets, whose primary only v4 type ids tell, or paged ones) are read with v4 batch read."""
+        ids = list(records)
         parents: dict[str, dict[str, str | None]] = {record_id: {} for record_id in ids}
         if not ids:
             return parents
         api = self._api_get()
         for to_type, key in mapping.PARENTS[hubspot_type]:
-            links = api.associations(hubspot_type, to_type, ids)
-            for record_id in ids:
+            unresolved = ids
+            if inline_associations:
+                unresolved = []
+                for record_id in ids:
+                    target = mapping.inline_single_target(records[record_id], to_type)
+                    if target is mapping.UNRESOLVED:
+                        unresolved.append(record_id)
+                    else:
+                        parents[record_id][key] = target
+            if not unresolved:
+                continue
+            links = api.associations(hubspot_type, to_type, unresolved)
+            for record_id in unresolved:
                 parents[record_id][key] = mapping.choose_parent(hubspot_type, to_type, links.get(record_id, []))
         return parents
 

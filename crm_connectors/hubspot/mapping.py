@@ -308,6 +308,33 @@ def _engagement(hubspot_type: str, props: Mapping[str, Any], raw: Mapping[str, A
     }
 
 
+UNRESOLVED = object()  # inline associations cannot tell: read them with v4 batch read
+
+
+def inline_single_target(raw: Mapping[str, Any], to_type: str) -> str | None | object:
+    """The parent id from a list record's inline associations when they settle it: None (no target), the
+    one target's id, or UNRESOLVED (several targets, more pages, no or an unreadable block). The inline
+    `type` strings are unspecified (CONTRACT.md 2.3), so a choice between several targets is never made
+    here; one target listed twice (primary and unlabeled) is still one target."""
+    associations = raw.get("associations")
+    if not isinstance(associations, Mapping):
+        return UNRESOLVED  # nothing inline at all: do not guess "no parent"
+    block = associations.get(to_type)
+    if block is None:
+        return None  # the record has associations inline, none of this type
+    if not isinstance(block, Mapping) or block.get("paging") or not isinstance(block.get("results"), list):
+        return UNRESOLVED
+    target_ids = set()
+    for item in block["results"]:
+        target = item.get("id") if isinstance(item, Mapping) else None
+        if target in (None, ""):
+            return UNRESOLVED
+        target_ids.add(str(target))
+    if len(target_ids) > 1:
+        return UNRESOLVED
+    return next(iter(target_ids), None)
+
+
 def choose_parent(from_type: str, to_type: str, targets: list[tuple[str, set[int]]]) -> str | None:
     """The one parent a record points at: the primary association, else the lowest id (deterministic)."""
     if not targets:

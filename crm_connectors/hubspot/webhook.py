@@ -50,14 +50,19 @@ def signature_v3(*, secret: str, method: str, uri: str, body: bytes, timestamp: 
 
 
 def verify(*, request: WebhookRequest, config: Mapping[str, Any], credentials: Mapping[str, Any], now_ms: int) -> None:
-    """Accept v3 when its header is present, else v1/v2 by `X-HubSpot-Signature-Version`; raise WebhookDenied."""
+    """A connection's own endpoint: the signature, then the portal (when the connection knows its own)."""
     secret = str(credentials.get("client_secret") or "")
     if not secret:
         raise WebhookDenied("this connection has no client secret to check HubSpot signatures with", status=403)
+    verify_signature(request=request, secret=secret, now_ms=now_ms)
+    _portal_check(request.body, credentials)
+
+
+def verify_signature(*, request: WebhookRequest, secret: str, now_ms: int) -> None:
+    """Accept v3 when its header is present, else v1/v2 by `X-HubSpot-Signature-Version`; raise WebhookDenied."""
     headers = request.headers
     if "x-hubspot-signature-v3" in headers:
         _verify_v3(request, secret, now_ms)
-        _portal_check(request.body, credentials)
         return
     signature = headers.get("x-hubspot-signature", "")
     version = headers.get("x-hubspot-signature-version", "v1").lower()
@@ -71,7 +76,11 @@ def verify(*, request: WebhookRequest, config: Mapping[str, Any], credentials: M
         raise WebhookDenied(f"unsupported HubSpot signature version {version[:10]!r}")
     if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
         raise WebhookDenied(f"bad HubSpot {version} signature")
-    _portal_check(request.body, credentials)
+
+
+def portal_id(payload: Mapping[str, Any]) -> str:
+    """The event's account (`portalId`, the OAuth `hub_id`); '' when missing."""
+    return _id(payload.get("portalId")) or ""
 
 
 def _verify_v3(request: WebhookRequest, secret: str, now_ms: int) -> None:

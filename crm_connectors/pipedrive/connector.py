@@ -54,6 +54,7 @@ RECENTS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Token bucket defaults, in Pipedrive tokens (a list call costs 10-20).
 DEFAULT_TOKENS_PER_SECOND = 40.0
 DEFAULT_TOKEN_BURST = 80
+FETCH_IDS_PER_CALL = 100  # the v2 lists' `ids` filter takes up to 100 ids
 
 
 @dataclass(frozen=True)
@@ -163,17 +164,15 @@ class PipedriveConnector(Connector):
             run_deletes = False
         else:
             run_deletes = bool(plan.recents)
-        present: set[str] | None = set() if fresh else None
-
         for stream in plan.streams:
             pages = self._offset_pages(stream, state) if stream.offset_paged else self._cursor_pages(stream, state)
             for raw_records in pages:
                 page = self._page(object_type, stream, raw_records, state)
-                if present is not None and not stream.deleted:
-                    present.update(_ids_of(raw_records, stream))
+                if fresh and not stream.deleted:  # a listing from the start: its ids reconcile (streamed)
+                    page.listed_external_ids = _ids_of(raw_records, stream)
                 yield page
-        if present is not None:
-            yield ChangePage(object_type, cursor=copy.deepcopy(state), complete_id_set=frozenset(present))
+        if fresh:
+            yield ChangePage(object_type, cursor=copy.deepcopy(state), listing_complete=True)
         if run_deletes:
             yield from self._recent_deletes(object_type, plan, state)
 
@@ -360,6 +359,39 @@ class PipedriveConnector(Connector):
 
 
     # --- webhook records --------------------------------------------------------------------------------
+
+    def records_fetch(self, *, object_type: str, external_ids: list[str]) -> ChangePage:
+        """Re-read records by id through the v2 lists' `ids` filter (v1 webhooks carry v1-shaped records).
+
+        Ids no list returns any more (deals: neither the open nor the archived list) were deleted. Notes
+        are never re-read: their webhook carries the v1 record the notes sync maps anyway.
+        """
+        plan = _PLANS.get(object_type)
+        if plan is None:
+            raise ConnectorError(f"Pipedrive has no {object_type}")
+        notes = [i for i in external_ids if i.startswith(mapping.NOTE_ID_PREFIX)]
+        if notes:
+            raise ConnectorError(f"Pipedrive notes are not re-read by id ({notes[0]})")
+        page = ChangePage(object_type)
+        remaining = list(dict.fromkeys(external_ids))
+        for stream in plan.streams:
+            if stream.deleted or stream.offset_paged or not remaining:
+                continue
+            found: set[str] = set()
+            for start in range(0, len(remaining), FETCH_IDS_PER_CALL):
+                batch = remaining[start : start + FETCH_IDS_PER_CALL]
+                for raw in self._api_get().v2_all(stream.path, {**stream.params, "ids": ",".join(batch)}):
+                    external_id = _external_id(stream, str(raw.get("id", "")))
+                    found.add(external_id)
+                    try:
+                        page.records.append(self._map(object_type, stream, raw))
+                    except mapping.MappingError as exc:
+                        page.errors.append(
+                            RecordError(object_type, exc.reason, column=exc.field, external_id=external_id)
+                        )
+            remaining = [record_id for record_id in remaining if record_id not in found]
+        page.deleted_external_ids.extend(remaining)
+        return page
 
     def records_map(self, *, object_type: str, raw_records: list[dict[str, Any]], kind: str | None = None) -> ChangePage:
         """Map complete records (a webhook's `data`) as a list page would; `kind="note"` for notes."""

@@ -130,7 +130,7 @@ class SalesforceConnector(Connector):
         for shape in shapes:
             yield from self._sobject_pass(object_type, shape, state, bound)
         if state.get(RECONCILE):
-            yield self._reconcile(object_type, shapes, state)
+            yield from self._reconcile(object_type, shapes, state)
 
     def _sobject_pass(
         self, object_type: str, shape: mapping.SObjectShape, state: dict[str, Any], bound: dt.datetime | None
@@ -217,20 +217,23 @@ class SalesforceConnector(Connector):
             return ids, None
         return ids, _parse(body.get("latestDateCovered")) or end
 
-    def _reconcile(self, object_type: str, shapes: list[mapping.SObjectShape], state: dict[str, Any]) -> ChangePage:
-        """Every live id of the object type's SObjects, for the engine to soft-delete the rest."""
+    def _reconcile(
+        self, object_type: str, shapes: list[mapping.SObjectShape], state: dict[str, Any]
+    ) -> Iterator[ChangePage]:
+        """Every live id of the object type's SObjects, page by page, for the engine to soft-delete the rest.
+
+        The pages carry no cursor: until the last one, a crash leaves the reconciliation owed (and re-run)."""
         api = self._api_get()
         started = api.server_now()
-        present: set[str] = set()
         for shape in shapes:
             archivable = shape.sobject in ARCHIVABLE
             where = " WHERE IsDeleted = false" if archivable else ""
             soql = f"SELECT Id FROM {shape.sobject}{where} ORDER BY Id"
             for batch in api.query_pages(soql, include_deleted=archivable):
-                present.update(str(raw["Id"]) for raw in batch if raw.get("Id"))
+                yield ChangePage(object_type, listed_external_ids=[str(raw["Id"]) for raw in batch if raw.get("Id")])
             state.setdefault(shape.sobject, {})["deletes_until"] = _iso(started)
         state.pop(RECONCILE, None)
-        return ChangePage(object_type, complete_id_set=frozenset(present), cursor=copy.deepcopy(state))
+        yield ChangePage(object_type, listing_complete=True, cursor=copy.deepcopy(state))
 
     def _shape(self, sobject: str) -> mapping.SObjectShape:
         shape = self._shapes.get(sobject)

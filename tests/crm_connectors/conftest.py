@@ -1,6 +1,7 @@
 import csv
 from pathlib import Path
 
+import httpx
 import pytest
 
 from crm_connectors.services import connection_create
@@ -74,3 +75,17 @@ def csv_connection(db, csv_root):
         )
 
     return create
+
+
+@pytest.fixture
+def wire(monkeypatch):
+    """Every HTTP request any connector sends (API calls and OAuth token calls alike), as httpx sent it."""
+    sent: list[httpx.Request] = []
+    original = httpx.Client.send
+
+    def send(self, request, **kwargs):
+        sent.append(request)
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", send)
+    return sent

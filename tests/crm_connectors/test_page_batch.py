@@ -50,3 +50,12 @@ def test_fetched_pages_are_handed_over_before_a_failure_propagates():
     assert [r["external_id"] for r in first.records] == ["a", "b"] and first.cursor == {"after": 2}
     with pytest.raises(ConnectionError):
         next(batches)
+
+
+def test_listed_ids_are_concatenated_and_a_completed_listing_closes_its_batch():
+    first, second, after = page([("a", "x")]), page([("b", "y")]), page([("c", "z")])
+    first.listed_external_ids, second.listed_external_ids = ["a", "gone-from-page"], ["b"]
+    second.listing_complete = True
+    merged = list(pages_batched([first, second, after], max_records=100))
+    assert [(p.listed_external_ids, p.listing_complete) for p in merged] == [(["a", "gone-from-page", "b"], True),
+                                                                             (None, False)]

@@ -10,7 +10,7 @@ stored: modified properties and timestamps, archived and merged records, new rec
         hub.archive("deals", 2)
         hub.fault = lambda req: (500, {}, {"message": "boom"}) if req.path.endswith("/search") else None
 
-Endpoints: list (`after`, `limit` <= 100, `archived`), search (filterGroups/sorts/after, the 10,000-result cap
+Endpoints: list (`after`, `limit` <= 100, `archived`, `associations` inline), search (filterGroups/sorts/after, the 10,000-result cap
 answered with 400), properties, v4 association batch read (per-id paging, ids without associations in a 207's
 errors), OAuth token refresh (expiring access tokens, rotated refresh tokens), 429s with Retry-After.
 """
@@ -132,7 +132,10 @@ class FakeHubSpot:
         rotate_refresh_tokens: bool = True,
         associations_page_size: int = 500,
         clock: Callable[[], float] = time.time,
+        hub_id: int = 62515,
+        app_id: int = 54321,
     ) -> None:
+        self.hub_id, self.app_id = hub_id, app_id
         self.counts = {"contacts": contacts, "companies": companies, "deals": deals, **{e: engagements for e in ENGAGEMENTS}}
         self.token = token
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
@@ -368,6 +371,8 @@ class FakeHubSpot:
                 return injected
         if req.path == "/oauth/v1/token" and req.method == "POST":
             return self._token(req)
+        if req.path.startswith("/oauth/v1/access-tokens/") and req.method == "GET":
+            return self._token_info(req.path.rsplit("/", 1)[-1])
         if not self._authorized(req.headers.get("authorization", "")):
             return 401, {}, {"status": "error", "category": "INVALID_AUTHENTICATION",
                              "message": "Authentication credentials not found or expired."}
@@ -473,7 +478,16 @@ class FakeHubSpot:
             if self.rotate_refresh_tokens:
                 self.refresh_token = f"refresh-{self.token_requests}"
         return 200, {}, {"token_type": "bearer", "access_token": access, "refresh_token": self.refresh_token,
-                         "expires_in": self.access_token_ttl, "hub_id": 62515, "token_use": "access_token"}
+                         "expires_in": self.access_token_ttl, "hub_id": self.hub_id, "token_use": "access_token"}
+
+    def _token_info(self, token: str) -> tuple[int, dict[str, str], Any]:
+        """Introspection (CONTRACT.md 1): the token itself is the credential, no Authorization header."""
+        expiry = self.access_tokens.get(token)
+        if expiry is None or self.clock() >= expiry:
+            return 404, {}, {"status": "error", "message": "access token not found or expired"}
+        return 200, {}, {"token": token, "hub_id": self.hub_id, "app_id": self.app_id, "user_id": 1,
+                         "scopes": ["crm.objects.contacts.read"], "token_type": "access",
+                         "expires_in": int(expiry - self.clock()), "hub_domain": "demo.example.com"}
 
     def _check_type(self, object_type: str) -> tuple[int, dict, Any] | None:
         if object_type not in self.counts:
@@ -487,6 +501,7 @@ class FakeHubSpot:
         start = int(req.query.get("after", ["0"])[0] or 0)
         archived = req.query.get("archived", ["false"])[0] == "true"
         wanted = _csv_param(req.query.get("properties"))
+        inline = [t for t in (_csv_param(req.query.get("associations")) or []) if t in self.counts]
         results, index, total = [], start, self.counts[object_type]
         if archived:
             candidates = sorted(i for i in self.archived[object_type] if i >= start)
@@ -499,7 +514,7 @@ class FakeHubSpot:
         else:
             while index < total and len(results) < limit:
                 if self._is_live(object_type, index):
-                    results.append(self.record(object_type, index, wanted))
+                    results.append(self._with_inline_associations(object_type, index, wanted, inline))
                 index += 1
             more = any(self._is_live(object_type, i) for i in range(index, min(total, index + 1000))) or (
                 index + 1000 < total
@@ -510,13 +525,36 @@ class FakeHubSpot:
             body["paging"] = {"next": {"after": str(next_after), "link": "ignored"}}
         return 200, {}, body
 
+    def _with_inline_associations(
+        self, object_type: str, index: int, wanted: list[str] | None, to_types: list[str]
+    ) -> dict[str, Any]:
+        """A list record with `associations=` answered inline: one entry per (target, label), so a primary
+        target appears twice; the key is left out when the record has none of the asked types."""
+        out = self.record(object_type, index, wanted)
+        inline: dict[str, Any] = {}
+        for to_type in to_types:
+            links = self.associations(object_type, index, to_type)
+            entries = [
+                {"id": self.record_id(to_type, target),
+                 "type": f"{object_type[:-1]}_to_{to_type[:-1]}" + ("" if type_id in (1, 5) else "_unlabeled")}
+                for target, type_ids in links for type_id in type_ids
+            ]
+            if entries:
+                block: dict[str, Any] = {"results": entries[: self.associations_page_size]}
+                if len(entries) > self.associations_page_size:
+                    block["paging"] = {"next": {"after": str(self.associations_page_size)}}
+                inline[to_type] = block
+        if inline:
+            out["associations"] = inline
+        return out
+
     def _search(self, object_type: str, req: Req) -> tuple[int, dict[str, str], Any]:
         if bad := self._check_type(object_type):
             return bad
         body = req.body or {}
         after = int(body.get("after") or 0)
         limit = min(200, int(body.get("limit") or 10))
-        if after >= SEARCH_CAP:
+        if after >= SEARCH_CAP or after + limit > SEARCH_CAP:  # no result past the 10,000th, ever
             return 400, {}, {"status": "error", "category": "VALIDATION_ERROR",
                              "message": f"Paging beyond {SEARCH_CAP} results is not supported"}
         groups = body.get("filterGroups") or [{"filters": []}]

@@ -5,10 +5,12 @@ import datetime as dt
 import pytest
 
 from crm_connectors.hubspot.mapping import (
+    UNRESOLVED,
     MappingError,
     PropertyDefinition,
     choose_parent,
     custom_properties,
+    inline_single_target,
     map_record,
     merged_ids,
     parse_time,
@@ -103,3 +105,27 @@ def test_merged_ids_and_parent_choice():
     assert choose_parent("contacts", "companies", [("3", {279}), ("9", {279, 1})]) == "9"  # primary wins
     assert choose_parent("notes", "contacts", [("30", {202}), ("4", {202})]) == "4"
     assert choose_parent("notes", "contacts", []) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"associations": {"companies": {"results": [{"id": "9", "type": "contact_to_company"}]}}}, "9"),
+        # The primary target is listed once per label: still one target.
+        ({"associations": {"companies": {"results": [{"id": "9", "type": "a"}, {"id": "9", "type": "b"}]}}}, "9"),
+        ({"associations": {"deals": {"results": [{"id": "3", "type": "x"}]}}}, None),  # none of this type
+        ({"associations": {"companies": {"results": []}}}, None),
+        # Several targets: only v4 type ids say which is primary.
+        ({"associations": {"companies": {"results": [{"id": "9", "type": "a"}, {"id": "8", "type": "a"}]}}}, UNRESOLVED),
+        ({"associations": {"companies": {"results": [{"id": "9"}], "paging": {"next": {"after": "1"}}}}}, UNRESOLVED),
+        ({"associations": {"companies": {"results": [{"type": "a"}]}}}, UNRESOLVED),
+        ({"associations": {"companies": "9"}}, UNRESOLVED),
+        ({}, UNRESOLVED),  # nothing inline at all: never read as "no parent"
+    ],
+)
+def test_inline_single_target(raw, expected):
+    target = inline_single_target(raw, "companies")
+    if expected is None or expected is UNRESOLVED:
+        assert target is expected
+    else:
+        assert target == expected

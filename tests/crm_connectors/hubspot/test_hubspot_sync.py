@@ -88,6 +88,25 @@ def test_list_pages_are_at_most_100(fake_hub, hub_connection):
     assert [r.query["limit"] for r in contact_pages[1:]] == [["100"]] * 3  # after the credentials check
 
 
+def test_full_sync_takes_single_parents_from_inline_associations_and_reads_the_rest_with_v4(fake_hub, hub_connection):
+    connection = hub_connection(fake_hub)
+    run = sync(connection, full=True)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error_summary
+
+    contact_lists = [r for r in fake_hub.requests if r.path == "/crm/v3/objects/contacts" and "archived" not in r.query]
+    assert all(r.query.get("associations") == ["companies"] for r in contact_lists[1:])
+    v4_reads = {r.path for r in fake_hub.requests if r.path.startswith("/crm/v4/associations/")}
+    # Every contact and deal has one company (and a deal one contact): settled inline, no v4 read.
+    assert not {path for path in v4_reads if path.startswith(("/crm/v4/associations/contacts/", "/crm/v4/associations/deals/"))}
+    # Engagements link two contacts each: which one is primary only v4 type ids tell.
+    assert "/crm/v4/associations/emails/contacts/batch/read" in v4_reads
+    # Same parents as the v4 path gives: the primary company, and for engagements the lowest id.
+    assert Contact.objects.get(connection=connection, external_id="6").company.external_id == "1"
+    deal = Deal.objects.get(connection=connection, external_id="4")
+    assert deal.company.external_id == "4" and deal.contact.external_id == "4"
+    assert Activity.objects.get(connection=connection, external_id="1000000002").contact.external_id == "2"
+
+
 def test_incremental_sync_reads_only_changed_records(fake_hub, hub_connection):
     connection = hub_connection(fake_hub)
     sync(connection, full=True)

@@ -491,6 +491,11 @@ class FakePipedrive:
             rows = [r for r in rows if r.get("is_archived", False) == archived and r["status"] in statuses]
         else:
             rows = [r for r in rows if not r["is_deleted"]]
+        if query.get("ids"):
+            wanted = {int(i) for i in query["ids"].split(",") if i.strip()}
+            if len(wanted) > 100:
+                raise _BadRequest(400, "ids takes up to 100 ids")
+            rows = [r for r in rows if r["id"] in wanted]
         if query.get("updated_since"):
             since = _parse_time(query["updated_since"])
             rows = [r for r in rows if r["update_time"] >= since]  # inclusive, as documented

@@ -114,7 +114,7 @@ def test_connection_without_webhook_credentials_is_403(client, fake, db):
         (lambda p: p.pop("meta"), "missing_meta"),
         (lambda p: p["meta"].update(action="merged"), "bad_action"),
         (lambda p: p["meta"].pop("id"), "missing_event_id"),
-        (lambda p: p["meta"].update(version="1.0"), "unsupported_version"),
+        (lambda p: p["meta"].update(version="3.0"), "unsupported_version"),
         (lambda p: p.update(data=None), "missing_data"),
     ],
 )
