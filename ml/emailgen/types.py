@@ -86,7 +86,8 @@ class Citation:
 @dataclass(frozen=True)
 class Violation:
     # ungrounded_amount | ungrounded_number | ungrounded_percentage | ungrounded_date | ungrounded_name
-    # | ungrounded_product | placeholder | subject_length | body_length | missing_footer | empty | unparseable
+    # | ungrounded_product | ungrounded_link | ungrounded_offer | placeholder | subject_length | body_length
+    # | missing_footer | empty | unparseable
     code: str
     text: str  # the offending span
     message: str  # plain words for the rep
@@ -122,6 +123,8 @@ class Attempt:
     passed: bool
     violations: list[Violation] = field(default_factory=list)
     error: str = ""  # backend failure (timeout, HTTP error, load error)
+    seed: int | None = None  # sampling seed of a model attempt (None for the composer)
+    completion_tokens: int | None = None
 
 
 @dataclass

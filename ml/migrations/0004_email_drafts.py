@@ -3,6 +3,7 @@
 import django.db.models.deletion
 import salesai.core.fields
 from django.conf import settings
+import ml.validators
 from django.db import migrations, models
 
 
@@ -21,7 +22,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('backend', models.CharField(choices=[('local', 'Local Transformer (gpu queue)'), ('openai', 'OpenAI-compatible endpoint'), ('composer', 'Deterministic composer only')], default='local', max_length=16)),
                 ('local_model', models.CharField(blank=True, max_length=500)),
-                ('openai_base_url', models.URLField(blank=True, max_length=500)),
+                ('openai_base_url', models.CharField(blank=True, max_length=500, validators=[ml.validators.http_url_validate])),
                 ('openai_model', models.CharField(blank=True, max_length=200)),
                 ('openai_credentials', salesai.core.fields.EncryptedJSONField(blank=True, default=dict)),
                 ('sender_postal_address', models.CharField(blank=True, max_length=500)),

@@ -1,10 +1,13 @@
-"""The rep's verdict on a score, as entered on the contact page."""
+"""What reps enter on the manager pages: their verdict on a score, and email draft requests and actions."""
 
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 
-from ml.models import Feedback
+from ml.emailgen.types import LENGTHS, TONES
+from ml.models import EmailIntent, Feedback
+from salesai.core.models import Deal
 
 
 class FeedbackForm(forms.Form):
@@ -30,3 +33,29 @@ class FeedbackForm(forms.Form):
             return None
         score = self.cleaned_data.get("override_score")
         return None if score is None else score / 100
+
+
+# --- sales email drafts -------------------------------------------------------------------------------------
+class EmailDraftForm(forms.Form):
+    """What the rep asks for on the contact page; the services validate again (they are the authority)."""
+
+    intent = forms.ChoiceField(choices=EmailIntent.choices)
+    tone = forms.ChoiceField(choices=[(tone, tone.title()) for tone in TONES], initial="friendly")
+    length = forms.ChoiceField(choices=[(length, length.title()) for length in LENGTHS], initial="short")
+    deal = forms.ModelChoiceField(
+        queryset=Deal.objects.none(), required=False, empty_label="The contact's latest open deal (if any)",
+    )
+
+    def __init__(self, *args: Any, deals: QuerySet[Deal], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only this contact's deals: a posted id from another account (or tenant) is an invalid choice.
+        self.fields["deal"].queryset = deals
+
+
+class EmailEditForm(forms.Form):
+    subject = forms.CharField(max_length=300)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), max_length=20000)
+
+
+class EmailRejectForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)

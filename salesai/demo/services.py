@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.utils import timezone
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.services import connection_create
 from crm_connectors.sync import connection_sync
+from ml.models import EmailSettings, ProductCatalogueEntry
 from salesai.core.models import Organization
 from salesai.core.services import organization_create
 from salesai.demo.generator import demo_now, generate_demo_crm, write_demo_csvs
@@ -28,6 +30,15 @@ DEMO_ORG_NAME = "Demo company"
 DEMO_ADMIN_USERNAME = "demo"
 DEMO_ADMIN_EMAIL = "demo@demo.salesai.example"
 DEMO_CONNECTION_NAME = "Demo CRM (CSV export)"
+# Every sales email carries the sender's postal address; the demo's is fictional.
+DEMO_POSTAL_ADDRESS = "Demo company, 1 Example Street, 10115 Berlin, Germany"
+# The products the synthetic activities talk about (vocabulary.PRODUCTS), so drafts have a catalogue to cite.
+DEMO_PRODUCTS = (
+    ("Analytics", "Dashboards and reports on the whole sales pipeline.", Decimal("49.00")),
+    ("Automation", "Sequences and follow-up tasks that run themselves.", Decimal("39.00")),
+    ("Forecasting", "Revenue forecasts from the live pipeline.", Decimal("59.00")),
+)
+DEMO_PRODUCT_CURRENCY = "EUR"
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ def demo_seed(
         config={"path": str(folder), "mapping_file": str(mapping_path)},
     )
     run = connection_sync(connection_id=connection.pk, full=False)
+    demo_email_setup(organization=org.organization)
     finished = time.perf_counter()
 
     return DemoSeedResult(
@@ -106,3 +118,19 @@ def demo_seed(
         generate_seconds=generated_at - started,
         import_seconds=finished - generated_at,
     )
+
+
+def demo_email_setup(*, organization: Organization) -> EmailSettings:
+    """Email settings with a postal address (drafts need one for the compliance footer) and a small product
+    catalogue. Re-seeding fills what is missing and keeps what an admin changed."""
+    email_settings, _ = EmailSettings.objects.get_or_create(organization=organization)
+    if not email_settings.sender_postal_address.strip():
+        email_settings.sender_postal_address = DEMO_POSTAL_ADDRESS
+        email_settings.save(update_fields=["sender_postal_address", "updated_at"])
+    for name, description, price in DEMO_PRODUCTS:
+        ProductCatalogueEntry.objects.get_or_create(
+            organization=organization,
+            name=name,
+            defaults={"description": description, "list_price": price, "currency": DEMO_PRODUCT_CURRENCY},
+        )
+    return email_settings

@@ -1,0 +1,135 @@
+"""Local generation with plain `transformers`: any causal LM folder or hub id, or a GGUF file inside a folder.
+
+The model is loaded on first use and kept for the life of the worker process (one cache entry per
+model + gguf file + device). CUDA with bf16 when present and asked for ("auto"), CPU float32 otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ml.emailgen.backends import BackendError
+from ml.emailgen.types import GenerationResult
+
+_CACHE: dict[tuple[str, str, str], tuple[Any, Any, torch.device]] = {}
+_LOCK = threading.Lock()
+
+
+def device_resolve(name: str) -> torch.device:
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def model_load(*, model_path: str, gguf_file: str = "", device: str = "auto") -> tuple[Any, Any, torch.device]:
+    """(tokenizer, model, device), loaded once per process. Raises a non-retryable BackendError."""
+    resolved = device_resolve(device)
+    key = (model_path, gguf_file, str(resolved))
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        if threads.isdigit() and int(threads) > 0 and torch.get_num_threads() != int(threads):
+            torch.set_num_threads(int(threads))  # a shared machine: never more threads than the operator allows
+        extra = {"gguf_file": gguf_file} if gguf_file else {}
+        dtype = torch.bfloat16 if resolved.type == "cuda" else torch.float32
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_path, **extra)
+            model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **extra)
+        except Exception as exc:  # noqa: BLE001 -- any load failure is reported the same way to the rep
+            where = f"{model_path} ({gguf_file})" if gguf_file else model_path
+            raise BackendError(f"Could not load the local model {where}: {exc}", retryable=False) from exc
+        model.to(resolved).eval()
+        _CACHE[key] = (tokenizer, model, resolved)
+        return _CACHE[key]
+
+
+def model_cache_clear() -> None:
+    with _LOCK:
+        _CACHE.clear()
+
+
+def prompt_render(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, str]:
+    """(prompt, prefix): the tokenizer's chat template (a plain "role: text" layout for models without one).
+
+    A final assistant message is a prefix the model continues ("Subject:"): it is appended after the
+    generation prompt and returned so the caller can put it back in front of the completion.
+    """
+    prefix = ""
+    if messages and messages[-1]["role"] == "assistant":
+        prefix, messages = messages[-1]["content"], messages[:-1]
+    if getattr(tokenizer, "chat_template", None):
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    else:
+        prompt = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
+    return prompt + prefix, prefix
+
+
+@dataclass
+class LocalBackend:
+    model_path: str
+    gguf_file: str = ""
+    device: str = "auto"
+    timeout: float = 300.0  # safety cap: generation stops (keeping what it has) after this many seconds
+    top_p: float = 0.9
+    repetition_penalty: float = 1.1
+    name: str = "local"
+    continues_assistant_message: bool = True  # a final assistant message is continued, not answered
+
+    @property
+    def model_name(self) -> str:
+        return self.gguf_file or self.model_path
+
+    def generate(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, temperature: float, seed: int
+    ) -> GenerationResult:
+        started = time.perf_counter()
+        tokenizer, model, device = model_load(model_path=self.model_path, gguf_file=self.gguf_file,
+                                              device=self.device)
+        prompt, prefix = prompt_render(tokenizer, messages)
+        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        sampling: dict[str, Any] = {"do_sample": False}
+        if temperature > 0:
+            sampling = {"do_sample": True, "temperature": float(temperature), "top_p": self.top_p}
+        eos = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
+                torch.manual_seed(seed)
+                output = model.generate(
+                    **inputs,
+                    max_new_tokens=max_new_tokens,
+                    repetition_penalty=self.repetition_penalty,
+                    max_time=self.timeout,
+                    pad_token_id=pad,
+                    eos_token_id=eos,
+                    **sampling,
+                )
+        except Exception as exc:  # noqa: BLE001 -- e.g. CUDA out of memory: the draft falls back, reason kept
+            raise BackendError(f"Local generation failed: {exc}") from exc
+        completion = output[0, prompt_tokens:]
+        if eos is not None:
+            ends = (completion == eos).nonzero()
+            completion = completion[: int(ends[0])] if len(ends) else completion
+        completion_text = tokenizer.decode(completion, skip_special_tokens=True)
+        if not completion_text.strip():
+            raise BackendError("The local model returned no text.")
+        text = (prefix + completion_text).strip()
+        return GenerationResult(
+            text=text,
+            backend=self.name,
+            model=self.model_name,
+            seconds=time.perf_counter() - started,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=int(completion.shape[0]),
+        )

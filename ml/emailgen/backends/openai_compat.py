@@ -1,0 +1,102 @@
+"""Any OpenAI-compatible chat endpoint (vLLM, Ollama, llama.cpp server, TGI): POST {base}/chat/completions.
+
+Retries with exponential backoff on timeouts, connection errors, 5xx and 429 (honouring Retry-After up to a
+cap); other 4xx fail at once. A total deadline bounds the whole call, retries and waits included, so a dead
+endpoint never hangs a worker: the pipeline records the BackendError and falls back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ml.emailgen.backends import BackendError
+from ml.emailgen.types import GenerationResult
+
+RETRY_AFTER_CAP_SECONDS = 10.0
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare for these servers and ignored)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class OpenAICompatBackend:
+    base_url: str
+    model_name: str
+    api_key: str = ""
+    timeout: float = 30.0  # per request
+    retries: int = 2
+    backoff: float = 0.5  # first wait; doubles each retry
+    deadline: float | None = None  # whole call; default timeout * (retries + 1) + waits
+    retry_after_cap: float = RETRY_AFTER_CAP_SECONDS
+    name: str = "openai"
+
+    def total_deadline(self) -> float:
+        if self.deadline is not None:
+            return self.deadline
+        waits = sum(self.backoff * 2**n for n in range(self.retries))
+        return self.timeout * (self.retries + 1) + waits
+
+    def generate(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, temperature: float, seed: int
+    ) -> GenerationResult:
+        started = time.monotonic()
+        give_up_at = started + self.total_deadline()
+        url = self.base_url.rstrip("/") + "/chat/completions"
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        payload = {"model": self.model_name, "messages": messages, "max_tokens": max_new_tokens,
+                   "temperature": temperature, "seed": seed, "stream": False}
+        problem = ""
+        for attempt in range(self.retries + 1):
+            left = give_up_at - time.monotonic()
+            if left <= 0:
+                break
+            wait: float | None = None
+            try:
+                with httpx.Client(timeout=httpx.Timeout(min(self.timeout, left))) as client:
+                    response = client.post(url, json=payload, headers=headers)
+            except httpx.TimeoutException:
+                problem = f"timed out after {min(self.timeout, left):.1f}s"
+            except httpx.HTTPError as exc:
+                problem = f"could not connect ({exc.__class__.__name__}: {exc})"
+            else:
+                if response.status_code == 200:
+                    return self._result(response, started)
+                problem = f"HTTP {response.status_code}: {response.text[:200].strip()}"
+                if response.status_code == 429:
+                    wait = retry_after_seconds(response.headers.get("Retry-After"))
+                elif response.status_code < 500:
+                    raise BackendError(f"{self.base_url} refused the request ({problem}).", retryable=False)
+            if attempt == self.retries:
+                break
+            wait = min(self.retry_after_cap, wait if wait is not None else self.backoff * 2**attempt)
+            if time.monotonic() + wait >= give_up_at:
+                break
+            time.sleep(wait)
+        raise BackendError(f"{self.base_url} gave no answer after {attempt + 1} tries: {problem}.")
+
+    def _result(self, response: httpx.Response, started: float) -> GenerationResult:
+        try:
+            data: dict[str, Any] = response.json()
+            text = data["choices"][0]["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise BackendError(f"{self.base_url} answered in an unexpected format: {response.text[:200]}") from exc
+        if not text.strip():
+            raise BackendError(f"{self.base_url} returned an empty completion.")
+        usage = data.get("usage") or {}
+        return GenerationResult(
+            text=text.strip(),
+            backend=self.name,
+            model=str(data.get("model") or self.model_name),
+            seconds=time.monotonic() - started,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+        )
