@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ml.models import Feedback, ModelVersion, Prediction, TrainingRun
+from ml.models import Feedback, ModelVersion, Prediction, ScoringRun, TrainingRun
 from ml.selectors import contacts_with_current_score
 from ml.services import model_version_promote, model_version_rollback
 from salesai.core.admin import ORGANIZATION_FILTER, ContactAdmin, OrganizationScopedAdmin
@@ -139,3 +139,28 @@ class FeedbackAdmin(OrganizationScopedAdmin):
     raw_id_fields = ("prediction", "user")
     list_select_related = ("prediction", "user", "organization")
     date_hierarchy = "created_at"
+
+
+# --- scoring runs and drift (appended) ------------------------------------------------------------------------
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(OrganizationScopedAdmin):
+    """Read-only: every scoring run stores itself, with the PSI of its scores and of the model's fields."""
+
+    list_display = ("id", "organization", "model_version", "trigger", "scored", "overrides_kept", "score_psi", "drift",
+                    "started_at", "finished_at")
+    list_filter = ("drift", "trigger", "task", ORGANIZATION_FILTER)
+    list_select_related = ("organization", "model_version")
+    raw_id_fields = ("model_version",)
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# The email drafts admin lives in its own module; importing it registers it.
+from ml import email_admin  # noqa: E402, F401

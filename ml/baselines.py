@@ -113,9 +113,11 @@ def logistic_baseline_fit(
     c_grid: tuple[float, ...] = LOGISTIC_C_GRID,
     cv_folds: int = 3,
     calibration: str = "platt",
+    sample_weight: np.ndarray | None = None,
 ) -> BaselineModel:
     """L2 logistic regression: one-hot categoricals (min frequency), standardised numbers with median
-    imputation plus missing indicators; C chosen by stratified CV log loss over the training rows only."""
+    imputation plus missing indicators; C chosen by stratified CV log loss over the training rows only.
+    `sample_weight` (per training row) weighs the fits; the CV scores and calibration are unweighted."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
@@ -147,6 +149,7 @@ def logistic_baseline_fit(
     )
     folds = min(cv_folds, int(np.bincount(y, minlength=2).min()))
     encoded = encoder.transform(frame)
+    fit_params = {} if sample_weight is None else {"model__sample_weight": np.asarray(sample_weight, dtype=float)}
     if folds >= 2 and len(c_grid) > 1:
         search = GridSearchCV(
             pipeline,
@@ -156,7 +159,7 @@ def logistic_baseline_fit(
             n_jobs=n_jobs,
             refit=True,
         )
-        search.fit(encoded, y)
+        search.fit(encoded, y, **fit_params)
         estimator, best_c = search.best_estimator_, float(search.best_params_["model__C"])
         tried = [
             {"C": float(c), "cv_log_loss": float(-score)}
@@ -164,7 +167,7 @@ def logistic_baseline_fit(
         ]
     else:  # too few rows of one class to cross-validate: the middle of the grid
         best_c = float(c_grid[len(c_grid) // 2])
-        estimator = pipeline.set_params(model__C=best_c).fit(encoded, y)
+        estimator = pipeline.set_params(model__C=best_c).fit(encoded, y, **fit_params)
         tried = []
     model = BaselineModel(
         name="logistic",
@@ -195,6 +198,7 @@ def lightgbm_baseline_fit(
     tune_fraction: float = 0.2,
     min_frequency: int = 5,
     calibration: str = "platt",
+    sample_weight: np.ndarray | None = None,
 ) -> BaselineModel:
     """LightGBM tuned by a seeded random search of `n_configs` configurations. Each is fitted on
     (1 - tune_fraction) of the training rows with early stopping on the rest (binary log loss); the best
@@ -206,6 +210,7 @@ def lightgbm_baseline_fit(
     encoder = _FrameEncoder(schema=schema, min_frequency=min_frequency, as_category=True).fit(frame)
     encoded = encoder.transform(frame)
     fit_rows, tune_rows = _stratified_split(y, fraction=tune_fraction, seed=seed)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     rng = np.random.default_rng(seed)
     configs = [_lightgbm_defaults()] + [_lightgbm_sample(rng) for _ in range(max(0, n_configs - 1))]
     search, best = [], None
@@ -216,8 +221,10 @@ def lightgbm_baseline_fit(
         estimator.fit(
             encoded.iloc[fit_rows],
             y[fit_rows],
+            sample_weight=None if weights is None else weights[fit_rows],
             eval_X=encoded.iloc[tune_rows],
             eval_y=y[tune_rows],
+            eval_sample_weight=None if weights is None else [weights[tune_rows]],
             eval_metric="binary_logloss",
             callbacks=[lightgbm.early_stopping(early_stopping_rounds, verbose=False)],
         )
@@ -229,7 +236,7 @@ def lightgbm_baseline_fit(
     _, config, trees = best
     final_trees = max(1, round(trees / (1 - tune_fraction)))
     estimator = lightgbm.LGBMClassifier(n_estimators=final_trees, **config, **_lightgbm_fixed(seed=seed, n_jobs=n_jobs))
-    estimator.fit(encoded, y)
+    estimator.fit(encoded, y, sample_weight=weights)
     model = BaselineModel(
         name="lightgbm",
         estimator=estimator,

@@ -7,6 +7,10 @@ seeded) and all three models get exactly those rows: they fit (and tune) on the 
 calibrate on the validation rows, and are scored on the fold's test rows, which none of them saw.
 Scoring throughput is measured in the same run on the same rows: model only (inputs encoded beforehand),
 Transformer at batch 1,024 vs LightGBM's predict. Pure pandas/numpy/torch: no Django.
+
+`--text` columns are embedded once per distinct value with the same all-MiniLM-L6-v2 encoder the CRM
+models use (ml.text.encoder) and read by the Transformer as text tokens; the baselines read the raw values
+as categoricals (rare values folded together), as they would without an encoder.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ml.baselines import lightgbm_baseline_fit, logistic_baseline_fit
-from ml.features.schema import ColumnSpec, TableSchema
+from ml.features.schema import KINDS, ColumnSpec, TableSchema
 from ml.inference import predict_logits
 from ml.training import TrainingParams, train_tabular_model
 
@@ -35,10 +40,16 @@ NUMERIC_SHARE = 0.95  # a text column whose non-blank values are at least this n
 
 @dataclass
 class BenchmarkDataset:
-    frame: pd.DataFrame
+    frame: pd.DataFrame  # text columns hold the raw strings
     labels: np.ndarray  # 0/1
     schema: TableSchema
     notes: list[str] = field(default_factory=list)
+    # Text column -> embedding per row (None where blank), for the Transformer; empty without --text.
+    embeddings: dict[str, pd.Series] = field(default_factory=dict)
+
+    def transformer_frame(self) -> pd.DataFrame:
+        """The frame with text columns replaced by their embeddings."""
+        return self.frame.assign(**self.embeddings) if self.embeddings else self.frame
 
 
 @dataclass
@@ -85,10 +96,12 @@ def benchmark_dataset_load(
     drop: Sequence[str] = (),
     text: Sequence[str] = (),
     na_values: Sequence[str] = (),
+    embed: Callable[[list[str]], np.ndarray] | None = None,
 ) -> BenchmarkDataset:
     """Read a CSV for benchmarking. Blank cells and `na_values` are missing; all-empty columns (trailing
     commas), all-unique text columns (ids) and constant columns are dropped; text columns that are numbers
-    apart from blanks (e.g. " " in a total) become numbers. `text` columns are kept as categoricals."""
+    apart from blanks (e.g. " " in a total) become numbers. `text` columns are embedded with `embed`
+    (default: the MiniLM sentence encoder on CPU), each distinct value once."""
     notes: list[str] = []
     raw = pd.read_csv(csv_path, na_values=list(na_values) or None, keep_default_na=True, low_memory=False)
     if na_values:
@@ -114,14 +127,17 @@ def benchmark_dataset_load(
     if converted:
         notes.append(f"text columns read as numbers (blanks = missing): {', '.join(converted)}")
     inferred = TableSchema.infer(frame)
-    # The text encoder comes later: for now free text is a categorical column (rare values folded together).
-    columns = tuple(ColumnSpec(name=c.name, kind="categorical") if c.name in set(text) else c for c in inferred.columns)
+    text = [name for name in text if name in frame.columns]
+    columns = tuple(ColumnSpec(name=c.name, kind="text") if c.name in set(text) else c for c in inferred.columns)
+    embeddings = {name: _embed_column(frame[name], embed or _default_embed) for name in text}
     if text:
         notes.append(
-            f"--text columns ({', '.join(text)}) are treated as categorical with rare values folded into one "
-            "level; the sentence encoder is not wired in yet"
+            f"--text columns ({', '.join(text)}) are embedded with all-MiniLM-L6-v2 and read by the Transformer as "
+            "text tokens; the baselines get them treated as categorical (rare values folded into one level)"
         )
-    return BenchmarkDataset(frame=frame, labels=labels, schema=TableSchema(columns=columns), notes=notes)
+    return BenchmarkDataset(
+        frame=frame, labels=labels, schema=TableSchema(columns=columns), notes=notes, embeddings=embeddings
+    )
 
 
 def benchmark_run(
@@ -176,7 +192,8 @@ def benchmark_run(
                     f"fold {number}/{folds} {model:<11} roc_auc {_fmt(metrics['roc_auc'])} "
                     f"brier {_fmt(metrics['brier'])} {metrics['train_seconds']:.1f}s"
                 )
-        for model, rows_per_second in _throughput(trained, dataset.frame.iloc[test_part]).items():
+        test_frames = (dataset.transformer_frame().iloc[test_part], dataset.frame.iloc[test_part])
+        for model, rows_per_second in _throughput(trained, *test_frames).items():
             throughput.setdefault(model, []).append(rows_per_second)
         fold_results.append(fold)
     return BenchmarkResult(
@@ -184,7 +201,7 @@ def benchmark_run(
             "rows": len(y),
             "positives": int(y.sum()),
             "base_rate": float(y.mean()),
-            "columns": {kind: dataset.schema.names(kind) for kind in ("numeric", "categorical", "datetime")},
+            "columns": {kind: dataset.schema.names(kind) for kind in KINDS},
         },
         folds=fold_results,
         throughput=throughput,
@@ -242,7 +259,11 @@ def _train_one(
     started = time.perf_counter()
     if model == "transformer":
         trained = train_tabular_model(
-            frame=frame, labels=y, schema=dataset.schema, params=params, split=(fit_rows, valid_rows, test_rows)
+            frame=dataset.transformer_frame(),
+            labels=y,
+            schema=dataset.schema,
+            params=params,
+            split=(fit_rows, valid_rows, test_rows),
         )
         seconds = time.perf_counter() - started
         metrics = {key: value for key, value in trained.metrics.items() if key != "split_rows"}
@@ -266,14 +287,15 @@ def _train_one(
     return {**metrics, "train_seconds": baseline.train_seconds}, baseline
 
 
-def _throughput(trained: dict[str, Any], rows: pd.DataFrame) -> dict[str, float]:
-    """rows/s of the Transformer (batch 1,024) and LightGBM predict on the same rows, encoding excluded."""
+def _throughput(trained: dict[str, Any], transformer_rows: pd.DataFrame, rows: pd.DataFrame) -> dict[str, float]:
+    """rows/s of the Transformer (batch 1,024) and LightGBM predict on the same rows, encoding excluded
+    (`transformer_rows` are `rows` with text columns already embedded)."""
     repeats = max(1, math.ceil(THROUGHPUT_MIN_ROWS / max(len(rows), 1)))
     frame = pd.concat([rows] * repeats, ignore_index=True)
     result = {}
     if "transformer" in trained:
         model = trained["transformer"]
-        encoded = model.preprocessor.transform(frame)
+        encoded = model.preprocessor.transform(pd.concat([transformer_rows] * repeats, ignore_index=True))
         predict_logits(model.net, encoded.take(slice(0, THROUGHPUT_BATCH)), device=model.device)  # warm-up
         started = time.perf_counter()
         predict_logits(model.net, encoded, device=model.device, batch_size=THROUGHPUT_BATCH, mixed_precision=False)
@@ -348,6 +370,20 @@ def _coerce_numeric(frame: pd.DataFrame, *, keep: set[str]) -> tuple[pd.DataFram
             )
             converted.append(str(name))
     return frame, converted
+
+
+def _default_embed(texts: list[str]) -> np.ndarray:
+    from ml.text.encoder import encoder_get  # loads the model: only when a --text column is given
+
+    return encoder_get(device="cpu", threads=torch.get_num_threads()).encode(texts)
+
+
+def _embed_column(column: pd.Series, embed: Callable[[list[str]], np.ndarray]) -> pd.Series:
+    """One vector per row (None where blank); each distinct text is encoded once."""
+    texts = [None if pd.isna(value) or not str(value).strip() else str(value) for value in column.tolist()]
+    distinct = sorted({text for text in texts if text is not None})
+    vectors = dict(zip(distinct, embed(distinct), strict=True)) if distinct else {}
+    return pd.Series([None if text is None else vectors[text] for text in texts], index=column.index, dtype=object)
 
 
 def _inner_split(rows: np.ndarray, y: np.ndarray, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -52,6 +52,9 @@ class Calibrator:
         return cls(method=data["method"], params=dict(data.get("params", {})))
 
 
+MIN_PLATT_SLOPE = 1e-3  # Platt's slope is kept positive: calibration never reverses a model's ranking
+
+
 def calibrator_fit(logits: np.ndarray, labels: np.ndarray, *, method: str = "platt") -> Calibrator:
     """Fit on held-out (logit, label) pairs. With a single class there is nothing to fit: identity."""
     z = np.asarray(logits, dtype=np.float64).ravel()
@@ -66,6 +69,13 @@ def calibrator_fit(logits: np.ndarray, labels: np.ndarray, *, method: str = "pla
         return Calibrator(method="temperature", params={"temperature": float(1 / a)})
     if method == "platt":
         a, b = _newton_logistic(z, y, fit_bias=True)
+        if a <= MIN_PLATT_SLOPE:
+            # A non-positive slope says the held-out logits carry no signal there (a small, noisy
+            # calibration set); flipping the model's ranking on that evidence would be worse. Keep the order,
+            # flatten towards the base rate: the probabilities then say "we do not know" honestly.
+            a = MIN_PLATT_SLOPE
+            base_rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+            b = float(np.log(base_rate / (1 - base_rate)) - a * z.mean())
         return Calibrator(method="platt", params={"a": float(a), "b": float(b)})
     from sklearn.isotonic import IsotonicRegression  # only this branch needs it
 

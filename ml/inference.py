@@ -52,11 +52,19 @@ def predict_logits(
             stop = min(rows, start + batch_size)
             numeric = torch.from_numpy(np.ascontiguousarray(encoded.numeric[start:stop])).to(device)
             categorical = torch.from_numpy(np.ascontiguousarray(encoded.categorical[start:stop])).to(device)
+            text = _text_tensor(encoded, start, stop, device)
             context = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if autocast else nullcontext()
             with context:
-                batch = net(numeric, categorical)
+                # Text-free nets (older checkpoints, plain test nets) keep their two-argument forward.
+                batch = net(numeric, categorical) if text is None else net(numeric, categorical, text)
             logits[start:stop] = batch.float().cpu().numpy()
     return logits
+
+
+def _text_tensor(encoded: EncodedTable, start: int, stop: int, device: torch.device) -> torch.Tensor | None:
+    if not encoded.has_text:
+        return None
+    return torch.from_numpy(np.ascontiguousarray(encoded.text[start:stop])).to(device)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from ml.validators import http_url_validate
 from salesai.core.fields import EncryptedJSONField
 from salesai.core.models import Company, Contact, Organization
 
@@ -42,7 +43,11 @@ class ModelVersion(models.Model):
         CHAMPION = "champion", "Champion"
         RETIRED = "retired", "Retired"
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="model_versions")
+    # NULL = the pooled model, trained on every organisation's data: the fallback (settings.ML_POOLED_FALLBACK)
+    # for organisations with too few outcomes to train their own.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="model_versions"
+    )
     task = models.CharField(max_length=32, choices=Task.choices, default=Task.LEAD_CONVERSION)
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE, db_index=True)
@@ -68,6 +73,15 @@ class ModelVersion(models.Model):
                 condition=models.Q(status="champion"),
                 name="modelversion_one_champion_per_task",
             ),
+            # NULLs never collide in the two constraints above: the pooled models get their own.
+            models.UniqueConstraint(
+                fields=["task", "version"], condition=models.Q(organization__isnull=True),
+                name="modelversion_pooled_task_version_uniq",
+            ),
+            models.UniqueConstraint(
+                fields=["task"], condition=models.Q(organization__isnull=True, status="champion"),
+                name="modelversion_pooled_one_champion_per_task",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -75,6 +89,11 @@ class ModelVersion(models.Model):
 
 
 class Prediction(models.Model):
+    class Source(models.TextChoices):
+        MODEL = "model", "The organisation's model"
+        POOLED = "pooled", "The pooled model (too few outcomes of its own)"
+        OVERRIDE = "override", "A rep's override"
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
     task = models.CharField(max_length=32, choices=Task.choices, default=Task.LEAD_CONVERSION)
@@ -86,6 +105,11 @@ class Prediction(models.Model):
     top_factors = models.JSONField(default=list, blank=True)
     # Only the newest prediction per (record, task) is current; older ones stay as history.
     is_current = models.BooleanField(default=True)
+    # Who set `probability`: the model, the pooled fallback model, or a rep's override that still stands
+    # (no newer activity, deal change or CRM update since). `model_probability` is always the model's own.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MODEL)
+    model_probability = models.FloatField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True)  # e.g. why the pooled model scored, whose override
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -199,7 +223,7 @@ class EmailSettings(models.Model):
     backend = models.CharField(max_length=16, choices=Backend.choices, default=Backend.LOCAL)
     # A Hugging Face model id or a local folder; blank = settings.EMAIL_LOCAL_MODEL (the bundled SmolLM2).
     local_model = models.CharField(max_length=500, blank=True)
-    openai_base_url = models.URLField(max_length=500, blank=True)  # e.g. http://vllm:8000/v1
+    openai_base_url = models.CharField(max_length=500, blank=True, validators=[http_url_validate])  # http://vllm:8000/v1
     openai_model = models.CharField(max_length=200, blank=True)
     # {"api_key": "..."}; encrypted at rest, never returned by the API or admin.
     openai_credentials = EncryptedJSONField(default=dict, blank=True)
@@ -301,3 +325,42 @@ class GeneratedEmail(models.Model):
 
     def __str__(self) -> str:
         return f"email {self.pk} {self.intent} {self.status}"
+
+
+# --- scoring runs and drift -----------------------------------------------------------------------------------
+class ScoringRun(models.Model):
+    """One scoring run of an organisation's leads, with the drift of what was scored: the population stability
+    index (PSI) of the score and of the model's input fields, training reference vs the rows scored now."""
+
+    class Trigger(models.TextChoices):
+        FULL = "full", "Every open lead"
+        PENDING = "pending", "Debounced changes"
+        CONTACTS = "contacts", "Chosen contacts"
+
+    class Drift(models.TextChoices):
+        STABLE = "stable", "Stable (PSI < 0.1)"
+        MODERATE = "moderate", "Moderate (PSI 0.1-0.25)"
+        MAJOR = "major", "Major (PSI > 0.25)"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="scoring_runs")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="scoring_runs")
+    task = models.CharField(max_length=32, choices=Task.choices, default=Task.LEAD_CONVERSION)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    scored = models.PositiveIntegerField(default=0)
+    overrides_kept = models.PositiveIntegerField(default=0)  # predictions served from a standing rep override
+    score_histogram = models.JSONField(default=dict, blank=True)  # the model's scores in ten buckets
+    mean_probability = models.FloatField(null=True, blank=True)
+    # NULL when the model version carries no training reference (trained before drift was recorded).
+    score_psi = models.FloatField(null=True, blank=True)
+    # {"lead_source": {"psi": 0.03, "band": "stable", "label": "Lead source"}, ...}
+    feature_psi = models.JSONField(default=dict, blank=True)
+    drift = models.CharField(max_length=16, choices=Drift.choices, blank=True)  # the score PSI's band
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"scoring run {self.pk} ({self.scored} scored, drift {self.drift or 'unknown'})"

@@ -20,9 +20,28 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from ml.beat import ml_schedules_ensure
+from ml.drift import training_reference_build
 from ml.features.lead import EXCLUDED_FIELDS, lead_feature_frame, lead_property_keys, lead_schema, lead_training_frame
-from ml.models import Feedback, ModelVersion, PendingScoring, Prediction, ScoringSchedule, Task, TrainingRun
-from ml.selectors import model_version_champion_get
+from ml.feedback_labels import FeedbackWeights, WeightedTrainingSet, feedback_training_set
+from ml.models import (
+    Feedback,
+    ModelVersion,
+    PendingScoring,
+    Prediction,
+    ScoringRun,
+    ScoringSchedule,
+    Task,
+    TrainingRun,
+)
+from ml.overrides import ServedScores, scores_serve
+from ml.pooled import pooled_fallback_note
+from ml.scoring_runs import scoring_drift_accumulator, scoring_run_record
+from ml.selectors import (
+    contacts_converted_at_map,
+    feedback_training_labels_list,
+    model_version_champion_get,
+    model_version_pooled_champion_get,
+)
 from ml.signals import predictions_updated
 
 # The torch-backed modules (ml.training, ml.inference, ml.registry, ml.explain) are imported inside the
@@ -61,6 +80,9 @@ class ScoringResult:
     seconds: float = 0.0
     # Set when the champion's artifact was refused (e.g. sha256 mismatch) and a previous champion scored.
     fallback_from_model_version_id: int | None = None
+    scoring_run_id: int | None = None  # the ScoringRun row with this run's drift
+    overrides_kept: int = 0  # contacts served a rep's standing override instead of the model's score
+    pooled: bool = False  # scored by the pooled fallback model (the organisation has none of its own)
 
 
 # --- training -----------------------------------------------------------------------------------------------
@@ -81,6 +103,10 @@ def model_train(
     from ml.registry import artifact_absolute_path, artifact_relative_path, checkpoint_save
     from ml.training import TrainingParams, holdout_split, train_tabular_model
 
+    if task == Task.CHURN:  # accounts, not leads: its own frames, net and checkpoint (ml.churn_services)
+        from ml.churn_services import churn_model_train
+
+        return churn_model_train(organization_id=organization_id, training_run_id=training_run_id, params=params)
     if task != Task.LEAD_CONVERSION:
         raise ValidationError({"task": f"Training for {task!r} is not available yet."})
     organization = Organization.objects.get(pk=organization_id)
@@ -92,7 +118,9 @@ def model_train(
     except (TypeError, ValueError) as exc:
         raise ValidationError({"params": str(exc)}) from exc
 
-    frame, labels = lead_training_frame(organization_id=organization.id, horizon_days=horizon_days)
+    frame, labels = lead_training_frame(
+        organization_id=organization.id, horizon_days=horizon_days, text=training_params.text
+    )
     positives = int(labels.sum())
     if len(frame) < settings.ML_MIN_TRAINING_ROWS or positives < MIN_POSITIVES or positives == len(labels):
         raise ValidationError(
@@ -114,14 +142,26 @@ def model_train(
         test_fraction=training_params.test_fraction,
         seed=training_params.seed,
     )
+    # Reps' verdicts reweigh / relabel the training rows (ml.feedback_labels); none: the same set exactly.
+    weighted = _feedback_training_set(
+        organization_id=organization.id, frame=frame, labels=labels, split=split, horizon_days=horizon_days
+    )
     started = time.monotonic()
-    trained = train_tabular_model(frame=frame, labels=labels, schema=schema, params=training_params, split=split)
+    trained = train_tabular_model(
+        frame=weighted.frame, labels=weighted.labels, schema=schema, params=training_params, split=weighted.split,
+        sample_weight=weighted.weights,
+    )
     seconds = round(time.monotonic() - started, 2)
+    # Baselines stay text-free (the Transformer's text tokens are what is being measured against them).
     baselines = _baselines_evaluate(
-        frame=frame, labels=labels, schema=schema, split=split, seed=training_params.seed,
-        lightgbm_configs=lightgbm_configs, calibration=training_params.calibration,
+        frame=weighted.frame, labels=weighted.labels, schema=schema.without_text(), split=weighted.split,
+        seed=training_params.seed, lightgbm_configs=lightgbm_configs, calibration=training_params.calibration,
+        sample_weight=weighted.weights,
     )
     metrics = {**trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days, "baselines": baselines}
+    metrics["feedback"] = {"rows_changed": weighted.changed_rows}
+    # What the model saw, for the drift (PSI) of every later scoring run (ml.drift).
+    metrics["reference_distributions"] = training_reference_build(trained=trained, frame=frame, split=split)
     feature_schema = {
         "preprocessor": trained.preprocessor.to_dict(),
         "features": [
@@ -193,6 +233,25 @@ def _lightgbm_configs(value: Any) -> int:
     return configs
 
 
+def _feedback_training_set(
+    *, organization_id: int, frame: Any, labels: Any, split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    horizon_days: int,
+) -> WeightedTrainingSet:
+    return feedback_training_set(
+        frame=frame,
+        labels=labels,
+        split=split,
+        feedback=feedback_training_labels_list(organization_id=organization_id),
+        converted_at=contacts_converted_at_map(organization_id=organization_id),
+        horizon_days=horizon_days,
+        weights=FeedbackWeights(
+            agree_weight=settings.ML_FEEDBACK_AGREE_WEIGHT,
+            disagree_weight=settings.ML_FEEDBACK_DISAGREE_WEIGHT,
+            override_weight=settings.ML_FEEDBACK_OVERRIDE_WEIGHT,
+        ),
+    )
+
+
 def _baselines_evaluate(
     *,
     frame: Any,
@@ -202,6 +261,7 @@ def _baselines_evaluate(
     seed: int,
     lightgbm_configs: int,
     calibration: str,
+    sample_weight: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Held-out metrics of the tuned LightGBM and logistic baselines on the Transformer's split. A baseline
     that cannot be fitted is recorded with its error (the gate then has one baseline fewer to beat)."""
@@ -212,6 +272,7 @@ def _baselines_evaluate(
     common = {
         "frame": frame.iloc[train_rows], "labels": y[train_rows], "valid_frame": frame.iloc[valid_rows],
         "valid_labels": y[valid_rows], "schema": schema, "seed": seed, "calibration": calibration,
+        "sample_weight": None if sample_weight is None else np.asarray(sample_weight)[train_rows],
     }
     fitters = {
         "lightgbm": lambda: lightgbm_baseline_fit(**common, n_configs=lightgbm_configs),
@@ -348,17 +409,24 @@ def contacts_score(
     organization_id: int,
     contact_ids: list[int] | None = None,
     model_version_id: int | None = None,
+    trigger: str | None = None,
 ) -> ScoringResult:
     """Score contacts with the champion (or the given version) and store Predictions: the new row is
     current, the contact's previous current row becomes history in the same transaction.
 
     Only open leads are scored (not deleted, not converted: a conversion score for a customer means
-    nothing); `contact_ids` narrows that set, e.g. to the contacts a sync changed."""
+    nothing); `contact_ids` narrows that set, e.g. to the contacts a sync changed.
+
+    A rep's override that still stands is served instead of the model's score (ml.overrides); without a
+    champion of its own an organisation is scored by the pooled model when ML_POOLED_FALLBACK is on
+    (ml.pooled). Each run is stored as a ScoringRun with the drift (PSI) of what it scored."""
     from ml.explain import predictions_explain
+    from ml.features.text import lead_text_inputs
     from ml.inference import torch_threads_set
     from ml.registry import CheckpointError
 
     started = time.monotonic()
+    started_at = timezone.now()
     model_version = _scoring_version(organization_id=organization_id, model_version_id=model_version_id)
     contacts = Contact.objects.filter(
         organization_id=organization_id, deleted_at__isnull=True, converted_at__isnull=True
@@ -378,6 +446,11 @@ def contacts_score(
         refused_id = model_version.id
         model_version, model = _previous_champion_load(champion=model_version, error=exc)
     property_keys = lead_property_keys(model.preprocessor.schema)
+    pooled = model_version.organization_id is None
+    source = Prediction.Source.POOLED if pooled else Prediction.Source.MODEL
+    note = pooled_fallback_note(organization_id=organization_id) if pooled else ""
+    drift = scoring_drift_accumulator(model_version=model_version)
+    overrides_kept = 0
     as_of = timezone.now()
     prediction_ids: list[int] = []
     probabilities: list[np.ndarray] = []
@@ -386,17 +459,29 @@ def contacts_score(
         frame = lead_feature_frame(
             organization_id=organization_id, as_of=as_of, contact_ids=chunk, property_keys=property_keys
         )
+        text_evidence = None
+        if model.preprocessor.text_token_columns:  # text models only: older checkpoints score without it
+            text = lead_text_inputs(organization_id=organization_id, contact_ids=list(frame.index), as_of=as_of)
+            frame, text_evidence = frame.join(text.columns), text.evidence
         encoded = model.encode(frame)
         probability = model.probabilities(encoded, batch_size=settings.ML_SCORING_BATCH_SIZE)
         factors = predictions_explain(
-            model=model, frame=frame, encoded=encoded, batch_size=settings.ML_SCORING_BATCH_SIZE
+            model=model, frame=frame, encoded=encoded, batch_size=settings.ML_SCORING_BATCH_SIZE,
+            text_evidence=text_evidence,
         )
+        drift.add(frame=frame, probabilities=probability)
+        served = scores_serve(
+            contact_ids=[int(i) for i in frame.index], probabilities=probability, task=model_version.task,
+            source=source, note=note,
+        )
+        overrides_kept += served.overrides
         prediction_ids += _predictions_write(
             organization_id=organization_id,
             model_version=model_version,
             contact_ids=[int(i) for i in frame.index],
             probabilities=probability,
             factors=factors,
+            served=served,
         )
         probabilities.append(probability)
     scored_contact_ids = sorted(
@@ -410,15 +495,26 @@ def contacts_score(
             )
         )
     scores = np.round(np.concatenate(probabilities) * 100) if probabilities else np.zeros(0)
+    histogram = _histogram(scores)  # the model's own scores (overrides aside): what drift is about
+    mean_probability = float(np.concatenate(probabilities).mean()) if len(scores) else None
+    run = scoring_run_record(
+        organization_id=organization_id, model_version=model_version,
+        trigger=trigger or (ScoringRun.Trigger.FULL if contact_ids is None else ScoringRun.Trigger.CONTACTS),
+        started_at=started_at, scored=len(prediction_ids), overrides_kept=overrides_kept,
+        score_histogram=histogram, mean_probability=mean_probability, drift=drift,
+    )
     return ScoringResult(
         organization_id=organization_id,
         model_version_id=model_version.id,
         scored=len(prediction_ids),
         prediction_ids=prediction_ids,
-        score_histogram=_histogram(scores),
-        mean_probability=float(np.concatenate(probabilities).mean()) if len(scores) else None,
+        score_histogram=histogram,
+        mean_probability=mean_probability,
         seconds=round(time.monotonic() - started, 3),
         fallback_from_model_version_id=refused_id,
+        scoring_run_id=run.id,
+        overrides_kept=overrides_kept,
+        pooled=pooled,
     )
 
 
@@ -539,7 +635,8 @@ def pending_scoring_run(*, organization_id: int) -> ScoringResult | None:
     if take.empty:
         return None
     return contacts_score(
-        organization_id=organization_id, contact_ids=None if take.all_open_leads else take.contact_ids
+        organization_id=organization_id, contact_ids=None if take.all_open_leads else take.contact_ids,
+        trigger=ScoringRun.Trigger.PENDING,
     )
 
 
@@ -552,6 +649,8 @@ def _scoring_version(*, organization_id: int, model_version_id: int | None) -> M
             raise ValidationError({"model_version_id": "This model does not score leads."})
         return version
     champion = model_version_champion_get(organization_id=organization_id, task=Task.LEAD_CONVERSION)
+    if champion is None and settings.ML_POOLED_FALLBACK:
+        champion = model_version_pooled_champion_get(task=Task.LEAD_CONVERSION)
     if champion is None:
         raise NoChampionModel({"model_version_id": "This organization has no lead-scoring model yet: train one."})
     return champion
@@ -564,8 +663,14 @@ def _predictions_write(
     contact_ids: list[int],
     probabilities: np.ndarray,
     factors: list[list[dict[str, Any]]],
+    served: ServedScores | None = None,
 ) -> list[int]:
     task = model_version.task
+    if served is None:
+        served = ServedScores(
+            probabilities=np.asarray(probabilities), model_probabilities=np.asarray(probabilities),
+            sources=[Prediction.Source.MODEL] * len(contact_ids), notes=[""] * len(contact_ids),
+        )
     with transaction.atomic():
         # Lock the contacts (id order, so concurrent scorings cannot deadlock): the second scoring then sees
         # the first one's rows and retires them instead of colliding on "one current per contact".
@@ -582,8 +687,14 @@ def _predictions_write(
                     score=int(round(float(probability) * 100)),
                     top_factors=top,
                     is_current=True,
+                    source=source,
+                    model_probability=float(own),
+                    note=note,
                 )
-                for contact_id, probability, top in zip(contact_ids, probabilities, factors, strict=True)
+                for contact_id, probability, own, source, note, top in zip(
+                    contact_ids, served.probabilities, served.model_probabilities, served.sources, served.notes,
+                    factors, strict=True,
+                )
             ],
             batch_size=1000,
         )

@@ -7,7 +7,8 @@ from typing import Any
 
 from celery import shared_task
 
-from ml import services
+from ml import churn_services, services
+from ml.models import Task
 
 
 @shared_task
@@ -55,4 +56,39 @@ def retrain_and_score(organization_id: int) -> dict[str, Any]:
     run = services.training_run_create(organization_id=organization_id)
     trained = train_model(run.pk)
     scored = score_contacts(organization_id)
-    return {"training": trained, "scoring": scored}
+    summary = {"training": trained, "scoring": scored}
+    if churn_services.organization_has_churn_labels(organization_id=organization_id):  # accounts churn too
+        churn_run = services.training_run_create(organization_id=organization_id, task=Task.CHURN)
+        summary["churn_training"] = train_model(churn_run.pk)
+        summary["churn_scoring"] = score_accounts(organization_id)
+    return summary
+
+
+@shared_task
+def score_accounts(organization_id: int, company_ids: list[int] | None = None) -> dict[str, Any]:
+    """(Re)score customer accounts' churn risk with the churn champion; without one, a no-op."""
+    try:
+        prediction_ids = churn_services.accounts_score(organization_id=organization_id, company_ids=company_ids)
+    except churn_services.NoChurnModel:
+        return {"organization_id": organization_id, "scored": 0, "skipped": "no churn model"}
+    return {"organization_id": organization_id, "scored": len(prediction_ids)}
+
+
+@shared_task
+def generate_email(email_id: int) -> dict[str, Any]:
+    """Draft a queued sales email (ml.email_services). A finished draft is left as it is, so a redelivered
+    task changes nothing; a draft deleted meanwhile is skipped."""
+    from ml.email_services import email_draft_generate  # keeps the emailgen imports out of the other tasks
+    from ml.models import GeneratedEmail
+
+    try:
+        email = email_draft_generate(email_id=email_id)
+    except GeneratedEmail.DoesNotExist:
+        return {"email_id": email_id, "status": None, "skipped": "no such email"}
+    return {
+        "email_id": email.id,
+        "status": email.status,
+        "backend": email.backend,
+        "fallback_used": email.fallback_used,
+        "latency_seconds": email.latency_seconds,
+    }

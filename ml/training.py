@@ -5,6 +5,8 @@ land on one side, so the held-out numbers are not flattered by memorised contact
 and seeded. The preprocessor is fitted on the training rows only. Training uses AdamW, a positive-class
 weight for imbalance and early stopping on validation loss; the calibrator is fitted on validation logits;
 the reported metrics come from the test rows, which neither training nor calibration saw.
+Text columns of the schema (sentence embeddings, see ml.features.schema) become text tokens of the net;
+`TrainingParams.text=False` drops them, which trains exactly the text-free model.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class TrainingParams:
     max_train_rows: int | None = 12_000
     max_seconds: float | None = None  # wall-clock budget; the best epoch so far is kept
     device: str = "cpu"
+    text: bool = True  # read the schema's text columns (embeddings) as tokens
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> TrainingParams:
@@ -149,11 +152,14 @@ def train_tabular_model(
     params: TrainingParams | None = None,
     groups: np.ndarray | None = None,
     split: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> TrainedModel:
     """Fit preprocessor, net and calibrator on `frame` (one row per example) and 0/1 `labels`.
 
     `split` gives explicit (train, valid, test) row positions instead of the seeded group split, so a
-    benchmark can train every model on the same rows and evaluate on its own held-out fold."""
+    benchmark can train every model on the same rows and evaluate on its own held-out fold.
+    `sample_weight` (one per row; reps' feedback, see ml.feedback_labels) weighs the training loss only;
+    validation loss, calibration and held-out metrics stay unweighted."""
     params = params or TrainingParams()
     params.validate()
     y = np.asarray(labels, dtype=np.float32).ravel()
@@ -169,6 +175,8 @@ def train_tabular_model(
             seed=params.seed,
         )
     fitted_rows = _subsample(train_rows, y, limit=params.max_train_rows, seed=params.seed)
+    if not params.text:
+        schema = schema.without_text()
     preprocessor = TablePreprocessor(
         schema=schema, min_frequency=params.min_frequency, max_categories=params.max_categories
     ).fit(frame.iloc[train_rows])
@@ -183,6 +191,8 @@ def train_tabular_model(
         attention_dropout=params.attention_dropout,
         ffn_dropout=params.ffn_dropout,
         residual_dropout=params.residual_dropout,
+        n_text=len(preprocessor.text_token_columns),
+        text_dim=preprocessor.text_dim,
     )
     device = device_resolve(params.device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -190,6 +200,7 @@ def train_tabular_model(
         net, log = _fit_net(
             config=config,
             train=(encoded.take(fitted_rows), y[fitted_rows]),
+            weights=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)[fitted_rows],
             valid=(encoded.take(valid_rows), y[valid_rows]),
             params=params,
             device=device,
@@ -216,15 +227,22 @@ def _fit_net(
     valid: tuple[EncodedTable, np.ndarray],
     params: TrainingParams,
     device: torch.device,
+    weights: np.ndarray | None = None,
 ) -> tuple[FTTransformer, list[dict[str, Any]]]:
     net = FTTransformer(config).to(device)
     optimizer = torch.optim.AdamW(_parameter_groups(net, params.weight_decay), lr=params.learning_rate)
     train_table, train_y = train
     valid_table, valid_y = valid
-    positives = float(train_y.sum())
-    pos_weight = min(params.max_pos_weight, max(1.0, (len(train_y) - positives) / max(positives, 1.0)))
+    row_weights = np.ones(len(train_y), dtype=np.float32) if weights is None else weights
+    positives = float((row_weights * train_y).sum())
+    pos_weight = min(params.max_pos_weight, max(1.0, (row_weights.sum() - positives) / max(positives, 1.0)))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
-    tensors = _to_tensors(train_table, train_y, device)
+    # Weighted rows: per-row losses times the weights, normalised by the batch's weight.
+    row_loss_fn = None if weights is None else nn.BCEWithLogitsLoss(
+        pos_weight=torch.tensor(pos_weight, device=device), reduction="none"
+    )
+    w_train = None if weights is None else torch.from_numpy(np.ascontiguousarray(weights)).to(device)
+    *inputs, y_train = _to_tensors(train_table, train_y, device)
     valid_tensors = _to_tensors(valid_table, valid_y, device)
     generator = torch.Generator().manual_seed(params.seed)
     best_loss, best_state, stale, log = math.inf, copy.deepcopy(net.state_dict()), 0, []
@@ -238,7 +256,11 @@ def _fit_net(
             batch = order[start : start + params.batch_size]
             if len(batch) < 2 and len(order) > 1:
                 continue  # a single-row batch adds noise and nothing else
-            loss = loss_fn(net(tensors[0][batch], tensors[1][batch]), tensors[2][batch])
+            if row_loss_fn is None:
+                loss = loss_fn(net(*(tensor[batch] for tensor in inputs)), y_train[batch])
+            else:
+                per_row = row_loss_fn(net(*(tensor[batch] for tensor in inputs)), y_train[batch])
+                loss = (per_row * w_train[batch]).sum() / w_train[batch].sum().clamp_min(1e-8)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -271,7 +293,8 @@ def _parameter_groups(net: nn.Module, weight_decay: float) -> list[dict[str, Any
     # "complexity" in the usual sense and decaying them hurts tabular transformers.
     decay, no_decay = [], []
     for name, parameter in net.named_parameters():
-        if parameter.ndim < 2 or name.startswith(("tokenizer.", "cls_token")) or "norm" in name:
+        embedding = name.startswith(("tokenizer.", "cls_token", "text_tokenizer.bias", "text_tokenizer.missing"))
+        if parameter.ndim < 2 or embedding or "norm" in name:
             no_decay.append(parameter)
         else:
             decay.append(parameter)
@@ -279,21 +302,22 @@ def _parameter_groups(net: nn.Module, weight_decay: float) -> list[dict[str, Any
 
 
 def _to_tensors(table: EncodedTable, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(numeric, categorical[, text], y): the net's inputs in forward order, then the labels."""
+    inputs = [table.numeric, table.categorical] + ([table.text] if table.has_text else [])
     return (
-        torch.from_numpy(np.ascontiguousarray(table.numeric)).to(device),
-        torch.from_numpy(np.ascontiguousarray(table.categorical)).to(device),
+        *(torch.from_numpy(np.ascontiguousarray(array)).to(device) for array in inputs),
         torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(device),
     )
 
 
 def _loss(net: nn.Module, tensors: tuple[torch.Tensor, ...], loss_fn: nn.Module, batch_size: int) -> float:
     net.eval()
-    numeric, categorical, y = tensors
+    *inputs, y = tensors
     if len(y) == 0:
         return math.inf
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(y), batch_size):
             batch = slice(start, start + batch_size)
-            total += float(loss_fn(net(numeric[batch], categorical[batch]), y[batch])) * len(y[batch])
+            total += float(loss_fn(net(*(tensor[batch] for tensor in inputs)), y[batch])) * len(y[batch])
     return total / len(y)

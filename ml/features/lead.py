@@ -8,6 +8,9 @@ and serving features cannot drift apart.
 Fields deliberately NOT used as features (see EXCLUDED_FIELDS): they move with, or after, the outcome.
 Contact and company attributes have no history in the CRM copy, so their current values stand in for the
 values at S; fields that change because of the sale are excluded for exactly that reason.
+
+With `text=True` the frames also carry the contact's activity text as embeddings (ml.features.text
+LEAD_TEXT_COLUMNS, same point-in-time rule), which the Transformer reads as text tokens.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ SNAPSHOT_COUNT = 6  # monthly snapshots ending `horizon` before the latest data
 SNAPSHOT_SPACING_DAYS = 30
 WINDOWS_DAYS = (7, 30, 90)
 PROPERTY_PREFIX = "prop__"
+TEXT_PREFIX = "text_"  # the activity-text embedding columns (ml.features.text.LEAD_TEXT_COLUMNS)
 PROPERTY_LIMIT = 5  # custom CRM fields kept, best coverage first
 PROPERTY_MIN_COVERAGE = 0.2
 _IN_CHUNK = 900  # ids per SQL IN (...) list, under SQLite's variable limit
@@ -136,10 +140,12 @@ def lead_training_frame(
     organization_id: int,
     snapshots: list[datetime] | None = None,
     horizon_days: int = HORIZON_DAYS_DEFAULT,
+    text: bool = False,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Rows (contact, snapshot) with point-in-time features and label "converted within `horizon_days`
     after the snapshot". The frame's index is the contact id (repeated across snapshots), its `as_of`
     column the snapshot; the labels Series (0/1, named "converted") has the same order and index.
+    `text` adds the activity-text embedding columns (each as of its row's snapshot).
     """
     if horizon_days <= 0:
         raise ValueError("horizon_days must be positive")
@@ -164,6 +170,14 @@ def lead_training_frame(
         labels.append(((outcome > snapshot) & (outcome <= snapshot + horizon)).astype(np.int64))
     if not frames:
         return _empty_frame(), pd.Series([], dtype=np.int64, name="converted")
+    if text:
+        from ml.features.text import lead_text_columns_at  # torch-backed: only when text is asked for
+
+        columns = lead_text_columns_at(
+            organization_id=organization_id,
+            contact_ids_at=[(part["as_of"].iloc[0].to_pydatetime(), [int(i) for i in part.index]) for part in frames],
+        )
+        frames = [part.join(extra) for part, extra in zip(frames, columns, strict=True)]
     frame = pd.concat(frames)
     label_series = pd.concat(labels).rename("converted")
     label_series.index = frame.index
@@ -184,6 +198,10 @@ def lead_default_snapshots(*, organization_id: int, horizon_days: int = HORIZON_
 def lead_schema(frame: pd.DataFrame) -> TableSchema:
     """The schema of a lead frame: the fixed columns plus whichever custom CRM fields it carries."""
     columns = list(BASE_COLUMNS)
+    if any(isinstance(name, str) and name.startswith(TEXT_PREFIX) for name in frame.columns):
+        from ml.features.text import LEAD_TEXT_COLUMNS
+
+        columns += [spec for spec in LEAD_TEXT_COLUMNS if spec.name in frame.columns]
     for name in frame.columns:
         if isinstance(name, str) and name.startswith(PROPERTY_PREFIX):
             kind = "numeric" if pd.api.types.is_numeric_dtype(frame[name].dtype) else "categorical"

@@ -10,8 +10,12 @@ indicator token keeps the sequence short). Columns never missing in training are
 since their "missing" token would be untrained.
 Both serialise to plain JSON, stored in `ModelVersion.feature_schema` and in the checkpoint.
 
-Text columns are declared here but not encoded: a later text encoder (MiniLM) will read
-`schema.text_columns` and add its own tokens beside these. Pure pandas/numpy: no Django.
+Text columns hold sentence embeddings, not raw text: the caller embeds first (ml.features.text for CRM rows,
+through the embedding cache; the benchmark through the same MiniLM encoder), so this module stays free of
+models and databases. Each cell is a 1-D vector or missing (None/NaN = nothing written); `transform` stacks
+them into `EncodedTable.text` (rows, text columns, dim), zeros for missing, which the net reads as its "no
+text" token. Text columns sharing a `group` are explained as one factor (e.g. the mean and the latest
+activity embedding of the same notes). Pure pandas/numpy: no Django.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ class ColumnSpec:
     name: str
     kind: str  # one of KINDS
     label: str = ""  # plain words for explanations, e.g. "Inbound emails (30 days)"
-    # Numeric columns with the same non-empty group share one net token (see FTTransformerConfig.numeric_groups).
+    # Numeric columns with the same non-empty group share one net token (see FTTransformerConfig.numeric_groups);
+    # text columns with the same group are one factor in explanations.
     group: str = ""
 
     def __post_init__(self) -> None:
@@ -91,6 +96,12 @@ class TableSchema:
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": [asdict(column) for column in self.columns], "reference_column": self.reference_column}
+
+    def without_text(self) -> TableSchema:
+        """The same schema minus text columns (for models that do not read embeddings)."""
+        return TableSchema(
+            columns=tuple(c for c in self.columns if c.kind != "text"), reference_column=self.reference_column
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TableSchema:
@@ -156,15 +167,27 @@ class CategoricalEncoding:
 
 
 @dataclass
+class TextEncoding:
+    column: str
+    dim: int  # embedding size seen in training
+
+
+@dataclass
 class EncodedTable:
     numeric: np.ndarray  # float32 (rows, numeric columns); NaN = missing
     categorical: np.ndarray  # int64 (rows, categorical columns)
+    text: np.ndarray | None = None  # float32 (rows, text columns, dim); a zero vector = no text; None = no text columns
 
     def __len__(self) -> int:
         return int(self.numeric.shape[0])
 
     def take(self, rows: np.ndarray | slice) -> EncodedTable:
-        return EncodedTable(numeric=self.numeric[rows], categorical=self.categorical[rows])
+        text = None if self.text is None else self.text[rows]
+        return EncodedTable(numeric=self.numeric[rows], categorical=self.categorical[rows], text=text)
+
+    @property
+    def has_text(self) -> bool:
+        return self.text is not None and self.text.shape[1] > 0
 
 
 @dataclass
@@ -175,6 +198,7 @@ class TablePreprocessor:
     clip: float = 8.0
     numeric: list[NumericEncoding] = field(default_factory=list)
     categorical: list[CategoricalEncoding] = field(default_factory=list)
+    text: list[TextEncoding] = field(default_factory=list)
     fitted: bool = False
 
     # --- fitting ------------------------------------------------------------------------------------------
@@ -195,6 +219,14 @@ class TablePreprocessor:
             if len(indices):
                 encoding.baseline = int(np.bincount(indices, minlength=encoding.cardinality).argmax())
             self.categorical.append(encoding)
+        self.text = []
+        for name in self.schema.text_columns:
+            vectors = [v for v in _text_vectors(frame, name) if v is not None]
+            if vectors:  # a text column with nothing written in training has nothing to learn from
+                self.text.append(TextEncoding(column=name, dim=int(vectors[0].shape[0])))
+        if len({e.dim for e in self.text}) > 1:  # the net projects every text token with one map
+            sizes = [(e.column, e.dim) for e in self.text]
+            raise ValueError(f"text columns must share one embedding size, got {sizes}")
         self.fitted = True
         return self
 
@@ -220,7 +252,21 @@ class TablePreprocessor:
         numeric = np.stack(values, axis=1) if values else np.zeros((rows, 0))
         codes = [_encode_categorical(_as_text(_column(frame, e.column)), e) for e in self.categorical]
         categorical = np.stack(codes, axis=1) if codes else np.zeros((rows, 0), dtype=np.int64)
-        return EncodedTable(numeric=numeric.astype(np.float32), categorical=categorical.astype(np.int64))
+        text = None
+        if self.text:
+            text = np.zeros((rows, len(self.text), self.text[0].dim), dtype=np.float32)
+            for position, encoding in enumerate(self.text):
+                for row, vector in enumerate(_text_vectors(frame, encoding.column)):
+                    if vector is not None:
+                        if vector.shape[0] != encoding.dim:
+                            raise ValueError(
+                                f"text column {encoding.column!r}: {vector.shape[0]}-dim vector, "
+                                f"trained on {encoding.dim}"
+                            )
+                        text[row, position] = vector
+        return EncodedTable(
+            numeric=numeric.astype(np.float32), categorical=categorical.astype(np.int64), text=text
+        )
 
     # --- what the net and the explainer need to know -------------------------------------------------------
     @property
@@ -235,9 +281,19 @@ class TablePreprocessor:
         return [e.cardinality for e in self.categorical]
 
     @property
+    def text_token_columns(self) -> list[str]:
+        """The text columns the net reads (those with embeddings in training), one token each."""
+        return [e.column for e in self.text]
+
+    @property
+    def text_dim(self) -> int:
+        return self.text[0].dim if self.text else 0
+
+    @property
     def fields(self) -> list[str]:
-        """Original columns that feed the net, in schema order (text columns excluded until encoded)."""
-        return [spec.name for spec in self.schema.columns if spec.kind != "text"]
+        """Original columns that feed the net, in schema order (text columns only if they had embeddings)."""
+        encoded_text = set(self.text_token_columns)
+        return [spec.name for spec in self.schema.columns if spec.kind != "text" or spec.name in encoded_text]
 
     @property
     def numeric_groups(self) -> list[int]:
@@ -256,13 +312,18 @@ class TablePreprocessor:
         categorical = [i for i, e in enumerate(self.categorical) if e.column == name]
         return numeric, categorical
 
+    def text_positions(self, name: str) -> list[int]:
+        """Positions in `EncodedTable.text` fed by one original column."""
+        return [i for i, e in enumerate(self.text) if e.column == name]
+
     def baseline(self) -> EncodedTable:
         """One row holding every field's typical value: the median for numbers (scaled 0, not missing) and
-        the most frequent category. Occlusion explanations swap a field for this."""
+        the most frequent category; text is "nothing written". Explanations compare against this row."""
         self._require_fitted()
         numeric = np.zeros((1, len(self.numeric_token_columns)), dtype=np.float32)
         categorical = np.array([[e.baseline for e in self.categorical]], dtype=np.int64).reshape(1, -1)
-        return EncodedTable(numeric=numeric, categorical=categorical)
+        text = np.zeros((1, len(self.text), self.text_dim), dtype=np.float32) if self.text else None
+        return EncodedTable(numeric=numeric, categorical=categorical, text=text)
 
     # --- serialisation ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -273,6 +334,7 @@ class TablePreprocessor:
             "options": {"min_frequency": self.min_frequency, "max_categories": self.max_categories, "clip": self.clip},
             "numeric": [asdict(e) for e in self.numeric],
             "categorical": [asdict(e) for e in self.categorical],
+            "text": [asdict(e) for e in self.text],
         }
 
     @classmethod
@@ -283,6 +345,7 @@ class TablePreprocessor:
             schema=TableSchema.from_dict(data["schema"]),
             numeric=[NumericEncoding(**e) for e in data["numeric"]],
             categorical=[CategoricalEncoding(**e) for e in data["categorical"]],
+            text=[TextEncoding(**e) for e in data.get("text", [])],  # absent in checkpoints from before text
             fitted=True,
             **data["options"],
         )
@@ -314,6 +377,20 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     if name in frame.columns:
         return frame[name]
     return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _text_vectors(frame: pd.DataFrame, name: str) -> list[np.ndarray | None]:
+    """A text column's cells as float32 vectors, None where nothing was written (None, NaN, all zeros)."""
+    vectors: list[np.ndarray | None] = []
+    for value in _column(frame, name).tolist():
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            vectors.append(None)
+            continue
+        if isinstance(value, str):
+            raise ValueError(f"text column {name!r} holds raw text: embed it first (ml.features.text / ml.text)")
+        vector = np.asarray(value, dtype=np.float32).ravel()
+        vectors.append(vector if vector.size and np.any(vector != 0) else None)
+    return vectors
 
 
 def _as_text(series: pd.Series) -> list[str | None]:

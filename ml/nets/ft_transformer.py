@@ -5,9 +5,14 @@ value, NaN in the input, becomes the feature's learned "missing" vector instead)
 embedding plus a per-column bias. Closely related numeric columns may share one token (`numeric_groups`,
 e.g. the 7/30/90-day counts of one activity kind): the token is the sum of their per-column maps plus one
 bias, which keeps every column's own weight but shortens the sequence (attention cost grows with it).
-A learned CLS token joins them, pre-norm Transformer blocks mix them, and a head reads the CLS token into
-one logit. Extra tokens (e.g. text embeddings, a later issue) can be
-appended through `forward(..., extra_tokens=...)` without changing this module. Pure torch: no Django.
+Text columns (sentence embeddings, e.g. 384-d MiniLM vectors) become tokens too: one shared linear map into
+d_token plus a per-column bias; an all-zero vector means "nothing written" and becomes that column's learned
+"no text" token instead. A learned CLS token joins them, pre-norm Transformer blocks mix them, and a head
+reads the CLS token into one logit. Further tokens can be appended through `forward(..., extra_tokens=...)`.
+
+`embed` and `forward_parts` split the forward pass at the per-column token parts (a numeric column's own
+vector before it joins its group's token, a categorical token, a text token): explanations attribute the
+logit to those parts, which map one-to-one to original columns. Pure torch: no Django.
 
 The blocks are written out instead of using nn.TransformerEncoder: on CPU, with ~40 tokens and 8-dim
 heads, plain matmul attention is faster than torch's fused kernels, and the last block only needs the CLS
@@ -37,6 +42,9 @@ class FTTransformerConfig:
     attention_dropout: float = 0.1
     ffn_dropout: float = 0.1
     residual_dropout: float = 0.0
+    # Text columns: how many (one token each) and the embedding size. 0 = no text (older checkpoints).
+    n_text: int = 0
+    text_dim: int = 0
 
     def __post_init__(self) -> None:
         if self.d_token % self.n_heads:
@@ -45,7 +53,9 @@ class FTTransformerConfig:
             raise ValueError("n_layers must be >= 1")
         if self.n_numeric < 0 or any(c < 1 for c in self.categorical_cardinalities):
             raise ValueError("n_numeric must be >= 0 and every cardinality >= 1")
-        if self.n_numeric + len(self.categorical_cardinalities) == 0:
+        if self.n_text < 0 or (self.n_text > 0) != (self.text_dim > 0):
+            raise ValueError("n_text and text_dim must both be positive (text tokens) or both 0")
+        if self.n_numeric + len(self.categorical_cardinalities) + self.n_text == 0:
             raise ValueError("FT-Transformer needs at least one feature")
         self.categorical_cardinalities = [int(c) for c in self.categorical_cardinalities]
         if self.numeric_groups is not None:
@@ -60,7 +70,7 @@ class FTTransformerConfig:
 
     @property
     def n_tokens(self) -> int:
-        return self.n_numeric_tokens + len(self.categorical_cardinalities) + 1  # + CLS
+        return self.n_numeric_tokens + len(self.categorical_cardinalities) + self.n_text + 1  # + CLS
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,21 +101,51 @@ class FeatureTokenizer(nn.Module):
         self.register_buffer("categorical_offsets", offsets[: len(cardinalities)])
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        return self.combine(*self.parts(numeric, categorical))
+
+    def parts(self, numeric: torch.Tensor, categorical: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-column vectors: numeric (B, n_num, d) before grouping and bias, categorical tokens (B, n_cat, d)."""
+        batch, d = numeric.shape[0], self.numeric_bias.shape[1]
+        missing = torch.isnan(numeric).unsqueeze(-1)
+        # Zero-fill before multiplying: NaN * W would poison the gradient of W even where unselected.
+        values = torch.nan_to_num(numeric, nan=0.0).unsqueeze(-1) * self.numeric_weight
+        values = torch.where(missing, self.numeric_missing.to(values.dtype), values)
+        if self.categorical_bias.shape[0]:
+            categories = self.categorical_embedding(categorical + self.categorical_offsets) + self.categorical_bias
+        else:
+            categories = values.new_zeros((batch, 0, d))
+        return values, categories
+
+    def combine(self, numeric_parts: torch.Tensor, categorical_parts: torch.Tensor) -> torch.Tensor:
+        """Per-column parts -> feature tokens (B, n_numeric_tokens + n_cat, d)."""
         tokens = []
         if self.numeric_weight.shape[0]:
-            missing = torch.isnan(numeric).unsqueeze(-1)
-            # Zero-fill before multiplying: NaN * W would poison the gradient of W even where unselected.
-            values = torch.nan_to_num(numeric, nan=0.0).unsqueeze(-1) * self.numeric_weight
-            values = torch.where(missing, self.numeric_missing.to(values.dtype), values)
-            if self.n_numeric_tokens == values.shape[1]:
-                grouped = values  # one token per column
+            if self.n_numeric_tokens == numeric_parts.shape[1]:
+                grouped = numeric_parts  # one token per column
             else:
-                shape = (values.shape[0], self.n_numeric_tokens, values.shape[2])
-                grouped = values.new_zeros(shape).index_add(1, self.numeric_groups, values)
+                shape = (numeric_parts.shape[0], self.n_numeric_tokens, numeric_parts.shape[2])
+                grouped = numeric_parts.new_zeros(shape).index_add(1, self.numeric_groups, numeric_parts)
             tokens.append(grouped + self.numeric_bias)
-        if self.categorical_bias.shape[0]:
-            tokens.append(self.categorical_embedding(categorical + self.categorical_offsets) + self.categorical_bias)
+        tokens.append(categorical_parts)
         return torch.cat(tokens, dim=1)
+
+
+class TextTokenizer(nn.Module):
+    """(B, n_text, text_dim) embeddings -> (B, n_text, d) tokens; an all-zero row is "no text"."""
+
+    def __init__(self, config: FTTransformerConfig) -> None:
+        super().__init__()
+        d = config.d_token
+        bound = 1 / math.sqrt(d)
+        self.n_text = config.n_text
+        self.projection = nn.Linear(config.text_dim, d, bias=False)
+        self.bias = nn.Parameter(torch.empty(config.n_text, d).uniform_(-bound, bound))
+        self.missing = nn.Parameter(torch.empty(config.n_text, d).uniform_(-bound, bound))
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        present = text.abs().amax(dim=-1, keepdim=True) > 0
+        tokens = self.projection(text) + self.bias
+        return torch.where(present, tokens, self.missing.to(tokens.dtype))
 
 
 class TransformerBlock(nn.Module):
@@ -142,16 +182,45 @@ class FTTransformer(nn.Module):
         self.config = config
         d = config.d_token
         self.tokenizer = FeatureTokenizer(config)
+        # Only text models own text parameters, so checkpoints without text load into this class unchanged.
+        self.text_tokenizer = TextTokenizer(config) if config.n_text else None
         self.cls_token = nn.Parameter(torch.empty(1, 1, d).uniform_(-1 / math.sqrt(d), 1 / math.sqrt(d)))
         self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
         self.head = nn.Sequential(nn.LayerNorm(d), nn.ReLU(), nn.Linear(d, 1))
 
     def forward(
-        self, numeric: torch.Tensor, categorical: torch.Tensor, extra_tokens: torch.Tensor | None = None
+        self,
+        numeric: torch.Tensor,
+        categorical: torch.Tensor,
+        text: torch.Tensor | None = None,
+        extra_tokens: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits of shape (B,). `extra_tokens` (B, k, d_token) are appended to the feature tokens."""
-        tokens = self.tokenizer(numeric, categorical)
-        parts = [tokens] if extra_tokens is None else [tokens, extra_tokens.to(tokens.dtype)]
+        """Logits of shape (B,). `text` (B, n_text, text_dim): None = no text for any row.
+        `extra_tokens` (B, k, d_token) are appended to the feature tokens."""
+        return self.forward_parts(*self.embed(numeric, categorical, text), extra_tokens=extra_tokens)
+
+    def embed(
+        self, numeric: torch.Tensor, categorical: torch.Tensor, text: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The per-column token parts (numeric, categorical, text) that `forward_parts` reads."""
+        numeric_parts, categorical_parts = self.tokenizer.parts(numeric, categorical)
+        if self.text_tokenizer is None:
+            return numeric_parts, categorical_parts, numeric_parts.new_zeros((numeric.shape[0], 0, self.config.d_token))
+        if text is None:
+            text = numeric_parts.new_zeros((numeric.shape[0], self.config.n_text, self.config.text_dim))
+        return numeric_parts, categorical_parts, self.text_tokenizer(text.to(numeric_parts.dtype))
+
+    def forward_parts(
+        self,
+        numeric_parts: torch.Tensor,
+        categorical_parts: torch.Tensor,
+        text_parts: torch.Tensor,
+        extra_tokens: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        tokens = self.tokenizer.combine(numeric_parts, categorical_parts)
+        parts = [tokens, text_parts.to(tokens.dtype)]
+        if extra_tokens is not None:
+            parts.append(extra_tokens.to(tokens.dtype))
         x = torch.cat([*parts, self.cls_token.expand(tokens.shape[0], -1, -1)], dim=1)
         for index, block in enumerate(self.blocks):
             x = block(x, cls_only=index == len(self.blocks) - 1)

@@ -6,7 +6,9 @@ from rest_framework.routers import DefaultRouter
 
 from salesai.api.views.connectors import ConnectionViewSet, SyncRunViewSet
 from salesai.api.views.core import ActivityViewSet, CompanyViewSet, ContactViewSet, DealViewSet
+from salesai.api.views.emails import GeneratedEmailViewSet
 from salesai.api.views.ml import FeedbackViewSet, ModelVersionViewSet, PredictionViewSet
+from salesai.api.views.scoring_runs import ScoringRunViewSet
 
 router = DefaultRouter()
 router.register("contacts", ContactViewSet, basename="contact")
@@ -18,6 +20,8 @@ router.register("feedback", FeedbackViewSet, basename="feedback")
 router.register("connections", ConnectionViewSet, basename="connection")
 router.register("sync-runs", SyncRunViewSet, basename="sync-run")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("scoring-runs", ScoringRunViewSet, basename="scoring-run")
+router.register("emails", GeneratedEmailViewSet, basename="email")
 
 app_name = "api"
 urlpatterns = [

@@ -1,5 +1,6 @@
 """Manager pages: the lead list with reasons, sync health, the champion model, and a contact page where
-reps judge a score. Every read goes through selectors scoped to the user's organisations."""
+reps judge a score and ask for an email draft (the email pages are in email_views). Every read goes through
+selectors scoped to the user's organisations."""
 
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from ml.selectors import (
     prediction_current_get,
     prediction_history_list,
     prediction_list_for_user,
+    scoring_run_latest_get,
 )
 from ml.services import feedback_create
 from salesai.core.models import Contact, Organization
@@ -27,8 +29,12 @@ from salesai.core.selectors import (
     organization_for_user_get,
     organizations_for_user,
 )
-from salesai.dashboard.forms import FeedbackForm
-from salesai.dashboard.selectors import sync_run_recent_list
+from salesai.dashboard.forms import EmailDraftForm, FeedbackForm
+from salesai.dashboard.selectors import (
+    deal_choices_for_contact,
+    generated_email_recent_for_contact,
+    sync_run_recent_list,
+)
 
 LEADS_SHOWN = 25
 REASONS_PER_LEAD = 3
@@ -74,6 +80,18 @@ def _champion_comparison(model_version: ModelVersion | None) -> list[ModelCompar
     return rows
 
 
+DRIFT_FEATURES_SHOWN = 5
+
+
+def _drift_context(*, organization_id: int) -> dict:
+    """The latest scoring run's drift: its score PSI and the input fields that moved most."""
+    run = scoring_run_latest_get(organization_id=organization_id)
+    if run is None:
+        return {"scoring_run": None, "drift_features": []}
+    features = sorted((run.feature_psi or {}).values(), key=lambda item: -(item.get("psi") or 0.0))
+    return {"scoring_run": run, "drift_features": features[:DRIFT_FEATURES_SHOWN]}
+
+
 def _selected_organization(request: HttpRequest, organizations: list[Organization]) -> Organization | None:
     reference = request.GET.get("org")
     if not reference:
@@ -99,6 +117,7 @@ def home(request: HttpRequest) -> HttpResponse:
             champion=champion,
             champion_metrics=_champion_metrics(champion),
             champion_comparison=_champion_comparison(champion),
+            **_drift_context(organization_id=organization.id),
         )
     return render(request, "dashboard/home.html", context)
 
@@ -111,11 +130,17 @@ def _contact_for_user(request: HttpRequest, contact_id: int) -> Contact:
 
 
 def _render_contact(
-    request: HttpRequest, contact: Contact, form: FeedbackForm | None, status: int = 200
+    request: HttpRequest,
+    contact: Contact,
+    form: FeedbackForm | None,
+    status: int = 200,
+    email_form: EmailDraftForm | None = None,
 ) -> HttpResponse:
     prediction = prediction_current_get(contact_id=contact.id)
     if form is None and prediction is not None:
         form = FeedbackForm(initial={"prediction_id": prediction.id})
+    if email_form is None:
+        email_form = EmailDraftForm(deals=deal_choices_for_contact(contact=contact))
     context = {
         "organization": contact.organization,
         "organizations": list(organizations_for_user(user=request.user)),
@@ -125,6 +150,8 @@ def _render_contact(
         "activities": contact_activities_recent(contact_id=contact.id),
         "feedback_list": feedback_for_contact_list(contact_id=contact.id),
         "form": form,
+        "email_form": email_form,
+        "emails": generated_email_recent_for_contact(contact_id=contact.id),
     }
     return render(request, "dashboard/contact_detail.html", context, status=status)
 

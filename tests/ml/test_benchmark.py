@@ -52,13 +52,13 @@ def test_dataset_load_handles_export_quirks(tmp_path: Path) -> None:
         "Contract": "categorical",
         "Total": "numeric",
         "City": "categorical",
-        "Note": "categorical",
+        "Note": "text",
     }
     assert dataset.frame["Total"].isna().sum() == len(range(0, 400, 37))  # blanks became missing numbers
     assert "Select" not in set(dataset.frame["City"].dropna())
     assert set(np.unique(dataset.labels)) == {0, 1}
     notes = " | ".join(dataset.notes)
-    for expected in ("customer", "Flag", "Unnamed", "Total", "Select", "sentence encoder is not wired in yet"):
+    for expected in ("customer", "Flag", "Unnamed", "Total", "Select", "embedded with all-MiniLM-L6-v2"):
         assert expected in notes
 
 

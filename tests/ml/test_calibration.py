@@ -44,6 +44,20 @@ def test_platt_recovers_the_true_scaling():
     assert calibrator.params["b"] == pytest.approx(-1 / 3, abs=0.1)
 
 
+def test_platt_never_reverses_the_ranking_when_the_calibration_set_disagrees():
+    # A small noisy calibration set where higher logits happen to come with fewer positives.
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 1, 60)
+    labels = (rng.random(60) < sigmoid(-2 * logits)).astype(int)
+    calibrator = calibrator_fit(logits, labels, method="platt")
+    probabilities = calibrator.transform(np.array([-2.0, 0.0, 2.0]))
+    assert np.all(np.diff(probabilities) > 0)  # the model's order survives
+    assert calibrator.params["a"] > 0
+    # Flattened towards the base rate: the calibrator does not pretend to know more than it does.
+    assert probabilities.max() - probabilities.min() < 0.05
+    assert probabilities[1] == pytest.approx(labels.mean(), abs=0.05)
+
+
 def test_single_class_gives_identity():
     calibrator = calibrator_fit(np.array([0.1, 2.0]), np.array([1, 1]))
     assert calibrator.method == "identity"

@@ -61,3 +61,39 @@ def test_overfits_a_tiny_separable_problem():
         accuracy = ((net(numeric, categorical) > 0).float() == labels).float().mean().item()
     assert loss.item() < 0.1
     assert accuracy == 1.0
+
+
+def test_text_tokens_project_embeddings_and_an_all_zero_vector_is_the_no_text_token():
+    net = _net(n_text=2, text_dim=8).eval()
+    assert net.config.n_tokens == 3 + 2 + 2 + 1
+    numeric, categorical = torch.randn(3, 3), torch.randint(0, 4, (3, 2))
+    text = torch.randn(3, 2, 8)
+    text[0] = 0.0  # row 0: nothing written
+    tokens = net.text_tokenizer(text)
+    assert torch.allclose(tokens[0], net.text_tokenizer.missing)
+    assert torch.allclose(tokens[1, 0], net.text_tokenizer.projection(text[1, 0]) + net.text_tokenizer.bias[0])
+    with torch.no_grad():
+        assert torch.allclose(net(numeric, categorical), net(numeric, categorical, torch.zeros(3, 2, 8)))
+        assert not torch.allclose(net(numeric, categorical, text)[1:], net(numeric, categorical)[1:])
+    loss = net(numeric, categorical, text).sum()
+    loss.backward()
+    assert net.text_tokenizer.projection.weight.grad.abs().sum() > 0
+
+
+def test_embed_and_forward_parts_compose_to_forward():
+    net = _net(n_numeric=4, numeric_groups=[0, 0, 1, 1], n_text=1, text_dim=5).eval()
+    inputs = (torch.randn(4, 4), torch.randint(0, 4, (4, 2)), torch.randn(4, 1, 5))
+    numeric_parts, categorical_parts, text_parts = net.embed(*inputs)
+    assert numeric_parts.shape == (4, 4, 16) and categorical_parts.shape == (4, 2, 16)
+    assert text_parts.shape == (4, 1, 16)
+    with torch.no_grad():
+        assert torch.allclose(net.forward_parts(numeric_parts, categorical_parts, text_parts), net(*inputs))
+
+
+def test_configs_without_text_keys_still_build_text_free_nets():
+    stored = _net().config.to_dict()
+    del stored["n_text"], stored["text_dim"]  # a config saved before text tokens existed
+    net = FTTransformer(FTTransformerConfig.from_dict(stored))
+    assert net.text_tokenizer is None and not any(name.startswith("text_") for name in net.state_dict())
+    with pytest.raises(ValueError, match="n_text"):
+        FTTransformerConfig(n_numeric=1, n_text=1, text_dim=0)

@@ -84,3 +84,42 @@ def test_cache_loads_once_per_version_and_sha(trained, isolated_model_store):
 def test_artifact_paths_cannot_leave_the_store():
     with pytest.raises(CheckpointError, match="leaves the model store"):
         artifact_absolute_path("../../etc/passwd")
+
+
+def _text_problem(n: int = 300, dim: int = 6) -> tuple[pd.DataFrame, np.ndarray, TableSchema]:
+    rng = np.random.default_rng(3)
+    direction = np.eye(dim, dtype=np.float32)[0]
+    labels = rng.integers(0, 2, n)
+    notes = [None if i % 5 == 0 else (direction * (2 * y - 1) + rng.normal(0, 0.3, dim)).astype(np.float32)
+             for i, y in enumerate(labels)]
+    frame = pd.DataFrame({"x": rng.normal(size=n), "notes": pd.Series(notes, dtype=object)})
+    schema = TableSchema(columns=(ColumnSpec("x", "numeric", "X"), ColumnSpec("notes", "text", "Notes")))
+    return frame, labels, schema
+
+
+def test_text_checkpoints_carry_their_text_tokens(tmp_path):
+    frame, labels, schema = _text_problem()
+    params = TrainingParams(d_token=16, n_heads=2, n_layers=1, epochs=2, batch_size=64)
+    model = train_tabular_model(frame=frame, labels=labels, schema=schema, params=params)
+    path = tmp_path / "text.pt"
+    checkpoint_save(trained=model, path=path, task="lead_conversion")
+    loaded = checkpoint_load(path=path)
+    assert loaded.net.config.n_text == 1 and loaded.net.config.text_dim == 6
+    assert loaded.preprocessor.text_token_columns == ["notes"]
+    original = model.scoring_model()
+    np.testing.assert_array_equal(loaded.logits(loaded.encode(frame)), original.logits(original.encode(frame)))
+
+
+def test_checkpoints_from_before_text_support_still_load_and_score(trained, tmp_path):
+    model, frame = trained
+    path = tmp_path / "old.pt"
+    checkpoint_save(trained=model, path=path, task="lead_conversion")
+    payload = torch.load(path, weights_only=True)
+    # What an older checkpoint looked like: no text keys in the config or the preprocessor.
+    del payload["config"]["n_text"], payload["config"]["text_dim"], payload["preprocessor"]["text"]
+    torch.save(payload, path)
+    loaded = checkpoint_load(path=path)
+    assert loaded.net.text_tokenizer is None
+    encoded = loaded.encode(frame.assign(notes="ignored: not in this model's schema"))
+    original = model.scoring_model()
+    np.testing.assert_array_equal(loaded.logits(encoded), original.logits(original.encode(frame)))

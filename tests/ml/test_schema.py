@@ -87,13 +87,52 @@ def test_datetime_columns_become_ages_in_days_from_the_reference_column():
     assert preprocessor.transform(probe).numeric[0, 2] == pytest.approx(expected, rel=1e-5)
 
 
-def test_text_columns_are_declared_but_not_encoded_yet_and_absent_columns_count_as_missing():
-    preprocessor = TablePreprocessor(schema=SCHEMA).fit(_frame())
+def test_text_columns_without_embeddings_in_training_are_left_out_and_absent_columns_count_as_missing():
+    preprocessor = TablePreprocessor(schema=SCHEMA).fit(_frame())  # no "notes" column at all
     assert SCHEMA.text_columns == ["notes"]
-    assert "notes" not in preprocessor.fields
+    assert "notes" not in preprocessor.fields and preprocessor.text_token_columns == []
     encoded = preprocessor.transform(pd.DataFrame({"count": [1.0, 2.0]}, index=[7, 8]))
     assert encoded.numeric.shape == (2, 3) and encoded.categorical.shape == (2, 2)
     assert (encoded.categorical == MISSING_INDEX).all()
+    assert not encoded.has_text
+
+
+def _with_notes(frame: pd.DataFrame, dim: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    notes = [None if i % 3 == 0 else rng.normal(size=dim).astype(np.float32) for i in range(len(frame))]
+    return frame.assign(notes=pd.Series(notes, index=frame.index, dtype=object))
+
+
+def test_text_columns_stack_embeddings_with_zeros_for_nothing_written():
+    frame = _with_notes(_frame())
+    preprocessor = TablePreprocessor(schema=SCHEMA).fit(frame)
+    assert preprocessor.fields[-1] == "notes" and preprocessor.text_dim == 4
+    encoded = preprocessor.transform(frame)
+    assert encoded.text.shape == (len(frame), 1, 4) and encoded.text.dtype == np.float32
+    np.testing.assert_allclose(encoded.text[1, 0], frame["notes"].iloc[1])
+    assert not encoded.text[0].any()  # None -> the "no text" zero vector
+    assert encoded.take(np.array([1, 2])).text.shape == (2, 1, 4)
+    assert preprocessor.text_positions("notes") == [0]
+    assert not preprocessor.baseline().text.any()  # the typical row has nothing written
+
+
+def test_text_columns_refuse_raw_text_and_wrong_sizes():
+    preprocessor = TablePreprocessor(schema=SCHEMA).fit(_with_notes(_frame()))
+    with pytest.raises(ValueError, match="embed it first"):
+        preprocessor.transform(_frame().assign(notes="call me back"))
+    with pytest.raises(ValueError, match="4"):
+        preprocessor.transform(_with_notes(_frame(), dim=5))
+
+
+def test_text_encodings_round_trip_and_older_dicts_without_text_load():
+    frame = _with_notes(_frame())
+    preprocessor = TablePreprocessor(schema=SCHEMA).fit(frame)
+    restored = TablePreprocessor.from_dict(json.loads(json.dumps(preprocessor.to_dict())))
+    np.testing.assert_array_equal(restored.transform(frame).text, preprocessor.transform(frame).text)
+    older = preprocessor.to_dict()
+    del older["text"]  # a checkpoint written before text support
+    assert TablePreprocessor.from_dict(older).text_token_columns == []
+    assert SCHEMA.without_text().text_columns == [] and len(SCHEMA.without_text().columns) == 5
 
 
 def test_infer_reads_kinds_from_dtypes():

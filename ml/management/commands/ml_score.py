@@ -1,11 +1,13 @@
-"""`manage.py ml_score --org <slug> [--async]`"""
+"""`manage.py ml_score --org <slug> [--task lead_conversion|churn] [--async]`"""
 
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml import services
+from ml import churn_services, services
+from ml.models import Task
+from ml.tasks import score_accounts
 from salesai.core.models import Organization
 
 
@@ -14,12 +16,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org", required=True, help="organisation slug")
+        parser.add_argument("--task", default=Task.LEAD_CONVERSION, choices=Task.values,
+                            help="lead_conversion scores open leads, churn scores customer accounts")
         parser.add_argument("--async", dest="run_async", action="store_true", help="queue it on the gpu queue")
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = Organization.objects.filter(slug=options["org"]).first()
         if organization is None:
             raise CommandError(f"no organisation with slug {options['org']!r}")
+        if options["task"] == Task.CHURN:
+            self._score_accounts(organization, run_async=options["run_async"])
+            return
         if options["run_async"]:
             services.scoring_enqueue(organization_id=organization.id)
             self.stdout.write(f"queued scoring for {organization.slug}")
@@ -37,3 +44,14 @@ class Command(BaseCommand):
         widest = max(result.score_histogram.values(), default=0) or 1
         for bucket, count in result.score_histogram.items():
             self.stdout.write(f"  {bucket:>6} {count:>6} {'#' * round(40 * count / widest)}")
+
+    def _score_accounts(self, organization: Organization, *, run_async: bool) -> None:
+        if run_async:
+            score_accounts.delay(organization.id)
+            self.stdout.write(f"queued churn scoring for {organization.slug}")
+            return
+        try:
+            prediction_ids = churn_services.accounts_score(organization_id=organization.id)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        self.stdout.write(f"scored churn risk of {len(prediction_ids)} customer accounts of {organization.slug}")

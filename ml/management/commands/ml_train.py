@@ -1,4 +1,4 @@
-"""`manage.py ml_train --org <slug> [--task lead_conversion] [--epochs N] [--async]`"""
+"""`manage.py ml_train --org <slug> [--task lead_conversion|churn] [--epochs N] [--async]`"""
 
 from typing import Any
 
@@ -43,3 +43,15 @@ class Command(BaseCommand):
         for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "ece_uncalibrated", "base_rate"):
             value = metrics.get(key)
             self.stdout.write(f"  {key:<17} {'n/a' if value is None else f'{value:.4f}'}")
+        # The three models side by side, on the same held-out rows.
+        self.stdout.write(f"  {'model':<12} {'roc_auc':>8} {'pr_auc':>8} {'brier':>8} {'ece':>8} {'seconds':>8}")
+        rows = [("transformer", {**metrics, "train_seconds": metrics.get("training_seconds")})]
+        for name, values in rows + list((metrics.get("baselines") or {}).items()):
+            cells = [values.get(k) for k in ("roc_auc", "pr_auc", "brier", "ece", "train_seconds")]
+            self.stdout.write(f"  {name:<12} " + " ".join(
+                f"{'n/a' if v is None else f'{v:.4f}' if i < 4 else f'{v:.1f}':>8}" for i, v in enumerate(cells)
+            ))
+        gate = metrics.get("gate") or {}
+        if gate:
+            self.stdout.write(f"gate: {'promoted' if gate.get('promote') else 'kept as candidate'}: "
+                              + "; ".join(gate.get("reasons", [])))

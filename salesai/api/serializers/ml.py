@@ -24,7 +24,8 @@ class PredictionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Prediction
         fields = ["id", "organization", "task", "contact", "company", "probability", "score", "top_factors",
-                  "is_current", "model_version", "model_version_number", "created_at"]
+                  "is_current", "model_version", "model_version_number", "source", "model_probability", "note",
+                  "created_at"]
         read_only_fields = fields
 
 

@@ -1,0 +1,151 @@
+"""The pooled fallback model: one lead model trained on every organisation's outcomes, served to the
+organisations that have too few of their own to train (fewer than ml.services.MIN_POSITIVES conversions
+or ML_MIN_TRAINING_ROWS rows) or whose own candidates have not passed the gate yet.
+
+Why pooled rather than "the best baseline trained on what exists": with a handful of conversions nothing
+can be honestly evaluated (a held-out split has no positives), and a baseline would need its own artifact
+format and explainer. The pooled model is an ordinary FT-Transformer checkpoint with held-out metrics, the
+gate and the same explanations; every score it gives says so (Prediction.source = "pooled" and a note with
+the organisation's own number of conversions).
+
+It learns from all tenants' rows, so it is opt-in: settings.ML_POOLED_FALLBACK. It keeps only features that
+mean the same everywhere: no custom CRM fields (each CRM names them differently) and no free-form job title
+(one tenant's values must not travel in a model that scores another's leads); the bucketed seniority and
+function stay. Its ModelVersion has organization NULL and its own version numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from ml.features.lead import EXCLUDED_FIELDS, PROPERTY_PREFIX, lead_schema, lead_training_frame
+from ml.features.schema import TableSchema
+from ml.models import ModelVersion, Task
+from ml.selectors import model_version_pooled_champion_get, organization_conversions_count
+from salesai.core.models import Organization
+
+logger = logging.getLogger(__name__)
+
+POOLED_STORE_FOLDER = "_pooled"  # artifacts under MODEL_STORE_DIR/_pooled/<task>/v<N>.pt
+POOLED_DROPPED_COLUMNS = ("job_title",)
+
+
+def pooled_training_frame(*, horizon_days: int) -> tuple[pd.DataFrame, pd.Series]:
+    """Every organisation's point-in-time rows, stacked (contact ids are unique across organisations, so
+    the group split still keeps each contact on one side), without tenant-specific columns."""
+    frames, labels = [], []
+    for organization_id in Organization.objects.order_by("id").values_list("id", flat=True):
+        frame, y = lead_training_frame(organization_id=organization_id, horizon_days=horizon_days)
+        if len(frame):
+            dropped = [c for c in frame.columns if str(c).startswith(PROPERTY_PREFIX) or c in POOLED_DROPPED_COLUMNS]
+            frames.append(frame.drop(columns=dropped))
+            labels.append(y)
+    if not frames:
+        return pd.DataFrame(), pd.Series([], dtype=np.int64, name="converted")
+    return pd.concat(frames), pd.concat(labels)
+
+
+def pooled_schema(frame: pd.DataFrame) -> TableSchema:
+    schema = lead_schema(frame)
+    return TableSchema(
+        columns=tuple(c for c in schema.columns if c.name not in POOLED_DROPPED_COLUMNS),
+        reference_column=schema.reference_column,
+    )
+
+
+def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, Any] | None = None) -> ModelVersion:
+    """Train the pooled model like an organisation's (same split, baselines, gate against the current pooled
+    champion) and register it with organization NULL."""
+    from ml import services
+    from ml.drift import training_reference_build
+    from ml.inference import torch_threads_set
+    from ml.registry import artifact_absolute_path, checkpoint_save
+    from ml.training import TrainingParams, holdout_split, train_tabular_model
+
+    if not settings.ML_POOLED_FALLBACK:
+        raise ValidationError({"pooled": "The pooled fallback is off: set ML_POOLED_FALLBACK=True to train it."})
+    if task != Task.LEAD_CONVERSION:
+        raise ValidationError({"task": f"Training for {task!r} is not available yet."})
+    params = dict(params or {})
+    horizon_days = int(params.pop("horizon_days", services.HORIZON_DAYS))
+    lightgbm_configs = services._lightgbm_configs(
+        params.pop("baseline_lightgbm_configs", services.BASELINE_LIGHTGBM_CONFIGS)
+    )
+    try:
+        training_params = TrainingParams.from_dict({"device": settings.ML_DEVICE, **params})
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+    frame, labels = pooled_training_frame(horizon_days=horizon_days)
+    positives = int(labels.sum())
+    if len(frame) < settings.ML_MIN_TRAINING_ROWS or positives < services.MIN_POSITIVES or positives == len(labels):
+        raise ValidationError({"training_data": (
+            f"Not enough history across organisations to train the pooled model: {len(frame)} rows with "
+            f"{positives} conversions."
+        )})
+    torch_threads_set(settings.ML_TORCH_THREADS)
+    schema = pooled_schema(frame)
+    split = holdout_split(
+        np.asarray(labels), groups=frame.index.to_numpy(), valid_fraction=training_params.valid_fraction,
+        test_fraction=training_params.test_fraction, seed=training_params.seed,
+    )
+    started = time.monotonic()
+    trained = train_tabular_model(frame=frame, labels=labels, schema=schema, params=training_params, split=split)
+    seconds = round(time.monotonic() - started, 2)
+    baselines = services._baselines_evaluate(
+        frame=frame, labels=labels, schema=schema, split=split, seed=training_params.seed,
+        lightgbm_configs=lightgbm_configs, calibration=training_params.calibration,
+    )
+    metrics = {
+        **trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days, "baselines": baselines,
+        "pooled": {"organizations": int(Organization.objects.count())},
+        "reference_distributions": training_reference_build(trained=trained, frame=frame, split=split),
+    }
+    feature_schema = {
+        "preprocessor": trained.preprocessor.to_dict(),
+        "features": [{"name": c.name, "kind": c.kind, "label": c.display_label} for c in schema.columns],
+        "excluded_fields": {**EXCLUDED_FIELDS, "custom CRM fields, job title": "pooled model: tenant-specific"},
+        "horizon_days": horizon_days,
+    }
+    with transaction.atomic():
+        champion = model_version_pooled_champion_get(task=task)
+        latest = ModelVersion.objects.filter(organization__isnull=True, task=task).aggregate(v=Max("version"))["v"]
+        version = (latest or 0) + 1
+        relative = f"{POOLED_STORE_FOLDER}/{task}/v{version}.pt"
+        sha256 = checkpoint_save(
+            trained=trained, path=artifact_absolute_path(relative), task=task,
+            metadata={"organization": None, "pooled": True, "version": version},
+        )
+        gate = services._gate_decide(candidate_metrics=metrics, champion=champion)
+        metrics["gate"] = gate
+        model_version = ModelVersion.objects.create(
+            organization=None, task=task, version=version, status=ModelVersion.Status.CANDIDATE,
+            architecture=trained.architecture, metrics=metrics, feature_schema=feature_schema,
+            artifact_path=relative, artifact_sha256=sha256, trained_rows=len(frame),
+        )
+        if gate["promote"]:
+            model_version = services.model_version_promote(model_version_id=model_version.id)
+    logger.info("trained pooled %s v%s: roc_auc=%s rows=%s; %s", task, version, metrics.get("roc_auc"),
+                len(frame), "promoted" if gate["promote"] else "kept as candidate")
+    return model_version
+
+
+def pooled_fallback_note(*, organization_id: int) -> str:
+    """Said on every score the pooled model gives an organisation."""
+    from ml.services import MIN_POSITIVES
+
+    conversions = organization_conversions_count(organization_id=organization_id)
+    plural = "s" if conversions != 1 else ""
+    if conversions < MIN_POSITIVES:
+        why = f"this organisation has only {conversions} conversion{plural} (its own model needs {MIN_POSITIVES})."
+    else:
+        why = f"this organisation ({conversions} conversion{plural}) has no model of its own that passed the gate yet."
+    return f"Scored by the pooled model (all organisations' outcomes): {why}"[:300]
