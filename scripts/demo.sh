@@ -38,6 +38,13 @@ step "Training the lead-scoring model for org 'demo'"
 step "Scoring every lead of org 'demo'"
 "$PY" manage.py ml_score --org demo
 
+step "Training the churn model for org 'demo' (customer accounts)"
+"$PY" manage.py ml_train --org demo --task churn
+
+step "Scoring every customer account of org 'demo' for churn"
+# The gate may keep a churn candidate that did not beat its baselines: then there is no champion to score with.
+"$PY" manage.py ml_score --org demo --task churn || echo "demo: no churn scores (no churn champion: see the gate's decision above)"
+
 # --- processes ---------------------------------------------------------------------------------------------
 pids=()
 stop_all() {

@@ -3,11 +3,14 @@
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F, Q, QuerySet
 
 from crm_connectors.models import SyncRun
+from ml.churn_selectors import churn_predictions_current_list
 from ml.models import GeneratedEmail
 from salesai.core.models import Contact, Deal
+from salesai.core.selectors import organization_ids_for_user
 
 
 def sync_run_recent_list(*, organization_id: int, limit: int = 10) -> QuerySet[SyncRun]:
@@ -105,3 +108,43 @@ def generated_email_review(*, email: GeneratedEmail) -> EmailReview:
         shipped_violations=list(report.get("violations") or []),
     )
 
+
+
+# --- accounts at churn risk (the _churn_risk.html include) --------------------------------------------------
+@dataclass(frozen=True)
+class ChurnRiskAccount:
+    company_id: int
+    company_name: str
+    probability: float
+    risk_percent: int
+    top_reason: str  # the factor that raised the risk most; "" when none was recorded
+
+
+def churn_risk_accounts_for_user(
+    *, user: AbstractBaseUser | AnonymousUser, limit: int = 10, organization_id: int | None = None
+) -> list[ChurnRiskAccount]:
+    """The accounts with the highest current churn risk in the user's organisations (narrowed to one of them
+    with `organization_id`; another organisation's id gives nothing), riskiest first."""
+    allowed = list(organization_ids_for_user(user=user))
+    if organization_id is not None:
+        allowed = [o for o in allowed if o == organization_id]
+    if not allowed or limit <= 0:
+        return []
+    return [
+        ChurnRiskAccount(
+            company_id=prediction.company_id,
+            company_name=prediction.company.name,
+            probability=prediction.probability,
+            risk_percent=int(round(prediction.probability * 100)),
+            top_reason=_top_raising_factor(prediction.top_factors),
+        )
+        for prediction in churn_predictions_current_list(organization_ids=allowed, limit=limit)
+    ]
+
+
+def _top_raising_factor(factors: Any) -> str:
+    raising = [f for f in factors or [] if isinstance(f, dict) and f.get("direction") == "+"]
+    if not raising:
+        return ""
+    best = max(raising, key=lambda f: abs(float(f.get("weight") or 0.0)))
+    return str(best.get("label") or best.get("feature") or "")

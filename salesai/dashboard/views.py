@@ -31,6 +31,7 @@ from salesai.core.selectors import (
 )
 from salesai.dashboard.forms import EmailDraftForm, FeedbackForm
 from salesai.dashboard.selectors import (
+    churn_risk_accounts_for_user,
     deal_choices_for_contact,
     generated_email_recent_for_contact,
     sync_run_recent_list,
@@ -118,6 +119,7 @@ def home(request: HttpRequest) -> HttpResponse:
             champion_metrics=_champion_metrics(champion),
             champion_comparison=_champion_comparison(champion),
             **_drift_context(organization_id=organization.id),
+            churn_accounts=churn_risk_accounts_for_user(user=request.user, organization_id=organization.id),
         )
     return render(request, "dashboard/home.html", context)
 

@@ -14,6 +14,20 @@ activities that carry the buying signals happen before `converted_at`, onboardin
 Buyers whose delay has not elapsed yet are today's hot open opportunities. Won deals belong to converted
 contacts; other deals go to the most promising remaining contacts and are open or lost.
 
+The churn story, per customer company (a company with a converted contact): a latent `health` (partly
+its fit and its people's engagement, mostly hidden) sets how long it stays. Unhealthy accounts churn at a
+date after their sale; the date is exported as the company custom property `churn_date`. Before churning,
+an account's post-sale activities thin out and their words turn (support complaints, "considering
+switching", budget reviews, low adoption); healthy accounts talk about adoption and expansion. Besides
+the onboarding activities the lead story drew, every account has a post-sale life of its own: 8-20
+check-in calls, business reviews, support emails and usage notes over its tenure, as many as its health
+suggests; in the weeks before churning there are fewer reviews and more inbound emails and calls. Both
+ways have noise: some churners stay polite, some keep their habits, and some healthy accounts go through
+a rough patch of complaints, so neither counts nor words alone tell who leaves. Everything churn-related
+draws from its own random streams, after the lead story drew everything it draws, so the lead story
+(everything before a conversion) is the same with or without it; the accounts' own activities come on
+top of the `activities` asked for.
+
 `generate_demo_crm` returns rows (plus the latent factors, for tests); `write_demo_csvs` writes them as a
 HubSpot-style export with a `mapping.yaml` for the CSV connector.
 """
@@ -45,6 +59,7 @@ from salesai.demo.texts import (
     REP_SUBJECTS,
     TASK_SUBJECTS,
     Signal,
+    account_activity_text,
     note_text,
     pick,
     prospect_email_text,
@@ -59,6 +74,28 @@ FIT_WEIGHT = 0.9
 ENGAGEMENT_WEIGHT = 0.7
 BUDGET_WEIGHT = 1.5
 HISTORY_DAYS = 365
+# The churn story: share of customers with >= CHURN_TENURE_DAYS of tenure that have churned by `now`.
+CHURN_SHARE = 0.25
+CHURN_TENURE_DAYS = 60
+CHURN_MIN_LIFETIME_DAYS = 45  # no account churns sooner after its first sale
+CHURN_AFTER_LAST_SALE_DAYS = 21  # nor within three weeks of a later sale to one of its people
+CHURN_HEALTH_WEIGHT = 1.2  # log-lifetime per standard deviation of health
+CHURN_STREAM = 0xC4C4  # mixed into the seed: the churn story's own random stream
+CHURN_ONBOARDING_DAYS = 21  # post-sale activities this early mostly keep their onboarding words
+# The accounts' own post-sale life (check-ins, reviews, support, usage notes), on top of `activities`.
+ACCOUNT_ACTIVITIES_RANGE = (8, 20)  # per account over its tenure (fewer only for the newest customers)
+ACCOUNT_MONTHLY_ACTIVITIES = 1.6  # at average health; healthier accounts talk to us a little more
+ACCOUNT_LIFE_AFTER_SALE_DAYS = 10
+ACCOUNT_WARNING_DAYS = (60.0, 130.0)  # how long before churning an account's habits and words turn
+ACCOUNT_POLITE_CHURNER_SHARE = 0.2  # churners whose words stay calm: text alone is no oracle
+ACCOUNT_STEADY_CHURNER_SHARE = 0.3  # churners whose habits do not change: counts alone are no oracle
+ACCOUNT_ROUGH_PATCH_SHARE = 0.25  # retained accounts with a month or two of complaints
+ACCOUNT_KINDS = ("call_out", "call_in", "meeting", "email_in", "email_out", "note", "task")
+ACCOUNT_KIND_MIX = {"call_out": 0.2, "call_in": 0.04, "meeting": 0.22, "email_in": 0.16, "email_out": 0.18,
+                    "note": 0.14, "task": 0.06}
+ACCOUNT_KIND_FIELDS = {"call_out": ("call", "outbound"), "call_in": ("call", "inbound"), "meeting": ("meeting", ""),
+                       "email_in": ("email", "inbound"), "email_out": ("email", "outbound"), "note": ("note", ""),
+                       "task": ("task", "")}
 
 
 @dataclass(slots=True)
@@ -75,6 +112,8 @@ class DemoCompany:
     time_zone: str
     created_at: datetime
     updated_at: datetime
+    churn_date: date | None = None  # exported as the custom property `churn_date`
+    health: float | None = None  # latent (customers only), never exported
 
 
 @dataclass(slots=True)
@@ -135,6 +174,7 @@ class DemoActivity:
     # Never exported: which signals the text carries and whether it happened after the conversion.
     signals: tuple[str, ...] = ()
     after_conversion: bool = False
+    account_story: bool = False  # drawn by the churn story, on top of the `activities` asked for
 
 
 @dataclass
@@ -195,6 +235,78 @@ def _ascii_slug(text: str, *, separator: str = "") -> str:
     return re.sub(r"[^a-z0-9]+", separator, plain).strip(separator)
 
 
+def _lifetime_offset(*, health: np.ndarray, tenure: np.ndarray) -> float:
+    """The log-scale of account lifetimes that makes CHURN_SHARE of the customers with at least
+    CHURN_TENURE_DAYS of tenure churned by now, in expectation (bisection; churn falls as the scale grows)."""
+    eligible = tenure >= CHURN_TENURE_DAYS
+    if not eligible.any():
+        return 0.0
+    exposure = np.maximum(tenure[eligible] - CHURN_MIN_LIFETIME_DAYS, 0.0)
+    weights = CHURN_HEALTH_WEIGHT * health[eligible]
+    low, high = -5.0, 15.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        share = np.mean(1 - np.exp(-exposure / np.exp(middle + weights)))
+        if share > CHURN_SHARE:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def _weekday_time(t: datetime, *, lo: datetime, hi: datetime, rnd: random.Random) -> datetime:
+    """`t` moved to working hours of a weekday on or before its day, inside [lo, hi) (else `t` itself)."""
+    day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    if day.weekday() >= 5:
+        day -= timedelta(days=day.weekday() - 4)
+    candidate = day + timedelta(hours=rnd.randrange(8, 18), minutes=rnd.randrange(60))
+    if lo <= candidate < hi:
+        return candidate
+    minute = t.replace(second=0, microsecond=0)
+    return minute if lo <= minute < hi else lo
+
+
+@dataclass(slots=True)
+class _Account:
+    """A customer account's hidden post-sale state (the churn story)."""
+
+    company: int
+    start: datetime  # its first sale
+    end: datetime  # its churn day, or now
+    churned: bool
+    health: float
+    warning_days: float
+    polite: bool  # a churner whose words stay mostly calm
+    steady: bool  # a churner whose habits (how often, which kinds) do not change
+    rough_patch: tuple[datetime, datetime] | None  # a retained account's bad spell: noise
+    people: list[tuple[datetime, int]]  # (converted at, contact index), oldest first
+    monthly_rate: float
+
+    def base_risk(self) -> float:
+        return 0.04 + 0.16 * _scalar_sigmoid(-1.5 * self.health)
+
+    def risk(self, when: datetime) -> float:
+        """0..1: how far on its way out the account is at `when` (rises over the weeks before churning)."""
+        base = self.base_risk()
+        if self.churned:
+            days_left = (self.end - when).total_seconds() / 86_400
+            return base + (0.95 - base) * _scalar_sigmoid((self.warning_days - days_left) / 10)
+        if self.rough_patch is not None and self.rough_patch[0] <= when < self.rough_patch[1]:
+            return max(base, 0.6)
+        return base
+
+    def habit_risk(self, when: datetime) -> float:
+        return self.base_risk() if self.steady else self.risk(when)
+
+    def signal(self, when: datetime, *, u: float, v: float) -> Signal:
+        """What one activity at `when` says, from two uniform draws."""
+        base, risk = self.base_risk(), self.risk(when)
+        words = base + 0.25 * (risk - base) if self.polite else risk
+        if u < words:
+            return Signal.CHURN_RISK
+        return Signal.EXPANSION if v < 0.15 + 0.35 * _scalar_sigmoid(1.5 * self.health) else Signal.ACCOUNT
+
+
 def _offset_for_mean(logits: np.ndarray, target: float) -> float:
     """The intercept that makes mean(sigmoid(logits + b)) == target (bisection; the mean is monotone in b)."""
     low, high = -20.0, 20.0
@@ -240,6 +352,7 @@ class _Builder:
         self.make_deals(n_deals)
         self.make_activities()
         self.finish_contacts()
+        self.make_churn()  # last: it re-times and re-words post-sale activities and adds the accounts' own
         return self.assemble()
 
     def make_companies(self, n: int) -> None:
@@ -670,6 +783,157 @@ class _Builder:
             }
         )
 
+    # The churn story (own streams: nothing above draws differently because of it) ---------------------
+
+    def make_churn(self) -> None:
+        rng = np.random.default_rng([self.seed, CHURN_STREAM])
+        rnd = random.Random(f"churn:{self.seed}")
+        n = len(self.company_rows)
+        self.company_health: list[float | None] = [None] * n
+        self.company_churned_at: list[datetime | None] = [None] * n
+        self.accounts: dict[int, _Account] = {}
+        first: dict[int, datetime] = {}
+        last: dict[int, datetime] = {}
+        engagement: dict[int, list[float]] = {}
+        people: dict[int, list[tuple[datetime, int]]] = {}
+        for i in np.flatnonzero(self.converted):
+            c = int(self.company_of[i])
+            if c < 0:
+                continue
+            when = self.converted_at[i]
+            first[c] = min(first.get(c, when), when)
+            last[c] = max(last.get(c, when), when)
+            engagement.setdefault(c, []).append(float(self.engagement[i]))
+            people.setdefault(c, []).append((when, int(i)))
+        customers = sorted(first)
+        if not customers:
+            return
+        fit = _standardize(self.company_fit[customers])
+        engaged = _standardize(np.array([np.mean(engagement[c]) for c in customers]))
+        health = _standardize(0.45 * fit + 0.35 * engaged + rng.normal(0, 1, len(customers)))
+        tenure = np.array([(self.now - first[c]).total_seconds() / 86_400 for c in customers])
+        offset = _lifetime_offset(health=health, tenure=tenure)
+        lifetime = CHURN_MIN_LIFETIME_DAYS + rng.exponential(1.0, len(customers)) * np.exp(
+            offset + CHURN_HEALTH_WEIGHT * health
+        )
+        today = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        for position, c in enumerate(customers):
+            self.company_health[c] = float(health[position])
+            churn = max(first[c] + timedelta(days=float(lifetime[position])),
+                        last[c] + timedelta(days=CHURN_AFTER_LAST_SALE_DAYS))
+            day = churn.replace(hour=0, minute=0, second=0, microsecond=0)
+            if day < today:
+                self.company_churned_at[c] = day  # churn is a date: the account is gone from that midnight on
+        # The accounts' post-sale life: a second stream, so the churn dates above never depend on it.
+        life_rng = np.random.default_rng([self.seed, CHURN_STREAM, 1])
+        life_rnd = random.Random(f"account-life:{self.seed}")
+        self.accounts = {
+            c: self.account_profile(c, start=first[c], people=sorted(people[c]), rng=life_rng)
+            for c in customers
+        }
+        for row in self.activity_rows:
+            if row["after_conversion"]:
+                self.account_reword(row, rnd=rnd)
+        for c in customers:
+            self.account_life(self.accounts[c], rng=life_rng, rnd=life_rnd)
+
+    def account_profile(self, c: int, *, start: datetime, people: list[tuple[datetime, int]],
+                        rng: np.random.Generator) -> _Account:
+        churned_at = self.company_churned_at[c]
+        health = float(self.company_health[c])
+        end = churned_at or self.now
+        draws = rng.random(4)
+        patch = None
+        if churned_at is None and draws[0] < ACCOUNT_ROUGH_PATCH_SHARE and end - start > timedelta(days=60):
+            patch_start = start + (end - start - timedelta(days=30)) * float(draws[1])
+            patch = (patch_start, patch_start + timedelta(days=float(rng.uniform(30, 60))))
+        return _Account(
+            company=c, start=start, end=end, churned=churned_at is not None, health=health,
+            warning_days=float(rng.uniform(*ACCOUNT_WARNING_DAYS)),
+            polite=churned_at is not None and draws[2] < ACCOUNT_POLITE_CHURNER_SHARE,
+            steady=churned_at is not None and draws[3] < ACCOUNT_STEADY_CHURNER_SHARE,
+            rough_patch=patch, people=people, monthly_rate=float(
+                ACCOUNT_MONTHLY_ACTIVITIES * math.exp(0.25 * health + rng.normal(0, 0.25))
+            ),
+        )
+
+    def account_reword(self, row: dict[str, Any], *, rnd: random.Random) -> None:
+        """Re-time (churning accounts) and re-word one post-sale activity the lead story already drew."""
+        i = row["contact"]
+        c = int(self.company_of[i])
+        account = self.accounts.get(c)
+        if account is None:
+            return
+        converted_at = self.converted_at[i]
+        churned_at = self.company_churned_at[c]
+        when = row["occurred_at"]
+        if churned_at is not None:
+            # Squeeze the account's activity before its churn, thinning towards the end.
+            fraction = (when - converted_at) / max(self.now - converted_at, timedelta(minutes=1))
+            when = converted_at + (churned_at - converted_at) * float(fraction) ** 1.7
+            when = _weekday_time(when, lo=converted_at, hi=churned_at, rnd=rnd)
+            row["occurred_at"] = when
+        if when - converted_at < timedelta(days=CHURN_ONBOARDING_DAYS) and rnd.random() < 0.7:
+            return  # the first weeks are onboarding, healthy or not
+        signal = account.signal(when, u=rnd.random(), v=rnd.random())
+        row["subject"], row["body"] = account_activity_text(
+            rnd=rnd, kind=row["kind"], direction=row["direction"], signal=signal,
+            details=self.account_details(i, c, when, rnd=rnd),
+        )
+        row["signals"] = (str(signal),)
+
+    def account_life(self, account: _Account, *, rng: np.random.Generator, rnd: random.Random) -> None:
+        """Add the account's own post-sale activities: check-in calls, reviews, support emails, usage notes.
+
+        How many follows health (a noisy monthly rate); when they happen, what kind they are and what
+        they say follow `account.risk`: as churn nears, fewer reviews and more inbound emails and calls
+        (unless the account is `steady`), and complaining words (unless it is `polite`)."""
+        lo = account.start + timedelta(days=ACCOUNT_LIFE_AFTER_SALE_DAYS)
+        hi = min(account.end, self.now)
+        if hi - lo < timedelta(days=1):
+            return
+        months = (hi - account.start).total_seconds() / (30 * 86_400)
+        least = min(ACCOUNT_ACTIVITIES_RANGE[0], max(1, round(2 * months)))
+        count = int(np.clip(rng.poisson(account.monthly_rate * months), least, ACCOUNT_ACTIVITIES_RANGE[1]))
+        times: list[datetime] = []
+        for _ in range(count * 20):  # thinning: an account about to leave talks to us less
+            if len(times) == count:
+                break
+            when = lo + (hi - lo) * float(rng.random())
+            if rng.random() < 1 - 0.5 * account.habit_risk(when):
+                times.append(when)
+        for when in sorted(times):
+            when = _weekday_time(when, lo=lo, hi=hi, rnd=rnd)
+            habit = account.habit_risk(when)
+            weights = [ACCOUNT_KIND_MIX[k] for k in ACCOUNT_KINDS]
+            weights[ACCOUNT_KINDS.index("meeting")] *= 1 - 0.9 * habit
+            weights[ACCOUNT_KINDS.index("call_out")] *= 1 - 0.5 * habit
+            weights[ACCOUNT_KINDS.index("email_in")] += 0.5 * habit
+            weights[ACCOUNT_KINDS.index("call_in")] += 0.2 * habit
+            kind = ACCOUNT_KINDS[rnd.choices(range(len(ACCOUNT_KINDS)), weights=weights)[0]]
+            active = [i for converted_at, i in account.people if converted_at <= when] or [account.people[0][1]]
+            i = rnd.choice(active)
+            signal = account.signal(when, u=rnd.random(), v=rnd.random())
+            activity_kind, direction = ACCOUNT_KIND_FIELDS[kind]
+            subject, body = account_activity_text(
+                rnd=rnd, kind=activity_kind, direction=direction, signal=signal,
+                details=self.account_details(i, account.company, when, rnd=rnd), life=True,
+            )
+            self.activity_rows.append(
+                {
+                    "contact": i, "deal": None, "kind": activity_kind, "direction": direction,
+                    "subject": subject, "body": body, "occurred_at": when, "signals": (str(signal),),
+                    "after_conversion": True, "account_story": True,
+                }
+            )
+
+    def account_details(self, i: int, c: int, when: datetime, *, rnd: random.Random) -> dict[str, str]:
+        return text_details(
+            rnd=rnd, when=when, first_name=self.contact_rows[i]["first_name"], company=self.company_rows[c]["name"],
+            industry=self.company_industry[c], seats=self.seats(i), function=self.contact_function[i],
+            product=self.contact_rows[i]["product_interest"] or "our platform",
+        )
+
     def finish_contacts(self) -> None:
         """Lifecycle stage, lead status and last-modified time follow from what happened."""
         touched: dict[int, set[str]] = {}
@@ -755,7 +1019,10 @@ class _Builder:
                     owner_email=self.company_owner[c],
                     time_zone=row["time_zone"],
                     created_at=company_created[c],
-                    updated_at=max(company_created[c], last_contact.get(c, company_created[c])),
+                    updated_at=max(company_created[c], last_contact.get(c, company_created[c]),
+                                   self.company_churned_at[c] or company_created[c]),
+                    churn_date=self.company_churned_at[c].date() if self.company_churned_at[c] else None,
+                    health=self.company_health[c],
                 )
             )
 
@@ -830,6 +1097,7 @@ class _Builder:
                     deal_external_id=deal_ids[row["deal"]] if row["deal"] is not None else "",
                     signals=row["signals"],
                     after_conversion=row["after_conversion"],
+                    account_story=row.get("account_story", False),
                 )
             )
         return crm
@@ -868,6 +1136,7 @@ EXPORTS: tuple[_Export, ...] = (
         _Column("Company owner", "owner_email"),
         _Column("Time Zone", "time_zone"),
         _Column("Last Modified Date", "updated_at", "remote_updated_at"),
+        _Column("churn_date", "churn_date"),  # a custom date property, as CRM teams record churn
     )),
     _Export("contacts", "contacts.csv", "contacts", (
         _Column("Record ID", "external_id", "external_id"),

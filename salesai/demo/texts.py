@@ -25,6 +25,10 @@ class Signal(StrEnum):
     NEUTRAL = "neutral"
     ONBOARDING = "onboarding"  # after conversion
     OPT_OUT = "opt-out"
+    # A customer account's words after the sale (the churn story): risk, growth, or routine.
+    CHURN_RISK = "churn-risk"
+    EXPANSION = "expansion"
+    ACCOUNT = "account"
 
 
 # Third person, as a rep logs it.
@@ -91,6 +95,42 @@ NOTE_BANK: dict[Signal, tuple[str, ...]] = {
         "Admin training done, rollout to the {function} team next.",
         "Data import finished, dashboards live.",
     ),
+    Signal.CHURN_RISK: (
+        "Complained again about slow support tickets.",
+        "Said they are considering switching to {competitor}.",
+        "Budget cut announced, they may not renew.",
+        "Only {few} of {seats} seats are active; adoption is low.",
+        "Escalation: the {product} sync keeps failing for them.",
+        "Their new VP wants to consolidate tools, we might be cut.",
+        "Asked how to export all their data.",
+        "Unhappy with the last price increase.",
+        "Champion left the company, nobody owns the rollout now.",
+        "Missed the quarterly review, no reply since.",
+        "They are doing a budget review and {product} is on the list of tools to cut.",
+        "Low adoption: most of the team went back to spreadsheets.",
+        "They got a quote from {competitor} and want us to match it.",
+        "Renewal is under review by their finance team; no commitment yet.",
+        "Frustrated that the same bug is still open after a month.",
+    ),
+    Signal.EXPANSION: (
+        "Wants to roll out {product} to the {function} team too.",
+        "Asked for a quote for {more} extra seats.",
+        "Usage is up every week, the team relies on the dashboards.",
+        "Great QBR, they want to discuss a multi-year renewal.",
+        "Asked about the enterprise plan and SSO for more users.",
+        "They shared a success story internally and want a case study.",
+        "Adoption is strong, all {seats} seats active.",
+    ),
+    Signal.ACCOUNT: (
+        "Routine check-in, nothing new.",
+        "Sent the release notes for {product}.",
+        "Updated billing contact.",
+        "Answered a question about user roles.",
+        "Scheduled the next quarterly review.",
+        "Support ticket about exports closed the same day.",
+        "Walked their admin through the new reporting screen.",
+        "Monthly check-in, usage is stable.",
+    ),
 }
 
 # First person, as the prospect writes it.
@@ -144,6 +184,34 @@ EMAIL_BANK: dict[Signal, tuple[str, ...]] = {
         "The team likes the {product} dashboards.",
         "Can we schedule a training for new joiners?",
     ),
+    Signal.CHURN_RISK: (
+        "Our support tickets have been open for weeks. This is not acceptable.",
+        "We are considering switching to {competitor} at renewal.",
+        "Our budget was cut, so we may not be able to renew.",
+        "Honestly the team barely uses {product}; only {few} people log in.",
+        "The {product} sync failed again this morning.",
+        "How do we export all our data?",
+        "The price increase is hard to justify internally.",
+        "We are in a budget review and have to justify every tool, {product} included.",
+        "Adoption has been low; most of the team never logged in after the training.",
+        "{competitor} offered us a better price and we are considering switching.",
+        "Still waiting on a fix for the issue I reported last month.",
+    ),
+    Signal.EXPANSION: (
+        "We would like to add {more} more seats. Can you send a quote?",
+        "The {function} team wants access to {product} as well.",
+        "The dashboards are a hit, usage keeps growing.",
+        "Can we talk about a multi-year renewal?",
+        "Could you tell us more about the enterprise plan?",
+    ),
+    Signal.ACCOUNT: (
+        "Thanks for the release notes.",
+        "Please update our billing contact.",
+        "Quick question about user roles.",
+        "Confirmed for the quarterly review.",
+        "Thanks for fixing the export issue so quickly.",
+        "Could you reset the password for one of our users?",
+    ),
     Signal.OPT_OUT: (
         "Please remove me from your list.",
         "Unsubscribe me, please.",
@@ -175,6 +243,42 @@ REP_EMAIL_BANK: dict[Signal, tuple[str, ...]] = {
         "Hi {first}, welcome aboard! Here is the onboarding plan for your team.",
         "Hi {first}, your workspace is ready; invites for {seats} users are out.",
     ),
+}
+
+# Account management after the sale (the churn story).
+REP_ACCOUNT_EMAIL_BANK: dict[Signal, tuple[str, ...]] = {
+    Signal.CHURN_RISK: (
+        "Hi {first}, sorry about the open tickets; I have escalated them to our support lead.",
+        "Hi {first}, I hear you are looking at {competitor}. Could we talk before you decide?",
+        "Hi {first}, we noticed only a few users log in. Can we set up a refresher training?",
+        "Hi {first}, understood about the budget cut. Happy to discuss a smaller plan.",
+    ),
+    Signal.EXPANSION: (
+        "Hi {first}, here is the quote for {more} additional seats.",
+        "Hi {first}, great to hear the {function} team wants in. Attached is the expansion proposal.",
+        "Hi {first}, as discussed, the multi-year renewal terms are attached.",
+    ),
+    Signal.ACCOUNT: (
+        "Hi {first}, here are this month's release notes for {product}.",
+        "Hi {first}, just checking in. Anything we can help with?",
+        "Hi {first}, sending the invite for our quarterly review.",
+    ),
+}
+ACCOUNT_SUBJECTS = ("Account review", "Quarterly business review", "Support follow-up", "{product} usage",
+                    "Renewal", "Check-in")
+# The accounts' own post-sale activities (the churn story): subjects by kind and direction, not by signal.
+ACCOUNT_LIFE_SUBJECTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("call", "outbound"): ("Monthly check-in", "Check-in call with {first}", "Account call"),
+    ("call", "inbound"): ("Call from {first}", "Support call", "{first} called about {product}"),
+    ("meeting", ""): ("Quarterly business review", "QBR with {company}", "Usage review", "Account review"),
+    ("email", "inbound"): ("Support request", "Ticket update", "Question about {product}", "Our account"),
+    ("email", "outbound"): ("Checking in", "{product} release notes", "Your support ticket", "Our next review"),
+    ("note", ""): ("",),
+}
+ACCOUNT_TASK_SUBJECTS = {
+    Signal.CHURN_RISK: ("Save call with {first}", "Escalate tickets for {company}", "Prepare retention offer"),
+    Signal.EXPANSION: ("Send expansion quote to {first}", "Prepare upsell proposal for {company}"),
+    Signal.ACCOUNT: ("Schedule QBR with {first}", "Send release notes to {first}"),
 }
 
 REP_SUBJECTS = ("Following up", "Quick question, {first}", "{product} for {company}", "Next steps", "Checking in")
@@ -239,3 +343,31 @@ def prospect_email_text(*, rnd: random.Random, signals: list[Signal], details: d
 def rep_email_text(*, rnd: random.Random, signal: Signal, details: dict[str, str]) -> str:
     bank = REP_EMAIL_BANK.get(signal, REP_EMAIL_BANK[Signal.NEUTRAL])
     return pick(rnd=rnd, options=bank, details=details)
+
+
+def account_details(*, rnd: random.Random, details: dict[str, str]) -> dict[str, str]:
+    """The account-story slots on top of `text_details` (drawn from the caller's own stream)."""
+    seats = int(details["seats"])
+    return {
+        **details,
+        "few": str(max(1, seats // rnd.choice((5, 8, 10)))),
+        "more": str(rnd.choice((5, 10, 20, 50))),
+        "competitor": rnd.choice(COMPETITORS),
+    }
+
+
+def account_activity_text(*, rnd: random.Random, kind: str, direction: str, signal: Signal,
+                          details: dict[str, str], life: bool = False) -> tuple[str, str]:
+    """(subject, body) of one post-sale activity carrying `signal`, in the voice its kind and direction imply;
+    `life` takes the subject from ACCOUNT_LIFE_SUBJECTS (the account's own activities)."""
+    details = account_details(rnd=rnd, details=details)
+    if kind == "task":
+        return pick(rnd=rnd, options=ACCOUNT_TASK_SUBJECTS[signal], details=details), ""
+    subjects = ACCOUNT_LIFE_SUBJECTS.get((kind, direction), ACCOUNT_SUBJECTS) if life else ACCOUNT_SUBJECTS
+    subject = pick(rnd=rnd, options=subjects, details=details)
+    if kind == "email" and direction == "inbound":
+        return f"Re: {subject}", prospect_email_text(rnd=rnd, signals=[signal], details=details)
+    if kind == "email":
+        return subject, pick(rnd=rnd, options=REP_ACCOUNT_EMAIL_BANK[signal], details=details)
+    body = note_text(rnd=rnd, signals=[signal], details=details)
+    return ("" if kind == "note" else subject), body

@@ -1,5 +1,6 @@
 """demo_seed: the synthetic export goes through the real CSV connector and sync, with no row errors, idempotently."""
 
+import re
 from datetime import date, timedelta
 from io import StringIO
 
@@ -38,10 +39,15 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     run = first.sync_run
     assert run.status == SyncRun.Status.SUCCEEDED, run.error_summary
     assert run.failed == 0 and run.errors == []
-    assert run.created == sum(SIZES.values())
+    # The churn story adds the customers' own post-sale activities on top of the activities asked for.
+    generated = first.generated
+    assert generated["activities"] > SIZES["activities"]
+    assert {k: v for k, v in generated.items() if k != "activities"} == {k: v for k, v in SIZES.items()
+                                                                           if k != "activities"}
+    assert run.created == sum(generated.values())
     assert first.folder == var_dir / "demo" and (var_dir / "demo" / "mapping.yaml").is_file()
     assert first.organization_created and first.organization.slug == "demo"
-    assert _row_counts(first.organization) == SIZES
+    assert _row_counts(first.organization) == generated
     assert Membership.objects.get(organization=first.organization, user__username="demo").role == "admin"
     assert authenticate(username="demo", password="pw-demo-1") is not None
     customers = Contact.objects.filter(organization=first.organization, converted_at__isnull=False)
@@ -54,11 +60,11 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     rerun = second.sync_run
     assert rerun.status == SyncRun.Status.SUCCEEDED
     assert (rerun.created, rerun.updated, rerun.deleted, rerun.failed) == (0, 0, 0, 0)
-    assert rerun.unchanged == sum(SIZES.values())
+    assert rerun.unchanged == sum(generated.values()) and second.generated == generated
     assert not second.organization_created and second.organization == first.organization
     assert Organization.objects.filter(slug="demo").count() == 1
     assert CRMConnection.objects.filter(organization=first.organization, name=DEMO_CONNECTION_NAME).count() == 1
-    assert _row_counts(first.organization) == SIZES
+    assert _row_counts(first.organization) == generated
     assert authenticate(username="demo", password="pw-demo-2") is not None  # the password follows the argument
 
 
@@ -70,7 +76,7 @@ def test_reseeding_on_a_later_day_updates_rows_in_place(var_dir):
 
     assert later.sync_run.status == SyncRun.Status.SUCCEEDED
     assert later.sync_run.created == 0 and later.sync_run.updated > 0 and later.sync_run.failed == 0
-    assert _row_counts(later.organization) == tiny
+    assert _row_counts(later.organization) == later.generated
 
 
 @pytest.mark.django_db
@@ -82,7 +88,8 @@ def test_demo_seed_command_prints_what_it_did_and_the_login(var_dir, settings):
     )
 
     text = out.getvalue()
-    assert "Generated 20 companies, 100 contacts, 40 deals, 400 activities" in text
-    assert "560 created" in text and "0 failed" in text
+    found = re.search(r"Generated 20 companies, 100 contacts, 40 deals, (\d+) activities", text)
+    assert found and int(found[1]) > 400  # 400 asked for, plus the customers' own post-sale activities
+    assert f"{160 + int(found[1])} created" in text and "0 failed" in text
     assert "http://127.0.0.1:8000/app/" in text and "'demo'" in text and "'from-settings'" in text
     assert authenticate(username="demo", password="from-settings") is not None

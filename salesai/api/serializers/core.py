@@ -17,11 +17,18 @@ class OrganizationSlugField(serializers.SlugRelatedField):
 
 
 class CompanySerializer(serializers.ModelSerializer):
+    """List shape: the current churn risk comes from annotations (ml.churn_selectors), no query per row."""
+
     organization = OrganizationSlugField()
+    churn_risk = serializers.FloatField(read_only=True, allow_null=True,
+                                        help_text="calibrated churn probability, null when unscored")
+    churn_score = serializers.IntegerField(read_only=True, allow_null=True, help_text="0-100, null when unscored")
+    churn_prediction_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = Company
-        fields = [*SYNCED_FIELDS, "name", "domain", "industry", "employee_count", "annual_revenue", "country", "city"]
+        fields = [*SYNCED_FIELDS, "name", "domain", "industry", "employee_count", "annual_revenue", "country", "city",
+                  "churn_risk", "churn_score", "churn_prediction_id"]
         read_only_fields = fields
 
 
@@ -75,6 +82,22 @@ class ContactDetailSerializer(ContactSerializer):
     def get_current_prediction(self, contact: Contact) -> dict | None:
         # `current_predictions` is prefetched by ml.selectors.contacts_with_current_prediction.
         predictions = getattr(contact, "current_predictions", [])
+        return CurrentPredictionSerializer(predictions[0]).data if predictions else None
+
+
+class CompanyDetailSerializer(CompanySerializer):
+    """Detail shape: adds the current churn prediction with its model version and the reasons behind it."""
+
+    current_churn_prediction = serializers.SerializerMethodField()
+
+    class Meta(CompanySerializer.Meta):
+        fields = [*CompanySerializer.Meta.fields, "current_churn_prediction"]
+        read_only_fields = fields
+
+    @extend_schema_field(CurrentPredictionSerializer(allow_null=True))
+    def get_current_churn_prediction(self, company: Company) -> dict | None:
+        # `current_churn_predictions` is prefetched by ml.churn_selectors.companies_with_churn_prediction.
+        predictions = getattr(company, "current_churn_predictions", [])
         return CurrentPredictionSerializer(predictions[0]).data if predictions else None
 
 

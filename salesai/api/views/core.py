@@ -4,10 +4,12 @@ from django.db.models import QuerySet
 from rest_framework import mixins
 from rest_framework.serializers import BaseSerializer
 
+from ml.churn_selectors import companies_with_churn_prediction, companies_with_churn_risk
 from ml.selectors import contacts_with_current_prediction, contacts_with_current_score
 from salesai.api.filters import ActivityFilter, CompanyFilter, ContactFilter, DealFilter
 from salesai.api.serializers.core import (
     ActivitySerializer,
+    CompanyDetailSerializer,
     CompanySerializer,
     ContactDetailSerializer,
     ContactSerializer,
@@ -28,14 +30,23 @@ class ReadOnlyScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Or
 
 
 class CompanyViewSet(ReadOnlyScopedViewSet):
-    serializer_class = CompanySerializer
+    """Companies with their current churn risk; `?ordering=-churn_risk` ranks accounts most at risk first
+    (unscored companies last)."""
+
     filterset_class = CompanyFilter
     search_fields = ["name", "domain"]
-    ordering_fields = ["name", "employee_count", "annual_revenue", "created_at", "updated_at", "remote_updated_at"]
+    ordering_fields = ["name", "employee_count", "annual_revenue", "created_at", "updated_at", "remote_updated_at",
+                       "churn_risk", "churn_score"]
     ordering = ["name"]
 
     def get_queryset(self) -> QuerySet[Company]:
-        return company_list_for_user(user=self.request.user)
+        companies = company_list_for_user(user=self.request.user)
+        if self.action == "retrieve":
+            return companies_with_churn_prediction(queryset=companies)
+        return companies_with_churn_risk(queryset=companies)
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        return CompanyDetailSerializer if self.action == "retrieve" else CompanySerializer
 
 
 class ContactViewSet(ReadOnlyScopedViewSet):
