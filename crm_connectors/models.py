@@ -120,6 +120,36 @@ class ScoreWrite(models.Model):
         return f"ScoreWrite {self.connection_id}/{self.external_id} {self.score} {self.status}"
 
 
+class CompanyScoreWrite(models.Model):
+    """The latest churn risk we tried to write into one CRM company (account, organization), and how it went.
+
+    Kept apart from `ScoreWrite` (one row per contact): one row per (connection, company), compared with the
+    company's current churn prediction so only changed or previously failed values are written.
+    """
+
+    Status = ScoreWrite.Status
+
+    connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="company_score_writes")
+    company = models.ForeignKey("core.Company", on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=255)
+    score = models.PositiveSmallIntegerField()  # 0-100 churn risk, the value written (or attempted when failed)
+    probability = models.FloatField()
+    status = models.CharField(max_length=16, choices=ScoreWrite.Status.choices, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # consecutive attempts at this value (1 once written)
+    written_at = models.DateTimeField(null=True, blank=True)  # the last successful write
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "company"], name="companyscorewrite_connection_company_uniq")
+        ]
+        ordering = ["connection", "company"]
+
+    def __str__(self) -> str:
+        return f"CompanyScoreWrite {self.connection_id}/{self.external_id} {self.score} {self.status}"
+
+
 class UnroutedWebhookEvent(models.Model):
     """A verified app-level delivery (HubSpot) for an account that no active connection is linked to.
 

@@ -18,11 +18,19 @@ def sync_connection(connection_id: int, full: bool = False, sync_run_id: int | N
 
 @shared_task
 def writeback_connection(connection_id: int) -> dict:
-    """Write the connection's changed lead scores into its CRM; idempotent (unchanged scores are skipped)."""
+    """Write the connection's changed lead scores and churn risks into its CRM; idempotent (unchanged values
+    are skipped)."""
     from crm_connectors.writeback import connection_writeback  # appended task: its import kept local
 
     summary = connection_writeback(connection_id=connection_id)
-    return {"written": summary.written, "failed": summary.failed, "unchanged": summary.unchanged, "error": summary.error}
+    churn = summary.churn
+    return {
+        "written": summary.written,
+        "failed": summary.failed,
+        "unchanged": summary.unchanged,
+        "error": summary.error,
+        "churn": {"written": churn.written, "failed": churn.failed, "unchanged": churn.unchanged, "error": churn.error},
+    }
 
 
 @shared_task

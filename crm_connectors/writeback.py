@@ -1,8 +1,10 @@
-"""Writeback: push each contact's current lead score into its CRM record, through the connection's connector.
+"""Writeback: push each contact's current lead score, then each company's current churn risk, into the CRM
+through the connection's connector.
 
-Only what changed is written: a `ScoreWrite` row per (connection, contact) holds the last value sent and
-whether the CRM took it, so an unchanged score costs no API call and a failed write is retried next run.
-Contacts of other connections, deleted contacts and contacts without a current prediction are never sent.
+Only what changed is written: a `ScoreWrite` row per (connection, contact) and a `CompanyScoreWrite` row per
+(connection, company) hold the last value sent and whether the CRM took it, so an unchanged value costs no API
+call and a failed write is retried next run. Records of other connections, deleted records and records without
+a current prediction are never sent.
 """
 
 from __future__ import annotations
@@ -12,31 +14,34 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm_connectors.base import Connector, ConnectorError, ScoreUpdate, WriteResult
-from crm_connectors.models import CRMConnection, ScoreWrite
+from crm_connectors.models import CompanyScoreWrite, CRMConnection, ScoreWrite
 from crm_connectors.registry import connector_class_get
 from crm_connectors.services import connection_credentials_save
 from ml.models import Prediction
-from ml.selectors import predictions_current_for_connection
+from ml.selectors import predictions_current_churn_for_connection, predictions_current_for_connection
 
 logger = logging.getLogger(__name__)
 
 # Updates handed to the connector per call; outcomes are saved after each chunk, so a crash loses little.
 CHUNK_SIZE = 1000
 LEAD_SCORE = "lead_score"  # the ScoreUpdate.values key connectors map to their score field
+CHURN_RISK = "churn_risk"  # the ScoreUpdate.values key connectors map to their company churn field
 MAX_ERRORS_REPORTED = 10
 
 
 @dataclass
-class WritebackSummary:
-    connection_id: int
-    considered: int = 0  # contacts of the connection with a current score
-    unchanged: int = 0  # already written with the same score: skipped
+class WritebackCounts:
+    """How one kind of value fared in a run (lead scores into contacts, churn risk into companies)."""
+
+    considered: int = 0  # records of the connection with a current prediction
+    unchanged: int = 0  # already written with the same value: skipped
     written: int = 0
     failed: int = 0
-    # A problem with the whole run (missing CRM field, quota, auth): the rest stays pending for the next run.
+    # A problem with the whole part (missing CRM field, quota, auth): its rest stays pending for the next run.
     error: str = ""
     record_errors: list[str] = field(default_factory=list)  # the first few per-record failures
 
@@ -44,19 +49,47 @@ class WritebackSummary:
     def ok(self) -> bool:
         return not self.error and not self.failed
 
-    def as_text(self) -> str:
-        lines = [
-            (
-                f"Writeback of connection {self.connection_id}: considered={self.considered} "
-                f"written={self.written} unchanged={self.unchanged} failed={self.failed}"
-            )
-        ]
-        if self.error:
-            lines.append(f"error: {self.error}")
+    def counts_text(self) -> str:
+        return f"considered={self.considered} written={self.written} unchanged={self.unchanged} failed={self.failed}"
+
+    def detail_lines(self) -> list[str]:
+        lines = [f"error: {self.error}"] if self.error else []
         lines.extend(f"  - {error}" for error in self.record_errors)
         if self.failed > len(self.record_errors):
             lines.append(f"  ... and {self.failed - len(self.record_errors)} more")
+        return lines
+
+
+@dataclass
+class WritebackSummary(WritebackCounts):
+    """The lead-score part at the top level (what callers have always read), the churn part in `churn`."""
+
+    connection_id: int = 0
+    churn: WritebackCounts = field(default_factory=WritebackCounts)
+
+    @property
+    def ok(self) -> bool:
+        return super().ok and self.churn.ok
+
+    def as_text(self) -> str:
+        lines = [f"Writeback of connection {self.connection_id}: {self.counts_text()}", *self.detail_lines()]
+        lines.append(f"churn risk: {self.churn.counts_text()}")
+        lines.extend(self.churn.detail_lines())
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One kind of value written back: where its outcomes are kept and which CRM records it goes into."""
+
+    model: type[ScoreWrite] | type[CompanyScoreWrite]
+    record_field: str  # the Prediction (and outcome row) field naming the record: contact or company
+    object_type: str  # ScoreUpdate.object_type
+    value_key: str  # ScoreUpdate.values key
+
+
+LEAD_PART = _Part(ScoreWrite, "contact", "contacts", LEAD_SCORE)
+CHURN_PART = _Part(CompanyScoreWrite, "company", "companies", CHURN_RISK)
 
 
 def connector_for_writeback(*, connection: CRMConnection) -> Connector:
@@ -87,85 +120,118 @@ def writeback_start(*, connection_id: int) -> None:
 
 
 def connection_writeback(*, connection_id: int) -> WritebackSummary:
-    """Write every changed or previously failed current lead score of the connection into its CRM."""
+    """Write every changed or previously failed current lead score, then churn risk, of the connection."""
     connection = CRMConnection.objects.get(pk=connection_id)
     connector = connector_for_writeback(connection=connection)
     summary = WritebackSummary(connection_id=connection_id)
-    previous = {row.contact_id: row for row in ScoreWrite.objects.filter(connection_id=connection_id)}
-
-    pending: list[Prediction] = []
-    for prediction in predictions_current_for_connection(connection_id=connection_id).iterator(chunk_size=2000):
-        summary.considered += 1
-        prior = previous.get(prediction.contact_id)
-        if (
-            prior is not None
-            and prior.status == ScoreWrite.Status.WRITTEN
-            and prior.score == prediction.score
-            and prior.external_id == prediction.contact.external_id
-        ):
-            summary.unchanged += 1
-            continue
-        pending.append(prediction)
-
     config_before = dict(connection.config)
     try:
-        for start in range(0, len(pending), CHUNK_SIZE):
-            chunk = pending[start : start + CHUNK_SIZE]
-            updates = [
-                ScoreUpdate(object_type="contacts", external_id=p.contact.external_id, values={LEAD_SCORE: p.score})
-                for p in chunk
-            ]
-            try:
-                results = connector.write_scores(updates=updates)
-            except ConnectorError as exc:
-                # The whole call failed (a missing field, quota, auth): record it on each record and stop.
-                summary.error = str(exc)
-                _outcomes_save(connection_id, chunk, previous, {}, default_error=str(exc), summary=summary)
-                break
-            by_id = {result.external_id: result for result in results}
-            _outcomes_save(
-                connection_id, chunk, previous, by_id, default_error="no answer from the CRM", summary=summary
-            )
+        _part_write(
+            connection_id,
+            connector,
+            LEAD_PART,
+            predictions_current_for_connection(connection_id=connection_id),
+            counts=summary,
+        )
+        # A lead-score problem (say, a missing contact field) says nothing about the company field: go on.
+        _part_write(
+            connection_id,
+            connector,
+            CHURN_PART,
+            predictions_current_churn_for_connection(connection_id=connection_id),
+            counts=summary.churn,
+        )
     finally:
         close = getattr(connector, "close", None)
         if callable(close):
             close()
-        # A connector may have created the CRM field and remembered its key (Pipedrive): keep it.
+        # A connector may have created a CRM field and remembered its key (Pipedrive): keep it.
         if connector.config != config_before:
             CRMConnection.objects.filter(pk=connection_id).update(config=connector.config)
     logger.info(
-        "writeback connection=%s written=%s failed=%s unchanged=%s",
+        "writeback connection=%s written=%s failed=%s unchanged=%s churn_written=%s churn_failed=%s churn_unchanged=%s",
         connection_id,
         summary.written,
         summary.failed,
         summary.unchanged,
+        summary.churn.written,
+        summary.churn.failed,
+        summary.churn.unchanged,
     )
     return summary
 
 
+def _part_write(
+    connection_id: int,
+    connector: Connector,
+    part: _Part,
+    predictions: QuerySet[Prediction],
+    *,
+    counts: WritebackCounts,
+) -> None:
+    id_field = f"{part.record_field}_id"
+    previous = {getattr(row, id_field): row for row in part.model.objects.filter(connection_id=connection_id)}
+
+    pending: list[Prediction] = []
+    for prediction in predictions.iterator(chunk_size=2000):
+        counts.considered += 1
+        prior = previous.get(getattr(prediction, id_field))
+        if (
+            prior is not None
+            and prior.status == ScoreWrite.Status.WRITTEN
+            and prior.score == prediction.score
+            and prior.external_id == getattr(prediction, part.record_field).external_id
+        ):
+            counts.unchanged += 1
+            continue
+        pending.append(prediction)
+
+    for start in range(0, len(pending), CHUNK_SIZE):
+        chunk = pending[start : start + CHUNK_SIZE]
+        updates = [
+            ScoreUpdate(
+                object_type=part.object_type,
+                external_id=getattr(p, part.record_field).external_id,
+                values={part.value_key: p.score},
+            )
+            for p in chunk
+        ]
+        try:
+            results = connector.write_scores(updates=updates)
+        except ConnectorError as exc:
+            # The whole call failed (a missing field, quota, auth): record it on each record and stop.
+            counts.error = str(exc)
+            _outcomes_save(connection_id, part, chunk, previous, {}, default_error=str(exc), counts=counts)
+            return
+        by_id = {result.external_id: result for result in results}
+        _outcomes_save(
+            connection_id, part, chunk, previous, by_id, default_error="no answer from the CRM", counts=counts
+        )
+
+
 def _outcomes_save(
     connection_id: int,
+    part: _Part,
     chunk: Iterable[Prediction],
-    previous: dict[int, ScoreWrite],
+    previous: dict[int, ScoreWrite | CompanyScoreWrite],
     results: dict[str, WriteResult],
     *,
     default_error: str,
-    summary: WritebackSummary,
+    counts: WritebackCounts,
 ) -> None:
     now = timezone.now()
     rows = []
     for prediction in chunk:
-        contact = prediction.contact
-        result = results.get(contact.external_id)
-        prior = previous.get(contact.id)
+        record = getattr(prediction, part.record_field)
+        result = results.get(record.external_id)
+        prior = previous.get(record.id)
         ok = result is not None and result.ok
         error = "" if ok else (result.error if result is not None and result.error else default_error)
         retried = prior is not None and prior.status == ScoreWrite.Status.FAILED and prior.score == prediction.score
         rows.append(
-            ScoreWrite(
+            part.model(
                 connection_id=connection_id,
-                contact_id=contact.id,
-                external_id=contact.external_id,
+                external_id=record.external_id,
                 score=prediction.score,
                 probability=prediction.probability,
                 status=ScoreWrite.Status.WRITTEN if ok else ScoreWrite.Status.FAILED,
@@ -173,18 +239,19 @@ def _outcomes_save(
                 attempts=(prior.attempts + 1) if retried else 1,
                 written_at=now if ok else (prior.written_at if prior is not None else None),
                 updated_at=now,
+                **{f"{part.record_field}_id": record.id},
             )
         )
         if ok:
-            summary.written += 1
+            counts.written += 1
         else:
-            summary.failed += 1
-            if len(summary.record_errors) < MAX_ERRORS_REPORTED:
-                summary.record_errors.append(f"{contact.external_id}: {error}")
-    ScoreWrite.objects.bulk_create(
+            counts.failed += 1
+            if len(counts.record_errors) < MAX_ERRORS_REPORTED:
+                counts.record_errors.append(f"{record.external_id}: {error}")
+    part.model.objects.bulk_create(
         rows,
         update_conflicts=True,
-        unique_fields=["connection", "contact"],
+        unique_fields=["connection", part.record_field],
         update_fields=[
             "external_id",
             "score",

@@ -29,6 +29,7 @@ from ml.features.churn import (
 )
 from ml.models import ModelVersion, Prediction, Task, TrainingRun
 from ml.selectors import model_version_champion_get
+from ml.signals import predictions_updated
 from salesai.core.models import Company, Organization
 
 logger = logging.getLogger(__name__)
@@ -219,6 +220,11 @@ def accounts_score(
         prediction_ids += _predictions_write(organization_id=organization_id, model_version=version,
                                              company_ids=[int(i) for i in built.frame.index],
                                              probabilities=probabilities, factors=factors)
+    if prediction_ids:
+        # Listeners (CRM writeback of churn risk) act only on committed scores; no contact changed here.
+        transaction.on_commit(
+            lambda: predictions_updated.send_robust(sender=Prediction, organization_id=organization_id, contact_ids=[])
+        )
     return prediction_ids
 
 

@@ -222,3 +222,19 @@ def scoring_run_latest_get(*, organization_id: int, task: str = Task.LEAD_CONVER
         .order_by("-started_at", "-id")
         .first()
     )
+
+
+def predictions_current_churn_for_connection(*, connection_id: int) -> QuerySet[Prediction]:
+    """Current churn predictions of the live companies synced through one CRM connection (for writing churn
+    risk back)."""
+    return (
+        Prediction.objects.filter(
+            task=Task.CHURN,
+            is_current=True,
+            contact__isnull=True,
+            company__connection_id=connection_id,
+            company__deleted_at__isnull=True,
+        )
+        .select_related("company")
+        .order_by("company_id")
+    )

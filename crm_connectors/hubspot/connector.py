@@ -64,7 +64,8 @@ class HubSpotConnector(Connector):
             "requests_per_second": {"type": "number", "minimum": 0},
             "search_requests_per_second": {"type": "number", "minimum": 0},
             "score_property": {"type": "string", "minLength": 1},
-            "create_score_property": {"type": "boolean"},
+            "create_score_property": {"type": "boolean"},  # also governs the churn property
+            "churn_property": {"type": "string", "minLength": 1},
             # The public app whose one webhook URL (/webhooks/hubspot/app/<app_id>/) serves this portal.
             "app_id": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
         },
@@ -119,11 +120,25 @@ class HubSpotConnector(Connector):
     # --- writeback --------------------------------------------------------------------------------------
 
     def write_scores(self, *, updates: list[ScoreUpdate]) -> list[WriteResult]:
-        """Lead scores into the contact property `score_property` (created when missing unless turned off)."""
-        name = str(self.config.get("score_property") or hubspot_writeback.DEFAULT_SCORE_PROPERTY)
+        """Lead scores into the contact property `score_property`, churn risk into the company property
+        `churn_property` (each created when missing unless turned off)."""
         http = self._api_get().http
-        hubspot_writeback.score_property_ensure(http, name=name, create=self.config.get("create_score_property", True))
-        return hubspot_writeback.scores_write(http, updates=updates, value_key="lead_score", name=name)
+        create = self.config.get("create_score_property", True)
+        results: list[WriteResult] = []
+        for object_type, value_key, name in (
+            ("contacts", "lead_score", self.config.get("score_property") or hubspot_writeback.DEFAULT_SCORE_PROPERTY),
+            ("companies", "churn_risk", self.config.get("churn_property") or hubspot_writeback.DEFAULT_CHURN_PROPERTY),
+        ):
+            batch = [update for update in updates if update.object_type == object_type]
+            if not batch:
+                continue
+            hubspot_writeback.score_property_ensure(http, name=str(name), create=create, object_type=object_type)
+            results.extend(
+                hubspot_writeback.scores_write(
+                    http, updates=batch, value_key=value_key, name=str(name), object_type=object_type
+                )
+            )
+        return results
 
     def _base_url(self) -> str:
         return str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")

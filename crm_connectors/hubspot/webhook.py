@@ -18,6 +18,7 @@ from crm_connectors.webhook_types import EventPlan, WebhookDenied, WebhookMalfor
 
 MAX_TIMESTAMP_AGE_MS = 300_000  # v3 replay guard: 5 minutes
 DEFAULT_SCORE_PROPERTY = "salesai_lead_score"
+DEFAULT_CHURN_PROPERTY = "salesai_churn_risk"  # on companies
 OBJECT_TYPES = {"contact": "contacts", "company": "companies", "deal": "deals"}
 # The escapes HubSpot's validation page says to decode in the v3 URI (its exact list is unconfirmed).
 _V3_URI_ESCAPES = {
@@ -148,7 +149,7 @@ def event_plan(*, payload: Mapping[str, Any], config: Mapping[str, Any]) -> Even
     if object_type is None:
         return EventPlan(None)  # tickets, products, conversations...: nothing we sync
     record_id = _id(payload.get("objectId"))
-    if action == "propertyChange" and payload.get("propertyName") == score_property(config):
+    if action == "propertyChange" and payload.get("propertyName") in own_properties(config):
         return EventPlan(object_type, score_only=True)
     if action in ("deletion", "privacyDeletion"):
         return EventPlan(object_type, deleted_ids=_ids([record_id]))
@@ -165,6 +166,11 @@ def event_plan(*, payload: Mapping[str, Any], config: Mapping[str, Any]) -> Even
 
 def score_property(config: Mapping[str, Any]) -> str:
     return str(config.get("score_property") or DEFAULT_SCORE_PROPERTY)
+
+
+def own_properties(config: Mapping[str, Any]) -> frozenset[str]:
+    """The properties our writeback sets (lead score, churn risk): a change of one alone is our own echo."""
+    return frozenset({score_property(config), str(config.get("churn_property") or DEFAULT_CHURN_PROPERTY)})
 
 
 def acknowledgement() -> tuple[bytes, str]:

@@ -1,4 +1,5 @@
-"""Writing scores into a HubSpot contact property (CONTRACT.md §4.2, §4.3, §6.4).
+"""Writing scores into a HubSpot property: lead scores on contacts, churn risk on companies (CONTRACT.md
+§4.2, §4.3, §6.4).
 
 The property is created (type number) when it is missing and the connection allows it; values go out
 through `batch/update` in batches of 100, and a 207 multi-status answer is split into per-record outcomes.
@@ -12,16 +13,24 @@ from crm_connectors.base import ConnectorError, ScoreUpdate, WriteResult
 from crm_connectors.http import CRMHttpClient, CRMHttpError
 
 DEFAULT_SCORE_PROPERTY = "salesai_lead_score"
+DEFAULT_CHURN_PROPERTY = "salesai_churn_risk"
 BATCH_SIZE = 100  # HubSpot's batch input cap
-PROPERTY_GROUP = "contactinformation"  # exists in every portal
+# Per object type: a property group that exists in every portal, the singular for messages.
+PROPERTY_GROUPS = {"contacts": "contactinformation", "companies": "companyinformation"}
+SINGULAR = {"contacts": "contact", "companies": "company"}
+# What each property holds, for its label and description in HubSpot.
+PROPERTY_MEANING = {"contacts": "lead score", "companies": "churn risk"}
 # A whole batch refused for its content (not auth or availability): its records fail, the next batches go on.
 BATCH_REJECTED = frozenset({400, 404, 409, 422})
 
 
-def score_property_ensure(http: CRMHttpClient, *, name: str, create: bool) -> None:
-    """Make sure contacts have the number property `name`, creating it when allowed."""
+def score_property_ensure(
+    http: CRMHttpClient, *, name: str, create: bool, object_type: str = "contacts"
+) -> None:
+    """Make sure `object_type` records have the number property `name`, creating it when allowed."""
+    singular, meaning = SINGULAR[object_type], PROPERTY_MEANING[object_type]
     try:
-        definition = http.get_json(f"/crm/v3/properties/contacts/{name}")
+        definition = http.get_json(f"/crm/v3/properties/{object_type}/{name}")
     except CRMHttpError as exc:
         if exc.status != 404:
             raise
@@ -29,22 +38,23 @@ def score_property_ensure(http: CRMHttpClient, *, name: str, create: bool) -> No
     if definition is not None:
         if definition.get("type") != "number":
             raise ConnectorError(
-                f"HubSpot contact property {name!r} has type {definition.get('type')!r}; scores need a number property"
+                f"HubSpot {singular} property {name!r} has type {definition.get('type')!r}; "
+                f"the {meaning} needs a number property"
             )
         return
     if not create:
-        raise ConnectorError(f"HubSpot contact property {name!r} does not exist and creating it is turned off")
+        raise ConnectorError(f"HubSpot {singular} property {name!r} does not exist and creating it is turned off")
     try:
         http.request(
             "POST",
-            "/crm/v3/properties/contacts",
+            f"/crm/v3/properties/{object_type}",
             json={
                 "name": name,
-                "label": "SalesAI lead score",
+                "label": f"SalesAI {meaning}",
                 "type": "number",
                 "fieldType": "number",
-                "groupName": PROPERTY_GROUP,
-                "description": "0-100 lead score written by SalesAI",
+                "groupName": PROPERTY_GROUPS[object_type],
+                "description": f"0-100 {meaning} written by SalesAI",
                 "formField": False,
                 "numberDisplayHint": "unformatted",
             },
@@ -54,14 +64,19 @@ def score_property_ensure(http: CRMHttpClient, *, name: str, create: bool) -> No
             raise
 
 
-def scores_write(http: CRMHttpClient, *, updates: list[ScoreUpdate], value_key: str, name: str) -> list[WriteResult]:
+def scores_write(
+    http: CRMHttpClient, *, updates: list[ScoreUpdate], value_key: str, name: str, object_type: str = "contacts"
+) -> list[WriteResult]:
     results: list[WriteResult] = []
     for start in range(0, len(updates), BATCH_SIZE):
-        results.extend(_batch_write(http, updates[start : start + BATCH_SIZE], value_key=value_key, name=name))
+        batch = updates[start : start + BATCH_SIZE]
+        results.extend(_batch_write(http, batch, value_key=value_key, name=name, object_type=object_type))
     return results
 
 
-def _batch_write(http: CRMHttpClient, batch: list[ScoreUpdate], *, value_key: str, name: str) -> list[WriteResult]:
+def _batch_write(
+    http: CRMHttpClient, batch: list[ScoreUpdate], *, value_key: str, name: str, object_type: str
+) -> list[WriteResult]:
     inputs = [
         {
             "id": update.external_id,
@@ -71,7 +86,7 @@ def _batch_write(http: CRMHttpClient, batch: list[ScoreUpdate], *, value_key: st
         for update in batch
     ]
     try:
-        response = http.request("POST", "/crm/v3/objects/contacts/batch/update", json={"inputs": inputs})
+        response = http.request("POST", f"/crm/v3/objects/{object_type}/batch/update", json={"inputs": inputs})
     except CRMHttpError as exc:
         if exc.status not in BATCH_REJECTED:
             raise

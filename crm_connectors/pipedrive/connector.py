@@ -115,7 +115,9 @@ class PipedriveConnector(Connector):
             "daily_token_budget": {"type": "integer", "minimum": 1},
             "score_property": {"type": "string", "minLength": 1},
             "score_field_name": {"type": "string", "minLength": 1},
-            "create_score_property": {"type": "boolean"},
+            "create_score_property": {"type": "boolean"},  # also governs the churn field
+            "churn_property": {"type": "string", "minLength": 1},  # an organization field key
+            "churn_field_name": {"type": "string", "minLength": 1},
         },
         "additionalProperties": False,
     }
@@ -144,10 +146,24 @@ class PipedriveConnector(Connector):
     # --- writeback ------------------------------------------------------------------------------------
 
     def write_scores(self, *, updates: list[ScoreUpdate]) -> list[WriteResult]:
-        """Lead scores into the person custom field (found or created; its key is kept in `self.config`)."""
+        """Lead scores into the person custom field, churn risk into the organization custom field (each
+        found or created; a new key is kept in `self.config`)."""
         api = self._api_get()
-        key = pipedrive_writeback.score_field_key(api, config=self.config)
-        return pipedrive_writeback.scores_write(api, updates=updates, value_key="lead_score", key=key)
+        results: list[WriteResult] = []
+        for object_type, value_key, target in (
+            ("contacts", "lead_score", pipedrive_writeback.PERSON_SCORE),
+            ("companies", "churn_risk", pipedrive_writeback.ORGANIZATION_CHURN),
+        ):
+            batch = [update for update in updates if update.object_type == object_type]
+            if not batch:
+                continue
+            key = pipedrive_writeback.score_field_key(api, config=self.config, target=target)
+            results.extend(
+                pipedrive_writeback.scores_write(
+                    api, updates=batch, value_key=value_key, key=key, entity=target.entity
+                )
+            )
+        return results
 
     # --- sync -----------------------------------------------------------------------------------------
 

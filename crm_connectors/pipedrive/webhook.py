@@ -160,7 +160,7 @@ def event_plan(*, payload: Mapping[str, Any], config: Mapping[str, Any]) -> Even
     external_id = _external_id(entity, meta["entity_id"])
     if action == "delete":
         return EventPlan(object_type, deleted_ids=[external_id])
-    if action == "change" and _only_score_changed(payload.get("previous"), config.get("score_property")):
+    if action == "change" and _only_score_changed(payload.get("previous"), _own_keys(config)):
         return EventPlan(object_type, score_only=True)
     return EventPlan(object_type, records=[dict(payload["data"])], record_kind=entity)
 
@@ -184,7 +184,7 @@ def _v1_plan(payload: Mapping[str, Any], config: Mapping[str, Any]) -> EventPlan
         gone = [str(i) for i in dict.fromkeys(str(i) for i in merged if _is_id(i)) if str(i) != survivor]
         plan = EventPlan(object_type, deleted_ids=[_external_id(entity, i) for i in gone])
     else:
-        if action == "change" and _v1_only_score_changed(payload, config.get("score_property")):
+        if action == "change" and _v1_only_score_changed(payload, _own_keys(config)):
             return EventPlan(object_type, score_only=True)
         survivor, plan = str(record_id), EventPlan(object_type)
     if entity == "note":  # notes are read from API v1 anyway: `current` has exactly the shape we map
@@ -194,29 +194,35 @@ def _v1_plan(payload: Mapping[str, Any], config: Mapping[str, Any]) -> EventPlan
     return plan
 
 
-def _v1_only_score_changed(payload: Mapping[str, Any], score_key: Any) -> bool:
+def _own_keys(config: Mapping[str, Any]) -> frozenset[str]:
+    """The custom field keys our writeback sets (person lead score, organization churn risk), once known."""
+    return frozenset(str(config[name]) for name in ("score_property", "churn_property") if config.get(name))
+
+
+def _v1_only_score_changed(payload: Mapping[str, Any], own_keys: frozenset[str]) -> bool:
     """v1's `previous` is the whole record before the change: compare it with `current`."""
     current, previous = payload.get("current"), payload.get("previous")
-    if not score_key or not isinstance(current, Mapping) or not isinstance(previous, Mapping):
+    if not own_keys or not isinstance(current, Mapping) or not isinstance(previous, Mapping):
         return False
     changed = {key for key in set(current) | set(previous) if current.get(key) != previous.get(key)}
-    return changed - _BOOKKEEPING_FIELDS == {score_key}
+    changed -= _BOOKKEEPING_FIELDS
+    return bool(changed) and changed <= own_keys
 
 
 def _external_id(entity: str, record_id: Any) -> str:
     return (NOTE_ID_PREFIX if entity == "note" else "") + str(record_id)
 
 
-def _only_score_changed(previous: Any, score_key: Any) -> bool:
+def _only_score_changed(previous: Any, own_keys: frozenset[str]) -> bool:
     """`previous` holds the old values of the changed fields (custom ones under `custom_fields`)."""
-    if not score_key or not isinstance(previous, Mapping):
+    if not own_keys or not isinstance(previous, Mapping):
         return False
     changed = set(previous) - _BOOKKEEPING_FIELDS
     custom = previous.get("custom_fields")
     if isinstance(custom, Mapping):
         changed.discard("custom_fields")
         changed |= set(custom)
-    return changed == {score_key}
+    return bool(changed) and changed <= own_keys
 
 
 def acknowledgement() -> tuple[bytes, str]:

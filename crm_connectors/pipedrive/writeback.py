@@ -1,14 +1,16 @@
-"""Writing scores into a Pipedrive person custom field.
+"""Writing scores into Pipedrive custom fields: lead scores on persons, churn risk on organizations.
 
-Pipedrive has no batch update for persons: each score is one `PATCH /api/v2/persons/{id}` (x-token-cost 5)
-drawn from the connection's token budget, so writeback and sync share one allowance. The custom field is
-found by its key (config `score_property`), else by its name, else created (`POST /v1/personFields`,
+Pipedrive has no batch update for persons or organizations: each value is one `PATCH /api/v2/persons/{id}`
+or `PATCH /api/v2/organizations/{id}` (x-token-cost 5) drawn from the connection's token budget, so
+writeback and sync share one allowance. The custom field is found by its key (config `score_property` /
+`churn_property`), else by its name, else created (`POST /v1/personFields` / `/v1/organizationFields`,
 field type double) when allowed; its key is then kept in the connection's config.
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from crm_connectors.base import ConnectorError, ScoreUpdate, WriteResult
@@ -16,43 +18,66 @@ from crm_connectors.http import CRMHttpError, QuotaExhausted
 from crm_connectors.pipedrive.client import PipedriveApi
 
 DEFAULT_FIELD_NAME = "SalesAI lead score"
+DEFAULT_CHURN_FIELD_NAME = "SalesAI churn risk"
 # x-token-cost of each operation in Pipedrive's OpenAPI files.
-PERSON_UPDATE_COST = 5  # PATCH /api/v2/persons/{id}
-FIELD_CREATE_COST = 10  # POST /v1/personFields
+PERSON_UPDATE_COST = 5  # PATCH /api/v2/persons/{id}, also PATCH /api/v2/organizations/{id}
+FIELD_CREATE_COST = 10  # POST /v1/personFields, also POST /v1/organizationFields
 RECORD_REJECTED = frozenset({400, 404, 410, 422})
 
 
-def score_field_key(api: PipedriveApi, *, config: MutableMapping[str, Any]) -> str:
-    """The key of the score field, found or created; a new key is stored in `config["score_property"]`."""
-    key = config.get("score_property")
+@dataclass(frozen=True)
+class FieldTarget:
+    """Where one kind of score goes: the Pipedrive entity and the config keys naming its custom field."""
+
+    entity: str  # persons / organizations: the v2 record path
+    fields: str  # personFields / organizationFields
+    key_setting: str  # config key holding the field's key
+    name_setting: str  # config key holding the field's name
+    default_name: str
+
+
+PERSON_SCORE = FieldTarget("persons", "personFields", "score_property", "score_field_name", DEFAULT_FIELD_NAME)
+ORGANIZATION_CHURN = FieldTarget(
+    "organizations", "organizationFields", "churn_property", "churn_field_name", DEFAULT_CHURN_FIELD_NAME
+)
+
+
+def score_field_key(api: PipedriveApi, *, config: MutableMapping[str, Any], target: FieldTarget = PERSON_SCORE) -> str:
+    """The key of the target's field, found or created; a new key is stored in `config[target.key_setting]`."""
+    key = config.get(target.key_setting)
     if key:
         return str(key)
-    name = str(config.get("score_field_name") or DEFAULT_FIELD_NAME)
-    for definition in api.v2_all("/api/v2/personFields"):
+    singular = target.entity.removesuffix("s")
+    name = str(config.get(target.name_setting) or target.default_name)
+    for definition in api.v2_all(f"/api/v2/{target.fields}"):
         if definition.get("field_name") == name and definition.get("field_code"):
             if definition.get("field_type") not in ("double", "monetary", None):
                 raise ConnectorError(
-                    f"Pipedrive person field {name!r} is a {definition.get('field_type')} field, not a number"
+                    f"Pipedrive {singular} field {name!r} is a {definition.get('field_type')} field, not a number"
                 )
-            config["score_property"] = str(definition["field_code"])
-            return config["score_property"]
+            config[target.key_setting] = str(definition["field_code"])
+            return config[target.key_setting]
     if config.get("create_score_property", True) is False:
-        raise ConnectorError(f"Pipedrive has no person field {name!r} and creating it is turned off")
-    body = api.http.post_json("/v1/personFields", json={"name": name, "field_type": "double"}, cost=FIELD_CREATE_COST)
+        raise ConnectorError(f"Pipedrive has no {singular} field {name!r} and creating it is turned off")
+    body = api.http.post_json(
+        f"/v1/{target.fields}", json={"name": name, "field_type": "double"}, cost=FIELD_CREATE_COST
+    )
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict) or not data.get("key"):
-        raise ConnectorError("Pipedrive created the score field but did not say its key")
-    config["score_property"] = str(data["key"])
-    return config["score_property"]
+        raise ConnectorError(f"Pipedrive created the {singular} field {name!r} but did not say its key")
+    config[target.key_setting] = str(data["key"])
+    return config[target.key_setting]
 
 
-def scores_write(api: PipedriveApi, *, updates: list[ScoreUpdate], value_key: str, key: str) -> list[WriteResult]:
+def scores_write(
+    api: PipedriveApi, *, updates: list[ScoreUpdate], value_key: str, key: str, entity: str = "persons"
+) -> list[WriteResult]:
     results: list[WriteResult] = []
     for position, update in enumerate(updates):
         try:
             response = api.http.request(
                 "PATCH",
-                f"/api/v2/persons/{update.external_id}",
+                f"/api/v2/{entity}/{update.external_id}",
                 json={"custom_fields": {key: update.values[value_key]}},
                 cost=PERSON_UPDATE_COST,
             )

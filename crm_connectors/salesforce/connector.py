@@ -75,6 +75,7 @@ class SalesforceConnector(Connector):
             "lookback_seconds": {"type": "integer", "minimum": 0},
             "quota_stop_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
             "score_property": {"type": "string", "pattern": r"^\w+$"},
+            "churn_property": {"type": "string", "pattern": r"^\w+$"},  # an Account field
             "organization_id": {"type": "string", "pattern": r"^00D\w{12}(\w{3})?$"},  # checked on Outbound Messages
         },
         "additionalProperties": False,
@@ -104,15 +105,37 @@ class SalesforceConnector(Connector):
     # --- writeback --------------------------------------------------------------------------------------
 
     def write_scores(self, *, updates: list[ScoreUpdate]) -> list[WriteResult]:
-        """Lead scores into `score_property` of Lead (00Q) and Contact (003) records; the field must exist."""
+        """Lead scores into `score_property` of Lead (00Q) and Contact (003) records, churn risk into
+        `churn_property` of Accounts (001); the fields must exist."""
         api = self._api_get()
-        return salesforce_writeback.scores_write(
-            api,
-            updates=updates,
-            value_key="lead_score",
-            field=str(self.config.get("score_property") or salesforce_writeback.DEFAULT_SCORE_FIELD),
-            describe=api.describe,
-        )
+        results: list[WriteResult] = []
+        for object_type, value_key, field, sobjects in (
+            (
+                "contacts",
+                "lead_score",
+                self.config.get("score_property") or salesforce_writeback.DEFAULT_SCORE_FIELD,
+                salesforce_writeback.SOBJECT_BY_PREFIX,
+            ),
+            (
+                "companies",
+                "churn_risk",
+                self.config.get("churn_property") or salesforce_writeback.DEFAULT_CHURN_FIELD,
+                salesforce_writeback.ACCOUNT_BY_PREFIX,
+            ),
+        ):
+            batch = [update for update in updates if update.object_type == object_type]
+            if batch:
+                results.extend(
+                    salesforce_writeback.scores_write(
+                        api,
+                        updates=batch,
+                        value_key=value_key,
+                        field=str(field),
+                        describe=api.describe,
+                        sobject_by_prefix=sobjects,
+                    )
+                )
+        return results
 
     # --- sync -------------------------------------------------------------------------------------------
 

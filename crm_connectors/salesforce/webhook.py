@@ -22,6 +22,7 @@ SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 DEFAULT_SCORE_PROPERTY = "SalesAI_Lead_Score__c"
+DEFAULT_CHURN_PROPERTY = "SalesAI_Churn_Risk__c"  # on Accounts
 # Fields Salesforce changes on every save: they say nothing about what the user changed.
 _SYSTEM_FIELDS = frozenset({"Id", "SystemModstamp", "LastModifiedDate", "LastModifiedById"})
 _OBJECT_TYPES = {sobject: object_type for object_type, sobjects in SOBJECTS.items() for sobject in sobjects}
@@ -80,8 +81,12 @@ def event_plan(*, payload: Mapping[str, Any], config: Mapping[str, Any]) -> Even
     if object_type is None:
         return EventPlan(None)
     fields = payload.get("fields") or {}
-    score_property = str(config.get("score_property") or DEFAULT_SCORE_PROPERTY)
-    if set(fields) - _SYSTEM_FIELDS == {score_property}:
+    own = {
+        str(config.get("score_property") or DEFAULT_SCORE_PROPERTY),
+        str(config.get("churn_property") or DEFAULT_CHURN_PROPERTY),
+    }
+    changed = set(fields) - _SYSTEM_FIELDS
+    if changed and changed <= own:  # only fields our writeback sets: our own echo
         return EventPlan(object_type, score_only=True)
     return EventPlan(object_type, refetch_ids=[str(fields["Id"])])
 

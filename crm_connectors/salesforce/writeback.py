@@ -1,6 +1,6 @@
-"""Writing scores into a Salesforce field on Lead and Contact records.
+"""Writing scores into a Salesforce field: lead scores on Lead and Contact records, churn risk on Accounts.
 
-Salesforce ids say their object: `00Q` is a Lead, `003` a Contact. Values go out through sObject
+Salesforce ids say their object: `00Q` is a Lead, `003` a Contact, `001` an Account. Values go out through sObject
 Collections (`PATCH composite/sobjects`, at most 200 records per call, `allOrNone: false`), whose answer
 lists one result per record in request order. Custom fields are not created here (that needs the Metadata
 API and an admin's say): a field missing from describe stops the writeback with an error saying so.
@@ -15,8 +15,10 @@ from crm_connectors.base import ConnectorError, ScoreUpdate, WriteResult
 from crm_connectors.salesforce.client import SalesforceApi
 
 DEFAULT_SCORE_FIELD = "SalesAI_Lead_Score__c"
+DEFAULT_CHURN_FIELD = "SalesAI_Churn_Risk__c"
 BATCH_SIZE = 200  # sObject Collections' cap per call
-SOBJECT_BY_PREFIX = {"00Q": "Lead", "003": "Contact"}
+SOBJECT_BY_PREFIX = {"00Q": "Lead", "003": "Contact"}  # where lead scores go
+ACCOUNT_BY_PREFIX = {"001": "Account"}  # where churn risk goes
 
 
 def scores_write(
@@ -26,15 +28,15 @@ def scores_write(
     value_key: str,
     field: str,
     describe: Callable[[str], dict[str, Any]],
+    sobject_by_prefix: dict[str, str] = SOBJECT_BY_PREFIX,
 ) -> list[WriteResult]:
     results: list[WriteResult] = []
     records: list[tuple[ScoreUpdate, str]] = []
+    expected = " or ".join(f"{sobject} ({prefix})" for prefix, sobject in sobject_by_prefix.items())
     for update in updates:
-        sobject = SOBJECT_BY_PREFIX.get(update.external_id[:3])
+        sobject = sobject_by_prefix.get(update.external_id[:3])
         if sobject is None:
-            results.append(
-                WriteResult(update.external_id, ok=False, error="not a Salesforce Lead (00Q) or Contact (003) id")
-            )
+            results.append(WriteResult(update.external_id, ok=False, error=f"not a Salesforce {expected} id"))
         else:
             records.append((update, sobject))
     for sobject in sorted({sobject for _, sobject in records}):
@@ -50,11 +52,15 @@ def _field_check(description: dict[str, Any], *, sobject: str, field: str) -> No
     if found is None:
         raise ConnectorError(
             f"Salesforce {sobject} has no field {field}: create a Number(3, 0) custom field with that API name "
-            f"on {sobject} (Setup > Object Manager), or set `score_property` to an existing one; "
+            f"on {sobject} (Setup > Object Manager), or set `{_setting(sobject)}` to an existing one; "
             "SalesAI does not create Salesforce fields"
         )
     if found.get("updateable") is False:
         raise ConnectorError(f"Salesforce {sobject}.{field} is not updateable by this user")
+
+
+def _setting(sobject: str) -> str:
+    return "churn_property" if sobject in ACCOUNT_BY_PREFIX.values() else "score_property"
 
 
 def _batch_write(

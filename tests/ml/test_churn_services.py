@@ -18,6 +18,7 @@ from ml.models import ModelVersion, Prediction, Task, TrainingRun
 from ml.nets.activity_sequence import ChurnTransformer, ChurnTransformerConfig
 from ml.nets.ft_transformer import FTTransformerConfig
 from ml.registry import CheckpointError, artifact_absolute_path, file_sha256, model_cache_clear
+from ml.signals import predictions_updated
 from salesai.core.models import Company
 from salesai.demo.services import demo_seed
 from tests.factories import ModelVersionFactory, OrganizationFactory
@@ -38,7 +39,7 @@ def demo_org(settings: Any, tmp_path):
 
 @pytest.mark.django_db
 @pytest.mark.slow
-def test_train_promote_and_score_accounts(demo_org, isolated_model_store):
+def test_train_promote_and_score_accounts(demo_org, isolated_model_store, django_capture_on_commit_callbacks):
     version = services.model_train(organization_id=demo_org.id, task=Task.CHURN, params=TINY)
     assert (version.task, version.status, version.architecture) == (Task.CHURN, "champion", "churn_transformer")
     path = artifact_absolute_path(version.artifact_path)
@@ -51,7 +52,18 @@ def test_train_promote_and_score_accounts(demo_org, isolated_model_store):
     assert metrics["gate"]["promote"] is True
     assert not any("churn" in f["name"] for f in version.feature_schema["features"])
 
-    ids = churn_services.accounts_score(organization_id=demo_org.id)
+    announced = []
+
+    def listener(**kwargs: Any) -> None:
+        announced.append(kwargs["organization_id"])
+
+    predictions_updated.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ids = churn_services.accounts_score(organization_id=demo_org.id)
+    finally:
+        predictions_updated.disconnect(listener)
+    assert announced == [demo_org.id]  # committed churn risks go on to the CRM writeback
     predictions = list(Prediction.objects.filter(pk__in=ids))
     customers = Company.objects.filter(organization=demo_org, contacts__converted_at__isnull=False).distinct()
     current = [c for c in customers if not (c.properties or {}).get("churn_date")]

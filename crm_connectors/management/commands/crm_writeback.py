@@ -1,4 +1,5 @@
-"""`manage.py crm_writeback <connection_id> [--async]`: write changed lead scores into the CRM and print a summary."""
+"""`manage.py crm_writeback <connection_id> [--async]`: write changed lead scores and churn risks into the
+CRM and print a summary of each part."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -8,7 +9,10 @@ from crm_connectors.writeback import connection_writeback, writeback_start
 
 
 class Command(BaseCommand):
-    help = "Write the connection's changed lead scores into its CRM inline (default) or enqueue it (--async)."
+    help = (
+        "Write the connection's changed lead scores and churn risks into its CRM inline (default) "
+        "or enqueue it (--async)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("connection_id", type=int)
@@ -27,5 +31,7 @@ class Command(BaseCommand):
         except ConnectorError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(summary.as_text())
-        if summary.error:
-            raise CommandError(f"writeback of connection {connection_id} stopped: {summary.error}")
+        if summary.error or summary.churn.error:
+            parts = (("lead scores", summary.error), ("churn risk", summary.churn.error))
+            stopped = "; ".join(f"{part}: {error}" for part, error in parts if error)
+            raise CommandError(f"writeback of connection {connection_id} stopped: {stopped}")

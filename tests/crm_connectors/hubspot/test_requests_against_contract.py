@@ -19,8 +19,9 @@ from crm_connectors.hubspot.connector import HubSpotConnector
 from crm_connectors.services import connection_credentials_check
 from crm_connectors.sync import connection_sync
 from crm_connectors.writeback import connection_writeback
-from salesai.core.models import Contact
+from salesai.core.models import Company, Contact
 from tests.crm_connectors.hubspot.fake_server import FakeHubSpot
+from tests.crm_connectors.writeback.conftest import churn_predict
 from tests.factories import PredictionFactory
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +144,11 @@ def test_every_request_matches_the_contract(wire, hub_connection, sleeps):
         for index in (1, 2, 3):
             contact = Contact.objects.get(connection=connection, external_id=fake.record_id("contacts", index))
             PredictionFactory(organization=connection.organization, contact=contact, probability=0.3, score=30)
-        assert connection_writeback(connection_id=connection.pk).written == 3
+        for index in (0, 1):
+            company = Company.objects.get(connection=connection, external_id=fake.record_id("companies", index))
+            churn_predict(company, 60)
+        summary = connection_writeback(connection_id=connection.pk)
+        assert (summary.written, summary.churn.written) == (3, 2)
 
     sent = [r for r in wire if urlsplit(str(r.url)).netloc == host]
     kinds = {re.sub(r"/(contacts|companies|deals|notes|meetings|calls|emails|tasks)", "/{o}",

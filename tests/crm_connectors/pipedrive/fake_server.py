@@ -380,35 +380,40 @@ class FakePipedrive:
             except _BadRequest as exc:
                 return exc.status, limit_headers, {"success": False, "error": str(exc)}
 
-    # Writeback endpoints: x-token-cost of POST /v1/personFields is 10, of PATCH /api/v2/persons/{id} 5.
+    # Writeback endpoints: x-token-cost of POST /v1/personFields and /v1/organizationFields is 10, of
+    # PATCH /api/v2/persons/{id} and /api/v2/organizations/{id} 5.
     def _write(self, method: str, path: str, body: bytes) -> dict:
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
             raise _BadRequest(400, "body is not JSON") from None
-        if method == "POST" and path == "/v1/personFields":
+        field_entities = {"/v1/personFields": "persons", "/v1/organizationFields": "organizations"}
+        if method == "POST" and path in field_entities:
+            entity = field_entities[path]
             self.tokens_spent += 10
             if not payload.get("name") or not payload.get("field_type"):
                 raise _BadRequest(400, "name and field_type are required")
             key = f"{self._new_id():040x}"
-            self.fields["persons"].append(_field(payload["name"], key, payload["field_type"]))
-            return {"success": True, "data": {"id": len(self.fields["persons"]), "key": key, "name": payload["name"],
+            self.fields[entity].append(_field(payload["name"], key, payload["field_type"]))
+            return {"success": True, "data": {"id": len(self.fields[entity]), "key": key, "name": payload["name"],
                                               "field_type": payload["field_type"], "edit_flag": True}}
         parts = path.strip("/").split("/")
-        if method == "PATCH" and parts[:3] == ["api", "v2", "persons"] and len(parts) == 4:
+        writable = ("persons", "organizations")
+        if method == "PATCH" and parts[:2] == ["api", "v2"] and len(parts) == 4 and parts[2] in writable:
+            entity = parts[2]
             self.tokens_spent += 5
-            record = self.records["persons"].get(int(parts[3])) if parts[3].isdigit() else None
+            record = self.records[entity].get(int(parts[3])) if parts[3].isdigit() else None
             if record is None or record["is_deleted"]:
-                raise _BadRequest(404, "Person not found")
+                raise _BadRequest(404, f"{'Person' if entity == 'persons' else 'Organization'} not found")
             custom = payload.get("custom_fields") or {}
-            known = {f["field_code"] for f in self.fields["persons"]}
+            known = {f["field_code"] for f in self.fields[entity]}
             unknown = [key for key in custom if key not in known]
             if unknown:
                 raise _BadRequest(400, f"Unknown custom field {unknown[0]}")
             if record["id"] in self.write_rejects:
                 raise _BadRequest(400, self.write_rejects[record["id"]])
-            self.update("persons", record["id"], custom_fields=custom)
-            return {"success": True, "data": self._v2_shape(self.records["persons"][record["id"]])}
+            self.update(entity, record["id"], custom_fields=custom)
+            return {"success": True, "data": self._v2_shape(self.records[entity][record["id"]])}
         raise _BadRequest(404, f"unknown path {path}")
 
     def _authorized(self, headers: Any) -> bool:

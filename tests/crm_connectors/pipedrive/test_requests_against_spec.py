@@ -26,9 +26,10 @@ from crm_connectors.pipedrive.connector import PipedriveConnector
 from crm_connectors.services import connection_create
 from crm_connectors.sync import connection_sync
 from crm_connectors.writeback import connection_writeback
-from salesai.core.models import Contact
+from salesai.core.models import Company, Contact
 from tests.crm_connectors.pipedrive.conftest import FAST_BUDGET
 from tests.crm_connectors.pipedrive.fake_server import FakePipedrive
+from tests.crm_connectors.writeback.conftest import churn_predict
 from tests.factories import OrganizationFactory, PredictionFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,14 +128,18 @@ def test_every_request_matches_the_openapi_files(wire, monkeypatch):
         for person_id in ids["persons"][2:]:
             contact = Contact.objects.get(connection=connection, external_id=str(person_id))
             PredictionFactory(organization=connection.organization, contact=contact, probability=0.4, score=40)
-        assert connection_writeback(connection_id=connection.pk).written == 3
+        for org_id in ids["organizations"]:
+            churn_predict(Company.objects.get(connection=connection, external_id=str(org_id)), 25)
+        summary = connection_writeback(connection_id=connection.pk)
+        assert (summary.written, summary.churn.written) == (3, 2)
         host = urlsplit(fake.url).netloc
 
     sent = [r for r in wire if urlsplit(str(r.url)).netloc == host]
     paths = {(r.method, urlsplit(str(r.url)).path) for r in sent}
     # The run really went through every kind of call this test is about.
     assert {("GET", "/api/v2/persons"), ("GET", "/api/v2/deals/archived"), ("GET", "/v1/notes"),
-            ("GET", "/v1/recents"), ("POST", "/v1/personFields")} <= paths
+            ("GET", "/v1/recents"), ("POST", "/v1/personFields"), ("POST", "/v1/organizationFields"),
+            ("PATCH", f"/api/v2/organizations/{ids['organizations'][0]}")} <= paths
     assert any(method == "PATCH" for method, _ in paths)
     assert any("ids=" in str(r.url) for r in sent)
     problems = [problem for request in sent for problem in check(request)]

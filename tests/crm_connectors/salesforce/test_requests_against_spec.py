@@ -21,9 +21,10 @@ import pytest
 from crm_connectors.salesforce.connector import DEFAULT_API_VERSION
 from crm_connectors.sync import connection_sync
 from crm_connectors.writeback import connection_writeback
-from salesai.core.models import Contact
+from salesai.core.models import Company, Contact
 from tests.crm_connectors.salesforce.conftest import CUSTOM_FIELDS, seed
 from tests.crm_connectors.salesforce.fake_server import FakeSalesforce
+from tests.crm_connectors.writeback.conftest import churn_predict
 from tests.factories import PredictionFactory
 
 pytestmark = pytest.mark.django_db
@@ -141,6 +142,7 @@ def test_every_request_matches_the_postman_definitions(db, wire, monkeypatch):
     custom = {sobject: dict(fields) for sobject, fields in CUSTOM_FIELDS.items()}
     for sobject in ("Lead", "Contact"):
         custom[sobject][FIELD] = "double"
+    custom.setdefault("Account", {})["SalesAI_Churn_Risk__c"] = "double"
     with FakeSalesforce(page_size=2, custom_fields=custom) as fake:
         ids = seed(fake)
         leaving = fake.add("Contact", LastName="Leaving")
@@ -156,7 +158,9 @@ def test_every_request_matches_the_postman_definitions(db, wire, monkeypatch):
         for external_id in (ids.c1, ids.l1):
             contact = Contact.objects.get(connection=connection, external_id=external_id)
             PredictionFactory(organization=connection.organization, contact=contact, probability=0.7, score=70)
-        assert connection_writeback(connection_id=connection.pk).written == 2
+        churn_predict(Company.objects.get(connection=connection, external_id=ids.a1), 35)
+        summary = connection_writeback(connection_id=connection.pk)
+        assert (summary.written, summary.churn.written) == (2, 1)
 
     sent = [r for r in wire if urlsplit(str(r.url)).netloc == host]
     names = {best_match(r)[0] for r in sent}

@@ -4,8 +4,9 @@ from crm_connectors.hubspot.connector import HubSpotConnector
 from crm_connectors.models import CRMConnection
 from crm_connectors.pipedrive.connector import PipedriveConnector
 from crm_connectors.salesforce.connector import SalesforceConnector
-from salesai.core.models import Contact
-from tests.factories import ContactFactory, PredictionFactory
+from ml.models import Task
+from salesai.core.models import Company, Contact
+from tests.factories import CompanyFactory, ContactFactory, PredictionFactory
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +32,38 @@ def scored(db):
         return contacts
 
     return create
+
+
+@pytest.fixture
+def churn_scored(db):
+    """churn_scored(connection, {external_id: risk}) -> companies of the connection, each with a current churn
+    prediction (company set, contact null, as the churn scoring run stores them)."""
+
+    def create(connection: CRMConnection, risks: dict[str, int]) -> list[Company]:
+        companies = []
+        for external_id, risk in risks.items():
+            company = CompanyFactory(
+                organization=connection.organization, connection=connection, external_id=external_id
+            )
+            churn_predict(company, risk)
+            companies.append(company)
+        return companies
+
+    return create
+
+
+def churn_predict(company: Company, risk: int) -> None:
+    """A new current churn prediction for the company; the old one becomes history (as a churn run does)."""
+    company.predictions.filter(task=Task.CHURN, is_current=True).update(is_current=False)
+    PredictionFactory(
+        organization=company.organization,
+        company=company,
+        contact=None,
+        task=Task.CHURN,
+        model_version__task=Task.CHURN,
+        probability=risk / 100,
+        score=risk,
+    )
 
 
 def rescore(contact: Contact, score: int) -> None:

@@ -91,7 +91,13 @@ def test_command_reports_record_failures_and_unknown_connection(db, hub, scored)
 def test_task_runs_the_engine(db, hub, scored):
     connection = hub_connection(hub)
     scored(connection, {"1": 80})
-    assert writeback_connection(connection.pk) == {"written": 1, "failed": 0, "unchanged": 0, "error": ""}
+    assert writeback_connection(connection.pk) == {
+        "written": 1,
+        "failed": 0,
+        "unchanged": 0,
+        "error": "",
+        "churn": {"written": 0, "failed": 0, "unchanged": 0, "error": ""},
+    }
     assert writeback_connection(connection.pk)["unchanged"] == 1  # a redelivered task writes nothing twice
 
 
