@@ -88,19 +88,14 @@ class WebhookEvent(models.Model):
         ordering = ["-received_at"]
 
 
-class ScoreWrite(models.Model):
-    """The latest score we tried to write into one CRM record, and how it went.
-
-    One row per (connection, contact): a later run compares the current score with `score` and writes only
-    what changed or what failed last time.
-    """
+class WriteOutcome(models.Model):
+    """The latest value we tried to write into one CRM record, and how it went: a later run compares the
+    current value with `score` and writes only what changed or what failed last time."""
 
     class Status(models.TextChoices):
         WRITTEN = "written", "Written"
         FAILED = "failed", "Failed"
 
-    connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="score_writes")
-    contact = models.ForeignKey("core.Contact", on_delete=models.CASCADE, related_name="+")
     external_id = models.CharField(max_length=255)
     score = models.PositiveSmallIntegerField()  # 0-100, the value written (or attempted when failed)
     probability = models.FloatField()
@@ -111,43 +106,36 @@ class ScoreWrite(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.connection_id}/{self.external_id} {self.score} {self.status}"
+
+
+class ScoreWrite(WriteOutcome):
+    """The lead score written into one CRM contact: one row per (connection, contact)."""
+
+    connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="score_writes")
+    contact = models.ForeignKey("core.Contact", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(fields=["connection", "contact"], name="scorewrite_connection_contact_uniq")
         ]
         ordering = ["connection", "contact"]
 
-    def __str__(self) -> str:
-        return f"ScoreWrite {self.connection_id}/{self.external_id} {self.score} {self.status}"
 
-
-class CompanyScoreWrite(models.Model):
-    """The latest churn risk we tried to write into one CRM company (account, organization), and how it went.
-
-    Kept apart from `ScoreWrite` (one row per contact): one row per (connection, company), compared with the
-    company's current churn prediction so only changed or previously failed values are written.
-    """
-
-    Status = ScoreWrite.Status
+class CompanyScoreWrite(WriteOutcome):
+    """The churn risk written into one CRM company (account, organization): one row per (connection, company)."""
 
     connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="company_score_writes")
     company = models.ForeignKey("core.Company", on_delete=models.CASCADE, related_name="+")
-    external_id = models.CharField(max_length=255)
-    score = models.PositiveSmallIntegerField()  # 0-100 churn risk, the value written (or attempted when failed)
-    probability = models.FloatField()
-    status = models.CharField(max_length=16, choices=ScoreWrite.Status.choices, db_index=True)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)  # consecutive attempts at this value (1 once written)
-    written_at = models.DateTimeField(null=True, blank=True)  # the last successful write
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["connection", "company"], name="companyscorewrite_connection_company_uniq")
         ]
         ordering = ["connection", "company"]
-
-    def __str__(self) -> str:
-        return f"CompanyScoreWrite {self.connection_id}/{self.external_id} {self.score} {self.status}"
 
 
 class UnroutedWebhookEvent(models.Model):

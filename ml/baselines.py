@@ -13,6 +13,7 @@ A default-parameter LightGBM proves nothing, hence the search. Pure pandas/numpy
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ import pandas as pd
 
 from ml.calibration import Calibrator, calibrator_fit, classification_metrics
 from ml.features.schema import TableSchema
+
+logger = logging.getLogger(__name__)
 
 RARE = "<rare>"
 MISSING = "<missing>"
@@ -328,3 +331,41 @@ def _numbers(series: pd.Series, *, is_datetime: bool) -> np.ndarray:
     if pd.api.types.is_bool_dtype(series.dtype):
         series = series.astype(float)
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def baselines_train_evaluate(
+    *,
+    frame: pd.DataFrame,
+    labels: np.ndarray | pd.Series,
+    schema: TableSchema,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    seed: int,
+    lightgbm_configs: int,
+    calibration: str,
+    sample_weight: np.ndarray | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Held-out metrics of the tuned LightGBM and the logistic baseline on a Transformer's own split (train,
+    valid, test row positions). A baseline that cannot be fitted is recorded with its error (the gate then has
+    one baseline fewer to beat)."""
+    y = np.asarray(labels).astype(int)
+    train_rows, valid_rows, test_rows = split
+    common = {
+        "frame": frame.iloc[train_rows], "labels": y[train_rows], "valid_frame": frame.iloc[valid_rows],
+        "valid_labels": y[valid_rows], "schema": schema, "seed": seed, "calibration": calibration,
+        "sample_weight": None if sample_weight is None else np.asarray(sample_weight)[train_rows],
+    }
+    fitters = {
+        "lightgbm": lambda: lightgbm_baseline_fit(**common, n_configs=lightgbm_configs),
+        "logistic": lambda: logistic_baseline_fit(**common),
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for name, fit in fitters.items():
+        try:
+            model = fit()
+            evaluated = model.evaluate(frame.iloc[test_rows], y[test_rows])
+        except ValueError as exc:  # e.g. a class missing from a small split
+            logger.warning("baseline %s could not be trained: %s", name, exc)
+            results[name] = {"error": str(exc)}
+            continue
+        results[name] = {**evaluated, "train_seconds": round(model.train_seconds, 2), "params": model.params}
+    return results

@@ -59,6 +59,7 @@ def churn_model_train(
     """Train the churn Transformer plus tuned LightGBM and logistic baselines on one split, save the
     checkpoint, register a candidate ModelVersion (task "churn") with all three metric sets side by side,
     and let the gate decide on promotion. Too little history raises ValidationError; nothing is registered."""
+    from ml.baselines import baselines_train_evaluate
     from ml.churn_training import train_churn_model
     from ml.inference import torch_threads_set
     from ml.registry import artifact_absolute_path, artifact_relative_path, checkpoint_save
@@ -91,7 +92,7 @@ def churn_model_train(
     trained = train_churn_model(frame=frame, sequences=built.sequences, labels=labels, schema=schema,
                                 params=training_params, split=split)
     seconds = round(time.monotonic() - started, 2)
-    baselines = _baselines_evaluate(frame=frame, labels=labels, schema=schema, split=split,
+    baselines = baselines_train_evaluate(frame=frame, labels=labels, schema=schema, split=split,
                                     seed=training_params.seed, lightgbm_configs=lightgbm_configs,
                                     calibration=training_params.calibration)
     metrics = {**trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days,
@@ -139,33 +140,6 @@ def organization_has_churn_labels(*, organization_id: int) -> bool:
     from ml.features.churn import churn_dates
 
     return bool(churn_dates(organization_id=organization_id))
-
-
-def _baselines_evaluate(*, frame: Any, labels: Any, schema: Any, split: tuple[np.ndarray, np.ndarray, np.ndarray],
-                        seed: int, lightgbm_configs: int, calibration: str) -> dict[str, dict[str, Any]]:
-    """Tuned LightGBM and logistic regression on the Transformer's split, over the table features (which
-    include the sequence aggregates); a baseline that cannot be fitted is recorded with its error."""
-    from ml.baselines import lightgbm_baseline_fit, logistic_baseline_fit
-
-    y = np.asarray(labels).astype(int)
-    train_rows, valid_rows, test_rows = split
-    common = {"frame": frame.iloc[train_rows], "labels": y[train_rows], "valid_frame": frame.iloc[valid_rows],
-              "valid_labels": y[valid_rows], "schema": schema, "seed": seed, "calibration": calibration}
-    fitters = {
-        "lightgbm": lambda: lightgbm_baseline_fit(**common, n_configs=lightgbm_configs),
-        "logistic": lambda: logistic_baseline_fit(**common),
-    }
-    results: dict[str, dict[str, Any]] = {}
-    for name, fit in fitters.items():
-        try:
-            model = fit()
-            evaluated = model.evaluate(frame.iloc[test_rows], y[test_rows])
-        except ValueError as exc:
-            logger.warning("churn baseline %s could not be trained: %s", name, exc)
-            results[name] = {"error": str(exc)}
-            continue
-        results[name] = {**evaluated, "train_seconds": round(model.train_seconds, 2), "params": model.params}
-    return results
 
 
 def _gate_decide(*, candidate_metrics: dict[str, Any], champion: ModelVersion | None) -> dict[str, Any]:

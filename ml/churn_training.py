@@ -12,9 +12,7 @@ Importing this module registers the architecture with ml.registry, so churn chec
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +29,7 @@ from ml.inference import device_resolve
 from ml.nets.activity_sequence import ChurnTransformer, ChurnTransformerConfig
 from ml.nets.ft_transformer import FTTransformerConfig
 from ml.registry import ARCHITECTURES
-from ml.training import TrainingParams, holdout_split
+from ml.training import EarlyStopping, TrainingParams, holdout_split
 
 ARCHITECTURE = "churn_transformer"
 ARCHITECTURES.setdefault(ARCHITECTURE, (ChurnTransformerConfig, ChurnTransformer))
@@ -198,10 +196,8 @@ def _fit(
     pos_weight = min(params.max_pos_weight, max(1.0, (len(train_rows) - positives) / max(positives, 1.0)))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
     generator = torch.Generator().manual_seed(params.seed)
-    best_loss, best_state, stale, log = math.inf, copy.deepcopy(net.state_dict()), 0, []
-    started = time.monotonic()
+    stopping = EarlyStopping(net, patience=params.patience, max_seconds=params.max_seconds)
     for epoch in range(1, params.epochs + 1):
-        epoch_started = time.monotonic()
         net.train()
         order = train[torch.randperm(len(train), generator=generator).to(device)]
         total = 0.0
@@ -216,21 +212,9 @@ def _fit(
             optimizer.step()
             total += float(loss.detach()) * len(batch)
         valid_loss = _loss(net, inputs, y, valid, loss_fn, params.batch_size * 8)
-        entry = {"epoch": epoch, "train_loss": round(total / max(len(train), 1), 6),
-                 "valid_loss": round(valid_loss, 6), "seconds": round(time.monotonic() - epoch_started, 3)}
-        log.append(entry)
-        if valid_loss < best_loss - 1e-5:
-            best_loss, best_state, stale = valid_loss, copy.deepcopy(net.state_dict()), 0
-        else:
-            stale += 1
-        if stale >= params.patience:
+        if stopping.epoch_end(net, epoch=epoch, train_loss=total / max(len(train), 1), valid_loss=valid_loss):
             break
-        if params.max_seconds is not None and time.monotonic() - started > params.max_seconds:
-            entry["stopped"] = "time budget"
-            break
-    net.load_state_dict(best_state)
-    net.eval()
-    return net, log
+    return stopping.restore_best(net), stopping.log  # type: ignore[return-value]
 
 
 def _loss(net: nn.Module, inputs: _Inputs, y: torch.Tensor, rows: torch.Tensor, loss_fn: nn.Module,

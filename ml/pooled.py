@@ -66,6 +66,7 @@ def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, An
     """Train the pooled model like an organisation's (same split, baselines, gate against the current pooled
     champion) and register it with organization NULL."""
     from ml import services
+    from ml.baselines import baselines_train_evaluate
     from ml.drift import training_reference_build
     from ml.inference import torch_threads_set
     from ml.registry import artifact_absolute_path, checkpoint_save
@@ -100,7 +101,7 @@ def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, An
     started = time.monotonic()
     trained = train_tabular_model(frame=frame, labels=labels, schema=schema, params=training_params, split=split)
     seconds = round(time.monotonic() - started, 2)
-    baselines = services._baselines_evaluate(
+    baselines = baselines_train_evaluate(
         frame=frame, labels=labels, schema=schema, split=split, seed=training_params.seed,
         lightgbm_configs=lightgbm_configs, calibration=training_params.calibration,
     )

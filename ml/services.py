@@ -101,6 +101,7 @@ def model_train(
     it passes the baseline check; otherwise it stays a candidate and the organisation has no champion."""
     from ml.inference import torch_threads_set
     from ml.registry import artifact_absolute_path, artifact_relative_path, checkpoint_save
+    from ml.baselines import baselines_train_evaluate
     from ml.training import TrainingParams, holdout_split, train_tabular_model
 
     if task == Task.CHURN:  # accounts, not leads: its own frames, net and checkpoint (ml.churn_services)
@@ -153,7 +154,7 @@ def model_train(
     )
     seconds = round(time.monotonic() - started, 2)
     # Baselines stay text-free (the Transformer's text tokens are what is being measured against them).
-    baselines = _baselines_evaluate(
+    baselines = baselines_train_evaluate(
         frame=weighted.frame, labels=weighted.labels, schema=schema.without_text(), split=weighted.split,
         seed=training_params.seed, lightgbm_configs=lightgbm_configs, calibration=training_params.calibration,
         sample_weight=weighted.weights,
@@ -250,45 +251,6 @@ def _feedback_training_set(
             override_weight=settings.ML_FEEDBACK_OVERRIDE_WEIGHT,
         ),
     )
-
-
-def _baselines_evaluate(
-    *,
-    frame: Any,
-    labels: Any,
-    schema: Any,
-    split: tuple[np.ndarray, np.ndarray, np.ndarray],
-    seed: int,
-    lightgbm_configs: int,
-    calibration: str,
-    sample_weight: np.ndarray | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Held-out metrics of the tuned LightGBM and logistic baselines on the Transformer's split. A baseline
-    that cannot be fitted is recorded with its error (the gate then has one baseline fewer to beat)."""
-    from ml.baselines import lightgbm_baseline_fit, logistic_baseline_fit
-
-    y = np.asarray(labels).astype(int)
-    train_rows, valid_rows, test_rows = split
-    common = {
-        "frame": frame.iloc[train_rows], "labels": y[train_rows], "valid_frame": frame.iloc[valid_rows],
-        "valid_labels": y[valid_rows], "schema": schema, "seed": seed, "calibration": calibration,
-        "sample_weight": None if sample_weight is None else np.asarray(sample_weight)[train_rows],
-    }
-    fitters = {
-        "lightgbm": lambda: lightgbm_baseline_fit(**common, n_configs=lightgbm_configs),
-        "logistic": lambda: logistic_baseline_fit(**common),
-    }
-    results: dict[str, dict[str, Any]] = {}
-    for name, fit in fitters.items():
-        try:
-            model = fit()
-            evaluated = model.evaluate(frame.iloc[test_rows], y[test_rows])
-        except ValueError as exc:  # e.g. a class missing from a small split
-            logger.warning("baseline %s could not be trained: %s", name, exc)
-            results[name] = {"error": str(exc)}
-            continue
-        results[name] = {**evaluated, "train_seconds": round(model.train_seconds, 2), "params": model.params}
-    return results
 
 
 def _gate_decide(*, candidate_metrics: dict[str, Any], champion: ModelVersion | None) -> dict[str, Any]:

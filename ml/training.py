@@ -245,10 +245,8 @@ def _fit_net(
     *inputs, y_train = _to_tensors(train_table, train_y, device)
     valid_tensors = _to_tensors(valid_table, valid_y, device)
     generator = torch.Generator().manual_seed(params.seed)
-    best_loss, best_state, stale, log = math.inf, copy.deepcopy(net.state_dict()), 0, []
-    started = time.monotonic()
+    stopping = EarlyStopping(net, patience=params.patience, max_seconds=params.max_seconds)
     for epoch in range(1, params.epochs + 1):
-        epoch_started = time.monotonic()
         net.train()
         order = torch.randperm(len(train_y), generator=generator).to(device)
         total = 0.0
@@ -267,25 +265,45 @@ def _fit_net(
             optimizer.step()
             total += float(loss.detach()) * len(batch)
         valid_loss = _loss(net, valid_tensors, loss_fn, params.batch_size * 8)
-        entry = {
-            "epoch": epoch,
-            "train_loss": round(total / max(len(train_y), 1), 6),
-            "valid_loss": round(valid_loss, 6),
-            "seconds": round(time.monotonic() - epoch_started, 3),
-        }
-        log.append(entry)
-        if valid_loss < best_loss - 1e-5:
-            best_loss, best_state, stale = valid_loss, copy.deepcopy(net.state_dict()), 0
+        if stopping.epoch_end(net, epoch=epoch, train_loss=total / max(len(train_y), 1), valid_loss=valid_loss):
+            break
+    return stopping.restore_best(net), stopping.log
+
+
+class EarlyStopping:
+    """Per-epoch bookkeeping shared by the training loops: the epoch log, the best weights by validation loss,
+    and when to stop (`patience` epochs without a better loss, or past the wall-clock budget)."""
+
+    def __init__(self, net: nn.Module, *, patience: int, max_seconds: float | None) -> None:
+        self.patience = patience
+        self.max_seconds = max_seconds
+        self.best_loss = math.inf
+        self.best_state = copy.deepcopy(net.state_dict())
+        self.stale = 0
+        self.log: list[dict[str, Any]] = []
+        self.started = self.epoch_started = time.monotonic()
+
+    def epoch_end(self, net: nn.Module, *, epoch: int, train_loss: float, valid_loss: float) -> bool:
+        """Record the epoch; True when training should stop."""
+        now = time.monotonic()
+        entry = {"epoch": epoch, "train_loss": round(train_loss, 6), "valid_loss": round(valid_loss, 6),
+                 "seconds": round(now - self.epoch_started, 3)}
+        self.log.append(entry)
+        self.epoch_started = now
+        if valid_loss < self.best_loss - 1e-5:
+            self.best_loss, self.best_state, self.stale = valid_loss, copy.deepcopy(net.state_dict()), 0
         else:
-            stale += 1
-        if stale >= params.patience:
-            break
-        if params.max_seconds is not None and time.monotonic() - started > params.max_seconds:
+            self.stale += 1
+        if self.stale >= self.patience:
+            return True
+        if self.max_seconds is not None and now - self.started > self.max_seconds:
             entry["stopped"] = "time budget"
-            break
-    net.load_state_dict(best_state)
-    net.eval()
-    return net, log
+            return True
+        return False
+
+    def restore_best(self, net: nn.Module) -> nn.Module:
+        net.load_state_dict(self.best_state)
+        return net.eval()
 
 
 def _parameter_groups(net: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

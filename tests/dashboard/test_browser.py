@@ -1,39 +1,12 @@
 """A real browser: log in through the admin login, find a scored lead with its reasons, give feedback."""
 
-import os
-from pathlib import Path
-
-import pytest
-
 from ml.models import Feedback
 from salesai.core.models import Membership
 from tests.api.conftest import make_tenant
+from tests.dashboard.browser import BROWSER_MARKS, browser_page  # noqa: F401  (fixture)
 from tests.factories import MembershipFactory
 
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls there without this.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
-]
-
-
-@pytest.fixture
-def browser_page():
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
+pytestmark = BROWSER_MARKS
 
 
 def test_manager_reviews_a_lead_and_disagrees(live_server, transactional_db, browser_page, settings):
