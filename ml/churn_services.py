@@ -117,7 +117,10 @@ def churn_model_train(
                                            "training_run_id": training_run_id})
         champion = ModelVersion.objects.filter(organization=organization, task=Task.CHURN,
                                                status=ModelVersion.Status.CHAMPION).first()
-        gate = _gate_decide(candidate_metrics=metrics, champion=champion)
+        # ml.services dispatches here: import it late.
+        from ml.services import model_version_gate_decide, model_version_promote
+
+        gate = model_version_gate_decide(candidate_metrics=metrics, champion=champion)
         metrics["gate"] = gate
         model_version = ModelVersion.objects.create(
             organization=organization, task=Task.CHURN, version=version, status=ModelVersion.Status.CANDIDATE,
@@ -127,8 +130,6 @@ def churn_model_train(
         if training_run_id is not None:
             TrainingRun.objects.filter(pk=training_run_id).update(log=[*trained.log, {"gate": gate}])
         if gate["promote"]:
-            from ml.services import model_version_promote  # ml.services dispatches here: import late
-
             model_version = model_version_promote(model_version_id=model_version.id)
     logger.info("trained churn v%s for %s: roc_auc=%s rows=%s in %ss; gate: %s", version, organization.slug,
                 metrics.get("roc_auc"), len(frame), seconds, "promoted" if gate["promote"] else "kept as candidate")
@@ -140,18 +141,6 @@ def organization_has_churn_labels(*, organization_id: int) -> bool:
     from ml.features.churn import churn_dates
 
     return bool(churn_dates(organization_id=organization_id))
-
-
-def _gate_decide(*, candidate_metrics: dict[str, Any], champion: ModelVersion | None) -> dict[str, Any]:
-    from ml.gate import gate_decide
-
-    return gate_decide(
-        candidate=candidate_metrics,
-        champion=None if champion is None else (champion.metrics or {}),
-        margin=float(settings.ML_GATE_AUC_MARGIN),
-        require_beats_baseline=bool(settings.ML_GATE_REQUIRE_BEATS_BASELINE),
-        champion_model_version_id=None if champion is None else champion.id,
-    ).to_dict()
 
 
 # --- scoring ------------------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, An
             trained=trained, path=artifact_absolute_path(relative), task=task,
             metadata={"organization": None, "pooled": True, "version": version},
         )
-        gate = services._gate_decide(candidate_metrics=metrics, champion=champion)
+        gate = services.model_version_gate_decide(candidate_metrics=metrics, champion=champion)
         metrics["gate"] = gate
         model_version = ModelVersion.objects.create(
             organization=None, task=task, version=version, status=ModelVersion.Status.CANDIDATE,

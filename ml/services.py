@@ -189,7 +189,7 @@ def model_train(
         champion = ModelVersion.objects.filter(
             organization=organization, task=task, status=ModelVersion.Status.CHAMPION
         ).first()
-        gate = _gate_decide(candidate_metrics=metrics, champion=champion)
+        gate = model_version_gate_decide(candidate_metrics=metrics, champion=champion)
         metrics["gate"] = gate
         model_version = ModelVersion.objects.create(
             organization=organization,
@@ -253,7 +253,9 @@ def _feedback_training_set(
     )
 
 
-def _gate_decide(*, candidate_metrics: dict[str, Any], champion: ModelVersion | None) -> dict[str, Any]:
+def model_version_gate_decide(*, candidate_metrics: dict[str, Any], champion: ModelVersion | None) -> dict[str, Any]:
+    """The promotion gate's decision (ml.gate) on a candidate's metrics against the current champion, with
+    this deployment's settings; lead, churn and pooled training all decide through it."""
     from ml.gate import gate_decide
 
     decision = gate_decide(

@@ -50,7 +50,15 @@ def hubspot_post(
     timestamp_ms: int | None = None,
 ):
     """POST `body` to the connection's endpoint, signed the way HubSpot signs with `version`."""
-    path = f"/webhooks/hubspot/{connection.pk}/"
+    return hubspot_signed_post(
+        client, f"/webhooks/hubspot/{connection.pk}/", body, version=version, secret=secret, timestamp_ms=timestamp_ms
+    )
+
+
+def hubspot_signed_post(
+    client, path: str, body: bytes, *, version: str = "v3", secret: str = HUBSPOT_SECRET, timestamp_ms: int | None = None
+):
+    """POST `body` to `path`, signed the way HubSpot signs with `version` (v1, v2 or v3)."""
     uri = f"http://testserver{path}"
     headers = {}
     if version == "v3":

@@ -9,7 +9,7 @@ import pytest
 from crm_connectors import tasks
 from crm_connectors.hubspot import webhook as hubspot_webhook
 from crm_connectors.models import UnroutedWebhookEvent, WebhookEvent
-from tests.crm_connectors.webhooks.conftest import HUBSPOT_SECRET, hubspot_event, hubspot_post
+from tests.crm_connectors.webhooks.conftest import HUBSPOT_SECRET, hubspot_event, hubspot_post, hubspot_signed_post
 from tests.factories import CRMConnectionFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,24 +33,9 @@ def body_of(*events: dict) -> bytes:
 
 
 def app_post(client, body: bytes, *, version="v3", secret=HUBSPOT_SECRET, app_id=APP_ID, timestamp_ms=None):
-    path = f"/webhooks/hubspot/app/{app_id}/"
-    uri = f"http://testserver{path}"
-    headers = {}
-    if version == "v3":
-        timestamp = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
-        headers["HTTP_X_HUBSPOT_REQUEST_TIMESTAMP"] = timestamp
-        headers["HTTP_X_HUBSPOT_SIGNATURE_V3"] = hubspot_webhook.signature_v3(
-            secret=secret, method="POST", uri=uri, body=body, timestamp=timestamp
-        )
-    elif version == "v2":
-        headers["HTTP_X_HUBSPOT_SIGNATURE_VERSION"] = "v2"
-        headers["HTTP_X_HUBSPOT_SIGNATURE"] = hubspot_webhook.signature_v2(
-            secret=secret, method="POST", uri=uri, body=body
-        )
-    else:
-        headers["HTTP_X_HUBSPOT_SIGNATURE_VERSION"] = "v1"
-        headers["HTTP_X_HUBSPOT_SIGNATURE"] = hubspot_webhook.signature_v1(secret=secret, body=body)
-    return client.post(path, data=body, content_type="application/json", **headers)
+    return hubspot_signed_post(
+        client, f"/webhooks/hubspot/app/{app_id}/", body, version=version, secret=secret, timestamp_ms=timestamp_ms
+    )
 
 
 def stored(connection) -> list[tuple[str, int]]:
