@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from ml.baseline_serving import BASELINE_FAMILIES
+from ml.features.activity_sequences import SEQUENCE_LENGTH_DEFAULT
 from ml.features.churn import (
     EXCLUDED_FIELDS,
     HORIZON_DAYS_DEFAULT,
@@ -56,84 +58,82 @@ class NoChurnModel(ValidationError):
 def churn_model_train(
     *, organization_id: int, training_run_id: int | None = None, params: dict[str, Any] | None = None
 ) -> ModelVersion:
-    """Train the churn Transformer plus tuned LightGBM and logistic baselines on one split, save the
-    checkpoint, register a candidate ModelVersion (task "churn") with all three metric sets side by side,
-    and let the gate decide on promotion. Too little history raises ValidationError; nothing is registered."""
-    from ml.baselines import baselines_train_evaluate
-    from ml.churn_training import train_churn_model
+    """Train the churn Transformer beside a tuned LightGBM and a logistic regression through the one training
+    recipe (ml.training_recipe); the gate picks the family that serves. Too little history raises
+    ValidationError; nothing is registered."""
     from ml.inference import torch_threads_set
-    from ml.registry import artifact_absolute_path, artifact_relative_path, checkpoint_save
-    from ml.training import TrainingParams, holdout_split
+    from ml.registry import artifact_relative_path
+    from ml.services import table_transformer_recipe, training_params_build
+    from ml.training_recipe import TrainingData, TrainingSpec, TransformerRecipe, recipe_train
 
     organization = Organization.objects.get(pk=organization_id)
     params = dict(params or {})
     horizon_days = int(params.pop("horizon_days", HORIZON_DAYS_DEFAULT))
     lightgbm_configs = int(params.pop("baseline_lightgbm_configs", BASELINE_LIGHTGBM_CONFIGS))
-    try:
-        training_params = TrainingParams.from_dict({"device": settings.ML_DEVICE, **TRAINING_DEFAULTS, **params})
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"params": str(exc)}) from exc
-
+    training_params = training_params_build(params, defaults=TRAINING_DEFAULTS)
     built = churn_training_frame(organization_id=organization.id, horizon_days=horizon_days,
                                  text=training_params.text)
-    frame, labels = built.frame, built.labels
-    positives = int(labels.sum())
-    if len(frame) < settings.ML_MIN_TRAINING_ROWS or positives < MIN_POSITIVES or positives == len(labels):
-        raise ValidationError({"training_data": (
-            f"Not enough churn history to train: {len(frame)} account snapshots with {positives} churns "
-            f"(need {settings.ML_MIN_TRAINING_ROWS} snapshots, {MIN_POSITIVES} churns and some retained accounts)."
-        )})
+    frame, labels = built.frame, np.asarray(built.labels).astype(int)
     torch_threads_set(settings.ML_TORCH_THREADS)
-    schema = churn_schema(frame)
-    split = holdout_split(np.asarray(labels), groups=frame.index.to_numpy(),
-                          valid_fraction=training_params.valid_fraction,
-                          test_fraction=training_params.test_fraction, seed=training_params.seed)
-    started = time.monotonic()
-    trained = train_churn_model(frame=frame, sequences=built.sequences, labels=labels, schema=schema,
-                                params=training_params, split=split)
-    seconds = round(time.monotonic() - started, 2)
-    baselines = baselines_train_evaluate(frame=frame, labels=labels, schema=schema, split=split,
-                                    seed=training_params.seed, lightgbm_configs=lightgbm_configs,
-                                    calibration=training_params.calibration)
-    metrics = {**trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days,
-               "rows_total": len(frame), "positives": positives, "baselines": baselines}
-    feature_schema = {
-        "preprocessor": trained.preprocessor.to_dict(),
-        "features": [{"name": c.name, "kind": c.kind, "label": c.display_label}
-                     for c in trained.preprocessor.schema.columns],
-        "sequence": {"length": trained.config.sequence_length, "text_dim": trained.config.text_dim},
-        "excluded_fields": EXCLUDED_FIELDS,
-        "churn_date_property": settings.ML_CHURN_DATE_PROPERTY,
-        "horizon_days": horizon_days,
-    }
-    with transaction.atomic():
-        Organization.objects.select_for_update().get(pk=organization.id)
-        versions = ModelVersion.objects.filter(organization=organization, task=Task.CHURN)
-        latest = versions.aggregate(v=Max("version"))["v"]
-        version = (latest or 0) + 1
-        relative = artifact_relative_path(organization_slug=organization.slug, task=Task.CHURN, version=version)
-        sha256 = checkpoint_save(trained=trained, path=artifact_absolute_path(relative), task=Task.CHURN,
-                                 metadata={"organization": organization.slug, "version": version,
-                                           "training_run_id": training_run_id})
-        champion = ModelVersion.objects.filter(organization=organization, task=Task.CHURN,
-                                               status=ModelVersion.Status.CHAMPION).first()
-        # ml.services dispatches here: import it late.
-        from ml.services import model_version_gate_decide, model_version_promote
+    schema = churn_schema(frame) if len(frame) else None
+    data = TrainingData(frame=frame, labels=labels, schema=schema,
+                        baseline_schema=schema.without_text() if schema is not None else None,
+                        what="account snapshots", positives_name="churns", drift_reference=False)
+    table = table_transformer_recipe(params=training_params, feature_schema_extra={})
 
-        gate = model_version_gate_decide(candidate_metrics=metrics, champion=champion)
-        metrics["gate"] = gate
-        model_version = ModelVersion.objects.create(
-            organization=organization, task=Task.CHURN, version=version, status=ModelVersion.Status.CANDIDATE,
-            architecture=trained.architecture, training_run_id=training_run_id, metrics=metrics,
-            feature_schema=feature_schema, artifact_path=relative, artifact_sha256=sha256, trained_rows=len(frame),
-        )
-        if training_run_id is not None:
-            TrainingRun.objects.filter(pk=training_run_id).update(log=[*trained.log, {"gate": gate}])
-        if gate["promote"]:
-            model_version = model_version_promote(model_version_id=model_version.id)
-    logger.info("trained churn v%s for %s: roc_auc=%s rows=%s in %ss; gate: %s", version, organization.slug,
-                metrics.get("roc_auc"), len(frame), seconds, "promoted" if gate["promote"] else "kept as candidate")
-    return model_version
+    def fit(*, frame, labels, split, weights, schema):
+        from ml.churn_training import train_churn_model
+
+        return train_churn_model(frame=frame, sequences=built.sequences, labels=labels, schema=schema,
+                                 params=training_params, split=split)
+
+    def probabilities(trained, frame, rows):
+        from ml.churn_training import churn_logits
+
+        logits = churn_logits(trained.net, trained.preprocessor.transform(frame.iloc[rows]), built.sequences.take(rows),
+                              device=trained.device, mixed_precision=False)
+        return trained.calibrator.transform(logits)
+
+    def champion_probabilities(champion, frame, rows):
+        if champion.architecture in BASELINE_FAMILIES:
+            return table.champion_probabilities(champion, frame, rows)
+        model = _churn_net_load(champion)
+        if model.net.config.sequence_length != built.sequences.length:
+            raise ValueError("the champion reads activity sequences of another length")
+        from ml.churn_training import churn_logits
+
+        logits = churn_logits(model.net, model.encode(frame.iloc[rows]), built.sequences.take(rows),
+                              device=model.device, mixed_precision=False)
+        return model.calibrator.transform(logits)
+
+    def feature_schema(trained):
+        return {
+            "preprocessor": trained.preprocessor.to_dict(),
+            "features": [{"name": c.name, "kind": c.kind, "label": c.display_label}
+                         for c in trained.preprocessor.schema.columns],
+            "sequence": {"length": trained.config.sequence_length, "text_dim": trained.config.text_dim},
+            "excluded_fields": EXCLUDED_FIELDS, "churn_date_property": settings.ML_CHURN_DATE_PROPERTY,
+            "horizon_days": horizon_days,
+        }
+
+    spec = TrainingSpec(
+        task=Task.CHURN, organization=organization, params=training_params, lightgbm_configs=lightgbm_configs,
+        artifact_relative=lambda version: artifact_relative_path(
+            organization_slug=organization.slug, task=Task.CHURN, version=version),
+        extra_metrics={"horizon_days": horizon_days, "rows_total": len(frame), "positives": int(labels.sum())},
+        training_run_id=training_run_id, min_positives=MIN_POSITIVES,
+    )
+    return recipe_train(spec=spec, data=data, transformer=TransformerRecipe(
+        fit=fit, probabilities=probabilities, champion_probabilities=champion_probabilities,
+        feature_schema=feature_schema))
+
+
+def _churn_net_load(version: ModelVersion) -> Any:
+    import ml.churn_training  # noqa: F401  registers the churn architecture with ml.registry
+    from ml.registry import model_load_cached
+
+    return model_load_cached(model_version_id=version.id, artifact_path=version.artifact_path,
+                             sha256=version.artifact_sha256, device=settings.ML_DEVICE)
 
 
 def organization_has_churn_labels(*, organization_id: int) -> bool:
@@ -150,36 +150,33 @@ def accounts_score(
     """Score current customers (not churned, not deleted; narrowed to `company_ids`) with the churn champion
     (or the given version) and store Predictions (task "churn", company set): the new row is current, the
     account's previous current churn row becomes history. Returns the new prediction ids."""
-    import ml.churn_training  # noqa: F401  registers the churn architecture with ml.registry
-    from ml.churn_explain import churn_factors
     from ml.inference import torch_threads_set
-    from ml.registry import model_load_cached
 
     version = _scoring_version(organization_id=organization_id, model_version_id=model_version_id)
     torch_threads_set(settings.ML_TORCH_THREADS)
-    model = model_load_cached(model_version_id=version.id, artifact_path=version.artifact_path,
-                              sha256=version.artifact_sha256, device=settings.ML_DEVICE)
-    net = model.net
-    property_keys = churn_property_keys(model.preprocessor.schema)
+    baseline = version.architecture in BASELINE_FAMILIES
+    if baseline:
+        from ml.serving import served_model_load
+
+        served = served_model_load(model_version=version, device=settings.ML_DEVICE)
+        property_keys, sequence_length, text = churn_property_keys(served.schema), SEQUENCE_LENGTH_DEFAULT, False
+    else:
+        model = _churn_net_load(version)
+        property_keys = churn_property_keys(model.preprocessor.schema)
+        sequence_length, text = model.net.config.sequence_length, model.net.config.text_dim > 0
     as_of = timezone.now()
     ids = None if company_ids is None else sorted({int(i) for i in company_ids})
     chunks = [None] if ids is None else [ids[i : i + SCORING_CHUNK] for i in range(0, len(ids), SCORING_CHUNK)]
     prediction_ids: list[int] = []
     for chunk in chunks:
         built = churn_scoring_frame(organization_id=organization_id, as_of=as_of, company_ids=chunk,
-                                    property_keys=property_keys, sequence_length=net.config.sequence_length,
-                                    text=net.config.text_dim > 0)
+                                    property_keys=property_keys, sequence_length=sequence_length, text=text)
         if not len(built):
             continue
-        from ml.churn_training import churn_logits
-
-        encoded = model.encode(built.frame)
-        logits = churn_logits(net, encoded, built.sequences, device=model.device,
-                              batch_size=settings.ML_SCORING_BATCH_SIZE)
-        probabilities = model.calibrator.transform(logits)
-        factors = churn_factors(net=net, preprocessor=model.preprocessor, frame=built.frame, encoded=encoded,
-                                sequences=built.sequences, device=model.device,
-                                batch_size=settings.ML_SCORING_BATCH_SIZE)
+        if baseline:
+            probabilities, factors = served.score(built.frame, batch_size=settings.ML_SCORING_BATCH_SIZE)
+        else:
+            probabilities, factors = _churn_transformer_score(model=model, built=built)
         prediction_ids += _predictions_write(organization_id=organization_id, model_version=version,
                                              company_ids=[int(i) for i in built.frame.index],
                                              probabilities=probabilities, factors=factors)
@@ -189,6 +186,19 @@ def accounts_score(
             lambda: predictions_updated.send_robust(sender=Prediction, organization_id=organization_id, contact_ids=[])
         )
     return prediction_ids
+
+
+def _churn_transformer_score(*, model: Any, built: Any) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
+    """The churn Transformer's calibrated risks and reasons (table fields + the activity that moved it most)."""
+    from ml.churn_explain import churn_factors
+    from ml.churn_training import churn_logits
+
+    encoded = model.encode(built.frame)
+    logits = churn_logits(model.net, encoded, built.sequences, device=model.device,
+                          batch_size=settings.ML_SCORING_BATCH_SIZE)
+    factors = churn_factors(net=model.net, preprocessor=model.preprocessor, frame=built.frame, encoded=encoded,
+                            sequences=built.sequences, device=model.device, batch_size=settings.ML_SCORING_BATCH_SIZE)
+    return model.calibrator.transform(logits), factors
 
 
 def _scoring_version(*, organization_id: int, model_version_id: int | None) -> ModelVersion:

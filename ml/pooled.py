@@ -63,14 +63,11 @@ def pooled_schema(frame: pd.DataFrame) -> TableSchema:
 
 
 def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, Any] | None = None) -> ModelVersion:
-    """Train the pooled model like an organisation's (same split, baselines, gate against the current pooled
-    champion) and register it with organization NULL."""
+    """Train the pooled model like an organisation's, through the one training recipe (same split, families,
+    gate against the current pooled champion), and register it with organization NULL."""
     from ml import services
-    from ml.baselines import baselines_train_evaluate
-    from ml.drift import training_reference_build
     from ml.inference import torch_threads_set
-    from ml.registry import artifact_absolute_path, checkpoint_save
-    from ml.training import TrainingParams, holdout_split, train_tabular_model
+    from ml.training_recipe import TrainingData, TrainingSpec, recipe_train
 
     if not settings.ML_POOLED_FALLBACK:
         raise ValidationError({"pooled": "The pooled fallback is off: set ML_POOLED_FALLBACK=True to train it."})
@@ -81,62 +78,24 @@ def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, An
     lightgbm_configs = services._lightgbm_configs(
         params.pop("baseline_lightgbm_configs", services.BASELINE_LIGHTGBM_CONFIGS)
     )
-    try:
-        training_params = TrainingParams.from_dict({"device": settings.ML_DEVICE, **params})
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"params": str(exc)}) from exc
+    training_params = services.training_params_build(params)
     frame, labels = pooled_training_frame(horizon_days=horizon_days)
-    positives = int(labels.sum())
-    if len(frame) < settings.ML_MIN_TRAINING_ROWS or positives < services.MIN_POSITIVES or positives == len(labels):
-        raise ValidationError({"training_data": (
-            f"Not enough history across organisations to train the pooled model: {len(frame)} rows with "
-            f"{positives} conversions."
-        )})
     torch_threads_set(settings.ML_TORCH_THREADS)
-    schema = pooled_schema(frame)
-    split = holdout_split(
-        np.asarray(labels), groups=frame.index.to_numpy(), valid_fraction=training_params.valid_fraction,
-        test_fraction=training_params.test_fraction, seed=training_params.seed,
+    schema = pooled_schema(frame) if len(frame) else None
+    data = TrainingData(frame=frame, labels=np.asarray(labels).astype(int), schema=schema,
+                        baseline_schema=schema.without_text() if schema is not None else None,
+                        what="rows across organisations")
+    spec = TrainingSpec(
+        task=task, organization=None, params=training_params, lightgbm_configs=lightgbm_configs,
+        artifact_relative=lambda version: f"{POOLED_STORE_FOLDER}/{task}/v{version}.pt",
+        extra_metrics={"horizon_days": horizon_days, "pooled": {"organizations": int(Organization.objects.count())}},
+        min_positives=services.MIN_POSITIVES,
     )
-    started = time.monotonic()
-    trained = train_tabular_model(frame=frame, labels=labels, schema=schema, params=training_params, split=split)
-    seconds = round(time.monotonic() - started, 2)
-    baselines = baselines_train_evaluate(
-        frame=frame, labels=labels, schema=schema, split=split, seed=training_params.seed,
-        lightgbm_configs=lightgbm_configs, calibration=training_params.calibration,
-    )
-    metrics = {
-        **trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days, "baselines": baselines,
-        "pooled": {"organizations": int(Organization.objects.count())},
-        "reference_distributions": training_reference_build(trained=trained, frame=frame, split=split),
-    }
-    feature_schema = {
-        "preprocessor": trained.preprocessor.to_dict(),
-        "features": [{"name": c.name, "kind": c.kind, "label": c.display_label} for c in schema.columns],
-        "excluded_fields": {**EXCLUDED_FIELDS, "custom CRM fields, job title": "pooled model: tenant-specific"},
-        "horizon_days": horizon_days,
-    }
-    with transaction.atomic():
-        champion = model_version_pooled_champion_get(task=task)
-        latest = ModelVersion.objects.filter(organization__isnull=True, task=task).aggregate(v=Max("version"))["v"]
-        version = (latest or 0) + 1
-        relative = f"{POOLED_STORE_FOLDER}/{task}/v{version}.pt"
-        sha256 = checkpoint_save(
-            trained=trained, path=artifact_absolute_path(relative), task=task,
-            metadata={"organization": None, "pooled": True, "version": version},
-        )
-        gate = services.model_version_gate_decide(candidate_metrics=metrics, champion=champion)
-        metrics["gate"] = gate
-        model_version = ModelVersion.objects.create(
-            organization=None, task=task, version=version, status=ModelVersion.Status.CANDIDATE,
-            architecture=trained.architecture, metrics=metrics, feature_schema=feature_schema,
-            artifact_path=relative, artifact_sha256=sha256, trained_rows=len(frame),
-        )
-        if gate["promote"]:
-            model_version = services.model_version_promote(model_version_id=model_version.id)
-    logger.info("trained pooled %s v%s: roc_auc=%s rows=%s; %s", task, version, metrics.get("roc_auc"),
-                len(frame), "promoted" if gate["promote"] else "kept as candidate")
-    return model_version
+    return recipe_train(spec=spec, data=data, transformer=services.table_transformer_recipe(
+        params=training_params, feature_schema_extra={
+            "excluded_fields": {**EXCLUDED_FIELDS, "custom CRM fields, job title": "pooled model: tenant-specific"},
+            "horizon_days": horizon_days,
+        }))
 
 
 def pooled_fallback_note(*, organization_id: int) -> str:

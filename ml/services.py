@@ -16,13 +16,13 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from ml.beat import ml_schedules_ensure
-from ml.drift import training_reference_build
 from ml.features.lead import EXCLUDED_FIELDS, lead_feature_frame, lead_property_keys, lead_schema, lead_training_frame
 from ml.feedback_labels import FeedbackWeights, WeightedTrainingSet, feedback_training_set
+from ml.model_versions import model_version_promote, model_version_rollback  # noqa: F401  (re-exported)
 from ml.models import (
     Feedback,
     ModelVersion,
@@ -93,135 +93,93 @@ def model_train(
     training_run_id: int | None = None,
     params: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Build point-in-time training rows, train an FT-Transformer plus the tuned LightGBM and logistic
-    baselines on the same split, save the Transformer's checkpoint and register a candidate ModelVersion
-    with all three held-out metric sets (`metrics["baselines"]`). The promotion gate (`ml.gate`) then
-    decides: a candidate that passes becomes champion; its decision and reasons are stored in
-    `metrics["gate"]` and appended to the TrainingRun log. An organisation's first model is promoted when
-    it passes the baseline check; otherwise it stays a candidate and the organisation has no champion."""
-    from ml.inference import torch_threads_set
-    from ml.registry import artifact_absolute_path, artifact_relative_path, checkpoint_save
-    from ml.baselines import baselines_train_evaluate
-    from ml.training import TrainingParams, holdout_split, train_tabular_model
-
+    """Train the lead model of an organisation through the one training recipe (ml.training_recipe): point-in-
+    time rows, the FT-Transformer beside a tuned LightGBM and a logistic regression on one split, the gate
+    picks the family that serves and decides on promotion (ml.gate). An organisation's first model is always
+    promoted: whichever family the gate chose serves."""
     if task == Task.CHURN:  # accounts, not leads: its own frames, net and checkpoint (ml.churn_services)
         from ml.churn_services import churn_model_train
 
         return churn_model_train(organization_id=organization_id, training_run_id=training_run_id, params=params)
     if task != Task.LEAD_CONVERSION:
         raise ValidationError({"task": f"Training for {task!r} is not available yet."})
+    from ml.inference import torch_threads_set
+    from ml.registry import artifact_relative_path
+    from ml.training_recipe import TrainingData, TrainingSpec, recipe_train
+
     organization = Organization.objects.get(pk=organization_id)
     params = dict(params or {})
     horizon_days = int(params.pop("horizon_days", HORIZON_DAYS))
     lightgbm_configs = _lightgbm_configs(params.pop("baseline_lightgbm_configs", BASELINE_LIGHTGBM_CONFIGS))
-    try:
-        training_params = TrainingParams.from_dict({"device": settings.ML_DEVICE, **params})
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"params": str(exc)}) from exc
-
+    training_params = training_params_build(params)
     frame, labels = lead_training_frame(
         organization_id=organization.id, horizon_days=horizon_days, text=training_params.text
     )
-    positives = int(labels.sum())
-    if len(frame) < settings.ML_MIN_TRAINING_ROWS or positives < MIN_POSITIVES or positives == len(labels):
-        raise ValidationError(
-            {
-                "training_data": (
-                    f"Not enough history to train: {len(frame)} rows with {positives} conversions "
-                    f"(need {settings.ML_MIN_TRAINING_ROWS} rows, {MIN_POSITIVES} conversions "
-                    "and some non-conversions)."
-                )
-            }
-        )
     torch_threads_set(settings.ML_TORCH_THREADS)
-    schema = lead_schema(frame)
-    # One split for all three models, so their held-out numbers are comparable.
-    split = holdout_split(
-        np.asarray(labels),
-        groups=frame.index.to_numpy(),
-        valid_fraction=training_params.valid_fraction,
-        test_fraction=training_params.test_fraction,
-        seed=training_params.seed,
+    schema = lead_schema(frame) if len(frame) else None
+    data = TrainingData(
+        frame=frame, labels=np.asarray(labels).astype(int), schema=schema, what="rows",
+        # Baselines stay text-free (the Transformer's text tokens are what is being measured against them).
+        baseline_schema=schema.without_text() if schema is not None else None,
+        feedback=lambda split: _feedback_training_set(
+            organization_id=organization.id, frame=frame, labels=labels, split=split, horizon_days=horizon_days),
     )
-    # Reps' verdicts reweigh / relabel the training rows (ml.feedback_labels); none: the same set exactly.
-    weighted = _feedback_training_set(
-        organization_id=organization.id, frame=frame, labels=labels, split=split, horizon_days=horizon_days
+    spec = TrainingSpec(
+        task=task, organization=organization, params=training_params, lightgbm_configs=lightgbm_configs,
+        artifact_relative=lambda version: artifact_relative_path(
+            organization_slug=organization.slug, task=task, version=version),
+        extra_metrics={"horizon_days": horizon_days}, training_run_id=training_run_id, min_positives=MIN_POSITIVES,
     )
-    started = time.monotonic()
-    trained = train_tabular_model(
-        frame=weighted.frame, labels=weighted.labels, schema=schema, params=training_params, split=weighted.split,
-        sample_weight=weighted.weights,
-    )
-    seconds = round(time.monotonic() - started, 2)
-    # Baselines stay text-free (the Transformer's text tokens are what is being measured against them).
-    baselines = baselines_train_evaluate(
-        frame=weighted.frame, labels=weighted.labels, schema=schema.without_text(), split=weighted.split,
-        seed=training_params.seed, lightgbm_configs=lightgbm_configs, calibration=training_params.calibration,
-        sample_weight=weighted.weights,
-    )
-    metrics = {**trained.metrics, "training_seconds": seconds, "horizon_days": horizon_days, "baselines": baselines}
-    metrics["feedback"] = {"rows_changed": weighted.changed_rows}
-    # What the model saw, for the drift (PSI) of every later scoring run (ml.drift).
-    metrics["reference_distributions"] = training_reference_build(trained=trained, frame=frame, split=split)
-    feature_schema = {
-        "preprocessor": trained.preprocessor.to_dict(),
-        "features": [
-            {"name": c.name, "kind": c.kind, "label": c.display_label} for c in trained.preprocessor.schema.columns
-        ],
-        "text_columns": trained.preprocessor.schema.text_columns,
-        "excluded_fields": EXCLUDED_FIELDS,
-        "horizon_days": horizon_days,
-        "snapshots": sorted({ts.isoformat() for ts in frame["as_of"]}),
-    }
-    with transaction.atomic():
-        # Lock the organisation row so two trainings cannot claim the same version number (or file).
-        Organization.objects.select_for_update().get(pk=organization.id)
-        latest = ModelVersion.objects.filter(organization=organization, task=task).aggregate(v=Max("version"))["v"]
-        version = (latest or 0) + 1
-        relative = artifact_relative_path(organization_slug=organization.slug, task=task, version=version)
-        sha256 = checkpoint_save(
-            trained=trained,
-            path=artifact_absolute_path(relative),
-            task=task,
-            metadata={"organization": organization.slug, "version": version, "training_run_id": training_run_id},
-        )
-        # The champion is read under the organisation lock: a concurrent training cannot slip in between.
-        champion = ModelVersion.objects.filter(
-            organization=organization, task=task, status=ModelVersion.Status.CHAMPION
-        ).first()
-        gate = model_version_gate_decide(candidate_metrics=metrics, champion=champion)
-        metrics["gate"] = gate
-        model_version = ModelVersion.objects.create(
-            organization=organization,
-            task=task,
-            version=version,
-            status=ModelVersion.Status.CANDIDATE,
-            architecture=trained.architecture,
-            training_run_id=training_run_id,
-            metrics=metrics,
-            feature_schema=feature_schema,
-            artifact_path=relative,
-            artifact_sha256=sha256,
-            trained_rows=len(frame),
-        )
-        if training_run_id is not None:
-            summary = {"gate": gate, "baselines": {
-                name: {key: values.get(key) for key in ("roc_auc", "brier", "ece", "train_seconds", "error")
-                       if key in values}
-                for name, values in baselines.items()
-            }}
-            TrainingRun.objects.filter(pk=training_run_id).update(log=[*trained.log, summary])
-        if gate["promote"]:
-            model_version = model_version_promote(model_version_id=model_version.id)
-        if champion is None:
-            # From its first model on (promoted or not), an organisation is retrained and rescored nightly.
-            ml_schedules_ensure(organization_id=organization.id)
-    logger.info(
-        "trained %s v%s for %s: roc_auc=%s rows=%s in %ss; gate: %s (%s)",
-        task, version, organization.slug, metrics.get("roc_auc"), len(frame), seconds,
-        "promoted" if gate["promote"] else "kept as candidate", "; ".join(gate["reasons"]),
-    )
+    had_champion = model_version_champion_get(organization_id=organization.id, task=task) is not None
+    model_version = recipe_train(spec=spec, data=data, transformer=table_transformer_recipe(
+        params=training_params, feature_schema_extra={
+            "excluded_fields": EXCLUDED_FIELDS, "horizon_days": horizon_days,
+            "snapshots": sorted({ts.isoformat() for ts in frame["as_of"]}) if len(frame) else [],
+        }))
+    if not had_champion:
+        # From its first model on, an organisation is retrained and rescored nightly.
+        ml_schedules_ensure(organization_id=organization.id)
     return model_version
+
+
+def training_params_build(params: dict[str, Any], defaults: dict[str, Any] | None = None) -> Any:
+    """TrainingParams from user params over task defaults; a bad key or value is a ValidationError."""
+    from ml.training import TrainingParams
+
+    try:
+        return TrainingParams.from_dict({"device": settings.ML_DEVICE, **(defaults or {}), **params})
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+
+
+def table_transformer_recipe(*, params: Any, feature_schema_extra: dict[str, Any]) -> Any:
+    """The FT-Transformer part of the recipe for table tasks (leads, pooled)."""
+    from ml.serving import served_model_load
+    from ml.training import train_tabular_model
+    from ml.training_recipe import TransformerRecipe
+
+    def fit(*, frame, labels, split, weights, schema):
+        return train_tabular_model(frame=frame, labels=labels, schema=schema, params=params, split=split,
+                                   sample_weight=weights)
+
+    def probabilities(trained, frame, rows):
+        model = trained.scoring_model()
+        return model.probabilities(model.encode(frame.iloc[rows]))
+
+    def champion_probabilities(champion, frame, rows):
+        return served_model_load(model_version=champion, device=settings.ML_DEVICE).probabilities(frame.iloc[rows])
+
+    def feature_schema(trained):
+        return {
+            "preprocessor": trained.preprocessor.to_dict(),
+            "features": [{"name": c.name, "kind": c.kind, "label": c.display_label}
+                         for c in trained.preprocessor.schema.columns],
+            "text_columns": trained.preprocessor.schema.text_columns,
+            **feature_schema_extra,
+        }
+
+    return TransformerRecipe(fit=fit, probabilities=probabilities, champion_probabilities=champion_probabilities,
+                             feature_schema=feature_schema)
 
 
 def _lightgbm_configs(value: Any) -> int:
@@ -251,25 +209,6 @@ def _feedback_training_set(
             override_weight=settings.ML_FEEDBACK_OVERRIDE_WEIGHT,
         ),
     )
-
-
-def model_version_gate_decide(*, candidate_metrics: dict[str, Any], champion: ModelVersion | None) -> dict[str, Any]:
-    """The promotion gate's decision (ml.gate) on a candidate's metrics against the current champion, with
-    this deployment's settings; lead, churn and pooled training all decide through it."""
-    from ml.gate import gate_decide
-
-    decision = gate_decide(
-        candidate=candidate_metrics,
-        champion=None if champion is None else (champion.metrics or {}),
-        margin=float(settings.ML_GATE_AUC_MARGIN),
-        require_beats_baseline=bool(settings.ML_GATE_REQUIRE_BEATS_BASELINE),
-        champion_model_version_id=None if champion is None else champion.id,
-    ).to_dict()
-    if champion is None and not decision["promote"]:
-        # Decided: no baseline artifact is served. The organisation stays without a champion (nothing is
-        # scored) until a candidate passes the gate or someone promotes one by hand.
-        decision["fallback"] = "baseline better: kept as candidate, no champion until a candidate passes"
-    return decision
 
 
 def training_run_execute(*, training_run_id: int) -> ModelVersion | None:
@@ -329,44 +268,6 @@ def training_run_start(
     return run
 
 
-# --- champion management ------------------------------------------------------------------------------------
-def model_version_promote(*, model_version_id: int) -> ModelVersion:
-    """Make this version the champion of its task and retire the previous one, atomically. Promoting an
-    older (retired) version is the one-click rollback."""
-    with transaction.atomic():
-        target = ModelVersion.objects.select_for_update().get(pk=model_version_id)
-        if target.status == ModelVersion.Status.CHAMPION:
-            return target
-        now = timezone.now()
-        # Retire first: the database allows one champion per (organisation, task) at any instant.
-        ModelVersion.objects.filter(
-            organization_id=target.organization_id, task=target.task, status=ModelVersion.Status.CHAMPION
-        ).update(status=ModelVersion.Status.RETIRED)
-        target.status = ModelVersion.Status.CHAMPION
-        target.promoted_at = now
-        target.save(update_fields=["status", "promoted_at"])
-    return target
-
-
-def model_version_rollback(*, organization_id: int, task: str = Task.LEAD_CONVERSION) -> ModelVersion:
-    """Promote the previous champion again: the retired version promoted most recently. The current
-    champion is retired (and becomes the next rollback target, so two rollbacks undo each other)."""
-    with transaction.atomic():
-        # Lock the organisation: two rollbacks at once must not pick the same target twice.
-        Organization.objects.select_for_update().filter(pk=organization_id).first()
-        previous = (
-            ModelVersion.objects.filter(
-                organization_id=organization_id, task=task, status=ModelVersion.Status.RETIRED,
-                promoted_at__isnull=False,
-            )
-            .order_by("-promoted_at", "-version")
-            .first()
-        )
-        if previous is None:
-            raise ValidationError({"model_version": "There is no previous champion to roll back to."})
-        return model_version_promote(model_version_id=previous.id)
-
-
 # --- scoring ------------------------------------------------------------------------------------------------
 def contacts_score(
     *,
@@ -384,7 +285,6 @@ def contacts_score(
     A rep's override that still stands is served instead of the model's score (ml.overrides); without a
     champion of its own an organisation is scored by the pooled model when ML_POOLED_FALLBACK is on
     (ml.pooled). Each run is stored as a ScoringRun with the drift (PSI) of what it scored."""
-    from ml.explain import predictions_explain
     from ml.features.text import lead_text_inputs
     from ml.inference import torch_threads_set
     from ml.registry import CheckpointError
@@ -409,7 +309,7 @@ def contacts_score(
         logger.error("champion %s of organization %s refused: %s", model_version.pk, organization_id, exc)
         refused_id = model_version.id
         model_version, model = _previous_champion_load(champion=model_version, error=exc)
-    property_keys = lead_property_keys(model.preprocessor.schema)
+    property_keys = lead_property_keys(model.schema)
     pooled = model_version.organization_id is None
     source = Prediction.Source.POOLED if pooled else Prediction.Source.MODEL
     note = pooled_fallback_note(organization_id=organization_id) if pooled else ""
@@ -424,15 +324,11 @@ def contacts_score(
             organization_id=organization_id, as_of=as_of, contact_ids=chunk, property_keys=property_keys
         )
         text_evidence = None
-        if model.preprocessor.text_token_columns:  # text models only: older checkpoints score without it
+        if model.text_columns:  # text models only: older checkpoints and baselines score without it
             text = lead_text_inputs(organization_id=organization_id, contact_ids=list(frame.index), as_of=as_of)
             frame, text_evidence = frame.join(text.columns), text.evidence
-        encoded = model.encode(frame)
-        probability = model.probabilities(encoded, batch_size=settings.ML_SCORING_BATCH_SIZE)
-        factors = predictions_explain(
-            model=model, frame=frame, encoded=encoded, batch_size=settings.ML_SCORING_BATCH_SIZE,
-            text_evidence=text_evidence,
-        )
+        probability, factors = model.score(frame, batch_size=settings.ML_SCORING_BATCH_SIZE,
+                                           text_evidence=text_evidence)
         drift.add(frame=frame, probabilities=probability)
         served = scores_serve(
             contact_ids=[int(i) for i in frame.index], probabilities=probability, task=model_version.task,
@@ -483,14 +379,10 @@ def contacts_score(
 
 
 def _model_load(model_version: ModelVersion) -> Any:
-    from ml.registry import model_load_cached
+    """The served model (any family) of a version: ml.serving.ServedTableModel."""
+    from ml.serving import served_model_load
 
-    return model_load_cached(
-        model_version_id=model_version.id,
-        artifact_path=model_version.artifact_path,
-        sha256=model_version.artifact_sha256,
-        device=settings.ML_DEVICE,
-    )
+    return served_model_load(model_version=model_version, device=settings.ML_DEVICE)
 
 
 def _previous_champion_load(*, champion: ModelVersion, error: Exception) -> tuple[ModelVersion, Any]:

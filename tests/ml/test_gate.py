@@ -3,13 +3,15 @@
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django_celery_beat.models import PeriodicTask
+from sklearn.metrics import roc_auc_score
 
 from ml import services
 from ml.beat import NIGHTLY_TASK
-from ml.gate import gate_decide
+from ml.gate import ChampionEvidence, FamilyChoice, auc_difference, champion_decide, family_choose
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.registry import artifact_absolute_path, model_cache_clear
 from salesai.core.models import Contact
@@ -18,52 +20,114 @@ from tests.ml.crm_data import synthetic_org_create
 
 TINY = {"d_token": 16, "n_heads": 2, "n_layers": 1, "epochs": 15, "batch_size": 64, "test_fraction": 0.3,
         "baseline_lightgbm_configs": 3}
-BASELINES = {"lightgbm": {"roc_auc": 0.80, "brier": 0.12}, "logistic": {"roc_auc": 0.78, "brier": 0.13}}
 
 
-def candidate(roc_auc: float, brier: float = 0.12, ece: float = 0.03, baselines: dict | None = None) -> dict:
-    return {"roc_auc": roc_auc, "brier": brier, "ece": ece, "baselines": BASELINES if baselines is None else baselines}
+def scores_with_signal(labels: np.ndarray, strength: float, seed: int) -> np.ndarray:
+    """Scores that rank positives higher by `strength` standard deviations of noise."""
+    return labels * strength + np.random.default_rng(seed).normal(size=len(labels))
 
 
-# --- the pure rule -----------------------------------------------------------------------------------------
-def test_a_worse_candidate_is_refused():
-    decision = gate_decide(candidate=candidate(0.82), champion={"roc_auc": 0.85, "brier": 0.10}, margin=0.005)
-    assert not decision.promote
-    assert "worse than the champion's 0.8500" in decision.reasons[-1]
+@pytest.fixture
+def labels() -> np.ndarray:
+    return (np.random.default_rng(0).random(2000) < 0.2).astype(int)
 
 
-def test_a_clearly_better_candidate_is_promoted():
-    decision = gate_decide(candidate=candidate(0.86), champion={"roc_auc": 0.85, "brier": 0.10}, margin=0.005)
-    assert decision.promote and decision.best_baseline == "lightgbm"
+# --- the paired comparison ---------------------------------------------------------------------------------
+def test_auc_difference_matches_sklearn_and_its_interval_holds_the_difference(labels):
+    a, b = scores_with_signal(labels, 1.0, 1), scores_with_signal(labels, 0.9, 2)
+    result = auc_difference(labels=labels, scores_a=a, scores_b=b, a="A", b="B")
+    assert result.auc_a == pytest.approx(roc_auc_score(labels, a)) and result.auc_b == pytest.approx(roc_auc_score(labels, b))
+    assert result.low < result.difference < result.high and result.rows == 2000
+    identical = auc_difference(labels=labels, scores_a=a, scores_b=a)
+    assert identical.difference == 0 and identical.low == pytest.approx(0) and identical.verdict == "tie"
+    assert auc_difference(labels=np.zeros(10), scores_a=np.arange(10), scores_b=np.arange(10)) is None
 
 
-@pytest.mark.parametrize(
-    ("brier", "ece", "promote"),
-    [(0.09, 0.02, True), (0.11, 0.02, False), (0.09, 0.05, False)],
-    ids=["better-calibrated", "higher-brier", "higher-ece"],
-)
-def test_a_tie_within_the_margin_needs_better_calibration(brier, ece, promote):
-    champion = {"roc_auc": 0.850, "brier": 0.10, "ece": 0.03}
-    # +0.003 is a "win" smaller than the margin: a tie, broken by calibration only.
-    decision = gate_decide(candidate=candidate(0.853, brier=brier, ece=ece), champion=champion, margin=0.005)
-    assert decision.promote is promote, decision.reasons
+def test_the_delong_interval_covers_the_bootstrap_spread(labels):
+    """DeLong's standard error of the paired difference agrees with a paired bootstrap's (within 25%)."""
+    a, b = scores_with_signal(labels, 1.0, 3), scores_with_signal(labels, 0.8, 4)
+    result = auc_difference(labels=labels, scores_a=a, scores_b=b)
+    rng = np.random.default_rng(5)
+    differences = []
+    for _ in range(300):
+        rows = rng.integers(0, len(labels), len(labels))
+        differences.append(roc_auc_score(labels[rows], a[rows]) - roc_auc_score(labels[rows], b[rows]))
+    delong_se = (result.high - result.low) / (2 * 1.959964)
+    assert delong_se == pytest.approx(np.std(differences), rel=0.25)
 
 
-def test_trailing_the_best_baseline_blocks_even_the_first_model_unless_disabled():
-    refused = gate_decide(candidate=candidate(0.79), champion=None, margin=0.005)
-    assert not refused.promote and "below the best baseline (lightgbm 0.8000)" in refused.reasons[0]
-    within = gate_decide(candidate=candidate(0.796), champion=None, margin=0.005)
-    assert within.promote and within.reasons[-1] == "no current champion"
-    allowed = gate_decide(candidate=candidate(0.79), champion=None, margin=0.005, require_beats_baseline=False)
-    assert allowed.promote and "baseline check disabled" in allowed.reasons[0]
+# --- which family serves -----------------------------------------------------------------------------------
+def test_a_significantly_better_baseline_serves(labels):
+    choice = family_choose(labels=labels, probabilities={
+        "transformer": scores_with_signal(labels, 0.3, 1), "lightgbm": scores_with_signal(labels, 1.5, 2),
+        "logistic": scores_with_signal(labels, 1.0, 3)})
+    assert choice.family == "lightgbm" and "significantly worse" in choice.reasons[0]
+    assert {c["b"] for c in choice.comparisons} == {"lightgbm", "logistic"}
+    assert all(c["high"] < 0 for c in choice.comparisons if c["b"] == "lightgbm")
 
 
-def test_missing_numbers_never_promote_by_accident():
-    assert not gate_decide(candidate={"roc_auc": float("nan")}, champion=None, margin=0.005).promote
-    assert not gate_decide(candidate=candidate(0.9, baselines={}), champion=None, margin=0.005).promote
-    # A failed baseline (recorded with its error) does not count; the other one still has to be matched.
-    one_failed = {"lightgbm": {"error": "one class"}, "logistic": {"roc_auc": 0.95}}
-    assert not gate_decide(candidate=candidate(0.9, baselines=one_failed), champion=None, margin=0.005).promote
+def test_the_transformer_serves_when_not_significantly_worse(labels):
+    transformer = scores_with_signal(labels, 1.0, 1)
+    baseline = transformer + np.random.default_rng(9).normal(scale=0.05, size=len(labels))
+    choice = family_choose(labels=labels, probabilities={"transformer": transformer, "lightgbm": baseline})
+    assert choice.family == "transformer"
+    assert choice.comparisons[0]["verdict"] in ("tie", "better")
+
+
+def test_prefer_always_keeps_the_transformer_and_a_missing_transformer_yields_the_best(labels):
+    probabilities = {"transformer": scores_with_signal(labels, 0.2, 1), "logistic": scores_with_signal(labels, 2.0, 2)}
+    assert family_choose(labels=labels, probabilities=probabilities, prefer_always=True).family == "transformer"
+    assert family_choose(labels=labels, probabilities={"logistic": probabilities["logistic"]}).family == "logistic"
+    with pytest.raises(ValueError):
+        family_choose(labels=labels, probabilities={})
+
+
+# --- may it replace the champion? --------------------------------------------------------------------------
+def choice_of(family: str = "transformer") -> FamilyChoice:
+    return FamilyChoice(family=family, reasons=[f"{family} chosen"])
+
+
+def evidence(labels: np.ndarray, champion: np.ndarray, candidate: np.ndarray, metrics: dict | None = None):
+    return ChampionEvidence(model_version_id=7, metrics=metrics or {}, labels=labels,
+                            champion_probabilities=champion, candidate_probabilities=candidate)
+
+
+def probabilities(scores: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-(scores - 1.5)))
+
+
+def test_no_champion_promotes_the_chosen_family():
+    decision = champion_decide(choice=choice_of("lightgbm"), candidate_metrics={"roc_auc": 0.8}, champion=None,
+                               margin=0.005)
+    assert decision.promote and decision.family == "lightgbm" and "no current champion" in decision.reasons[-1]
+
+
+def test_paired_better_worse_and_tie(labels):
+    strong, weak = probabilities(scores_with_signal(labels, 1.5, 1)), probabilities(scores_with_signal(labels, 0.5, 2))
+    better = champion_decide(choice=choice_of(), candidate_metrics={}, champion=evidence(labels, weak, strong), margin=0.005)
+    assert better.promote and better.champion_comparison["verdict"] == "better" and better.method == "delong"
+    worse = champion_decide(choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, weak), margin=0.005)
+    assert not worse.promote and "worse than the champion" in worse.reasons[-1]
+    # A tie: the same ranking; calibration on those rows decides (newer data wins when not worse calibrated).
+    squashed = 0.5 + (strong - 0.5) * 0.2  # same order, far worse Brier
+    tie_worse = champion_decide(choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, squashed),
+                                margin=0.005)
+    assert tie_worse.champion_comparison["verdict"] == "tie" and not tie_worse.promote
+    tie_same = champion_decide(choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, strong),
+                               margin=0.005)
+    assert tie_same.promote and "a tie" in tie_same.reasons[-1]
+
+
+def test_without_shared_rows_the_stored_metrics_decide_with_the_margin():
+    stored = ChampionEvidence(model_version_id=3, metrics={"roc_auc": 0.85, "brier": 0.10, "ece": 0.03})
+    worse = champion_decide(choice=choice_of(), candidate_metrics={"roc_auc": 0.82}, champion=stored, margin=0.005)
+    assert not worse.promote and worse.method == "stored metrics" and worse.champion_model_version_id == 3
+    assert champion_decide(choice=choice_of(), candidate_metrics={"roc_auc": 0.86}, champion=stored, margin=0.005).promote
+    tie = champion_decide(choice=choice_of(), candidate_metrics={"roc_auc": 0.853, "brier": 0.09, "ece": 0.02},
+                          champion=stored, margin=0.005)
+    assert tie.promote
+    assert not champion_decide(choice=choice_of(), candidate_metrics={"roc_auc": float("nan")}, champion=stored,
+                               margin=0.005).promote
 
 
 # --- the gate inside training ------------------------------------------------------------------------------
@@ -74,20 +138,26 @@ def small_org(settings: Any):
 
 
 @pytest.mark.django_db
-def test_a_first_model_that_trails_the_baselines_stays_a_candidate(small_org, settings):
-    """On this synthetic set the tiny Transformer trails logistic regression: no champion, reasons stored."""
-    run = services.training_run_create(organization_id=small_org.id, params=TINY)
+def test_a_first_model_whose_transformer_trails_is_served_by_the_best_baseline(small_org, settings):
+    """A Transformer that learned nothing (one epoch at a tiny learning rate) is significantly worse than the
+    baselines: the best baseline serves, with its own reasons, and the organisation is scored."""
+    run = services.training_run_create(organization_id=small_org.id,
+                                       params={**TINY, "epochs": 1, "learning_rate": 1e-7})
     version = services.training_run_execute(training_run_id=run.pk)
-    assert version.status == ModelVersion.Status.CANDIDATE
     gate = version.metrics["gate"]
-    assert gate["promote"] is False and gate["fallback"].startswith("baseline better")
-    assert "below the best baseline" in gate["reasons"][0]
+    assert version.status == ModelVersion.Status.CHAMPION and gate["promote"] is True
+    assert gate["family"] in ("lightgbm", "logistic") and version.architecture == gate["family"]
+    assert version.metrics["family"] == gate["family"] and version.artifact_path.endswith(f".{gate['family']}.joblib")
+    assert version.metrics["roc_auc"] == version.metrics["baselines"][gate["family"]]["roc_auc"]
+    assert "significantly worse" in gate["reasons"][0]
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED and run.log[-1]["gate"] == gate
-    assert not ModelVersion.objects.filter(organization=small_org, status="champion").exists()
-    with pytest.raises(services.NoChampionModel):
-        services.contacts_score(organization_id=small_org.id)
-    # It is still retrained nightly, so a later candidate can pass.
+    result = services.contacts_score(organization_id=small_org.id)
+    assert result.scored > 0 and result.model_version_id == version.id
+    factors = [p.top_factors for p in Prediction.objects.filter(organization=small_org, is_current=True)]
+    assert sum(1 for f in factors if f) > 0.9 * len(factors)
+    known = {c["name"] for c in version.feature_schema["features"]}
+    assert all(f["feature"] in known and f["direction"] in "+-" and " = " in f["label"] for row in factors for f in row)
     assert PeriodicTask.objects.filter(task=NIGHTLY_TASK).exists()
 
 
@@ -99,8 +169,24 @@ def test_training_keeps_a_stronger_champion(small_org, settings):
     version = services.model_train(organization_id=small_org.id, params=TINY)
     assert (version.version, version.status) == (2, ModelVersion.Status.CANDIDATE)
     assert version.metrics["gate"]["champion_model_version_id"] == champion.id
+    assert version.metrics["gate"]["method"] == "stored metrics"  # the factory champion has no artifact
     champion.refresh_from_db()
     assert champion.status == ModelVersion.Status.CHAMPION
+
+
+@pytest.mark.django_db
+def test_same_data_and_seed_give_the_same_metrics_and_the_champion_is_compared_on_shared_rows(small_org, settings):
+    settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
+    first = services.model_train(organization_id=small_org.id, params={**TINY, "epochs": 3})
+    second = services.model_train(organization_id=small_org.id, params={**TINY, "epochs": 3})
+    for key in ("roc_auc", "brier", "ece"):
+        assert first.metrics[key] == second.metrics[key]
+        for name in ("lightgbm", "logistic"):
+            assert first.metrics["baselines"][name][key] == second.metrics["baselines"][name][key]
+    comparison = second.metrics["gate"]["champion_comparison"]
+    # Same seed: the stable split puts the same contacts in test, none of which the champion trained on.
+    assert second.metrics["gate"]["method"] == "delong" and comparison["rows"] == first.metrics["split_rows"]["test"]
+    assert comparison["difference"] == 0 and comparison["verdict"] == "tie"
 
 
 # --- bad training data -------------------------------------------------------------------------------------

@@ -57,7 +57,15 @@ def test_train_then_score_end_to_end(trained_org, isolated_model_store):
         assert {"roc_auc", "brier", "ece", "train_seconds", "params"} <= set(metrics), name
         assert metrics["rows"] == version.metrics["rows"] == version.metrics["split_rows"]["test"]
         assert 0.5 < metrics["roc_auc"] <= 1.0
-    assert version.metrics["gate"]["promote"] is True and version.metrics["gate"]["best_baseline"] in baselines
+    gate = version.metrics["gate"]
+    assert gate["promote"] is True and gate["family"] == version.metrics["family"] == "transformer"
+    # The family choice is a paired comparison on the same held-out rows, each with its DeLong interval.
+    compared = {c["b"]: c for c in gate["family_choice"]["comparisons"]}
+    assert set(compared) == set(baselines)
+    for name, comparison in compared.items():
+        assert comparison["rows"] == version.metrics["split_rows"]["test"]
+        assert comparison["low"] <= comparison["difference"] <= comparison["high"]
+        assert comparison["auc_b"] == pytest.approx(baselines[name]["roc_auc"], abs=1e-9)
     assert version.trained_rows == sum(version.metrics["split_rows"][k] for k in ("train", "valid", "test"))
     assert "lifecycle_stage" in version.feature_schema["excluded_fields"]
     feature_names = {f["name"] for f in version.feature_schema["features"]}
@@ -250,8 +258,9 @@ def test_a_successful_training_run_records_its_log_and_rescoring_is_enqueued(
     epochs = [entry for entry in run.log if "epoch" in entry]
     assert len(epochs) == 2 and epochs[0]["epoch"] == 1
     # The last log entry is the gate's decision with the baselines it weighed.
-    assert run.log[-1]["gate"]["promote"] is True and "no current champion" in run.log[-1]["gate"]["reasons"]
-    assert set(run.log[-1]["baselines"]) == {"lightgbm", "logistic"}
+    gate = run.log[-1]["gate"]
+    assert gate["promote"] is True and any(r.startswith("no current champion") for r in gate["reasons"])
+    assert set(run.log[-1]["families"]) == {"transformer", "lightgbm", "logistic"}
     version = ModelVersion.objects.get(pk=summary["model_version_id"])
     assert version.training_run_id == run.pk and version.status == ModelVersion.Status.CHAMPION
     assert scored == [(organization.id,)]  # a new champion queued a (debounced) rescoring ...
