@@ -49,13 +49,13 @@ class TrainingRunAdmin(OrganizationScopedAdmin):
 @admin.register(ModelVersion)
 class ModelVersionAdmin(OrganizationScopedAdmin):
     list_display = ("__str__", "organization", "architecture", "roc_auc", "pr_auc", "brier", "trained_rows",
-                    "created_at", "promoted_at")
+                    "created_at", "promoted_at", "gate_reasons")
     list_filter = ("task", "status", ORGANIZATION_FILTER, "architecture")
     search_fields = ("architecture", "artifact_sha256")
     list_select_related = ("organization",)
     raw_id_fields = ("training_run",)
     # Status changes go through the promote action, which keeps one champion per task and records when.
-    readonly_fields = ("status", "metrics", "feature_schema", "artifact_path", "artifact_sha256", "trained_rows",
+    readonly_fields = ("status", "gate_reasons", "metrics", "feature_schema", "artifact_path", "artifact_sha256", "trained_rows",
                        "created_at", "promoted_at")
     actions = ["promote_to_champion", "roll_back_to_previous_champion"]
 
@@ -74,6 +74,15 @@ class ModelVersionAdmin(OrganizationScopedAdmin):
     @admin.display(description="Brier")
     def brier(self, model_version: ModelVersion) -> str:
         return self._metric(model_version, "brier")
+
+    @admin.display(description="Why this family (gate)")
+    def gate_reasons(self, model_version: ModelVersion) -> str:
+        """The gate's decision in its own words: the family that serves, its paired intervals, the champion."""
+        gate = (model_version.metrics or {}).get("gate") or {}
+        if not gate:
+            return "—"
+        verdict = "promoted" if gate.get("promote") else "kept as candidate"
+        return f"{gate.get('family', model_version.architecture)} ({verdict}): " + "; ".join(gate.get("reasons", []))
 
     @admin.action(description="Promote to champion")
     def promote_to_champion(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

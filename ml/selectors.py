@@ -77,6 +77,11 @@ def model_version_champion_get(*, organization_id: int, task: str = Task.LEAD_CO
     ).first()
 
 
+def model_version_latest_get(*, organization_id: int, task: str = Task.LEAD_CONVERSION) -> ModelVersion | None:
+    """The organisation's newest version of a task, whatever its status (a candidate the gate kept, say)."""
+    return ModelVersion.objects.filter(organization_id=organization_id, task=task).order_by("-version").first()
+
+
 def leads_top_open_list(
     *, organization_id: int, task: str = Task.LEAD_CONVERSION, limit: int = 25
 ) -> QuerySet[Prediction]:

@@ -16,6 +16,7 @@ from ml.selectors import (
     feedback_for_contact_list,
     leads_top_open_list,
     model_version_champion_get,
+    model_version_latest_get,
     prediction_current_get,
     prediction_history_list,
     prediction_list_for_user,
@@ -56,8 +57,8 @@ def _champion_metrics(model_version: ModelVersion | None) -> list[Metric]:
     return [Metric(label=label, value=metrics.get(key)) for key, label in CHAMPION_METRICS]
 
 
-# The baselines every training run also fits on the same split (ml.services.model_train), in this order.
-BASELINE_LABELS = (("lightgbm", "LightGBM (tuned)"), ("logistic", "Logistic regression"))
+# Every training run fits these families on one split (ml.training_recipe); the gate picks the one that serves.
+FAMILY_LABELS = (("transformer", "Transformer"), ("lightgbm", "LightGBM (tuned)"), ("logistic", "Logistic regression"))
 
 
 @dataclass(frozen=True)
@@ -65,20 +66,27 @@ class ModelComparison:
     label: str
     roc_auc: float | None
     brier: float | None
+    serves: bool = False
 
 
 def _champion_comparison(model_version: ModelVersion | None) -> list[ModelComparison]:
-    """The champion beside its baselines on the same held-out rows; empty for versions trained without."""
+    """Every family of the version's training run on the same held-out rows; empty for versions trained without
+    baselines."""
     metrics = (model_version.metrics or {}) if model_version is not None else {}
     baselines = metrics.get("baselines")
     if not isinstance(baselines, dict) or not baselines:
         return []
-    rows = [ModelComparison(label=f"This model ({model_version.architecture})", roc_auc=metrics.get("roc_auc"),
-                            brier=metrics.get("brier"))]
-    for key, label in BASELINE_LABELS:
-        values = baselines.get(key) or {}
-        rows.append(ModelComparison(label=label, roc_auc=values.get("roc_auc"), brier=values.get("brier")))
-    return rows
+    served = metrics.get("family", "transformer")
+    families = {"transformer": metrics.get("transformer") or metrics, **baselines}
+    return [ModelComparison(label=label, roc_auc=(families.get(key) or {}).get("roc_auc"),
+                            brier=(families.get(key) or {}).get("brier"), serves=key == served)
+            for key, label in FAMILY_LABELS if key in families]
+
+
+def _gate_summary(model_version: ModelVersion | None) -> dict:
+    """Why this family serves and how it compared, in the gate's own words (ml.gate)."""
+    gate = ((model_version.metrics or {}).get("gate") or {}) if model_version is not None else {}
+    return {"family": gate.get("family"), "reasons": gate.get("reasons") or [], "promoted": gate.get("promote")}
 
 
 DRIFT_FEATURES_SHOWN = 5
@@ -118,6 +126,8 @@ def home(request: HttpRequest) -> HttpResponse:
             champion=champion,
             champion_metrics=_champion_metrics(champion),
             champion_comparison=_champion_comparison(champion),
+            champion_gate=_gate_summary(champion),
+            candidate=None if champion else model_version_latest_get(organization_id=organization.id),
             **_drift_context(organization_id=organization.id),
             churn_accounts=churn_risk_accounts_for_user(user=request.user, organization_id=organization.id),
         )

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ml.registry import model_cache_clear
+from ml.serving import served_cache_clear
 
 
 @pytest.fixture(autouse=True)
@@ -14,8 +15,10 @@ def isolated_model_store(settings: Any, tmp_path: Path) -> Path:
     settings.ML_DEVICE = "cpu"
     settings.ML_TORCH_THREADS = 1
     model_cache_clear()
+    served_cache_clear()
     yield settings.MODEL_STORE_DIR
     model_cache_clear()
+    served_cache_clear()
 
 
 @pytest.fixture(autouse=True)

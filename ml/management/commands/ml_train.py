@@ -34,23 +34,29 @@ class Command(BaseCommand):
             raise CommandError("; ".join(exc.messages)) from exc
         metrics = version.metrics
         split = metrics.get("split_rows", {})
-        self.stdout.write(f"{organization.slug} {version.task} v{version.version} ({version.status})")
+        family = metrics.get("family", "transformer")
+        self.stdout.write(f"{organization.slug} {version.task} v{version.version} ({version.status}): "
+                          f"{family} serves ({version.architecture})")
         self.stdout.write(
             f"rows: {version.trained_rows} (train {split.get('train')}, valid {split.get('valid')}, "
             f"test {split.get('test')}), best epoch {metrics.get('best_epoch')}, {metrics.get('training_seconds')}s"
         )
-        self.stdout.write("held-out (test) metrics, calibrated:")
-        for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "ece_uncalibrated", "base_rate"):
+        self.stdout.write("held-out (test) metrics of the served model, calibrated:")
+        for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "base_rate"):
             value = metrics.get(key)
             self.stdout.write(f"  {key:<17} {'n/a' if value is None else f'{value:.4f}'}")
-        # The three models side by side, on the same held-out rows.
-        self.stdout.write(f"  {'model':<12} {'roc_auc':>8} {'pr_auc':>8} {'brier':>8} {'ece':>8} {'seconds':>8}")
-        rows = [("transformer", {**metrics, "train_seconds": metrics.get("training_seconds")})]
-        for name, values in rows + list((metrics.get("baselines") or {}).items()):
+        # Every family side by side, on the same held-out rows.
+        self.stdout.write(f"  {'family':<12} {'roc_auc':>8} {'pr_auc':>8} {'brier':>8} {'ece':>8} {'seconds':>8}")
+        families = {"transformer": metrics.get("transformer") or metrics, **(metrics.get("baselines") or {})}
+        for name, values in families.items():
             cells = [values.get(k) for k in ("roc_auc", "pr_auc", "brier", "ece", "train_seconds")]
+            marker = " <- serves" if name == family else ""
+            if values.get("error"):
+                self.stdout.write(f"  {name:<12} failed: {values['error']}")
+                continue
             self.stdout.write(f"  {name:<12} " + " ".join(
                 f"{'n/a' if v is None else f'{v:.4f}' if i < 4 else f'{v:.1f}':>8}" for i, v in enumerate(cells)
-            ))
+            ) + marker)
         gate = metrics.get("gate") or {}
         if gate:
             self.stdout.write(f"gate: {'promoted' if gate.get('promote') else 'kept as candidate'}: "

@@ -50,13 +50,26 @@ class FeedbackSerializer(serializers.ModelSerializer):
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    family = serializers.SerializerMethodField(
+        help_text="The model family this version serves: transformer, lightgbm or logistic.")
+    gate = serializers.SerializerMethodField(
+        help_text="The promotion gate's decision: promote, family, reasons, the paired DeLong intervals of the "
+                  "family choice (family_choice.comparisons) and of the champion comparison.")
 
     class Meta:
         model = ModelVersion
         # artifact_path is a server-side location, not something API clients need.
-        fields = ["id", "organization", "task", "version", "status", "architecture", "training_run", "metrics",
-                  "feature_schema", "artifact_sha256", "trained_rows", "created_at", "promoted_at"]
+        fields = ["id", "organization", "task", "version", "status", "architecture", "family", "gate", "training_run",
+                  "metrics", "feature_schema", "artifact_sha256", "trained_rows", "created_at", "promoted_at"]
         read_only_fields = fields
+
+    def get_family(self, model_version: ModelVersion) -> str:
+        from ml.serving import family_of
+
+        return family_of(model_version.architecture)
+
+    def get_gate(self, model_version: ModelVersion) -> dict | None:
+        return (model_version.metrics or {}).get("gate")
 
 
 class ModelVersionRollbackSerializer(serializers.Serializer):
