@@ -15,7 +15,7 @@ import copy
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,14 @@ from ml.inference import ScoringModel, device_resolve, predict_logits
 from ml.nets.ft_transformer import FTTransformer, FTTransformerConfig
 
 ARCHITECTURE = "ft_transformer"
+LR_SCHEDULES = ("constant", "cosine")
+# Alternatives the search tries after the params themselves, most useful first: PLR's frequency scale is the
+# one knob the embeddings paper found to matter, then the step size. Each is a full training run: keep it short.
+SEARCH_CANDIDATES: tuple[dict[str, Any], ...] = (
+    {"frequency_scale": 0.03},
+    {"frequency_scale": 0.3},
+    {"learning_rate": 3e-4},
+)
 
 
 @dataclass
@@ -57,6 +65,17 @@ class TrainingParams:
     max_seconds: float | None = None  # wall-clock budget; the best epoch so far is kept
     device: str = "cpu"
     text: bool = True  # read the schema's text columns (embeddings) as tokens
+    # Numeric embeddings (see ml.nets.numeric_embeddings): "periodic" (PLR) or "linear" (the paper's x * W_j).
+    numeric_embedding: str = "periodic"
+    n_frequencies: int = 16
+    frequency_scale: float = 0.1
+    n_members: int = 3  # ensemble members sharing the tokenizer; the logit is their mean
+    # Learning rate: linear warm-up over `warmup_epochs`, then "cosine" decay to 0 at `epochs` (or "constant").
+    lr_schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    # Small hyper-parameter search: the first `search_candidates` of SEARCH_CANDIDATES (overrides of these
+    # params), each trained on the training rows and judged by validation loss; 1 = no search.
+    search_candidates: int = 1
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> TrainingParams:
@@ -77,6 +96,12 @@ class TrainingParams:
             raise ValueError("valid_fraction and test_fraction must be in (0, 0.5)")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
+        if self.lr_schedule not in LR_SCHEDULES or self.warmup_epochs < 0:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; warmup_epochs >= 0")
+        if self.n_members < 1 or self.n_frequencies < 1 or self.frequency_scale <= 0:
+            raise ValueError("n_members and n_frequencies must be >= 1, frequency_scale positive")
+        if not 1 <= self.search_candidates <= len(SEARCH_CANDIDATES) + 1:
+            raise ValueError(f"search_candidates must be in 1..{len(SEARCH_CANDIDATES) + 1}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,8 +206,52 @@ def train_tabular_model(
         schema=schema, min_frequency=params.min_frequency, max_categories=params.max_categories
     ).fit(frame.iloc[train_rows])
     encoded = preprocessor.transform(frame)
-    config = FTTransformerConfig(
-        n_numeric=encoded.numeric.shape[1],
+    device = device_resolve(params.device)
+    # The search sees the training and validation rows only; the test rows are encoded but never passed in.
+    train_part, valid_part = (encoded.take(fitted_rows), y[fitted_rows]), (encoded.take(valid_rows), y[valid_rows])
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)[fitted_rows]
+    started = time.monotonic()
+    search: list[dict[str, Any]] = []
+    best: tuple[float, FTTransformer, list[dict[str, Any]], TrainingParams] | None = None
+    for overrides in ({}, *SEARCH_CANDIDATES[: params.search_candidates - 1]):
+        elapsed = time.monotonic() - started
+        if best is not None and params.max_seconds is not None and elapsed > params.max_seconds:
+            break  # out of time: keep the best candidate so far
+        trial = replace(params, **overrides)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(params.seed)
+            net, log = _fit_net(
+                config=_net_config(params=trial, preprocessor=preprocessor, n_numeric=encoded.numeric.shape[1]),
+                train=train_part, weights=weights, valid=valid_part, params=trial, device=device,
+                max_seconds=None if params.max_seconds is None else max(params.max_seconds - elapsed, 0.0),
+            )
+        loss = min((entry["valid_loss"] for entry in log), default=math.inf)
+        search.append({"overrides": overrides, "valid_loss": loss, "epochs": len(log)})
+        if best is None or loss < best[0]:
+            best = (loss, net, log, trial)
+    assert best is not None
+    _, net, log, params = best
+    config = net.config
+    valid_logits = predict_logits(net, encoded.take(valid_rows), device=device, mixed_precision=False)
+    calibrator = calibrator_fit(valid_logits, y[valid_rows], method=params.calibration)
+    test_logits = predict_logits(net, encoded.take(test_rows), device=device, mixed_precision=False)
+    metrics = classification_metrics(y[test_rows], calibrator.transform(test_logits))
+    metrics["ece_uncalibrated"] = expected_calibration_error(y[test_rows], sigmoid(test_logits))
+    metrics["split_rows"] = {
+        "train": len(train_rows), "train_used": len(fitted_rows), "valid": len(valid_rows), "test": len(test_rows)
+    }
+    metrics["best_epoch"] = min(log, key=lambda entry: entry["valid_loss"])["epoch"] if log else None
+    if len(search) > 1:
+        metrics["search"] = search
+    return TrainedModel(
+        net=net, config=config, preprocessor=preprocessor, calibrator=calibrator, metrics=metrics, log=log,
+        params=params, device=device,
+    )
+
+
+def _net_config(*, params: TrainingParams, preprocessor: TablePreprocessor, n_numeric: int) -> FTTransformerConfig:
+    return FTTransformerConfig(
+        n_numeric=n_numeric,
         categorical_cardinalities=preprocessor.categorical_cardinalities,
         numeric_groups=preprocessor.numeric_groups,
         d_token=params.d_token,
@@ -193,30 +262,11 @@ def train_tabular_model(
         residual_dropout=params.residual_dropout,
         n_text=len(preprocessor.text_token_columns),
         text_dim=preprocessor.text_dim,
-    )
-    device = device_resolve(params.device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(params.seed)
-        net, log = _fit_net(
-            config=config,
-            train=(encoded.take(fitted_rows), y[fitted_rows]),
-            weights=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)[fitted_rows],
-            valid=(encoded.take(valid_rows), y[valid_rows]),
-            params=params,
-            device=device,
-        )
-    valid_logits = predict_logits(net, encoded.take(valid_rows), device=device, mixed_precision=False)
-    calibrator = calibrator_fit(valid_logits, y[valid_rows], method=params.calibration)
-    test_logits = predict_logits(net, encoded.take(test_rows), device=device, mixed_precision=False)
-    metrics = classification_metrics(y[test_rows], calibrator.transform(test_logits))
-    metrics["ece_uncalibrated"] = expected_calibration_error(y[test_rows], sigmoid(test_logits))
-    metrics["split_rows"] = {
-        "train": len(train_rows), "train_used": len(fitted_rows), "valid": len(valid_rows), "test": len(test_rows)
-    }
-    metrics["best_epoch"] = min(log, key=lambda entry: entry["valid_loss"])["epoch"] if log else None
-    return TrainedModel(
-        net=net, config=config, preprocessor=preprocessor, calibrator=calibrator, metrics=metrics, log=log,
-        params=params, device=device,
+        numeric_embedding=params.numeric_embedding,
+        n_frequencies=params.n_frequencies,
+        frequency_scale=params.frequency_scale,
+        n_members=params.n_members,
+        folded_cls_attention=True,
     )
 
 
@@ -228,9 +278,14 @@ def _fit_net(
     params: TrainingParams,
     device: torch.device,
     weights: np.ndarray | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[FTTransformer, list[dict[str, Any]]]:
     net = FTTransformer(config).to(device)
     optimizer = torch.optim.AdamW(_parameter_groups(net, params.weight_decay), lr=params.learning_rate)
+    steps_per_epoch = max(1, math.ceil(len(train[1]) / params.batch_size))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_factor(params=params, steps_per_epoch=steps_per_epoch)
+    )
     train_table, train_y = train
     valid_table, valid_y = valid
     row_weights = np.ones(len(train_y), dtype=np.float32) if weights is None else weights
@@ -245,7 +300,9 @@ def _fit_net(
     *inputs, y_train = _to_tensors(train_table, train_y, device)
     valid_tensors = _to_tensors(valid_table, valid_y, device)
     generator = torch.Generator().manual_seed(params.seed)
-    stopping = EarlyStopping(net, patience=params.patience, max_seconds=params.max_seconds)
+    stopping = EarlyStopping(
+        net, patience=params.patience, max_seconds=params.max_seconds if max_seconds is None else max_seconds
+    )
     for epoch in range(1, params.epochs + 1):
         net.train()
         order = torch.randperm(len(train_y), generator=generator).to(device)
@@ -254,20 +311,42 @@ def _fit_net(
             batch = order[start : start + params.batch_size]
             if len(batch) < 2 and len(order) > 1:
                 continue  # a single-row batch adds noise and nothing else
+            # Every ensemble member gets its own loss (their mean): members trained on their own predictions
+            # stay diverse, which is what averaging them needs. One member: exactly the plain loss.
+            logits = net.member_logits(*(tensor[batch] for tensor in inputs))
+            targets = y_train[batch].unsqueeze(-1).expand_as(logits)
             if row_loss_fn is None:
-                loss = loss_fn(net(*(tensor[batch] for tensor in inputs)), y_train[batch])
+                loss = loss_fn(logits, targets)
             else:
-                per_row = row_loss_fn(net(*(tensor[batch] for tensor in inputs)), y_train[batch])
+                per_row = row_loss_fn(logits, targets).mean(dim=-1)
                 loss = (per_row * w_train[batch]).sum() / w_train[batch].sum().clamp_min(1e-8)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             optimizer.step()
+            scheduler.step()
             total += float(loss.detach()) * len(batch)
         valid_loss = _loss(net, valid_tensors, loss_fn, params.batch_size * 8)
         if stopping.epoch_end(net, epoch=epoch, train_loss=total / max(len(train_y), 1), valid_loss=valid_loss):
             break
     return stopping.restore_best(net), stopping.log
+
+
+def _lr_factor(*, params: TrainingParams, steps_per_epoch: int) -> Any:
+    """Step -> learning-rate multiplier: linear warm-up (attention is fragile in its first steps), then
+    constant or a cosine decay to 0 at the last epoch (small steps late let the best epoch settle)."""
+    warmup = params.warmup_epochs * steps_per_epoch
+    total = max(params.epochs * steps_per_epoch, 1)
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if params.lr_schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(total - warmup, 1))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
 
 
 class EarlyStopping:

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from ml.features.schema import ColumnSpec, TableSchema
-from ml.training import TrainingParams, holdout_split, train_tabular_model
+from ml import training
+from ml.training import SEARCH_CANDIDATES, TrainingParams, _lr_factor, holdout_split, train_tabular_model
 
 SCHEMA = TableSchema(
     columns=(
@@ -111,3 +112,83 @@ def test_text_tokens_learn_a_signal_only_the_text_carries():
     assert without.config.n_text == 0 and "notes" not in without.preprocessor.fields
     assert with_text.metrics["roc_auc"] > 0.7
     assert with_text.metrics["roc_auc"] > without.metrics["roc_auc"] + 0.1
+
+
+# --- PLR embeddings, ensembles, the learning-rate schedule and the hyper-parameter search ----------------------
+def test_new_defaults_train_a_periodic_ensemble_with_the_folded_cls_attention():
+    frame, labels = _problem()
+    trained = train_tabular_model(frame=frame, labels=labels, schema=SCHEMA, params=TrainingParams(**TINY))
+    assert trained.config.numeric_embedding == "periodic" and trained.config.n_members == 3
+    assert trained.config.folded_cls_attention
+    assert trained.metrics["roc_auc"] > 0.75
+
+
+def test_the_old_recipe_is_still_one_switch_away():
+    frame, labels = _problem()
+    old = dict(numeric_embedding="linear", n_members=1, lr_schedule="constant", warmup_epochs=0.0)
+    trained = train_tabular_model(frame=frame, labels=labels, schema=SCHEMA, params=TrainingParams(**TINY, **old))
+    assert trained.config.numeric_embedding == "linear" and trained.net.members is None
+    assert trained.metrics["roc_auc"] > 0.75
+
+
+def test_learning_rate_warms_up_then_decays_to_zero_on_a_cosine():
+    params = TrainingParams(epochs=10, warmup_epochs=1.0)
+    factor = _lr_factor(params=params, steps_per_epoch=10)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0) and factor(55) == pytest.approx(0.5)
+    assert factor(99) < 0.01
+    assert all(factor(step) >= factor(step + 1) for step in range(10, 99))
+    constant = _lr_factor(params=TrainingParams(lr_schedule="constant", warmup_epochs=0.0), steps_per_epoch=10)
+    assert {constant(step) for step in range(0, 300, 7)} == {1.0}
+
+
+def test_sample_weights_reach_every_ensemble_member():
+    frame, labels = _problem(n=600)
+    weights = np.where(np.arange(600) % 2 == 0, 1.0, 0.0)
+    params = TrainingParams(**{**TINY, "epochs": 2})
+    weighted = train_tabular_model(frame=frame, labels=labels, schema=SCHEMA, params=params, sample_weight=weights)
+    plain = train_tabular_model(frame=frame, labels=labels, schema=SCHEMA, params=params)
+    assert weighted.log[0]["train_loss"] != plain.log[0]["train_loss"]
+
+
+def test_search_picks_the_candidate_with_the_lowest_validation_loss_and_is_seeded():
+    frame, labels = _problem(n=600)
+    params = TrainingParams(**{**TINY, "epochs": 4, "search_candidates": 3})
+    first = train_tabular_model(frame=frame, labels=labels, schema=SCHEMA, params=params)
+    search = first.metrics["search"]
+    assert [entry["overrides"] for entry in search] == [{}, *SEARCH_CANDIDATES[:2]]
+    best = min(search, key=lambda entry: entry["valid_loss"])
+    assert min(entry["valid_loss"] for entry in first.log) == best["valid_loss"]
+    for key, value in best["overrides"].items():
+        assert getattr(first.params, key) == value
+    second = train_tabular_model(frame=frame, labels=labels, schema=SCHEMA, params=params)
+    assert second.metrics == first.metrics  # same data + seed = same metrics, search included
+
+
+def test_search_never_sees_the_test_rows(monkeypatch):
+    # Every row carries its own id as a numeric column, so the rows the search trains and validates on can be
+    # read back from the tables it is handed.
+    frame, labels = _problem(n=600)
+    frame = frame.assign(row_id=np.arange(600, dtype=float))
+    schema = TableSchema(columns=(*SCHEMA.columns, ColumnSpec("row_id", "numeric", "Row")))
+    seen: list[np.ndarray] = []
+    original = training._fit_net
+
+    def spy(**kwargs):
+        for table, _ in (kwargs["train"], kwargs["valid"]):
+            seen.append(table.numeric[:, -1].copy())
+        return original(**kwargs)
+
+    monkeypatch.setattr(training, "_fit_net", spy)
+    split = (np.arange(0, 400), np.arange(400, 500), np.arange(500, 600))
+    trained = train_tabular_model(
+        frame=frame, labels=labels, schema=schema, split=split,
+        params=TrainingParams(**{**TINY, "epochs": 2, "search_candidates": 3}),
+    )
+    assert len(seen) == 2 * 3  # three candidates, each handed its training and validation rows
+    scaled = trained.preprocessor.transform(frame).numeric[:, -1]
+    test_values = set(scaled[500:].tolist())
+    assert len(test_values) == 100  # the ids stay distinct after scaling
+    for values in seen:
+        assert not set(values.tolist()) & test_values
+    assert set(np.concatenate(seen).tolist()) == set(scaled[:500].tolist())
