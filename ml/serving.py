@@ -22,14 +22,13 @@ import pandas as pd
 from ml.baseline_serving import BASELINE_FAMILIES, BaselineArtifactError, BaselineScorer, baseline_artifact_load
 from ml.features.schema import TableSchema
 
-FAMILY_OF_ARCHITECTURE = {"ft_transformer": "transformer", "churn_transformer": "transformer",
-                          "lightgbm": "lightgbm", "logistic": "logistic"}
 _BASELINE_CACHE_SIZE = 8
 
 
 def family_of(architecture: str) -> str:
-    """The family ("transformer", "lightgbm", "logistic") of a stored architecture name."""
-    return FAMILY_OF_ARCHITECTURE.get(architecture, architecture)
+    """The family ("transformer", "lightgbm", "logistic") of a stored architecture name: every net
+    ("ft_transformer", "churn_transformer", ...) is a Transformer."""
+    return architecture if architecture in BASELINE_FAMILIES else "transformer"
 
 
 class ServedTableModel(Protocol):

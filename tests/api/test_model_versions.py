@@ -53,3 +53,16 @@ def test_service_validation_error_becomes_a_standard_400(api_manager, tenant_a, 
         "message": "The candidate's ROC-AUC is below the champion's.",
         "fields": {"non_field_errors": ["The candidate's ROC-AUC is below the champion's."]},
     }}
+
+
+def test_a_version_says_which_family_serves_and_why(api_manager, tenant_a):
+    gate = {"promote": True, "family": "logistic", "reasons": ["logistic serves: transformer is significantly worse"],
+            "family_choice": {"family": "logistic", "comparisons": [
+                {"a": "transformer", "b": "logistic", "difference": -0.04, "low": -0.06, "high": -0.02}]}}
+    version = ModelVersionFactory(organization=tenant_a.organization, architecture="logistic",
+                                  metrics={"roc_auc": 0.8, "family": "logistic", "gate": gate})
+
+    body = api_manager.get(f"/api/v1/model-versions/{version.id}/").json()
+
+    assert body["family"] == "logistic" and body["gate"] == gate
+    assert api_manager.get(f"/api/v1/model-versions/{tenant_a.model_version.id}/").json()["family"] == "transformer"
