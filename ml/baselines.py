@@ -8,7 +8,13 @@ Tuning stays inside the training rows: logistic regression picks C by stratified
 the training rows; LightGBM runs a seeded random search, each configuration fitted on part of the training
 rows with early stopping on the rest (an inner split), then refits the best configuration on all training
 rows. Neither the validation rows nor anything held out for testing ever reaches a `fit` call.
-A default-parameter LightGBM proves nothing, hence the search. Pure pandas/numpy/sklearn/lightgbm: no Django.
+A default-parameter LightGBM proves nothing, hence the search.
+
+Both read the same derived inputs as the Transformer's preprocessor (ml.features.schema): a date's trend,
+age, day of year, month and weekday; a high-cardinality category's training frequency and smoothed target
+rate. Target rates are fitted on the training rows' labels only, out-of-fold for those rows themselves
+(`_FrameEncoder.fit_transform`), so neither the tuning nor the final fit reads a row's own label through them.
+Pure pandas/numpy/sklearn/lightgbm: no Django.
 """
 
 from __future__ import annotations
@@ -23,7 +29,16 @@ import numpy as np
 import pandas as pd
 
 from ml.calibration import Calibrator, calibrator_fit, classification_metrics
-from ml.features.schema import TableSchema
+from ml.features.schema import (
+    HIGH_CARDINALITY,
+    TARGET_FOLDS,
+    TARGET_SMOOTHING,
+    LevelStatistics,
+    TableSchema,
+    datetime_utc,
+    labels_binary,
+    target_out_of_fold,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,26 +88,145 @@ class BaselineModel:
 
 
 class _FrameEncoder:
-    """Raw frame -> a frame sklearn / LightGBM take. Numbers stay numbers (NaN = missing; datetimes as
-    epoch days), categorical and text columns become strings with infrequent values folded into "<rare>".
-    For LightGBM they are pandas categoricals with a fixed vocabulary, so train and predict agree."""
+    """Raw frame -> a frame sklearn / LightGBM take. Numbers stay numbers (NaN = missing), categorical and
+    text columns become strings with infrequent values folded into "<rare>". For LightGBM they are pandas
+    categoricals with a fixed vocabulary, so train and predict agree.
 
-    def __init__(self, *, schema: TableSchema, min_frequency: int, as_category: bool) -> None:
-        self.numeric_columns = [c.name for c in schema.columns if c.kind in ("numeric", "datetime")]
+    Derived columns, named `<field>__<part>` so reasons sum them back into the field (ml.baseline_serving):
+    - datetimes: the column itself as days since 1970 (the trend; no reference needed), `__age` in days from
+      the schema's reference column when the frame has it at fit time, `__day_of_year`, and `__month` /
+      `__weekday` as categories.
+    - categorical / text columns with more than HIGH_CARDINALITY distinct training values: `__frequency`
+      (log training count) and, when `fit` gets labels, `__target` (smoothed target log-odds; out-of-fold for
+      the training rows through `fit_transform`, full-training rates for every other frame), which then
+      replaces the column's own levels (LightGBM). With
+      `target_statistics=False` (logistic) they get `__level` instead: the raw values, unfolded, for a target
+      encoder inside the model's pipeline, so its cross-validation refits the rates per fold."""
+
+    def __init__(
+        self, *, schema: TableSchema, min_frequency: int, as_category: bool, target_statistics: bool = True
+    ) -> None:
+        self.source_numeric = [c.name for c in schema.columns if c.kind in ("numeric", "datetime")]
         self.datetime_columns = set(schema.datetime_columns)
-        self.categorical_columns = [c.name for c in schema.columns if c.kind in ("categorical", "text")]
+        self.source_categorical = [c.name for c in schema.columns if c.kind in ("categorical", "text")]
+        self.reference_column = schema.reference_column
         self.min_frequency = min_frequency
         self.as_category = as_category
         self.vocabulary: dict[str, list[str]] = {}
+        self.statistics: dict[str, LevelStatistics] = {}
+        self.with_age = False
+        self.target_statistics = target_statistics
+        self.level_columns: list[str] = []  # raw high-cardinality values for a pipeline target encoder
+        self.derived = False  # fitted by this version (derived columns); False only in older pickles
+        # Output columns, known after `fit`.
+        self.numeric_columns: list[str] = list(self.source_numeric)
+        self.categorical_columns: list[str] = list(self.source_categorical)
 
-    def fit(self, frame: pd.DataFrame) -> _FrameEncoder:
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Artifacts pickled before derived columns existed: they keep encoding exactly as they did.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("source_numeric", list(state["numeric_columns"]))
+        self.__dict__.setdefault("source_categorical", list(state["categorical_columns"]))
+        self.__dict__.setdefault("statistics", {})
+        self.__dict__.setdefault("with_age", False)
+        self.__dict__.setdefault("reference_column", None)
+        self.__dict__.setdefault("derived", False)
+        self.__dict__.setdefault("target_statistics", True)
+        self.__dict__.setdefault("level_columns", [])
+
+    def fit(self, frame: pd.DataFrame, *, labels: np.ndarray | pd.Series | None = None) -> _FrameEncoder:
+        """Vocabularies and statistics from `frame` (training rows only); `labels` (0/1 per row) add target
+        statistics for high-cardinality columns."""
+        self.derived = True
+        y = None if labels is None else labels_binary(labels, rows=len(frame))
+        if y is not None and len(np.unique(y)) < 2:
+            y = None  # one class: frequencies only
+        self.with_age = bool(self.reference_column and self.reference_column in frame.columns)
+        self.statistics, self.level_columns = {}, []
+        numeric, categorical = [], []
+        for name in self.source_numeric:
+            numeric.append(name)
+            if name in self.datetime_columns:
+                numeric += [f"{name}__age"] * self.with_age + [f"{name}__day_of_year"]
+                categorical += [f"{name}__month", f"{name}__weekday"]
+        for name in self.source_categorical:
+            values = _strings(_column(frame, name))
+            if len(set(values) - {MISSING}) > HIGH_CARDINALITY:
+                self.statistics[name] = LevelStatistics.fit(name, values, y if self.target_statistics else None)
+                numeric.append(f"{name}__frequency")
+                if not self.target_statistics:
+                    self.level_columns.append(f"{name}__level")
+                if self.statistics[name].has_target:
+                    numeric.append(f"{name}__target")
+        self.numeric_columns = numeric
+        # With its rates and frequency, a high-cardinality column's own levels only add trees' overfitting
+        # (LightGBM's categorical splits over hundreds of levels): the raw column stays out then.
+        replaced = {name for name, statistics in self.statistics.items() if statistics.has_target}
+        self.categorical_columns = [name for name in self.source_categorical if name not in replaced] + categorical
+        categories = self._categories(frame)
         for name in self.categorical_columns:
-            counts = Counter(_strings(_column(frame, name)))
+            counts = Counter(categories[name])
             kept = sorted(value for value, count in counts.items() if count >= self.min_frequency and value != MISSING)
             self.vocabulary[name] = [MISSING, RARE, *kept]
         return self
 
+    def fit_transform(self, frame: pd.DataFrame, *, labels: np.ndarray | pd.Series | None = None) -> pd.DataFrame:
+        """Fit on the training rows and encode them, with out-of-fold target statistics (a row never reads
+        its own label)."""
+        self.fit(frame, labels=labels)
+        encoded = self.transform(frame)
+        for name, statistics in self.statistics.items():
+            if statistics.has_target:
+                values = _strings(_column(frame, name))
+                y = labels_binary(labels, rows=len(frame))
+                encoded[f"{name}__target"] = target_out_of_fold(values, y, smoothing=statistics.smoothing)
+        return encoded
+
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if not getattr(self, "derived", False):
+            return self._transform_plain(frame)
+        columns: dict[str, Any] = {}
+        for name in self.source_numeric:
+            if name not in self.datetime_columns:
+                columns[name] = _numbers(_column(frame, name), is_datetime=False)
+                continue
+            moments = datetime_utc(_column(frame, name))
+            columns[name] = (moments - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(
+                dtype=np.float64, na_value=np.nan
+            ) / 86_400.0
+            if self.with_age:
+                reference = datetime_utc(_column(frame, self.reference_column))
+                columns[f"{name}__age"] = (reference - moments).dt.total_seconds().to_numpy(
+                    dtype=np.float64, na_value=np.nan
+                ) / 86_400.0
+            columns[f"{name}__day_of_year"] = moments.dt.day_of_year.to_numpy(dtype=np.float64, na_value=np.nan)
+        for name, statistics in self.statistics.items():
+            values = _strings(_column(frame, name))
+            columns[f"{name}__frequency"] = statistics.frequency(values)
+            if statistics.has_target:
+                columns[f"{name}__target"] = statistics.target(values)
+            if f"{name}__level" in self.level_columns:
+                columns[f"{name}__level"] = values
+        categories = self._categories(frame)
+        for name in self.categorical_columns:
+            known = set(self.vocabulary[name])
+            values = [value if value in known else RARE for value in categories[name]]
+            columns[name] = pd.Categorical(values, categories=self.vocabulary[name]) if self.as_category else values
+        ordered = [*self.numeric_columns, *self.categorical_columns, *self.level_columns]
+        return pd.DataFrame({name: columns[name] for name in ordered}, index=frame.index)
+
+    def _categories(self, frame: pd.DataFrame) -> dict[str, list[str]]:
+        """Every categorical output column's values as strings ("<missing>" for missing)."""
+        result = {name: _strings(_column(frame, name)) for name in self.source_categorical}
+        for name in self.source_numeric:
+            if name in self.datetime_columns:
+                moments = datetime_utc(_column(frame, name))
+                for part, values in (("month", moments.dt.month), ("weekday", moments.dt.day_of_week)):
+                    result[f"{name}__{part}"] = [MISSING if pd.isna(v) else str(int(v)) for v in values.tolist()]
+        return result
+
+    def _transform_plain(self, frame: pd.DataFrame) -> pd.DataFrame:
+        # The encoding of artifacts pickled before derived columns (datetimes as epoch days only).
         columns: dict[str, Any] = {}
         for name in self.numeric_columns:
             columns[name] = _numbers(_column(frame, name), is_datetime=name in self.datetime_columns)
@@ -124,13 +258,17 @@ def logistic_baseline_fit(
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
     started = time.perf_counter()
     y = _binary(labels)
-    encoder = _FrameEncoder(schema=schema, min_frequency=min_frequency, as_category=False).fit(frame)
+    # Target rates come from a TargetEncoder step inside the pipeline: GridSearchCV then refits them within
+    # each fold (cross-fitted on that fold's training part), so C is not chosen on rates that read the CV
+    # validation labels; with one-hot levels beside them, such leaked rates made CV pick the largest C.
+    encoder = _FrameEncoder(schema=schema, min_frequency=min_frequency, as_category=False, target_statistics=False)
+    encoded = encoder.fit_transform(frame, labels=y)
     numeric = Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
@@ -144,6 +282,12 @@ def logistic_baseline_fit(
         transformers.append(("numeric", numeric, encoder.numeric_columns))
     if encoder.categorical_columns:
         transformers.append(("categorical", categorical, encoder.categorical_columns))
+    if encoder.level_columns:
+        # Plain K folds: a high-cardinality column has > HIGH_CARDINALITY rows, while stratified folds would
+        # need TARGET_FOLDS rows of each class in every CV fold's training part.
+        folds = KFold(n_splits=TARGET_FOLDS, shuffle=True, random_state=seed)
+        rates = TargetEncoder(target_type="binary", smooth=TARGET_SMOOTHING, cv=folds)
+        transformers.append(("target", Pipeline([("rate", rates), ("scale", StandardScaler())]), encoder.level_columns))
     pipeline = Pipeline(
         [
             ("columns", ColumnTransformer(transformers, sparse_threshold=0.0)),
@@ -151,7 +295,6 @@ def logistic_baseline_fit(
         ]
     )
     folds = min(cv_folds, int(np.bincount(y, minlength=2).min()))
-    encoded = encoder.transform(frame)
     fit_params = {} if sample_weight is None else {"model__sample_weight": np.asarray(sample_weight, dtype=float)}
     if folds >= 2 and len(c_grid) > 1:
         search = GridSearchCV(
@@ -210,8 +353,8 @@ def lightgbm_baseline_fit(
 
     started = time.perf_counter()
     y = _binary(labels)
-    encoder = _FrameEncoder(schema=schema, min_frequency=min_frequency, as_category=True).fit(frame)
-    encoded = encoder.transform(frame)
+    encoder = _FrameEncoder(schema=schema, min_frequency=min_frequency, as_category=True)
+    encoded = encoder.fit_transform(frame, labels=y)  # out-of-fold target statistics for these rows
     fit_rows, tune_rows = _stratified_split(y, fraction=tune_fraction, seed=seed)
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     rng = np.random.default_rng(seed)

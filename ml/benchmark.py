@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from pandas.api.types import is_datetime64_any_dtype
 
 from ml.baselines import lightgbm_baseline_fit, logistic_baseline_fit
-from ml.features.schema import KINDS, ColumnSpec, TableSchema
+from ml.features.schema import KINDS, ColumnSpec, TableSchema, datetime_utc, looks_like_dates
 from ml.inference import predict_logits
 from ml.training import TrainingParams, train_tabular_model
 
@@ -100,8 +101,9 @@ def benchmark_dataset_load(
 ) -> BenchmarkDataset:
     """Read a CSV for benchmarking. Blank cells and `na_values` are missing; all-empty columns (trailing
     commas), all-unique text columns (ids) and constant columns are dropped; text columns that are numbers
-    apart from blanks (e.g. " " in a total) become numbers. `text` columns are embedded with `embed`
-    (default: the MiniLM sentence encoder on CPU), each distinct value once."""
+    apart from blanks (e.g. " " in a total) become numbers; text columns of dates (2024-03-01) become datetimes.
+    `text` columns are embedded with `embed` (default: the MiniLM sentence encoder on CPU), each distinct value
+    once."""
     notes: list[str] = []
     raw = pd.read_csv(csv_path, na_values=list(na_values) or None, keep_default_na=True, low_memory=False)
     if na_values:
@@ -127,6 +129,12 @@ def benchmark_dataset_load(
     if converted:
         notes.append(f"text columns read as numbers (blanks = missing): {', '.join(converted)}")
     inferred = TableSchema.infer(frame)
+    dates = [c.name for c in inferred.columns if c.kind == "datetime" and not is_datetime64_any_dtype(frame[c.name])]
+    if dates:  # parsed once here instead of at every encoding
+        frame = frame.assign(**{name: datetime_utc(frame[name]) for name in dates})
+        notes.append(
+            f"date columns ({', '.join(map(str, dates))}) read as dates: elapsed days, day of year, month and weekday"
+        )
     text = [name for name in text if name in frame.columns]
     columns = tuple(ColumnSpec(name=c.name, kind="text") if c.name in set(text) else c for c in inferred.columns)
     embeddings = {name: _embed_column(frame[name], embed or _default_embed) for name in text}
@@ -342,6 +350,7 @@ def _drop_useless(frame: pd.DataFrame, *, keep: set[str]) -> tuple[pd.DataFrame,
         and len(frame) >= 20
         and frame[name].notna().all()
         and frame[name].nunique() == len(frame)
+        and not looks_like_dates(frame[name])  # timestamps are often all distinct, yet they are no ids
     ]
     notes = []
     if empty:

@@ -171,3 +171,26 @@ def test_telco_baselines_reach_the_reference_range() -> None:
     assert summary["logistic"]["roc_auc"][0] > 0.83
     assert summary["lightgbm"]["roc_auc"][0] > 0.83
     assert summary["lightgbm"]["brier"][0] < 0.145
+
+
+def test_dataset_load_reads_date_columns_as_datetimes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = 300
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400, rows), unit="D")
+    stamps = days + pd.to_timedelta(rng.integers(0, 86_400, rows), unit="s")  # all distinct: still not an id
+    frame = pd.DataFrame(
+        {
+            "first_contact": days.strftime("%Y-%m-%d"),
+            "created": stamps.strftime("%Y-%m-%d %H:%M:%S"),
+            "page": [f"LP-{p}" for p in rng.integers(0, 80, rows)],
+            "converted": (rng.random(rows) < np.where(days.day_of_week >= 5, 0.1, 0.5)).astype(int),
+        }
+    )
+    path = tmp_path / "leads.csv"
+    frame.to_csv(path, index=False)
+    dataset = benchmark_dataset_load(csv_path=path, target="converted", positive="1")
+    kinds = {column.name: column.kind for column in dataset.schema.columns}
+    assert kinds == {"first_contact": "datetime", "created": "datetime", "page": "categorical"}
+    assert "read as dates" in " ".join(dataset.notes)
+    result = benchmark_run(dataset=dataset, folds=2, models=["transformer", "logistic"], params=FAST)
+    assert all(fold["models"]["logistic"]["roc_auc"] > 0.55 for fold in result.folds)  # the weekday is read

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -44,7 +45,8 @@ def test_round_trip_through_json_gives_identical_encodings():
     np.testing.assert_array_equal(original.numeric, again.numeric)
     np.testing.assert_array_equal(original.categorical, again.categorical)
     assert restored.to_dict() == fitted.to_dict()
-    assert restored.numeric_groups == fitted.numeric_groups == [0, 0, 1]
+    # money shares a token; the date's age, elapsed days and day of year have one each
+    assert restored.numeric_groups == fitted.numeric_groups == [0, 0, 1, 2, 3]
 
 
 def test_numbers_are_robust_scaled_and_missing_becomes_nan_only_where_training_had_missing():
@@ -92,7 +94,7 @@ def test_text_columns_without_embeddings_in_training_are_left_out_and_absent_col
     assert SCHEMA.text_columns == ["notes"]
     assert "notes" not in preprocessor.fields and preprocessor.text_token_columns == []
     encoded = preprocessor.transform(pd.DataFrame({"count": [1.0, 2.0]}, index=[7, 8]))
-    assert encoded.numeric.shape == (2, 3) and encoded.categorical.shape == (2, 2)
+    assert encoded.numeric.shape == (2, 5) and encoded.categorical.shape == (2, 4)  # + the date's parts
     assert (encoded.categorical == MISSING_INDEX).all()
     assert not encoded.has_text
 
@@ -145,3 +147,185 @@ def test_infer_reads_kinds_from_dtypes():
 def test_using_before_fit_fails_clearly():
     with pytest.raises(RuntimeError, match="not fitted"):
         TablePreprocessor(schema=SCHEMA).transform(_frame())
+
+
+# --- derived inputs: calendar parts, high-cardinality statistics, bad input -----------------------------------
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _leads(rows: int = 1200, levels: int = 500, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """A first-contact date, a landing page with `levels` values whose rates differ, and a channel."""
+    rng = np.random.default_rng(seed)
+    days = rng.integers(0, 730, rows)
+    page = rng.integers(0, levels, rows)
+    effect = rng.normal(0, 1.0, levels)
+    dates = pd.Timestamp("2023-01-01") + pd.to_timedelta(days, unit="D")
+    logit = effect[page] + np.where(dates.day_of_week >= 5, -1.0, 0.3) - 1.0
+    labels = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(
+        {
+            "first_contact": dates.strftime("%Y-%m-%d"),
+            "landing_page": [f"LP-{p:04d}" for p in page],
+            "channel": rng.choice(["organic", "paid", "email"], rows),
+        }
+    )
+    return frame, labels
+
+
+LEADS = TableSchema(
+    columns=(
+        ColumnSpec("first_contact", "datetime"),
+        ColumnSpec("landing_page", "categorical"),
+        ColumnSpec("channel", "categorical"),
+    )
+)
+
+
+def test_infer_reads_text_dates_as_datetime_but_not_numbers_or_words():
+    frame = pd.DataFrame(
+        {
+            "iso": ["2024-03-01", "2024-03-02", None, "2024-12-31"],
+            "stamp": ["2024-03-01 10:15:00", "2024-03-01T11:00:00", "2024-04-01 09:00", None],
+            "code": ["12", "13", "14", "15"],
+            "word": ["March", "April", "May", "June"],
+        }
+    )
+    kinds = {c.name: c.kind for c in TableSchema.infer(frame).columns}
+    assert kinds == {"iso": "datetime", "stamp": "datetime", "code": "categorical", "word": "categorical"}
+
+
+def test_dates_without_a_reference_become_elapsed_days_and_calendar_parts_of_the_same_field():
+    frame, _ = _leads()
+    preprocessor = TablePreprocessor(schema=LEADS).fit(frame)  # no reference column, no reference_time
+    parts = [(e.column, e.part) for e in preprocessor.numeric]
+    assert ("first_contact", "elapsed") in parts and ("first_contact", "day_of_year") in parts
+    assert ("first_contact", "") not in parts  # no age without a reference: elapsed days instead of failing
+    numeric, categorical = preprocessor.field_positions("first_contact")
+    assert [preprocessor.numeric[i].part for i in numeric] == ["elapsed", "day_of_year"]
+    assert [preprocessor.categorical[i].part for i in categorical] == ["month", "weekday"]
+    assert set(preprocessor.numeric_token_columns) == {"first_contact", "landing_page"}
+    assert preprocessor.fields == ["first_contact", "landing_page", "channel"]  # one field each for explanations
+    probe = pd.DataFrame({"first_contact": ["2024-03-02"]})  # a Saturday in March
+    encoded = preprocessor.transform(probe)
+    month, weekday = (preprocessor.categorical[i] for i in categorical)
+    assert month.value_of(int(encoded.categorical[0, categorical[0]])) == "3"
+    assert weekday.value_of(int(encoded.categorical[0, categorical[1]])) == "5"
+    assert np.isfinite(encoded.numeric[0, numeric]).all()
+
+
+def test_dates_with_a_reference_keep_their_age_and_add_the_calendar():
+    preprocessor = TablePreprocessor(schema=SCHEMA).fit(_frame())
+    assert [e.part for e in preprocessor.numeric if e.column == "seen"] == ["", "elapsed", "day_of_year"]
+    assert [e.part for e in preprocessor.categorical if e.column == "seen"] == ["month", "weekday"]
+
+
+def test_high_cardinality_columns_get_frequency_and_out_of_fold_target_rates():
+    frame, labels = _leads()
+    rows = np.arange(800)
+    preprocessor = TablePreprocessor(schema=LEADS).fit(frame, rows=rows, labels=labels)
+    parts = [e.part for e in preprocessor.numeric if e.column == "landing_page"]
+    assert parts == ["frequency", "target"]  # the low-cardinality channel gets none
+    target = [i for i, e in enumerate(preprocessor.numeric) if e.part == "target"][0]
+    own = preprocessor.transform(frame)  # the frame given to fit: its fitted rows get out-of-fold rates
+    other = preprocessor.transform(frame.copy())  # any other frame: full-training rates
+    assert not np.allclose(own.numeric[rows, target], other.numeric[rows, target])  # out-of-fold on fit rows
+    np.testing.assert_array_equal(own.numeric[800:], other.numeric[800:])  # the rest: full-training rates
+    np.testing.assert_array_equal(np.delete(own.numeric, target, axis=1), np.delete(other.numeric, target, axis=1))
+    # The rates carry signal: on the held-out rows they rank the outcome better than chance.
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(labels[800:], other.numeric[800:, target]) > 0.6
+
+
+def test_target_rates_never_read_labels_outside_the_fitted_rows():
+    frame, labels = _leads()
+    rows = np.arange(800)
+    shuffled = labels.copy()
+    shuffled[800:] = np.random.default_rng(5).permutation(shuffled[800:])  # validation / test labels
+    shuffled[850:900] = 1 - shuffled[850:900]
+    first = TablePreprocessor(schema=LEADS).fit(frame, rows=rows, labels=labels)
+    second = TablePreprocessor(schema=LEADS).fit(frame, rows=rows, labels=shuffled)
+    assert first.to_dict() == second.to_dict()
+    np.testing.assert_array_equal(first.transform(frame).numeric, second.transform(frame).numeric)
+
+
+def test_fit_transform_gives_the_training_rows_out_of_fold_rates():
+    frame, labels = _leads()
+    preprocessor = TablePreprocessor(schema=LEADS)
+    fitted = preprocessor.fit_transform(frame, labels=labels)
+    scored = preprocessor.transform(frame.copy())
+    target = [i for i, e in enumerate(preprocessor.numeric) if e.part == "target"][0]
+    assert not np.allclose(fitted.numeric[:, target], scored.numeric[:, target])
+
+
+def test_statistics_round_trip_through_json():
+    frame, labels = _leads()
+    fitted = TablePreprocessor(schema=LEADS).fit(frame, labels=labels)
+    restored = TablePreprocessor.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    probe = frame.copy()
+    np.testing.assert_array_equal(fitted.transform(probe).numeric, restored.transform(probe).numeric)
+    np.testing.assert_array_equal(fitted.transform(probe).categorical, restored.transform(probe).categorical)
+    assert restored.to_dict() == fitted.to_dict()
+
+
+def test_a_preprocessor_serialised_before_derived_inputs_loads_and_transforms_as_before():
+    """Written by the previous version of this module (format 1, no `part`, no `statistics`)."""
+    saved = json.loads((FIXTURES / "preprocessor_before_derived_inputs.json").read_text())
+    preprocessor = TablePreprocessor.from_dict(saved["preprocessor"])
+    encoded = preprocessor.transform(_frame().iloc[:25])
+    expected = np.array([[np.nan if x is None else x for x in row] for row in saved["numeric"]], dtype=np.float32)
+    np.testing.assert_array_equal(encoded.numeric, expected)
+    np.testing.assert_array_equal(encoded.categorical, np.array(saved["categorical"]))
+    assert preprocessor.numeric_groups == [0, 0, 1] and preprocessor.statistics == []
+
+
+def test_500_levels_and_unseen_levels_encode():
+    frame, labels = _leads(rows=3000, levels=500)
+    preprocessor = TablePreprocessor(schema=LEADS).fit(frame, labels=labels)
+    statistics = preprocessor.statistics[0]
+    assert statistics.column == "landing_page" and len(statistics.levels) == frame["landing_page"].nunique()
+    unseen = pd.DataFrame({"landing_page": ["LP-9999", None], "channel": ["organic", "fax"]})
+    encoded = preprocessor.transform(unseen)
+    assert np.isfinite(encoded.numeric[:, preprocessor.field_positions("landing_page")[0]]).all()
+
+
+def test_labels_must_be_binary_and_one_class_falls_back_to_frequency_only():
+    frame, labels = _leads(rows=300)
+    with pytest.raises(ValueError, match="0/1"):
+        TablePreprocessor(schema=LEADS).fit(frame, labels=np.where(labels == 1, 2, 0))
+    with pytest.raises(ValueError, match="values for"):
+        TablePreprocessor(schema=LEADS).fit(frame, labels=labels[:10])
+    one_class = TablePreprocessor(schema=LEADS).fit(frame, labels=np.zeros(len(frame)))
+    assert [e.part for e in one_class.numeric if e.column == "landing_page"] == ["frequency"]
+    assert np.isfinite(one_class.transform(frame).numeric[:, 2:]).all()
+
+
+def test_all_missing_constant_and_tiny_frames_encode_without_crashing():
+    frame = pd.DataFrame(
+        {
+            "empty_number": [np.nan] * 20,
+            "constant": [3.0] * 20,
+            "empty_category": [None] * 20,
+            "empty_date": [None] * 20,
+            "page": [f"p{i}" for i in range(20)],
+        }
+    )
+    schema = TableSchema(
+        columns=(
+            ColumnSpec("empty_number", "numeric"),
+            ColumnSpec("constant", "numeric"),
+            ColumnSpec("empty_category", "categorical"),
+            ColumnSpec("empty_date", "datetime"),
+            ColumnSpec("page", "categorical"),
+        )
+    )
+    labels = np.tile([0, 1], 10)
+    preprocessor = TablePreprocessor(schema=schema).fit(frame, labels=labels)
+    encoded = preprocessor.transform(frame)
+    finite_or_missing = np.isfinite(encoded.numeric) | np.isnan(encoded.numeric)
+    assert finite_or_missing.all() and not np.isinf(encoded.numeric).any()
+    assert (encoded.numeric[:, 1] == 0).all()  # constant: the median, scale 1
+    assert np.isnan(encoded.numeric[:, 0]).all()  # all missing in training: its missing token
+    assert (encoded.categorical[:, 0] == MISSING_INDEX).all()
+    one_row = TablePreprocessor(schema=schema).fit(frame.iloc[:1], labels=labels[:1])
+    assert one_row.transform(frame).numeric.shape[0] == 20
