@@ -44,7 +44,8 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 # Code stays root-owned (read-only for the app user); only /data is writable.
 COPY . /app
-RUN python manage.py collectstatic --noinput
+# collectstatic needs no secret: a local-mode import of the settings at build time only.
+RUN SALESAI_ENV=local python manage.py collectstatic --noinput
 
 USER salesai
 # SQLite file (when no DATABASE_URL), embedded broker folder, model store, CSV import folder.

@@ -15,6 +15,10 @@ PORT ?= 8000
 export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export PYTHON VENV
+# make is the developer's tool: its commands are local runs (public development keys allowed, see .env.example)
+# unless SALESAI_ENV is set in the environment or in .env.
+SALESAI_ENV ?= $(or $(shell sed -n 's/^SALESAI_ENV=//p' .env 2>/dev/null | tail -n 1),local)
+export SALESAI_ENV
 
 .DEFAULT_GOAL := help
 

@@ -5,9 +5,12 @@ runs with no server; `DATABASE_URL` / `CELERY_BROKER_URL` switch to PostgreSQL a
 `.env.example` lists every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,15 +21,41 @@ VAR_DIR = Path(env.str("SALESAI_VAR_DIR", default=str(BASE_DIR / "var")))
 # Runtime state (SQLite file, embedded broker, models, demo CSVs) lives here; SQLite cannot create folders.
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+# --- Environment and secrets -----------------------------------------------------------------------------
+# "local" is what `make demo`, `make test` and CI set: the public development defaults below are allowed there
+# and nowhere else. Anything else is a deployment, which refuses to start on a public secret key or without
+# its own credentials key (fail closed: forgetting a variable must not mean running on published secrets).
+SALESAI_ENV = env.str("SALESAI_ENV", default="production")
+if SALESAI_ENV not in ("local", "production"):
+    raise ImproperlyConfigured(f"SALESAI_ENV must be 'local' or 'production', not {SALESAI_ENV!r}")
+LOCAL = SALESAI_ENV == "local"
+
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# The insecure default only exists so a local checkout runs; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-local-only-change-me")
+INSECURE_LOCAL_SECRET_KEY = "insecure-local-only-change-me"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=INSECURE_LOCAL_SECRET_KEY if LOCAL else "")
+if not LOCAL and SECRET_KEY in ("", INSECURE_LOCAL_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set to a long random value in production "
+        "(or set SALESAI_ENV=local for a run on this machine only)."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-# Key for credentials encrypted at rest (Fernet, urlsafe base64 of 32 bytes). When unset it is derived from
-# SECRET_KEY, which is fine locally but means rotating SECRET_KEY makes stored credentials unreadable.
+# Keys for credentials encrypted at rest (Fernet: urlsafe base64 of 32 bytes), newest first: new values are
+# encrypted with the first, every listed key still decrypts (rotation: prepend a key, run
+# `manage.py credentials_reencrypt`, then drop the old one). FIELD_ENCRYPTION_KEY is the one-key spelling.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+if not FIELD_ENCRYPTION_KEYS and FIELD_ENCRYPTION_KEY:
+    FIELD_ENCRYPTION_KEYS = [FIELD_ENCRYPTION_KEY]
+if not FIELD_ENCRYPTION_KEYS and not LOCAL:
+    # Never derived from SECRET_KEY here: a key derived from a public or rotated value protects nothing.
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS (or FIELD_ENCRYPTION_KEY) must be set in production.")
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key.") from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -101,9 +130,12 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's full set: every place that sets a password (admin, org_create, demo_seed) runs them.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -239,7 +271,9 @@ SYNC_RECONCILE_INTERVAL_DAYS = env.int("SYNC_RECONCILE_INTERVAL_DAYS", default=7
 RESCORE_CONTACT_IDS_LIMIT = env.int("RESCORE_CONTACT_IDS_LIMIT", default=10000)
 
 # --- Demo -----------------------------------------------------------------------------------------------
-DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
+# Published in the README, so a deployment must choose its own before seeding the demo (demo_seed refuses it).
+DEMO_PASSWORD_DEFAULT = "salesai-demo"
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default=DEMO_PASSWORD_DEFAULT)
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,8 @@ VAR_DIR="${SALESAI_VAR_DIR:-$PWD/var}"
 LOG_DIR="$VAR_DIR/log"
 
 # One torch thread per process: the worker, web and the training step would otherwise fight over the cores.
+# A run on this machine: the public development keys are allowed (a deployment sets SALESAI_ENV=production).
+export SALESAI_ENV="${SALESAI_ENV:-local}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"

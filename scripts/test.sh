@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 
+# A run on this machine: the public development keys are allowed (a deployment sets SALESAI_ENV=production).
+export SALESAI_ENV="${SALESAI_ENV:-local}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"

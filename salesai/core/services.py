@@ -20,14 +20,21 @@ with the same Python code and produce identical rows and counts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from cryptography.fernet import Fernet, InvalidToken
+
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
-from django.db import transaction
+from django.contrib.auth.password_validation import validate_password
+from django.db import models, transaction
+from django.db.models.functions import Cast
 from django.utils import timezone
 
+from salesai.core.fields import EncryptedJSONField, fernet, field_keys
 from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization, SyncedRecord
 from salesai.core.upsert.engine import bulk_upsert
 from salesai.core.upsert.fields import spec_for
@@ -39,6 +46,7 @@ __all__ = [
     "activity_bulk_upsert",
     "company_bulk_upsert",
     "contact_bulk_upsert",
+    "credentials_reencrypt",
     "deal_bulk_upsert",
     "membership_add",
     "organization_create",
@@ -92,6 +100,8 @@ def organization_create(
             if admin_user_created and not admin_password:
                 admin_user.set_unusable_password()
             if admin_password:
+                # Django's validators (length, common, numeric, similarity): ValidationError rolls it all back.
+                validate_password(admin_password, user=admin_user)
                 admin_user.set_password(admin_password)
             admin_user.is_staff = True
             if admin_email:
@@ -167,3 +177,61 @@ def records_reconcile(*, model: type[SyncedRecord], connection_id: int, present_
         deleted += model.objects.filter(id__in=chunk, deleted_at__isnull=True).update(deleted_at=now, updated_at=now)
     return deleted
 
+
+
+# --- Credentials at rest ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CredentialsReencryptResult:
+    fields: list[str]  # "app_label.Model.field" of every encrypted field scanned
+    values: int  # non-empty stored values read
+    reencrypted: int  # values rewritten under the newest key (the rest already were)
+
+
+def credentials_reencrypt(
+    *, extra_keys: Iterable[bytes | str] = (), batch_size: int = 500
+) -> CredentialsReencryptResult:
+    """Rewrite every stored EncryptedJSONField value under the newest of FIELD_ENCRYPTION_KEYS (idempotent).
+
+    Values already under the newest key are left alone. `extra_keys` also decrypt, for values written with a
+    key no longer configured (the SECRET_KEY-derived key of older releases). A value no key opens raises
+    ValueError naming its row, before anything of that batch is written."""
+    only_newest = Fernet(field_keys()[0])
+    any_key = fernet(extra_keys=extra_keys)
+    scanned: list[str] = []
+    values = reencrypted = 0
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if not isinstance(field, EncryptedJSONField):
+                continue
+            scanned.append(f"{model._meta.label}.{field.name}")
+            raw = Cast(field.name, output_field=models.TextField())  # the token, bypassing from_db_value
+            manager = model._base_manager
+            pks = list(manager.annotate(_token=raw).exclude(_token="").values_list("pk", flat=True).order_by("pk"))
+            for start in range(0, len(pks), batch_size):
+                with transaction.atomic():
+                    rows = (
+                        manager.select_for_update()
+                        .filter(pk__in=pks[start : start + batch_size])
+                        .annotate(_token=raw)
+                        .values_list("pk", "_token")
+                    )
+                    for pk, token in rows:
+                        if not token:
+                            continue
+                        values += 1
+                        try:
+                            only_newest.decrypt(token.encode())
+                            continue
+                        except InvalidToken:
+                            pass
+                        try:
+                            plain = any_key.decrypt(token.encode())
+                        except InvalidToken:
+                            raise ValueError(
+                                f"{model._meta.label} {pk}: {field.name} opens with none of the keys"
+                            ) from None
+                        manager.filter(pk=pk).update(**{field.name: json.loads(plain)})
+                        reencrypted += 1
+    return CredentialsReencryptResult(fields=scanned, values=values, reencrypted=reencrypted)

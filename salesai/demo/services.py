@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm_connectors.models import CRMConnection, SyncRun
@@ -80,6 +81,9 @@ def demo_seed(
         seed=seed, companies=companies, contacts=contacts, deals=deals, activities=activities,
         now=demo_now(day=today),
     )
+    if not settings.LOCAL and password == settings.DEMO_PASSWORD_DEFAULT:
+        # The default is published: a deployment's staff user must not get it.
+        raise ValidationError("Set DEMO_PASSWORD (or --password) before seeding the demo outside a local run.")
     mapping_path = write_demo_csvs(crm=crm, folder=folder)
     generated_at = time.perf_counter()
 

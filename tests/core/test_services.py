@@ -2,10 +2,11 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection as db_connection
 
 from salesai.core.upsert import engine as upsert_engine
-from salesai.core.models import Activity, Company, Contact, Deal, Membership
+from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization
 from salesai.core.services import (
     activity_bulk_upsert,
     company_bulk_upsert,
@@ -258,3 +259,14 @@ def test_fast_path_and_orm_path_give_identical_rows(conn, monkeypatch):
         for c in (conn, twin)
     }
     assert rows[conn.pk] == rows[twin.pk]
+
+
+@pytest.mark.parametrize("weak", ["password", "12345678", "short"])
+def test_organization_create_refuses_weak_admin_passwords_and_creates_nothing(weak):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        organization_create(slug="weak", admin_username="boss", admin_password=weak, admin_email="boss@x.test")
+
+    assert not get_user_model().objects.filter(username="boss").exists()
+    assert not Organization.objects.filter(slug="weak").exists()

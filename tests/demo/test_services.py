@@ -71,8 +71,8 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
 @pytest.mark.django_db
 def test_reseeding_on_a_later_day_updates_rows_in_place(var_dir):
     tiny = {"companies": 10, "contacts": 50, "deals": 20, "activities": 200}
-    demo_seed(password="pw", today=DAY, **tiny)
-    later = demo_seed(password="pw", today=DAY + timedelta(days=1), **tiny)
+    demo_seed(password="pw-demo-later", today=DAY, **tiny)
+    later = demo_seed(password="pw-demo-later", today=DAY + timedelta(days=1), **tiny)
 
     assert later.sync_run.status == SyncRun.Status.SUCCEEDED
     assert later.sync_run.created == 0 and later.sync_run.updated > 0 and later.sync_run.failed == 0
@@ -93,3 +93,14 @@ def test_demo_seed_command_prints_what_it_did_and_the_login(var_dir, settings):
     assert f"{160 + int(found[1])} created" in text and "0 failed" in text
     assert "http://127.0.0.1:8000/app/" in text and "'demo'" in text and "'from-settings'" in text
     assert authenticate(username="demo", password="from-settings") is not None
+
+
+def test_the_default_demo_password_passes_the_validators_and_a_deployment_refuses_it(settings):
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    validate_password(settings.DEMO_PASSWORD_DEFAULT)  # the local demo user keeps a password that is accepted
+    settings.LOCAL = False
+
+    with pytest.raises(ValidationError, match="DEMO_PASSWORD"):
+        demo_seed(password=settings.DEMO_PASSWORD_DEFAULT, today=DAY, **SIZES)

@@ -1,4 +1,4 @@
-"""`manage.py ml_train --org <slug> [--task lead_conversion|churn] [--epochs N] [--async]`"""
+"""`manage.py ml_train --org <slug> [--task lead_conversion|churn] [--epochs N] [--seed N] [--async]`"""
 
 from typing import Any
 
@@ -17,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--org", required=True, help="organisation slug")
         parser.add_argument("--task", default=Task.LEAD_CONVERSION, choices=Task.values)
         parser.add_argument("--epochs", type=int, help="maximum epochs (early stopping may stop sooner)")
+        parser.add_argument("--seed", type=int, help="seed of the split and of every family's training (default 0)")
         parser.add_argument("--async", dest="run_async", action="store_true", help="queue it on the gpu queue")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         if organization is None:
             raise CommandError(f"no organisation with slug {options['org']!r}")
         params = {"epochs": options["epochs"]} if options["epochs"] else {}
+        if options["seed"] is not None:
+            params["seed"] = options["seed"]
         try:
             if options["run_async"]:
                 run = services.training_run_start(organization_id=organization.id, task=options["task"], params=params)

@@ -1,6 +1,7 @@
 """`manage.py org_create <slug> --admin <username> [--password P] [--name N] [--email E]` (idempotent)."""
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from salesai.core.services import organization_create
 
@@ -16,13 +17,16 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="", help="the admin's email")
 
     def handle(self, *args: object, **options: object) -> None:
-        result = organization_create(
-            slug=options["slug"],
-            name=options["name"],
-            admin_username=options["admin_username"],
-            admin_password=options["password"],
-            admin_email=options["email"],
-        )
+        try:
+            result = organization_create(
+                slug=options["slug"],
+                name=options["name"],
+                admin_username=options["admin_username"],
+                admin_password=options["password"],
+                admin_email=options["email"],
+            )
+        except ValidationError as exc:  # the password validators' reasons
+            raise CommandError(" ".join(exc.messages)) from None
         org = result.organization
         state = "created" if result.organization_created else "exists"
         self.stdout.write(f"organization {org.slug} (id {org.pk}) {state}")

@@ -1,5 +1,6 @@
 """`manage.py demo_seed`: seed (or re-seed, idempotently) the demo organisation and print the login."""
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from crm_connectors.models import SyncRun
@@ -31,6 +32,8 @@ class Command(BaseCommand):
             )
         except ValueError as exc:  # impossible sizes
             raise CommandError(str(exc)) from None
+        except ValidationError as exc:  # a password the validators refuse
+            raise CommandError(" ".join(exc.messages)) from None
 
         generated = ", ".join(f"{count} {name}" for name, count in result.generated.items())
         self.stdout.write(f"Generated {generated} in {result.folder} ({result.generate_seconds:.1f}s).")

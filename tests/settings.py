@@ -1,0 +1,13 @@
+"""Settings of the test suite: a local run (the public development keys are allowed) whose connectors may call
+the fake CRM servers the tests start on 127.0.0.1, through the same allow-list a deployment would use.
+
+Set in os.environ (not only here) so processes the tests start (a Celery worker, manage.py) behave the same.
+"""
+
+import os
+
+os.environ["SALESAI_ENV"] = "local"  # a test run is always local, whatever a developer's .env says
+os.environ.setdefault("CRM_ALLOWED_HOSTS", "127.0.0.1,localhost")
+os.environ.setdefault("CRM_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+
+from salesai.settings import *  # noqa: E402,F403
