@@ -14,7 +14,8 @@ from django.http import HttpRequest
 
 from crm_connectors.models import CRMConnection, SyncRun, UnroutedWebhookEvent, WebhookEvent
 from crm_connectors.registry import connector_names
-from crm_connectors.services import sync_run_start
+from crm_connectors.base import ConnectorError
+from crm_connectors.services import connection_config_validate, sync_run_start
 from salesai.core.admin import ORGANIZATION_FILTER, OrganizationScopedAdmin
 from salesai.core.selectors import membership_can_manage
 
@@ -47,6 +48,16 @@ class CRMConnectionAdminForm(forms.ModelForm):
         if current and current not in kinds:
             kinds = [*kinds, current]  # keep a connection whose connector was removed editable
         self.fields["kind"] = forms.ChoiceField(choices=[(kind, kind) for kind in kinds], initial=current)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        organization, kind = cleaned.get("organization"), cleaned.get("kind")
+        if organization is not None and kind and "config" in cleaned:
+            try:  # the same check the API's connection_create makes: e.g. CSV folders stay in the organisation's
+                connection_config_validate(organization=organization, kind=kind, config=cleaned["config"])
+            except ConnectorError as exc:
+                self.add_error("config", str(exc))
+        return cleaned
 
     def clean_new_credentials(self) -> dict | None:
         value = self.cleaned_data.get("new_credentials")

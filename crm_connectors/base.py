@@ -103,9 +103,18 @@ class Connector(ABC):
     # so a rotated refresh token is saved before the old one stops working.
     on_credentials_change: Callable[[dict[str, Any]], None] | None = None
 
+    # The slug of the organisation whose connection this is; set by `registry.connector_build`. Connectors
+    # that read local files (CSV) stay inside that organisation's folder and refuse to work without it.
+    organization_slug: str = ""
+
     def __init__(self, *, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
         self.config = dict(config)
         self.credentials = dict(credentials)
+
+    @classmethod
+    def config_check(cls, *, config: Mapping[str, Any], organization_slug: str) -> None:
+        """Raise ConnectorError when `config` (already schema-valid) may not be saved for this organisation,
+        e.g. a CSV folder outside its own; the default accepts."""
 
     def check_credentials(self) -> None:
         """Raise ConnectorError when the connection cannot be used; the default accepts."""

@@ -1,8 +1,12 @@
 """Decorator registry of connector classes, keyed by their `name`."""
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from crm_connectors.base import Connector
+
+if TYPE_CHECKING:
+    from crm_connectors.models import CRMConnection
 
 _CONNECTORS: dict[str, type[Connector]] = {}
 
@@ -29,6 +33,13 @@ def connector_class_get(name: str) -> type[Connector]:
         return _CONNECTORS[name]
     except KeyError:
         raise KeyError(f"unknown connector {name!r}; known: {', '.join(sorted(_CONNECTORS))}") from None
+
+
+def connector_build(*, connection: "CRMConnection") -> Connector:
+    """The connection's connector, bound to its organisation (the one way engines should build one)."""
+    connector = connector_class_get(connection.kind)(config=connection.config, credentials=connection.credentials)
+    connector.organization_slug = connection.organization.slug
+    return connector
 
 
 def connector_names() -> list[str]:

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from crm_connectors.base import Connector, ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
-from crm_connectors.registry import connector_class_get
+from crm_connectors.registry import connector_build, connector_class_get
 from crm_connectors.schedules import (
     connection_reconcile_schedule,
     connection_schedule_sync,
@@ -39,9 +39,8 @@ def connection_create(
     `config` is validated against the connector's settings schema; `credentials` are stored encrypted and
     left as they are on update when not given. Raises ConnectorError on an unknown kind or bad config.
     """
-    connector_class = _connector_class(kind)
+    connector_class = connection_config_validate(organization=organization, kind=kind, config=config)
     config = dict(config or {})
-    _config_validate(connector_class.settings_schema, config, kind=kind)
     interval = sync_interval_minutes or settings.SYNC_DEFAULT_INTERVAL_MINUTES
     if interval < 1:
         raise ConnectorError("sync_interval_minutes must be at least 1")
@@ -64,6 +63,18 @@ def connection_create(
         if kind != CSV_KIND:
             connection_reconcile_schedule(connection=connection)
     return connection
+
+
+def connection_config_validate(
+    *, organization: Organization, kind: str, config: Mapping[str, Any] | None
+) -> type[Connector]:
+    """Raise ConnectorError unless `config` may be saved for `organization`'s `kind` connection: the
+    connector's schema, then its own checks (a CSV folder must lie inside the organisation's folder)."""
+    connector_class = _connector_class(kind)
+    config = dict(config or {})
+    _config_validate(connector_class.settings_schema, config, kind=kind)
+    connector_class.config_check(config=config, organization_slug=organization.slug)
+    return connector_class
 
 
 def sync_run_start(*, connection_id: int, full: bool = False) -> SyncRun:
@@ -112,11 +123,11 @@ def connection_credentials_check(*, connection_id: int) -> CredentialsCheck:
     A refused token, an unreachable CRM or a config the connector rejects is a failed check, not an error:
     the caller shows the reason. Credential values are scrubbed from that reason, whatever the CRM echoed.
     A token rotated by an OAuth refresh during the check is saved, exactly as during a sync."""
-    connection = CRMConnection.objects.get(pk=connection_id)
+    connection = CRMConnection.objects.select_related("organization").get(pk=connection_id)
     credentials = dict(connection.credentials or {})
     connector: Connector | None = None
     try:
-        connector = _connector_class(connection.kind)(config=connection.config, credentials=credentials)
+        connector = connector_build(connection=connection)
         connector.on_credentials_change = lambda rotated: connection_credentials_save(
             connection_id=connection_id, credentials=rotated
         )

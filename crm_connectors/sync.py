@@ -27,7 +27,7 @@ from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.page_batch import pages_batched
 from crm_connectors.prefetch import ConsumerRelay, pages_prefetched
 from crm_connectors.reconcile import ListedIds
-from crm_connectors.registry import connector_class_get
+from crm_connectors.registry import connector_build
 from crm_connectors.services import connection_credentials_save
 from crm_connectors.signals import records_changed
 from salesai.core.models import Activity, Company, Contact, Deal, SyncedRecord
@@ -101,7 +101,7 @@ def connection_sync(*, connection_id: int, full: bool = False, sync_run_id: int 
     progress = _Progress.of(run)
     connection = CRMConnection.objects.select_related("organization").get(pk=connection_id)
     try:
-        connector = connector_class_get(connection.kind)(config=connection.config, credentials=connection.credentials)
+        connector = connector_build(connection=connection)  # bound to its organisation (CSV folders)
         # Saved at once, outside any page transaction: a rolled-back page must not lose a rotated token.
         # Pages are read ahead in a thread (crm_connectors.prefetch); the relay runs the save on this thread.
         relay = ConsumerRelay()

@@ -249,8 +249,9 @@ EMAIL_HTTP_TIMEOUT = env.float("EMAIL_HTTP_TIMEOUT", default=30.0)
 EMAIL_HTTP_RETRIES = env.int("EMAIL_HTTP_RETRIES", default=2)
 
 # --- Connectors -----------------------------------------------------------------------------------------
-# CSV imports may only read files below these folders (a connection's path is user input).
-CSV_IMPORT_ROOTS = env.list("CSV_IMPORT_ROOTS", default=[str(VAR_DIR)])
+# CSV imports may only read files below these folders, each connection only in its organisation's folder
+# <root>/<org slug>/ (a connection's path is user input). Not VAR_DIR itself: it holds the database and models.
+CSV_IMPORT_ROOTS = env.list("CSV_IMPORT_ROOTS", default=[str(VAR_DIR / "imports")])
 SYNC_DEFAULT_INTERVAL_MINUTES = env.int("SYNC_DEFAULT_INTERVAL_MINUTES", default=60)
 # Public origin of this app (e.g. https://sales.example.com) when a TLS-terminating proxy sits in front:
 # HubSpot v2/v3 webhook signatures cover the full URL the CRM called.

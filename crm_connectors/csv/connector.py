@@ -5,10 +5,12 @@ Config (`CRMConnection.config`):
     {"path": "<folder>", "mapping": {...}}          or
     {"path": "<folder>", "mapping_file": "<mapping.yaml | mapping.json>"}
 
-plus optional `page_size` (records per committed page, default 5,000). `path` (relative: to the first
-import root), `mapping_file` (relative: to `path`) and every mapped file must resolve, symlinks followed,
-below one of `settings.CSV_IMPORT_ROOTS`; anything else is a ConnectorError. The mapping format is
-documented in `crm_connectors/csv/mapping.py` and `crm_connectors/csv/README.md`.
+plus optional `page_size` (records per committed page, default 5,000). `path` (relative: to the
+organisation's folder `<first import root>/<org slug>/`), `mapping_file` (relative: to `path`) and every
+mapped file must resolve, symlinks followed, inside the connection's own organisation's folder
+(`crm_connectors/csv/folders.py`); anything else is a ConnectorError, when the connection is saved
+(`config_check`) and again when it syncs. The mapping format is documented in `crm_connectors/csv/mapping.py`
+and `crm_connectors/csv/README.md`.
 
 A CSV export is complete, so the last page of a file carries the file's id set and rows of this
 connection that vanished from the file are soft-deleted (only when every line was readable and had an id).
@@ -27,9 +29,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from django.conf import settings
-
 from crm_connectors.base import OBJECT_TYPES, ChangePage, Connector, ConnectorError, RecordError
+from crm_connectors.csv.folders import csv_config_check, csv_folder_resolve, csv_path_check
 from crm_connectors.csv.mapping import CsvMapping, mapping_load, mapping_parse
 from crm_connectors.csv.reader import DEFAULT_PAGE_SIZE, FileParse
 from crm_connectors.registry import register
@@ -57,6 +58,10 @@ class CsvConnector(Connector):
         self._raw_mapping: dict[str, Any] | None = None
         self._mapping: CsvMapping | None = None
         self._file_hashes: dict[Path, tuple[str, int]] = {}
+
+    @classmethod
+    def config_check(cls, *, config: Mapping[str, Any], organization_slug: str) -> None:
+        csv_config_check(config=config, organization_slug=organization_slug)
 
     def check_credentials(self) -> None:
         """A CSV connection has no credentials: check the folder and the mapping instead."""
@@ -112,21 +117,14 @@ class CsvConnector(Connector):
         return self._mapping
 
     def _folder(self) -> Path:
-        raw_path = self.config.get("path")
-        if not isinstance(raw_path, str) or not raw_path:
-            raise ConnectorError("CSV connection needs `path`, the folder holding the files")
-        roots = _import_roots()
-        folder = self._inside_roots(roots[0] / raw_path)  # an absolute path replaces the root
+        folder = csv_folder_resolve(raw_path=self.config.get("path"), organization_slug=self.organization_slug)
         if not folder.is_dir():
             raise ConnectorError(f"CSV folder {folder} does not exist")
         return folder
 
-    @staticmethod
-    def _inside_roots(path: Path) -> Path:
-        resolved = path.resolve()
-        if not any(resolved.is_relative_to(root) for root in _import_roots()):
-            raise ConnectorError(f"{path} is outside the folders CSV imports may read (CSV_IMPORT_ROOTS)")
-        return resolved
+    def _inside_roots(self, path: Path) -> Path:
+        # Checked again at read time: a symlink placed after the connection was saved is caught here.
+        return csv_path_check(path=path, organization_slug=self.organization_slug)
 
     # --- cursors ----------------------------------------------------------------------------------------
 
@@ -160,13 +158,6 @@ class CsvConnector(Connector):
                     size += len(chunk)
             self._file_hashes[path] = (digest.hexdigest(), size)
         return self._file_hashes[path]
-
-
-def _import_roots() -> list[Path]:
-    roots = [Path(root).resolve() for root in settings.CSV_IMPORT_ROOTS if root]
-    if not roots:
-        raise ConnectorError("no CSV import folder is configured (CSV_IMPORT_ROOTS)")
-    return roots
 
 
 def _type_error(object_type: str, reason: str) -> RecordError:

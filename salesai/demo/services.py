@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from crm_connectors.csv.folders import csv_organization_folder
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.services import connection_create
 from crm_connectors.sync import connection_sync
@@ -31,6 +32,7 @@ DEMO_ORG_NAME = "Demo company"
 DEMO_ADMIN_USERNAME = "demo"
 DEMO_ADMIN_EMAIL = "demo@demo.salesai.example"
 DEMO_CONNECTION_NAME = "Demo CRM (CSV export)"
+DEMO_EXPORT_FOLDER = "export"  # inside the demo organisation's import folder
 # Every sales email carries the sender's postal address; the demo's is fictional.
 DEMO_POSTAL_ADDRESS = "Demo company, 1 Example Street, 10115 Berlin, Germany"
 # The products the synthetic activities talk about (vocabulary.PRODUCTS), so drafts have a catalogue to cite.
@@ -69,21 +71,24 @@ def demo_seed(
 ) -> DemoSeedResult:
     """Generate the demo CRM for `today` (UTC), write it as CSVs and import it into the `demo` organisation.
 
-    `folder` defaults to `VAR_DIR/demo` and must lie inside `CSV_IMPORT_ROOTS`. The sizes exist for tests
-    and small machines; the sync's row errors, if any, are on the returned SyncRun.
+    `folder` defaults to `<CSV import root>/demo/export`, inside the demo organisation's own import folder (the
+    only place its CSV connection may read). The sizes exist for tests and small machines; the sync's row
+    errors, if any, are on the returned SyncRun.
     """
-    folder = Path(folder) if folder is not None else Path(settings.VAR_DIR) / "demo"
+    if folder is None:
+        folder = csv_organization_folder(organization_slug=DEMO_ORG_SLUG) / DEMO_EXPORT_FOLDER
+    folder = Path(folder)
     today = today or timezone.now().date()  # timezone.now() is UTC, so this is the UTC day
     password = password if password is not None else settings.DEMO_PASSWORD
+    if not settings.LOCAL and password == settings.DEMO_PASSWORD_DEFAULT:
+        # The default is published: a deployment's staff user must not get it.
+        raise ValidationError("Set DEMO_PASSWORD (or --password) before seeding the demo outside a local run.")
 
     started = time.perf_counter()
     crm = generate_demo_crm(
         seed=seed, companies=companies, contacts=contacts, deals=deals, activities=activities,
         now=demo_now(day=today),
     )
-    if not settings.LOCAL and password == settings.DEMO_PASSWORD_DEFAULT:
-        # The default is published: a deployment's staff user must not get it.
-        raise ValidationError("Set DEMO_PASSWORD (or --password) before seeding the demo outside a local run.")
     mapping_path = write_demo_csvs(crm=crm, folder=folder)
     generated_at = time.perf_counter()
 

@@ -38,11 +38,16 @@ def basic_mapping(**objects) -> dict:
     return mapping
 
 
+# CSV connections read only their organisation's folder <import root>/<org slug>/: the fixtures' exports
+# live in this organisation's.
+CSV_ORG_SLUG = "csv-org"
+
+
 @pytest.fixture
 def csv_root(tmp_path, settings):
     settings.CSV_IMPORT_ROOTS = [str(tmp_path)]
-    folder = tmp_path / "export"
-    folder.mkdir()
+    folder = tmp_path / CSV_ORG_SLUG / "export"
+    folder.mkdir(parents=True)
     return folder
 
 
@@ -68,7 +73,7 @@ def write_contacts(csv_root):
 def csv_connection(db, csv_root):
     def create(mapping: dict | None = None, **config):
         return connection_create(
-            organization=OrganizationFactory(),
+            organization=OrganizationFactory(slug=CSV_ORG_SLUG),
             kind="csv",
             name="export",
             config={"path": str(csv_root), "mapping": mapping or basic_mapping(), **config},

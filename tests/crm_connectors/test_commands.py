@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from crm_connectors import tasks
 from crm_connectors.models import CRMConnection, SyncRun
 from salesai.core.models import Contact, Membership, Organization
-from tests.crm_connectors.conftest import basic_mapping
+from tests.crm_connectors.conftest import CSV_ORG_SLUG, basic_mapping
 
 pytestmark = pytest.mark.django_db
 
@@ -36,11 +36,11 @@ def test_connect_then_sync_csv_inline_and_async(
     write_companies([["C1", "Acme", "", ""]])
     write_contacts([["P1", "C1", "Ada", "ada@x.test", "", ""], ["P2", "C1", "Bob", "bob@", "", ""]])
     (csv_root / "mapping.yaml").write_text(yaml.safe_dump(basic_mapping()))
-    _call("org_create", "acme")
+    _call("org_create", CSV_ORG_SLUG)  # the fixtures' export lies in this organisation's import folder
 
     connection_id = int(
         _call(
-            "crm_connect", "csv", "--org", "acme", "--name", "files",
+            "crm_connect", "csv", "--org", CSV_ORG_SLUG, "--name", "files",
             "--path", str(csv_root), "--mapping", "mapping.yaml",
         )
     )

@@ -8,14 +8,20 @@ import yaml
 from crm_connectors.base import ConnectorError
 from crm_connectors.csv.connector import CsvConnector
 from crm_connectors.registry import connector_class_get
-from tests.crm_connectors.conftest import basic_mapping, write_csv
+from tests.crm_connectors.conftest import CSV_ORG_SLUG, basic_mapping, write_csv
 
 
 PASSWD_COLUMNS = {"external_id": "a", "name": "b"}
 
 
+def _bound(config, organization_slug=CSV_ORG_SLUG) -> CsvConnector:
+    connector = CsvConnector(config=config, credentials={})
+    connector.organization_slug = organization_slug
+    return connector
+
+
 def _connector(folder, mapping=None, **config) -> CsvConnector:
-    return CsvConnector(config={"path": str(folder), "mapping": mapping or basic_mapping(), **config}, credentials={})
+    return _bound({"path": str(folder), "mapping": mapping or basic_mapping(), **config})
 
 
 def _pages(connector, object_type, cursor=None, full=False):
@@ -170,7 +176,7 @@ def test_mapping_file_yaml_and_json(csv_root, write_companies):
     (csv_root / "map.yaml").write_text(yaml.safe_dump(mapping))
     (csv_root / "map.json").write_text(json.dumps(mapping))
     for name in ("map.yaml", "map.json"):
-        connector = CsvConnector(config={"path": str(csv_root), "mapping_file": name}, credentials={})
+        connector = _bound({"path": str(csv_root), "mapping_file": name})
         assert len(_pages(connector, "companies")[0].records) == 1
         assert _pages(connector, "contacts") == []  # not mapped: nothing to do
 
@@ -191,9 +197,8 @@ def test_paths_outside_the_import_roots_are_refused(csv_root, write_companies, c
     write_companies([["C1", "Acme", "1", ""]])
     config = {"path": str(csv_root), "mapping": basic_mapping(), **config_change}
     config = {key: value for key, value in config.items() if value is not None}
-    connector = CsvConnector(config=config, credentials={})
     with pytest.raises(ConnectorError, match=message):
-        _pages(connector, "companies")
+        _pages(_bound(config), "companies")
 
 
 def test_symlink_out_of_the_root_is_refused(csv_root, tmp_path_factory):

@@ -8,14 +8,14 @@ from crm_connectors import tasks
 from crm_connectors.base import ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.services import connection_create, sync_run_start
-from tests.crm_connectors.conftest import basic_mapping
+from tests.crm_connectors.conftest import CSV_ORG_SLUG, basic_mapping
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_connection_create_schedules_a_beat_task_and_updates_it(csv_root, settings):
-    org = OrganizationFactory()
+    org = OrganizationFactory(slug=CSV_ORG_SLUG)
     connection = connection_create(
         organization=org, kind="csv", name="export", config={"path": str(csv_root), "mapping": basic_mapping()}
     )
@@ -53,7 +53,7 @@ def test_connection_create_rejects_unknown_kind_and_bad_config(kind, config, mes
 
 
 def test_connection_create_refuses_to_change_kind(csv_root):
-    org = OrganizationFactory()
+    org = OrganizationFactory(slug=CSV_ORG_SLUG)
     connection_create(organization=org, kind="csv", name="crm", config={"path": ".", "mapping": {}})
     with pytest.raises(ConnectorError, match="already exists"):
         connection_create(organization=org, kind="test-paged", name="crm", config={})

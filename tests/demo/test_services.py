@@ -45,7 +45,8 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     assert {k: v for k, v in generated.items() if k != "activities"} == {k: v for k, v in SIZES.items()
                                                                            if k != "activities"}
     assert run.created == sum(generated.values())
-    assert first.folder == var_dir / "demo" and (var_dir / "demo" / "mapping.yaml").is_file()
+    # The export lands in the demo organisation's own import folder, the only place its connection may read.
+    assert first.folder == var_dir / "demo" / "export" and (first.folder / "mapping.yaml").is_file()
     assert first.organization_created and first.organization.slug == "demo"
     assert _row_counts(first.organization) == generated
     assert Membership.objects.get(organization=first.organization, user__username="demo").role == "admin"

@@ -91,7 +91,7 @@ def _wait_for(predicate, *, what: str, worker, log_path: Path):
 
 def test_csv_import_training_scoring_and_api_through_a_real_worker(tmp_path, settings, celery_worker_process):
     worker, log_path = celery_worker_process
-    csv_folder = Path(settings.CSV_IMPORT_ROOTS[0]) / "e2e-crm"
+    csv_folder = Path(settings.CSV_IMPORT_ROOTS[0]) / "e2e" / "crm"  # the e2e organisation's import folder
     crm = generate_demo_crm(seed=11, companies=80, contacts=600, deals=200, activities=2500, now=demo_now(day=date(2026, 6, 1)))
     write_demo_csvs(crm=crm, folder=csv_folder)
 

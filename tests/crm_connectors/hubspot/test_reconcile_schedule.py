@@ -55,7 +55,7 @@ def test_csv_connections_get_no_reconcile_entry(tmp_path, settings):
     settings.CSV_IMPORT_ROOTS = [str(tmp_path)]
     connection = connection_create(
         organization=OrganizationFactory(), kind="csv", name="export",
-        config={"path": str(tmp_path), "mapping": basic_mapping()},
+        config={"path": "export", "mapping": basic_mapping()},
     )
     assert PeriodicTask.objects.filter(name=f"crm-sync-{connection.pk}").exists()
     assert not PeriodicTask.objects.filter(name=f"crm-reconcile-{connection.pk}").exists()

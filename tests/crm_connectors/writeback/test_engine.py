@@ -112,6 +112,6 @@ def test_connections_that_take_scores_get_a_writeback_schedule(db, hub, tmp_path
         organization=OrganizationFactory(),
         kind="csv",
         name="export",
-        config={"path": str(tmp_path), "mapping": {"objects": {}}},
+        config={"path": "export", "mapping": {"objects": {}}},
     )
     assert not PeriodicTask.objects.filter(name=f"crm-writeback-{csv_connection.pk}").exists()

@@ -24,7 +24,7 @@ def test_scoring_queues_a_writeback_for_each_connection_that_takes_scores(
     organization = OrganizationFactory()
     hubspot = hub_connection(hubspot_fake, organization=organization)
     connection_create(
-        organization=organization, kind="csv", name="export", config={"path": str(tmp_path), "mapping": {"objects": {}}}
+        organization=organization, kind="csv", name="export", config={"path": "export", "mapping": {"objects": {}}}
     )
     other_org_hubspot = hub_connection(hubspot_fake, name="elsewhere")
 
