@@ -1,5 +1,6 @@
 """Read-side queries for tenancy and the CRM domain: who may see which organisation's rows."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, QuerySet
 
@@ -52,6 +53,35 @@ def membership_can_manage(*, user: User, organization_id: int) -> bool:
     if not user.is_authenticated:
         return False
     return membership_role_get(user=user, organization_id=organization_id) in MANAGING_ROLES
+
+
+def organization_ids_administered_by(*, user: User) -> list[int]:
+    """Organisations where the user holds the admin role: the only ones whose people they may manage."""
+    if not user.is_authenticated:
+        return []
+    return list(
+        Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values_list("organization_id", flat=True)
+    )
+
+
+def users_visible_to(*, user: User) -> QuerySet:
+    """Accounts a non-superuser may see: members of their own organisations (superusers: everyone)."""
+    accounts = get_user_model().objects.all()
+    if user.is_superuser:
+        return accounts
+    return accounts.filter(memberships__organization_id__in=organization_ids_for_user(user=user)).distinct()
+
+
+def user_manageable_by(*, editor: User, account: AbstractBaseUser) -> bool:
+    """Whether `editor` may change or delete `account`: superusers may; others only an account that is not a
+    superuser and whose every membership is in an organisation they administer (a person who also belongs to
+    another tenant is that tenant's to manage too: changing their password would open it)."""
+    if editor.is_superuser:
+        return True
+    if not editor.is_authenticated or account.is_superuser:
+        return False
+    organizations = set(Membership.objects.filter(user=account).values_list("organization_id", flat=True))
+    return bool(organizations) and organizations <= set(organization_ids_administered_by(user=editor))
 
 
 def records_for_user(

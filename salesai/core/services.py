@@ -30,6 +30,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.contrib.auth.password_validation import validate_password
+from django.core.validators import validate_slug
 from django.db import models, transaction
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -82,6 +83,8 @@ def organization_create(
     The admin is staff (can use the Django admin) with the organization-admin permissions and an admin
     membership. An existing user's password is only changed when `admin_password` is given.
     """
+    # The slug names the organisation's folders (CSV imports, model store): never "..", "/" or spaces.
+    validate_slug(slug)
     with transaction.atomic():
         organization, organization_created = Organization.objects.get_or_create(
             slug=slug, defaults={"name": name or slug}

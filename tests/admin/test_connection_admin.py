@@ -1,6 +1,8 @@
 """CRMConnection admin: credentials are write-only; "Sync now" queues a run for those allowed."""
 
-from crm_connectors.models import SyncRun
+import json
+
+from crm_connectors.models import CRMConnection, SyncRun
 from salesai.core.models import Membership
 from tests.admin.conftest import staff_client
 from tests.api.conftest import SECRET
@@ -92,3 +94,18 @@ def test_rep_staff_cannot_sync(tenant_a):
 
     assert "only admins and managers" in response.content.decode()
     assert SyncRun.objects.filter(connection=tenant_a.connection).count() == 1
+
+
+def test_a_csv_connection_cannot_point_at_another_organisations_folder(tenant_a, tmp_path, settings):
+    settings.CSV_IMPORT_ROOTS = [str(tmp_path)]
+    (tmp_path / "globex" / "export").mkdir(parents=True)
+    client, _ = staff_client(tenant_a, Membership.Role.ADMIN)
+
+    response = client.post("/admin/crm_connectors/crmconnection/add/", {
+        "organization": tenant_a.organization.id, "kind": "csv", "name": "steal",
+        "config": json.dumps({"path": str(tmp_path / "globex" / "export"), "mapping": {"objects": {}}}),
+        "new_credentials": "", "is_active": "on", "sync_interval_minutes": "30", "cursor": "{}",
+    })
+
+    assert response.status_code == 200 and "outside the folders CSV imports may read" in response.content.decode()
+    assert not CRMConnection.objects.filter(name="steal").exists()

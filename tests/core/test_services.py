@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import connection as db_connection
 
 from salesai.core.upsert import engine as upsert_engine
@@ -270,3 +271,11 @@ def test_organization_create_refuses_weak_admin_passwords_and_creates_nothing(we
 
     assert not get_user_model().objects.filter(username="boss").exists()
     assert not Organization.objects.filter(slug="weak").exists()
+
+
+@pytest.mark.parametrize("slug", ["..", "a/b", "acme corp", ""])
+def test_organization_create_refuses_slugs_that_are_not_plain(slug):
+    """The slug names the organisation's import and model folders: `..` would be every tenant's."""
+    with pytest.raises(ValidationError):
+        organization_create(slug=slug)
+    assert not Organization.objects.exists()
