@@ -87,10 +87,11 @@ bench: venv ## CSV import benchmark (needs DATABASE_URL to PostgreSQL; ARGS="--r
 	$(PY) bench/csv_import.py $(ARGS)
 
 .PHONY: lint
-lint: venv ## Django checks, missing migrations, .env.example completeness, ruff when installed
+lint: venv ## Django checks, missing migrations, .env.example completeness, import contracts (DESIGN.md), ruff
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) scripts/check_env_example.py
+	$(VENV)/bin/lint-imports
 	@if $(PY) -m ruff --version >/dev/null 2>&1; then $(PY) -m ruff check .; else echo "lint: ruff not installed, skipped"; fi
 
 .PHONY: clean

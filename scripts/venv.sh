@@ -10,9 +10,9 @@ PYTHON="${PYTHON:-python3.11}"
 STAMP="$VENV/.requirements.sha256"
 
 if command -v sha256sum >/dev/null 2>&1; then
-    want_hash="$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
+    want_hash="$(cat requirements.txt requirements-nodeps.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)"
 else
-    want_hash="$(cat requirements.txt requirements-nodeps.txt | shasum -a 256 | cut -d' ' -f1)"
+    want_hash="$(cat requirements.txt requirements-nodeps.txt requirements-dev.txt | shasum -a 256 | cut -d' ' -f1)"
 fi
 
 if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
@@ -39,4 +39,6 @@ echo "venv: installing requirements.txt into $VENV"
 "$VENV/bin/python" -m pip install --quiet --progress-bar off -r requirements.txt
 # Packages whose declared dependencies we must not install (see the file's comments).
 "$VENV/bin/python" -m pip install --quiet --progress-bar off --no-deps -r requirements-nodeps.txt
+# Developer tools (ruff, import-linter) for `make lint`.
+"$VENV/bin/python" -m pip install --quiet --progress-bar off -r requirements-dev.txt
 echo "$want_hash" > "$STAMP"
