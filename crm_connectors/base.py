@@ -98,6 +98,9 @@ class Connector(ABC):
     settings_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     supports_writeback: ClassVar[bool] = False
     supports_webhooks: ClassVar[bool] = False
+    # Hosts the vendor's API lives on ("api.example.com", ".example.com" for subdomains): the only ones its HTTP
+    # client (crm_connectors.http) and its URL config may name, unless the deployment's CRM_ALLOWED_HOSTS adds more.
+    api_hosts: ClassVar[tuple[str, ...]] = ()
 
     # Set by whoever runs the connector; called with the complete new credentials after an OAuth refresh,
     # so a rotated refresh token is saved before the old one stops working.

@@ -3,24 +3,31 @@
 It owns what every vendor needs and no connector should re-implement: timeouts, retries with capped
 exponential backoff and jitter on 5xx / timeouts / connection errors / 429 (honouring `Retry-After` in
 seconds or as an HTTP date, and `x-ratelimit-reset`), one forced credential refresh after a 401, a shared
-per-connection rate budget, and errors that never carry credentials.
+per-connection rate budget, errors that never carry credentials, and the outbound guard: a connection only
+reaches its vendor's hosts (or hosts a deployment allow-lists in CRM_ALLOWED_HOSTS), and never a private,
+loopback or link-local address unless CRM_ALLOWED_NETWORKS says so, checked on the address actually
+connected to (after DNS resolution), so a stored token cannot be sent to an internal service.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import httpcore
 import httpx
+from django.conf import settings
 
 from crm_connectors.base import ConnectorError
 
@@ -76,6 +83,87 @@ class QuotaExhausted(ConnectorError):
     def __init__(self, message: str, *, resume_after: datetime | None = None):
         super().__init__(message)
         self.resume_after = resume_after
+
+
+class HostNotAllowed(ConnectorError):
+    """An outbound URL this connection may not call: not its vendor's host nor allow-listed, plain http to a
+    vendor, or a host resolving to a private/loopback/link-local address outside CRM_ALLOWED_NETWORKS."""
+
+
+def host_matches(host: str, patterns: Collection[str]) -> bool:
+    """`host` equals a pattern, or a pattern starting with "." (or "*.") is a suffix of it."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        pattern = pattern.strip().lower().rstrip(".")
+        if pattern.startswith("*."):
+            pattern = pattern[1:]
+        if pattern and (host == pattern or (pattern.startswith(".") and host.endswith(pattern))):
+            return True
+    return False
+
+
+def address_allowed(address: str) -> bool:
+    """Public unicast addresses are fine; anything else only inside CRM_ALLOWED_NETWORKS."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_global and not ip.is_multicast:
+        return True
+    networks = getattr(settings, "CRM_ALLOWED_NETWORKS", ())
+    return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+def outbound_url_check(url: str | httpx.URL, *, vendor_hosts: Collection[str]) -> None:
+    """Raise HostNotAllowed unless `url` may be called by a connection of a vendor with `vendor_hosts`.
+
+    Names are checked here; an IP literal is checked here too, a name's addresses when connecting."""
+    parsed = httpx.URL(str(url))
+    host = parsed.host.lower().rstrip(".")
+    if parsed.scheme not in ("http", "https") or not host:
+        raise HostNotAllowed(f"{redact_url(str(url))}: only http(s) URLs with a host can be called")
+    listed = host_matches(host, getattr(settings, "CRM_ALLOWED_HOSTS", ()))
+    if not listed and not host_matches(host, vendor_hosts):
+        raise HostNotAllowed(f"{host} is not one of this CRM's hosts; a deployment may allow it in CRM_ALLOWED_HOSTS")
+    if parsed.scheme != "https" and not listed:
+        raise HostNotAllowed(f"{host}: credentials only travel over https (or to a host in CRM_ALLOWED_HOSTS)")
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return
+    if not address_allowed(str(literal)):
+        raise HostNotAllowed(f"{host} is a private, loopback or link-local address; see CRM_ALLOWED_NETWORKS")
+
+
+class _AddressCheckedBackend(httpcore.SyncBackend):
+    """Resolves the host itself, refuses if any address is not allowed, and connects to a checked address, so
+    DNS answering differently between a check and the connection (rebinding) changes nothing. TLS still
+    verifies the certificate against the host name."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+        addresses = [info[4][0] for info in infos]
+        refused = [address for address in addresses if not address_allowed(address)]
+        if refused or not addresses:
+            raise HostNotAllowed(
+                f"{host} resolves to {refused[0] if refused else 'nothing'}, a private, loopback or link-local "
+                "address; a deployment may allow its network in CRM_ALLOWED_NETWORKS"
+            )
+        return super().connect_tcp(addresses[0], port, timeout=timeout, local_address=local_address,
+                                   socket_options=socket_options)
+
+
+def guarded_transport() -> httpx.HTTPTransport:
+    """An httpx transport whose every TCP connection goes through the address check."""
+    transport = httpx.HTTPTransport()
+    # httpx has no public hook for the network backend: its pool is rebuilt with ours.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(), network_backend=_AddressCheckedBackend()
+    )
+    return transport
 
 
 @runtime_checkable
@@ -157,8 +245,10 @@ class OAuth2RefreshAuth:
         on_tokens: Callable[[dict[str, Any]], None] | None = None,
         http: httpx.Client | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        vendor_hosts: Collection[str] = (),
     ) -> None:
         self.token_url = token_url
+        self.vendor_hosts = tuple(vendor_hosts)
         self._client_id = client_id
         self._client_secret = client_secret
         self._refresh_token = refresh_token
@@ -212,7 +302,8 @@ class OAuth2RefreshAuth:
             "client_secret": self._client_secret,
             "refresh_token": self._refresh_token,
         }
-        http = self._http or httpx.Client(timeout=30.0)
+        outbound_url_check(self.token_url, vendor_hosts=self.vendor_hosts)  # the refresh token goes there
+        http = self._http or httpx.Client(timeout=30.0, transport=guarded_transport())
         try:
             response = http.post(self.token_url, data=form, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
@@ -373,8 +464,13 @@ class CRMHttpClient:
         on_response: Callable[[httpx.Response], None] | None = None,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         headers: Mapping[str, str] | None = None,
+        vendor_hosts: Collection[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Hosts this vendor's API lives on ("api.example.com", ".example.com" for subdomains); anything else
+        # needs CRM_ALLOWED_HOSTS. Checked on every request: pages may link to absolute URLs.
+        self.vendor_hosts = tuple(vendor_hosts)
+        outbound_url_check(self.base_url, vendor_hosts=self.vendor_hosts)
         self.auth = auth
         self.budget = budget
         self.max_retries = max_retries
@@ -385,7 +481,7 @@ class CRMHttpClient:
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
-            transport=transport,
+            transport=transport or guarded_transport(),
             headers={"Accept": "application/json", **(headers or {})},
         )
 
@@ -421,6 +517,7 @@ class CRMHttpClient:
             if self.budget is not None:
                 self.budget.acquire(cost)
             request = self._client.build_request(method, url, params=params, json=json, content=content, headers=headers)
+            outbound_url_check(request.url, vendor_hosts=self.vendor_hosts)  # before credentials are applied
             if self.auth is not None:
                 self.auth.apply(request)
             try:

@@ -5,6 +5,7 @@ runs with no server; `DATABASE_URL` / `CELERY_BROKER_URL` switch to PostgreSQL a
 `.env.example` lists every variable.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -259,6 +260,26 @@ WEBHOOK_PUBLIC_BASE_URL = env.str("WEBHOOK_PUBLIC_BASE_URL", default="")
 # Vendor endpoints; a connection's own `base_url` / `token_url` config overrides them (sandboxes, proxies).
 SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
 PIPEDRIVE_BASE_URL = env.str("PIPEDRIVE_BASE_URL", default="https://api.pipedrive.com")
+# Webhook edge limits (crm_connectors.webhook_limits): a larger body is a 413, a deeper JSON a 400; one event
+# with a longer string (or a NUL) is stored rejected while the rest of its batch is accepted.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_048_576)
+WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=32)
+WEBHOOK_MAX_STRING_CHARS = env.int("WEBHOOK_MAX_STRING_CHARS", default=65_536)
+# Outbox (crm_connectors.outbox): webhook events still `received` and sync runs still `queued` this long after
+# their task was sent are sent again by the sweeper, which beat runs every OUTBOX_SWEEP_INTERVAL_SECONDS.
+OUTBOX_RESEND_AFTER_SECONDS = env.int("OUTBOX_RESEND_AFTER_SECONDS", default=300)
+OUTBOX_SWEEP_INTERVAL_SECONDS = env.int("OUTBOX_SWEEP_INTERVAL_SECONDS", default=60)
+# Outbound guard (crm_connectors.http): a connection calls only its vendor's hosts; any other host (a sandbox,
+# a proxy) must be listed here: "crm.example.com", or ".example.com" for every subdomain.
+CRM_ALLOWED_HOSTS = env.list("CRM_ALLOWED_HOSTS", default=[])
+# Private, loopback, link-local and other non-public addresses (after DNS resolution) are refused unless they lie
+# in one of these networks (CIDR, e.g. 10.20.0.0/16 for an internal CRM proxy).
+CRM_ALLOWED_NETWORKS = env.list("CRM_ALLOWED_NETWORKS", default=[])
+for _network in CRM_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"CRM_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR)") from None
 PIPEDRIVE_OAUTH_TOKEN_URL = env.str("PIPEDRIVE_OAUTH_TOKEN_URL", default="https://oauth.pipedrive.com/oauth/token")
 # A run still "running" after this long is taken to be from a dead worker and no longer blocks new runs.
 SYNC_RUN_STALE_MINUTES = env.int("SYNC_RUN_STALE_MINUTES", default=360)

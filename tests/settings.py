@@ -7,7 +7,8 @@ Set in os.environ (not only here) so processes the tests start (a Celery worker,
 import os
 
 os.environ["SALESAI_ENV"] = "local"  # a test run is always local, whatever a developer's .env says
-os.environ.setdefault("CRM_ALLOWED_HOSTS", "127.0.0.1,localhost")
+# ".test" is reserved (RFC 6761) and never resolves: tests use it with in-memory transports.
+os.environ.setdefault("CRM_ALLOWED_HOSTS", "127.0.0.1,localhost,.test")
 os.environ.setdefault("CRM_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 from salesai.settings import *  # noqa: E402,F403

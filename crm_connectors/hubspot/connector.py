@@ -55,6 +55,8 @@ class HubSpotConnector(Connector):
     name = "hubspot"
     label = "HubSpot"
     supports_writeback = True
+    # Hosts called without CRM_ALLOWED_HOSTS: API and OAuth, regional ones (api-eu1.hubapi.com) included.
+    api_hosts = ("api.hubapi.com", ".hubapi.com", ".hubspot.com")
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
@@ -151,6 +153,7 @@ class HubSpotConnector(Connector):
         if all(oauth):
             client_id, client_secret, refresh_token = (str(value) for value in oauth)
             return OAuth2RefreshAuth(
+                vendor_hosts=self.api_hosts,
                 token_url=str(self.config.get("token_url") or f"{self._base_url()}/oauth/v1/token"),
                 client_id=client_id,
                 client_secret=client_secret,
@@ -186,6 +189,7 @@ class HubSpotConnector(Connector):
                 else None
             )
             self._http = CRMHttpClient(
+                vendor_hosts=self.api_hosts,
                 base_url=self._base_url(),
                 auth=self._auth(),
                 budget=budget,

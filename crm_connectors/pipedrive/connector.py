@@ -102,6 +102,8 @@ class PipedriveConnector(Connector):
     name = "pipedrive"
     label = "Pipedrive"
     supports_writeback = True
+    # Hosts called without CRM_ALLOWED_HOSTS: API, OAuth server, company domains (<company>.pipedrive.com).
+    api_hosts = ("api.pipedrive.com", "oauth.pipedrive.com", ".pipedrive.com")
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
@@ -329,7 +331,9 @@ class PipedriveConnector(Connector):
                 sleep=type(self).sleep,
                 clock=type(self).clock,
             )
-            http = CRMHttpClient(base_url=self._base_url(), auth=auth, budget=budget, sleep=type(self).sleep)
+            http = CRMHttpClient(
+                base_url=self._base_url(), auth=auth, budget=budget, sleep=type(self).sleep, vendor_hosts=self.api_hosts
+            )
             self._api = PipedriveApi(http=http)
         return self._api
 
@@ -349,6 +353,7 @@ class PipedriveConnector(Connector):
         if all(oauth):
             client_id, client_secret, refresh_token = (str(value) for value in oauth)
             return OAuth2RefreshAuth(
+                vendor_hosts=self.api_hosts,
                 token_url=str(
                     self.config.get("oauth_token_url")
                     or getattr(settings, "PIPEDRIVE_OAUTH_TOKEN_URL", "")

@@ -66,6 +66,8 @@ class SalesforceConnector(Connector):
     name = "salesforce"
     label = "Salesforce"
     supports_writeback = True
+    # Hosts called without CRM_ALLOWED_HOSTS: login servers and org instances (<org>.my.salesforce.com).
+    api_hosts = ("login.salesforce.com", "test.salesforce.com", ".salesforce.com", ".force.com", ".cloudforce.com")
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
@@ -280,6 +282,7 @@ class SalesforceConnector(Connector):
                 self._instance_url = self._instance_url or self._login_url()
             api_holder: list[SalesforceApi] = []
             self._http = CRMHttpClient(
+                vendor_hosts=self.api_hosts,
                 base_url=self._instance_url,
                 auth=auth,
                 sleep=type(self).sleep,
@@ -306,6 +309,7 @@ class SalesforceConnector(Connector):
         if all(oauth):
             client_id, client_secret, refresh_token = (str(value) for value in oauth)
             return OAuth2RefreshAuth(
+                vendor_hosts=self.api_hosts,
                 token_url=f"{self._login_url()}/services/oauth2/token",
                 client_id=client_id,
                 client_secret=client_secret,

@@ -4,6 +4,7 @@ import pytest
 
 from crm_connectors import services
 from crm_connectors.hubspot.connector import HubSpotConnector
+from crm_connectors.models import CRMConnection
 from crm_connectors.services import connection_create
 from salesai.core.models import Membership
 from tests.api.conftest import SECRET, client_for, member
@@ -77,3 +78,48 @@ def test_the_service_reports_an_unknown_kind_as_a_failed_check(tenant_a):
     check = services.connection_credentials_check(connection_id=tenant_a.connection.id)
 
     assert check.ok is False and "no-such-crm" in check.error
+
+
+@pytest.fixture
+def no_allow_list(settings):
+    settings.CRM_ALLOWED_HOSTS, settings.CRM_ALLOWED_NETWORKS = [], []
+
+
+def test_a_connection_to_an_internal_address_cannot_be_created(api_manager, tenant_a, fake_hub, no_allow_list):
+    body = {"kind": "hubspot", "name": "Internal", "config": {"base_url": fake_hub.url},
+            "credentials": {"token": fake_hub.token}}
+
+    response = api_manager.post("/api/v1/connections/", body, format="json")
+
+    assert response.status_code == 400
+    assert "CRM_ALLOWED_HOSTS" in response.json()["error"]["fields"]["config"][0]
+    assert fake_hub.requests == []
+
+
+def test_a_stored_connection_to_an_internal_address_is_never_called(api_manager, tenant_a, fake_hub, no_allow_list):
+    # A row saved before the guard existed: the test action must not send its token there.
+    connection = CRMConnection.objects.create(
+        organization=tenant_a.organization, kind="hubspot", name="Old", config={"base_url": fake_hub.url},
+        credentials={"token": fake_hub.token},
+    )
+
+    response = api_manager.post(f"/api/v1/connections/{connection.id}/test/")
+
+    assert response.status_code == 200
+    assert response.json()["ok"] is False and "CRM_ALLOWED_HOSTS" in response.json()["error"]
+    assert fake_hub.requests == [] and fake_hub.token not in response.content.decode()
+
+
+def test_an_allow_listed_name_that_resolves_to_loopback_is_never_called(api_manager, tenant_a, fake_hub, settings):
+    settings.CRM_ALLOWED_HOSTS, settings.CRM_ALLOWED_NETWORKS = ["localhost"], []
+    port = fake_hub.url.rsplit(":", 1)[1]
+    connection = connection_create(  # the name passes; its address is checked when connecting
+        organization=tenant_a.organization, kind="hubspot", name="Loopback",
+        config={"base_url": f"http://localhost:{port}", "requests_per_second": 0, "search_requests_per_second": 0},
+        credentials={"token": fake_hub.token},
+    )
+
+    response = api_manager.post(f"/api/v1/connections/{connection.id}/test/")
+
+    assert response.json()["ok"] is False and "resolves to" in response.json()["error"]
+    assert fake_hub.requests == []

@@ -510,3 +510,112 @@ def test_httpx_request_log_hides_secret_query_values(server, sleeps, caplog):
     logged = " ".join(record.getMessage() for record in caplog.records)
     assert "/x?" in logged and "limit=1" in logged
     assert SECRET not in logged
+
+
+# ---- outbound guard (SSRF) ------------------------------------------------------------------------------
+
+HUBSPOT_HOSTS = ("api.hubapi.com", ".hubapi.com")
+
+
+def recording_transport(calls: list):
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(200, json={})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.fixture
+def no_allow_list(settings):
+    settings.CRM_ALLOWED_HOSTS, settings.CRM_ALLOWED_NETWORKS = [], []
+
+
+def test_vendor_hosts_and_their_subdomains_match_lookalikes_do_not():
+    from crm_connectors.http import host_matches
+
+    assert host_matches("api.hubapi.com", HUBSPOT_HOSTS) and host_matches("api-eu1.hubapi.com", HUBSPOT_HOSTS)
+    assert not host_matches("api.hubapi.com.evil.example", HUBSPOT_HOSTS)
+    assert not host_matches("evilhubapi.com", HUBSPOT_HOSTS)
+
+
+def test_a_base_url_outside_the_vendor_hosts_is_refused_before_any_request(no_allow_list):
+    from crm_connectors.http import HostNotAllowed
+
+    calls = []
+    with pytest.raises(HostNotAllowed, match="CRM_ALLOWED_HOSTS"):
+        CRMHttpClient(base_url="https://metadata.internal.example", auth=BearerTokenAuth(SECRET),
+                      vendor_hosts=HUBSPOT_HOSTS, transport=recording_transport(calls))
+    assert calls == []
+
+
+def test_an_absolute_url_to_another_host_never_gets_the_credentials(no_allow_list, sleeps):
+    from crm_connectors.http import HostNotAllowed
+
+    calls = []
+    client = CRMHttpClient(base_url="https://api.hubapi.com", auth=BearerTokenAuth(SECRET), vendor_hosts=HUBSPOT_HOSTS,
+                           transport=recording_transport(calls), sleep=sleeps.append)
+    with pytest.raises(HostNotAllowed):
+        client.get_json("http://169.254.169.254/latest/meta-data/")
+    client.get_json("/crm/v3/objects/contacts")
+
+    assert [str(call.url) for call in calls] == ["https://api.hubapi.com/crm/v3/objects/contacts"]
+
+
+def test_plain_http_to_a_vendor_host_is_refused(no_allow_list):
+    from crm_connectors.http import HostNotAllowed
+
+    with pytest.raises(HostNotAllowed, match="https"):
+        CRMHttpClient(base_url="http://api.hubapi.com", auth=None, vendor_hosts=HUBSPOT_HOSTS)
+
+
+def test_an_allow_listed_private_ip_still_needs_its_network(settings):
+    from crm_connectors.http import HostNotAllowed
+
+    settings.CRM_ALLOWED_HOSTS, settings.CRM_ALLOWED_NETWORKS = ["10.1.2.3"], []
+    with pytest.raises(HostNotAllowed, match="CRM_ALLOWED_NETWORKS"):
+        CRMHttpClient(base_url="http://10.1.2.3", auth=None, vendor_hosts=HUBSPOT_HOSTS)
+
+    settings.CRM_ALLOWED_NETWORKS = ["10.1.0.0/16"]
+    CRMHttpClient(base_url="http://10.1.2.3", auth=None, vendor_hosts=HUBSPOT_HOSTS).close()
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+                "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1"],
+)
+def test_private_loopback_link_local_and_mapped_addresses_are_refused(no_allow_list, address):
+    from crm_connectors.http import address_allowed
+
+    assert not address_allowed(address)
+
+
+def test_public_addresses_are_allowed(no_allow_list):
+    from crm_connectors.http import address_allowed
+
+    assert address_allowed("104.16.0.1") and address_allowed("2606:4700::1")
+
+
+def test_a_name_resolving_to_loopback_is_refused_when_connecting(server, sleeps, settings):
+    # The name is allow-listed, its address is not: the check runs on what DNS answers, at connect time.
+    from crm_connectors.http import HostNotAllowed
+
+    settings.CRM_ALLOWED_HOSTS, settings.CRM_ALLOWED_NETWORKS = ["localhost"], []
+    port = server.url.rsplit(":", 1)[1]
+    server.script("/x", (200, {}, {"ok": 1}))
+    with CRMHttpClient(base_url=f"http://localhost:{port}", auth=BearerTokenAuth(SECRET), sleep=sleeps.append) as client:
+        with pytest.raises(HostNotAllowed, match="resolves to"):
+            client.get_json("/x")
+
+    assert server.requests == [] and sleeps == []  # refused, not retried
+
+
+def test_oauth_refresh_never_sends_the_refresh_token_to_a_foreign_host(no_allow_list):
+    from crm_connectors.http import HostNotAllowed
+
+    calls = []
+    auth = OAuth2RefreshAuth(token_url="http://169.254.169.254/token", client_id="c", client_secret="s",
+                             refresh_token="r-secret", vendor_hosts=HUBSPOT_HOSTS,
+                             http=httpx.Client(transport=recording_transport(calls)))
+    with pytest.raises(HostNotAllowed):
+        auth.refresh()
+    assert calls == []
