@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "salesai.api.middleware.NulInUrlMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -171,7 +172,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "salesai.api.errors.api_exception_handler",
 }
+    # JSON bodies are size-, depth- and NUL-checked at the edge (salesai.api.parsers): a 413 or 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "salesai.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 SPECTACULAR_SETTINGS = {
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
     "TITLE": "SalesAI API",
     "DESCRIPTION": "CRM records, lead scores with reasons, feedback, connections, sync runs and models.",
     "VERSION": "1.0.0",

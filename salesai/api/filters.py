@@ -1,8 +1,10 @@
 """Query-string filters for the API list endpoints, and ordering that keeps empty values last."""
 
+from datetime import UTC, timedelta
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import F, OrderBy, QuerySet
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
@@ -28,6 +30,28 @@ class NullsLastOrderingFilter(OrderingFilter):
         if not any(term.lstrip("-") in ("id", "pk") for term in ordering):
             expressions.append(F("pk").asc())
         return queryset.order_by(*expressions)
+
+
+# Real time zones lie between UTC-12 and UTC+14; PostgreSQL refuses offsets past 15:59 (a 500 before).
+MAX_UTC_OFFSET = timedelta(hours=14)
+
+
+class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time with a real UTC offset, handed to the database in UTC."""
+
+    default_error_messages = {"offset": "The UTC offset must lie between -14:00 and +14:00."}
+
+    def to_python(self, value: Any) -> Any:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        if abs(parsed.utcoffset()) > MAX_UTC_OFFSET:
+            raise forms.ValidationError(self.error_messages["offset"], code="offset")
+        return parsed.astimezone(UTC)
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
 
 
 class OrganizationFilterSet(django_filters.FilterSet):
@@ -80,8 +104,8 @@ class ActivityFilter(OrganizationFilterSet):
     company = django_filters.NumberFilter(field_name="company_id", label="Company id")
     deal = django_filters.NumberFilter(field_name="deal_id", label="Deal id")
     kind = django_filters.ChoiceFilter(choices=Activity.Kind.choices)
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UTCIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UTCIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Activity

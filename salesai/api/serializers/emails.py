@@ -47,6 +47,11 @@ class GeneratedEmailSerializer(serializers.ModelSerializer):
         "with its violations or backend error, and whether the composer fallback shipped.",
     )
     fact_sheet = serializers.JSONField(read_only=True, help_text="The facts the draft was checked against.")
+    # Declared so the schema lists the "" every unreviewed draft returns (read-only model fields lose it).
+    rep_action = serializers.ChoiceField(
+        choices=[("", "Not reviewed yet"), *GeneratedEmail.RepAction.choices], read_only=True,
+        help_text="The rep's verdict; empty until reviewed.",
+    )
 
     class Meta:
         model = GeneratedEmail
