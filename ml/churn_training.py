@@ -134,7 +134,7 @@ def train_churn_model(
     train_rows, valid_rows, test_rows = (np.asarray(part, dtype=np.int64) for part in split)
     preprocessor = TablePreprocessor(
         schema=schema.without_text(), min_frequency=params.min_frequency, max_categories=params.max_categories
-    ).fit(frame.iloc[train_rows])
+    ).fit(frame, rows=train_rows, labels=y)  # target rates out-of-fold for the training rows
     encoded = preprocessor.transform(frame)
     config = ChurnTransformerConfig(
         table=FTTransformerConfig(
