@@ -12,10 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from crm_connectors.base import ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun, UnroutedWebhookEvent, WebhookEvent
 from crm_connectors.registry import connector_names
-from crm_connectors.base import ConnectorError
-from crm_connectors.services import connection_config_validate, sync_run_start
+from crm_connectors.services import connection_change_audit, connection_config_validate, sync_run_start
 from salesai.core.admin import ORGANIZATION_FILTER, OrganizationScopedAdmin
 from salesai.core.selectors import membership_can_manage
 
@@ -94,6 +94,11 @@ class CRMConnectionAdmin(OrganizationScopedAdmin):
         if new_credentials is not None:
             obj.credentials = new_credentials
         super().save_model(request, obj, form, change)
+        connection_change_audit(
+            connection=obj, actor_id=request.user.id, created=not change,
+            credentials_replaced=new_credentials is not None,
+            fields=[name for name in form.changed_data if name != "new_credentials"],
+        )
 
     def _start_syncs(self, request: HttpRequest, queryset: QuerySet[CRMConnection], *, full: bool) -> None:
         started, refused = 0, []

@@ -21,6 +21,7 @@ from crm_connectors.schedules import (
     connection_writeback_schedule,
 )
 from salesai.core.models import Organization
+from salesai.core.services import audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +35,13 @@ def connection_create(
     config: Mapping[str, Any] | None = None,
     credentials: Mapping[str, Any] | None = None,
     sync_interval_minutes: int | None = None,
+    actor_id: int | None = None,
 ) -> CRMConnection:
     """Create the organization's connection `name` (or update it: same kind required) and schedule its sync.
 
     `config` is validated against the connector's settings schema; `credentials` are stored encrypted and
     left as they are on update when not given. Raises ConnectorError on an unknown kind or bad config.
+    The change is audited as `actor_id`'s (None: an operator's command or the system).
     """
     connector_class = connection_config_validate(organization=organization, kind=kind, config=config)
     config = dict(config or {})
@@ -52,18 +55,37 @@ def connection_create(
             connection = CRMConnection(organization=organization, name=name, kind=kind)
         elif connection.kind != kind:
             raise ConnectorError(f"connection {name!r} already exists with kind {connection.kind!r}")
+        before = {"config": connection.config, "sync_interval_minutes": connection.sync_interval_minutes}
+        created = connection.pk is None
         connection.config = config
         if credentials is not None:
             connection.credentials = dict(credentials)
         if sync_interval_minutes is not None or connection.pk is None:
             connection.sync_interval_minutes = interval
         connection.save()
+        connection_change_audit(
+            connection=connection, actor_id=actor_id, created=created, credentials_replaced=credentials is not None,
+            fields=[field for field, value in before.items() if getattr(connection, field) != value],
+        )
         connection_schedule_sync(connection=connection)
         if connector_class.supports_writeback:
             connection_writeback_schedule(connection=connection)
         if kind != CSV_KIND:
             connection_reconcile_schedule(connection=connection)
     return connection
+
+
+def connection_change_audit(
+    *, connection: CRMConnection, actor_id: int | None, created: bool, credentials_replaced: bool, fields: list[str]
+) -> None:
+    """Record who created or changed a connection, and what (field names only: never config or secrets)."""
+    audit_log_record(
+        action="connection.create" if created else "connection.update",
+        organization_id=connection.organization_id, actor_id=actor_id,
+        target_type="crm_connectors.crmconnection", target_id=connection.pk,
+        detail={"name": connection.name, "kind": connection.kind, "fields": sorted(fields),
+                "credentials_replaced": credentials_replaced},
+    )
 
 
 def connection_config_validate(

@@ -97,7 +97,7 @@ class ModelVersionAdmin(OrganizationScopedAdmin):
                               messages.ERROR)
             return
         try:
-            model_version_promote(model_version_id=model_version.id)
+            model_version_promote(model_version_id=model_version.id, actor_id=request.user.id)
         except ValidationError as exc:
             self.message_user(request, f"Not promoted: {' '.join(exc.messages)}", messages.ERROR)
             return
@@ -115,7 +115,7 @@ class ModelVersionAdmin(OrganizationScopedAdmin):
                                   messages.ERROR)
                 continue
             try:
-                restored = model_version_rollback(organization_id=organization_id, task=task)
+                restored = model_version_rollback(organization_id=organization_id, task=task, actor_id=request.user.id)
             except ValidationError as exc:
                 self.message_user(request, f"Not rolled back: {' '.join(exc.messages)}", messages.ERROR)
                 continue

@@ -25,6 +25,7 @@ from django.utils import timezone
 from ml.gate import ChampionEvidence, FamilyChoice, champion_decide
 from ml.models import ModelVersion
 from salesai.core.models import Organization
+from salesai.core.services import audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -131,13 +132,18 @@ def model_version_register(
 
 
 # --- champion management ------------------------------------------------------------------------------------
-def model_version_promote(*, model_version_id: int) -> ModelVersion:
+def model_version_promote(
+    *, model_version_id: int, actor_id: int | None = None, _action: str = "model_version.promote"
+) -> ModelVersion:
     """Make this version the champion of its task and retire the previous one, atomically. Promoting an
-    older (retired) version is the one-click rollback."""
+    older (retired) version is the one-click rollback. Audited: `actor_id` is who asked (None: the gate)."""
     with transaction.atomic():
         target = ModelVersion.objects.select_for_update().get(pk=model_version_id)
         if target.status == ModelVersion.Status.CHAMPION:
             return target
+        audit_log_record(action=_action, organization_id=target.organization_id, actor_id=actor_id,
+                         target_type="ml.modelversion", target_id=target.pk,
+                         detail={"task": target.task, "version": target.version})
         now = timezone.now()
         # Retire first: the database allows one champion per (organisation, task) at any instant.
         ModelVersion.objects.filter(
@@ -149,7 +155,7 @@ def model_version_promote(*, model_version_id: int) -> ModelVersion:
     return target
 
 
-def model_version_rollback(*, organization_id: int, task: str) -> ModelVersion:
+def model_version_rollback(*, organization_id: int, task: str, actor_id: int | None = None) -> ModelVersion:
     """Promote the previous champion again: the retired version promoted most recently. The current
     champion is retired (and becomes the next rollback target, so two rollbacks undo each other)."""
     with transaction.atomic():
@@ -165,4 +171,4 @@ def model_version_rollback(*, organization_id: int, task: str) -> ModelVersion:
         )
         if previous is None:
             raise ValidationError({"model_version": "There is no previous champion to roll back to."})
-        return model_version_promote(model_version_id=previous.id)
+        return model_version_promote(model_version_id=previous.id, actor_id=actor_id, _action="model_version.rollback")

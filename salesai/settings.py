@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "salesai.demo",
     "crm_connectors",
     "ml",
+    "salesai.privacy",  # data-subject requests across core, crm_connectors and ml: last, it imports them all
 ]
 
 MIDDLEWARE = [

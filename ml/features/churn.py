@@ -40,6 +40,7 @@ from ml.features.activity_sequences import (
 from ml.features.lead import ENGAGEMENT_BUCKETS
 from ml.features.schema import ColumnSpec, TableSchema
 from salesai.core.models import Activity, Company, Contact, Deal
+from salesai.core.selectors import contacts_not_erased
 
 HORIZON_DAYS_DEFAULT = 90
 SNAPSHOT_SPACING_DAYS = 15
@@ -198,7 +199,7 @@ def _tables_load(*, organization_id: int, company_ids: list[int] | None) -> _Tab
     ).set_index("id").sort_index()
     ids = [int(i) for i in companies.index]
     contacts = pd.DataFrame(
-        _values(Contact.objects.filter(organization_id=organization_id, deleted_at__isnull=True),
+        _values(contacts_not_erased(Contact.objects.filter(organization_id=organization_id, deleted_at__isnull=True)),
                 ("company_id", "remote_created_at", "created_at", "converted_at"), "company_id", ids),
         columns=["company_id", "remote_created_at", "created_at", "converted_at"],
     )

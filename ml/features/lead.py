@@ -27,6 +27,7 @@ from django.db.models import Max, Min, QuerySet
 
 from ml.features.schema import ColumnSpec, TableSchema
 from salesai.core.models import Activity, Company, Contact, Deal
+from salesai.core.selectors import contacts_not_erased
 
 HORIZON_DAYS_DEFAULT = 90
 SNAPSHOT_COUNT = 6  # monthly snapshots ending `horizon` before the latest data
@@ -245,7 +246,7 @@ class _Tables:
 
 def _tables_load(*, organization_id: int, until: datetime, contact_ids: list[int] | None) -> _Tables:
     contact_rows = _rows(
-        Contact.objects.filter(organization_id=organization_id, deleted_at__isnull=True),
+        contacts_not_erased(Contact.objects.filter(organization_id=organization_id, deleted_at__isnull=True)),
         ("id", "company_id", "job_title", "lead_source", "email", "properties",
          "remote_created_at", "created_at", "converted_at"),
         "id",

@@ -8,6 +8,7 @@ from salesai.api.views.connectors import ConnectionViewSet, SyncRunViewSet
 from salesai.api.views.core import ActivityViewSet, CompanyViewSet, ContactViewSet, DealViewSet
 from salesai.api.views.emails import GeneratedEmailViewSet
 from salesai.api.views.ml import FeedbackViewSet, ModelVersionViewSet, PredictionViewSet
+from salesai.api.views.privacy import PersonDataViewSet
 from salesai.api.views.scoring_runs import ScoringRunViewSet
 
 router = DefaultRouter()
@@ -22,6 +23,7 @@ router.register("sync-runs", SyncRunViewSet, basename="sync-run")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("scoring-runs", ScoringRunViewSet, basename="scoring-run")
 router.register("emails", GeneratedEmailViewSet, basename="email")
+router.register("privacy", PersonDataViewSet, basename="privacy")
 
 app_name = "api"
 urlpatterns = [

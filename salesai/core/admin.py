@@ -21,7 +21,7 @@ from django.db.models import Field, ForeignKey, ManyToManyField, Model, QuerySet
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest
 
-from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization
+from salesai.core.models import Activity, AuditLogEntry, Company, Contact, Deal, ErasedPerson, Membership, Organization
 from salesai.core.selectors import (
     organization_ids_administered_by,
     organization_ids_for_user,
@@ -304,3 +304,33 @@ class ActivityAdmin(OrganizationScopedAdmin):
     readonly_fields = ("created_at", "updated_at")
     list_select_related = ("organization", "contact", "company")
     date_hierarchy = "occurred_at"
+
+
+class AppendOnlyAdmin(OrganizationScopedAdmin):
+    """Records the system writes to account for itself: readable, never added, changed or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(AppendOnlyAdmin):
+    list_display = ("created_at", "action", "actor", "organization", "target_type", "target_id")
+    list_filter = ("action", ORGANIZATION_FILTER)
+    search_fields = ("action", "target_id", "actor__username")
+    list_select_related = ("actor", "organization")
+    date_hierarchy = "created_at"
+
+
+@admin.register(ErasedPerson)
+class ErasedPersonAdmin(AppendOnlyAdmin):
+    list_display = ("id", "organization", "connection", "external_id", "erased_at")
+    list_filter = (ORGANIZATION_FILTER,)
+    search_fields = ("external_id",)
+    list_select_related = ("organization", "connection")

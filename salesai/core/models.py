@@ -5,6 +5,8 @@ Every CRM row belongs to one Organization and, when it came from a CRM, to one c
 connection model lives in `crm_connectors`; it is referenced by string so this app imports nothing from it.
 """
 
+import hashlib
+
 from django.conf import settings
 from django.db import models
 
@@ -169,3 +171,54 @@ class Activity(SyncedRecord):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.subject or self.body[:40]}"
+
+
+class AuditLogEntry(models.Model):
+    """Who did what, when, to which organisation: promotions and rollbacks, connection changes, personal-data
+    exports and erasures. Written by the services that do the thing, never edited."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_log_entries"
+    )
+    # NULL: the system itself (the gate promoting a model, a scheduled job) or an operator's command.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=64, db_index=True)  # "<entity>.<verb>": model_version.promote, ...
+    target_type = models.CharField(max_length=64, blank=True)  # "ml.modelversion", "core.contact", ...
+    target_id = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict, blank=True)  # never personal data: ids, counts, hashes
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit log entries"
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_type} {self.target_id}".strip()
+
+
+class ErasedPerson(models.Model):
+    """Tombstone of a person erased on request (GDPR art. 17): the CRM sync never imports them again and the
+    training frames leave them out. Holds no personal data, only the CRM record id and a hash of the email."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(
+        "crm_connectors.CRMConnection", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    external_id = models.CharField(max_length=255, blank=True)  # the contact's id in that connection's CRM
+    email_sha256 = models.CharField(max_length=64, blank=True, db_index=True)  # of the trimmed, lower-cased email
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["connection", "external_id"])]
+
+    def __str__(self) -> str:
+        return f"erased person {self.pk} of organisation {self.organization_id}"
+
+    @staticmethod
+    def email_key(email: str | None) -> str:
+        """sha256 of the trimmed, lower-cased address ("" for no address): how tombstones match emails."""
+        normalized = (email or "").strip().lower()
+        return hashlib.sha256(normalized.encode("utf-8")).hexdigest() if normalized else ""

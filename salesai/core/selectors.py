@@ -2,9 +2,9 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 
-from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization
+from salesai.core.models import Activity, Company, Contact, Deal, ErasedPerson, Membership, Organization
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -110,6 +110,17 @@ def deal_list_for_user(*, user: User, include_deleted: bool = False) -> QuerySet
 def activity_list_for_user(*, user: User, include_deleted: bool = False) -> QuerySet[Activity]:
     activities = records_for_user(user=user, model=Activity).select_related("organization")
     return activities if include_deleted else activities.filter(deleted_at__isnull=True)
+
+
+def contacts_not_erased(queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+    """`queryset` without contacts of people erased on request (a tombstone on their CRM record): training
+    and scoring frames pass through here, so an erased person never feeds a model again."""
+    tombstones = ErasedPerson.objects.filter(
+        organization_id=OuterRef("organization_id"),
+        connection_id=OuterRef("connection_id"),
+        external_id=OuterRef("external_id"),
+    )
+    return queryset.exclude(Exists(tombstones))
 
 
 def contact_activities_recent(*, contact_id: int, limit: int = 20) -> QuerySet[Activity]:

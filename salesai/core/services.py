@@ -36,7 +36,17 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from salesai.core.fields import EncryptedJSONField, fernet, field_keys
-from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization, SyncedRecord
+from salesai.core.models import (
+    Activity,
+    AuditLogEntry,
+    Company,
+    Contact,
+    Deal,
+    ErasedPerson,
+    Membership,
+    Organization,
+    SyncedRecord,
+)
 from salesai.core.upsert.engine import bulk_upsert
 from salesai.core.upsert.fields import spec_for
 from salesai.core.upsert.records import ORM_CHUNK_SIZE, RowError, UpsertResult, chunks
@@ -45,12 +55,14 @@ __all__ = [
     "RowError",
     "UpsertResult",
     "activity_bulk_upsert",
+    "audit_log_record",
     "company_bulk_upsert",
     "contact_bulk_upsert",
     "credentials_reencrypt",
     "deal_bulk_upsert",
     "membership_add",
     "organization_create",
+    "person_tombstone_add",
     "records_reconcile",
     "records_soft_delete",
 ]
@@ -138,6 +150,45 @@ def _org_admin_group() -> Group:
     if created:
         group.permissions.set(Permission.objects.filter(content_type__app_label__in=ORG_ADMIN_APP_LABELS))
     return group
+
+
+# --- Audit log and erasure tombstones -------------------------------------------------------------------
+
+
+def audit_log_record(
+    *,
+    action: str,
+    organization_id: int | None = None,
+    actor_id: int | None = None,
+    target_type: str = "",
+    target_id: str | int = "",
+    detail: dict | None = None,
+) -> AuditLogEntry:
+    """Append one entry to the audit log (`action` is "<entity>.<verb>"; `detail` holds no personal data)."""
+    return AuditLogEntry.objects.create(
+        action=action,
+        organization_id=organization_id,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=str(target_id),
+        detail=detail or {},
+    )
+
+
+def person_tombstone_add(
+    *, organization_id: int, emails: Iterable[str], records: Iterable[tuple[int | None, str]]
+) -> int:
+    """Remember an erased person so syncs never import them again: their emails (hashed) and their CRM
+    records as (connection id, external id). Returns how many tombstones were added."""
+    digests = sorted({digest for digest in (ErasedPerson.email_key(email) for email in emails) if digest})
+    rows = [ErasedPerson(organization_id=organization_id, email_sha256=digest) for digest in digests]
+    rows += [
+        ErasedPerson(organization_id=organization_id, connection_id=connection_id, external_id=external_id)
+        for connection_id, external_id in sorted(set(records), key=str)
+        if connection_id is not None and external_id
+    ]
+    ErasedPerson.objects.bulk_create(rows)
+    return len(rows)
 
 
 # --- Bulk upserts of synced rows ------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def auth_staff(tenant_a):
 
 
 def test_staff_with_auth_permissions_list_only_their_organisations_users(auth_staff, tenant_a, tenant_b):
-    client, user = auth_staff
+    client, _ = auth_staff
     colleague = MembershipFactory(organization=tenant_a.organization).user
     stranger = MembershipFactory(organization=tenant_b.organization).user
 

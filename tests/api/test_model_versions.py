@@ -40,7 +40,7 @@ def test_service_validation_error_becomes_a_standard_400(api_manager, tenant_a, 
 
     from salesai.api.views import ml as ml_views
 
-    def refuse(*, model_version_id):
+    def refuse(*, model_version_id, actor_id=None):
         raise ValidationError("The candidate's ROC-AUC is below the champion's.")
 
     monkeypatch.setattr(ml_views, "model_version_promote", refuse)

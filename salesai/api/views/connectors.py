@@ -65,6 +65,7 @@ class ConnectionViewSet(
             config=data.get("config"),
             credentials=data.get("credentials"),
             sync_interval_minutes=data.get("sync_interval_minutes"),
+            actor_id=request.user.id,
         )
         return Response(CRMConnectionSerializer(connection, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
@@ -82,6 +83,7 @@ class ConnectionViewSet(
             config=data.get("config", connection.config),
             credentials=data.get("credentials"),
             sync_interval_minutes=data.get("sync_interval_minutes"),
+            actor_id=request.user.id,
         )
         return Response(self.get_serializer(updated).data)
 

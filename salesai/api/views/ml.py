@@ -75,7 +75,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Orga
     def promote(self, request: Request, pk: str | None = None) -> Response:
         """Make this version the champion for its task (admins and managers only)."""
         model_version = self.get_object()
-        promoted = model_version_promote(model_version_id=model_version.id)
+        promoted = model_version_promote(model_version_id=model_version.id, actor_id=request.user.id)
         return Response(self.get_serializer(promoted).data)
 
     @extend_schema(request=ModelVersionRollbackSerializer, responses={200: ModelVersionSerializer})
@@ -88,5 +88,6 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Orga
         organization = serializer.validated_data["organization"]
         if not membership_can_manage(user=request.user, organization_id=organization.id):
             raise PermissionDenied(MANAGE_DENIED_MESSAGE)
-        restored = model_version_rollback(organization_id=organization.id, task=serializer.validated_data["task"])
+        restored = model_version_rollback(organization_id=organization.id, task=serializer.validated_data["task"],
+                                          actor_id=request.user.id)
         return Response(self.get_serializer(restored).data)

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection as db_connection
 from django.db import transaction
 
-from salesai.core.models import SyncedRecord
+from salesai.core.models import Activity, Contact, Deal, ErasedPerson, SyncedRecord
 from salesai.core.upsert.fields import InvalidValue, Spec
 from salesai.core.upsert.orm import upsert_orm
 from salesai.core.upsert.postgres import upsert_postgres
@@ -23,6 +23,7 @@ _RECORD_META_KEYS = frozenset({"external_id", LINE_KEY})
 def bulk_upsert(spec: Spec, *, organization_id: int, connection_id: int, records: list[dict]) -> UpsertResult:
     result = UpsertResult()
     rows = _validate(spec, records, result)
+    rows = _erased_left_out(spec, organization_id, connection_id, rows, result)
     rows = _resolve_parents(spec, connection_id, rows, result)
     changed: list[tuple[int, int]] = []  # (input index, row id) of created and updated rows
     if rows:
@@ -92,6 +93,38 @@ def _validate(spec: Spec, records: list[dict], result: UpsertResult) -> list[Row
             continue
         rows.append(Row(index, external_id, values, line))
     return rows
+
+
+def _erased_left_out(
+    spec: Spec, organization_id: int, connection_id: int, rows: list[Row], result: UpsertResult
+) -> list[Row]:
+    """A person erased on request never comes back through a sync: a contact whose CRM id (in this
+    connection) or email is tombstoned is left out, and so is an activity about them; a deal stays but
+    loses its link to them."""
+    if spec.model not in (Contact, Activity, Deal) or not rows:
+        return rows
+    tombstones = ErasedPerson.objects.filter(organization_id=organization_id)
+    if not tombstones.exists():  # the usual case: one cheap query per batch
+        return rows
+    erased_ids = set(
+        tombstones.filter(connection_id=connection_id).exclude(external_id="").values_list("external_id", flat=True)
+    )
+    if spec.model is Contact:
+        digests = set(tombstones.exclude(email_sha256="").values_list("email_sha256", flat=True))
+        kept = [
+            row for row in rows
+            if row.external_id not in erased_ids and ErasedPerson.email_key(row.values.get("email")) not in digests
+        ]
+    else:
+        kept = []
+        for row in rows:
+            if row.values.get("contact_external_id") in erased_ids:
+                if spec.model is Activity:
+                    continue
+                row.values["contact_external_id"] = None
+            kept.append(row)
+    result.erased += len(rows) - len(kept)
+    return kept
 
 
 def _resolve_parents(spec: Spec, connection_id: int, rows: list[Row], result: UpsertResult) -> list[Row]:

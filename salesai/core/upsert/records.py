@@ -42,6 +42,8 @@ class UpsertResult:
     # Ids of rows that were created or updated (including undeleted), in input order.
     changed_ids: list[int] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # Records of people erased on request (ErasedPerson), left out: neither written nor reported as errors.
+    erased: int = 0
 
     @property
     def failed(self) -> int:
