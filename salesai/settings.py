@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: nothing is fetched from a CDN
+    "csp",
     "django_celery_beat",
     "django_celery_results",
     "salesai.core",
@@ -91,7 +92,40 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# --- HTTPS, cookies and browser protections ---------------------------------------------------------------
+# A deployment is served over HTTPS: cookies only travel encrypted, browsers remember it (HSTS), plain http is
+# redirected (except the container's own health probe). Local runs on http://127.0.0.1 keep all of them off.
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not LOCAL)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not LOCAL)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if LOCAL else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Only behind a TLS-terminating proxy that sets X-Forwarded-Proto itself (else clients could claim https).
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp): the UI vendors its JavaScript and Swagger UI comes from static files,
+# so scripts load from this origin only; inline style attributes in the templates need 'unsafe-inline' styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# The OpenAPI schema and Swagger UI need a login unless this is on (they describe every endpoint).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 
 ROOT_URLCONF = "salesai.urls"
 WSGI_APPLICATION = "salesai.wsgi.application"
@@ -311,7 +345,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line is scrubbed of webhook URL secrets and tokens (django.request logs the path; gunicorn's
+    # access log gets the same treatment through gunicorn.conf.py).
+    "filters": {"redact_secrets": {"()": "salesai.log_redaction.SecretsRedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -77,3 +77,57 @@ def test_make_demo_and_make_test_are_local_runs(command):
     script = (ROOT / "scripts" / f"{command}.sh").read_text()
 
     assert 'export SALESAI_ENV="${SALESAI_ENV:-local}"' in script
+
+
+def production_block() -> dict[str, str]:
+    """The production block of .env.example, placeholders filled with fresh values."""
+    text = (ROOT / ".env.example").read_text().split("# --- Production", 1)[1]
+    fills = {
+        "DJANGO_SECRET_KEY": "q" + "".join(f"{i % 10}{chr(97 + i % 26)}" for i in range(40)),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_ALLOWED_HOSTS": "sales.example.com,127.0.0.1",
+        "DJANGO_CSRF_TRUSTED_ORIGINS": "https://sales.example.com",
+        "DEMO_PASSWORD": "own-demo-password-1",
+    }
+    variables = {}
+    for line in text.splitlines():
+        if line.startswith("#") and "=" in line and line[1:2].isupper():
+            name, value = line[1:].split("=", 1)
+            variables[name] = fills.get(name, value) if "<" in value else value
+    return variables
+
+
+def test_check_deploy_is_clean_with_the_production_block_of_env_example(tmp_path):
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("DJANGO_", "SALESAI_", "FIELD_ENCRYPTION", "CRM_ALLOWED", "SECURE_"))}
+    env.update(production_block(), DJANGO_SETTINGS_MODULE="salesai.settings", SALESAI_VAR_DIR=str(tmp_path),
+               PYTHONPATH=str(ROOT))
+
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_deployment_sends_secure_cookies_hsts_and_redirects_to_https(tmp_path):
+    probe = ("import django; django.setup(); from django.conf import settings as s; "
+             "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0)")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "SALESAI_", "SECURE_"))}
+    env.update(DJANGO_SETTINGS_MODULE="salesai.settings", SALESAI_VAR_DIR=str(tmp_path), PYTHONPATH=str(ROOT),
+               DJANGO_SECRET_KEY=STRONG_SECRET, FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode())
+
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+
+    assert result.stdout.split() == ["True", "True", "True", "True"], result.stderr
+
+
+@pytest.mark.django_db
+def test_every_page_carries_a_content_security_policy_without_inline_scripts(client):
+    response = client.get("/accounts/login/")
+
+    policy = response.headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'"  # no 'unsafe-inline', no CDN
+    assert directives["default-src"] == "'self'" and directives["frame-ancestors"] == "'none'"

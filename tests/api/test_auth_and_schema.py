@@ -56,9 +56,9 @@ def test_invalid_token_is_401(anonymous, db):
     assert response.json()["error"]["code"] == "authentication_failed"
 
 
-def test_schema_is_served_as_yaml_and_json(anonymous, db):
-    as_yaml = anonymous.get("/api/schema/")
-    as_json = anonymous.get("/api/schema/", {"format": "json"})
+def test_schema_is_served_as_yaml_and_json(api_rep):
+    as_yaml = api_rep.get("/api/schema/")
+    as_json = api_rep.get("/api/schema/", {"format": "json"})
 
     assert as_yaml.status_code == 200
     document = yaml.safe_load(as_yaml.content)
@@ -76,13 +76,34 @@ def test_schema_generates_without_warnings(tmp_path, db):
     assert (tmp_path / "schema.yaml").stat().st_size > 1000
 
 
-def test_swagger_ui_is_served_without_a_cdn(anonymous, db):
-    response = anonymous.get("/api/docs/")
+def test_swagger_ui_is_served_without_a_cdn_or_inline_script(rep_a, client):
+    client.force_login(rep_a)
+    response = client.get("/api/docs/")
+    script = client.get("/api/docs/", {"script": ""})
 
     assert response.status_code == 200
     html = response.content.decode()
     assert "swagger-ui" in html
     assert "cdn.jsdelivr.net" not in html  # assets come from drf-spectacular-sidecar's static files
+    assert "<script>" not in html.replace(" ", "")  # the start-up script is a file: the CSP allows no inline one
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.content.decode()
+
+
+def test_schema_and_docs_need_a_login_by_default(anonymous, db):
+    schema = anonymous.get("/api/schema/", {"format": "json"})
+    docs = anonymous.get("/api/docs/")
+    script = anonymous.get("/api/docs/", {"script": ""})
+
+    assert schema.status_code == 401 and schema.json()["error"]["code"] == "not_authenticated"
+    assert docs.status_code == 302 and docs.headers["Location"].startswith("/accounts/login/?next=/api/docs/")
+    assert script.status_code == 302
+
+
+def test_a_setting_opens_schema_and_docs(anonymous, db, settings):
+    settings.API_DOCS_PUBLIC = True
+
+    assert anonymous.get("/api/schema/").status_code == 200
+    assert anonymous.get("/api/docs/").status_code == 200
 
 
 def test_healthz_reports_the_database(anonymous, db):
