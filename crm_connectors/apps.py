@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CrmConnectorsConfig(AppConfig):
@@ -13,5 +16,14 @@ class CrmConnectorsConfig(AppConfig):
         from ml.signals import predictions_updated
 
         registry.load_builtin_connectors()
+        post_migrate.connect(_outbox_sweep_schedule_ensure, sender=self, dispatch_uid="crm_connectors.outbox_sweep")
         records_changed.connect(rescore_changed_contacts, dispatch_uid="crm_connectors.rescore_changed_contacts")
         predictions_updated.connect(write_back_new_scores, dispatch_uid="crm_connectors.write_back_new_scores")
+
+
+def _outbox_sweep_schedule_ensure(*, using: str = "default", **_: Any) -> None:
+    """After `migrate`: the one beat entry of the outbox sweep exists (django-celery-beat's tables do by then)."""
+    from crm_connectors.schedules import outbox_sweep_schedule_ensure
+
+    if using == "default":
+        outbox_sweep_schedule_ensure()

@@ -57,6 +57,10 @@ class SyncRun(models.Model):
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The last sign of life: a queued run's task was sent, or a running run committed a page or waited on its
+    # CRM. Null while queued = its task could not be sent. Stale = the outbox sweeper sends it (again):
+    # a queued run after OUTBOX_RESEND_AFTER_SECONDS, a running one after SYNC_RUN_HEARTBEAT_STALE_SECONDS.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-queued_at"]
@@ -70,6 +74,9 @@ class WebhookEvent(models.Model):
         RECEIVED = "received", "Received"
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
+        # Refused at the edge (a NUL in a value, an over-long id...), kept sanitized for inspection and replay;
+        # the rest of its delivery is stored as usual.
+        REJECTED = "rejected", "Rejected on receipt"
 
     connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="webhook_events")
     event_id = models.CharField(max_length=255)  # the CRM's own event id: a redelivery is a no-op
@@ -80,6 +87,9 @@ class WebhookEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When its processing task was last sent (the row is the outbox): null = the send failed, so the outbox
+    # sweeper sends it at its next pass; a `received` row older than OUTBOX_RESEND_AFTER_SECONDS is sent again.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

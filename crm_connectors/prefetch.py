@@ -53,8 +53,19 @@ class _Stopped(Exception):
 class PagesPrefetched(Generic[T]):
     """Iterate `pages` in a background thread, `depth` items ahead of the consumer."""
 
-    def __init__(self, pages: Iterator[T], *, depth: int, relay: ConsumerRelay | None = None, name: str = "prefetch"):
+    def __init__(
+        self,
+        pages: Iterator[T],
+        *,
+        depth: int,
+        relay: ConsumerRelay | None = None,
+        name: str = "prefetch",
+        on_wait: Callable[[], None] | None = None,
+        wait_seconds: float = 30.0,
+    ):
         self._pages = pages
+        self._on_wait = on_wait
+        self._wait_seconds = wait_seconds
         self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
         self._relay = relay
@@ -66,7 +77,12 @@ class PagesPrefetched(Generic[T]):
         self._thread.start()
         try:
             while True:
-                kind, value = self._queue.get()
+                try:
+                    kind, value = self._queue.get(timeout=self._wait_seconds if self._on_wait else None)
+                except queue.Empty:
+                    assert self._on_wait is not None
+                    self._on_wait()  # on the consumer's thread: it may use the database (a sync's heartbeat)
+                    continue
                 if kind == _PAGE:
                     yield value  # type: ignore[misc]
                 elif kind == _CALL:
@@ -133,10 +149,19 @@ class PagesPrefetched(Generic[T]):
 
 
 def pages_prefetched(
-    pages: Iterator[T], *, depth: int, relay: ConsumerRelay | None = None, name: str = "prefetch"
+    pages: Iterator[T],
+    *,
+    depth: int,
+    relay: ConsumerRelay | None = None,
+    name: str = "prefetch",
+    on_wait: Callable[[], None] | None = None,
+    wait_seconds: float = 30.0,
 ) -> Generator[T, None, None]:
     """`pages`, read `depth` items ahead in a thread; depth 0 reads in the caller's thread (no thread).
-    Either way a generator: `close()` it when stopping early."""
+    Either way a generator: `close()` it when stopping early. With read-ahead, `on_wait` runs in the caller's
+    thread every `wait_seconds` it spends waiting for the next item (without it the caller's thread is the one
+    reading, so there is nothing to wait for)."""
     if depth <= 0:
         return (page for page in pages)
-    return iter(PagesPrefetched(pages, depth=depth, relay=relay, name=name))  # type: ignore[return-value]
+    prefetched = PagesPrefetched(pages, depth=depth, relay=relay, name=name, on_wait=on_wait, wait_seconds=wait_seconds)
+    return iter(prefetched)  # type: ignore[return-value]

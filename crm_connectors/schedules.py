@@ -13,6 +13,8 @@ from crm_connectors.models import CRMConnection
 
 SYNC_TASK_NAME = "crm_connectors.tasks.sync_connection"
 WRITEBACK_TASK_NAME = "crm_connectors.tasks.writeback_connection"
+OUTBOX_SWEEP_TASK_NAME = "crm_connectors.tasks.outbox_sweep"
+OUTBOX_SWEEP_ENTRY = "crm-outbox-sweep"
 
 
 def _interval_entry_put(
@@ -74,3 +76,24 @@ def connection_reconcile_schedule(*, connection: CRMConnection) -> PeriodicTask:
         every=settings.SYNC_RECONCILE_INTERVAL_DAYS, period=IntervalSchedule.DAYS,
         description="Full sync (delete reconciliation)", kwargs={"connection_id": connection.pk, "full": True},
     )
+
+
+def outbox_sweep_schedule_ensure() -> PeriodicTask:
+    """Beat entry `crm-outbox-sweep` (one for the installation): the outbox sweep every
+    OUTBOX_SWEEP_INTERVAL_SECONDS. Created or repaired after every `migrate` (crm_connectors.apps); an admin
+    who disabled it keeps it disabled."""
+    schedule, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.OUTBOX_SWEEP_INTERVAL_SECONDS, period=IntervalSchedule.SECONDS
+    )
+    entry, created = PeriodicTask.objects.get_or_create(
+        name=OUTBOX_SWEEP_ENTRY,
+        defaults={
+            "task": OUTBOX_SWEEP_TASK_NAME,
+            "interval": schedule,
+            "description": "Send again webhook events and sync runs whose tasks never ran; resume dead sync runs",
+        },
+    )
+    if not created and (entry.task, entry.interval_id, entry.crontab_id) != (OUTBOX_SWEEP_TASK_NAME, schedule.pk, None):
+        entry.task, entry.interval, entry.crontab = OUTBOX_SWEEP_TASK_NAME, schedule, None
+        entry.save(update_fields=["task", "interval", "crontab"])
+    return entry

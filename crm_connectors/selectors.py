@@ -1,6 +1,8 @@
 """Read-side queries for CRM connections and sync runs."""
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
 
 from crm_connectors.models import CRMConnection, SyncRun
 from salesai.core.models import Organization
@@ -16,6 +18,15 @@ def sync_run_list(*, connection_id: int) -> QuerySet[SyncRun]:
 
 def sync_run_latest(*, connection_id: int) -> SyncRun | None:
     return sync_run_list(connection_id=connection_id).first()
+
+
+def sync_run_stale_list(*, stale_before: datetime) -> QuerySet[SyncRun]:
+    """Running runs whose worker stopped reporting: no heartbeat since `stale_before` (runs from before
+    heartbeats existed count from their start)."""
+    return SyncRun.objects.filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, started_at__lt=stale_before),
+        status=SyncRun.Status.RUNNING,
+    )
 
 
 def sync_run_report(*, sync_run: SyncRun, max_errors: int = 10) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from crm_connectors.base import Connector, ConnectorError
 from crm_connectors.models import CRMConnection, SyncRun
@@ -101,16 +102,18 @@ def connection_config_validate(
 
 
 def sync_run_start(*, connection_id: int, full: bool = False) -> SyncRun:
-    """Queue a sync: a queued SyncRun now, the Celery task once this transaction commits."""
-    from crm_connectors.tasks import sync_connection  # the task module imports the sync engine
+    """Queue a sync: a queued SyncRun now (the outbox row), its Celery task once this transaction commits.
+
+    A broker that is down does not fail the request: the run stays queued and the outbox sweep sends it."""
+    from crm_connectors.outbox import sync_run_send  # outbox imports the task module, which imports sync
 
     connection = CRMConnection.objects.get(pk=connection_id)
     run = SyncRun.objects.create(
-        connection=connection, mode=SyncRun.Mode.FULL if full else SyncRun.Mode.INCREMENTAL
+        connection=connection,
+        mode=SyncRun.Mode.FULL if full else SyncRun.Mode.INCREMENTAL,
+        heartbeat_at=timezone.now(),
     )
-    transaction.on_commit(
-        lambda: sync_connection.delay(connection_id=connection.pk, full=full, sync_run_id=run.pk)
-    )
+    transaction.on_commit(lambda: sync_run_send(sync_run_id=run.pk, connection_id=connection.pk, full=full))
     return run
 
 

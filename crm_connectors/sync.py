@@ -28,6 +28,7 @@ from crm_connectors.page_batch import pages_batched
 from crm_connectors.prefetch import ConsumerRelay, pages_prefetched
 from crm_connectors.reconcile import ListedIds
 from crm_connectors.registry import connector_build
+from crm_connectors.selectors import sync_run_stale_list
 from crm_connectors.services import connection_credentials_save
 from crm_connectors.signals import records_changed
 from salesai.core.models import Activity, Company, Contact, Deal, SyncedRecord
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 MAX_STORED_ERRORS = 1000
 # Changed ids are announced (-> rescoring) in chunks of this many, so a run never holds all of them.
 ANNOUNCE_CHUNK_IDS = 5_000
+# While waiting on the CRM for the next batch, a run heartbeats this often (pages heartbeat as they commit).
+HEARTBEAT_WAIT_SECONDS = 30.0
 FINISHED_STATUSES = frozenset({SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL, SyncRun.Status.FAILED})
 
 Upsert = Callable[..., UpsertResult]
@@ -125,24 +128,38 @@ def connection_sync(*, connection_id: int, full: bool = False, sync_run_id: int 
 
 def _run_claim(*, connection_id: int, full: bool, sync_run_id: int | None) -> tuple[SyncRun, bool]:
     now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.SYNC_RUN_HEARTBEAT_STALE_SECONDS)
     with transaction.atomic():
         connection = CRMConnection.objects.select_for_update().get(pk=connection_id)
+        stale = sync_run_stale_list(stale_before=stale_before).filter(connection=connection)
         if sync_run_id is None:
-            run = SyncRun.objects.create(connection=connection, mode=_mode(full))
+            # A run whose worker died (kill -9, lost host) is resumed from its cursor, not skipped around.
+            run = stale.order_by("pk").first()
+            if run is None:
+                run = SyncRun.objects.create(connection=connection, mode=_mode(full))
+            else:
+                logger.warning("sync run %s stopped heartbeating: resuming it from its cursor", run.pk)
+                full = False  # it resumes as it was started (a full run stays full)
         else:
             run = SyncRun.objects.select_for_update().get(pk=sync_run_id, connection=connection)
             if run.status in FINISHED_STATUSES:
                 return run, False
-        resuming = run.status == SyncRun.Status.RUNNING
+            if run.status == SyncRun.Status.RUNNING and not stale.filter(pk=run.pk).exists():
+                # Alive on another worker (a redelivered message while the first still runs): leave it be;
+                # if that worker dies, its heartbeat goes stale and the outbox sweep resumes the run.
+                return run, False
+        # A run started before (crashed, or sent again by the outbox sweep) resumes: its counts and cursor stay.
+        resuming = run.started_at is not None
         full = full or run.mode == SyncRun.Mode.FULL
 
         others = SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).exclude(pk=run.pk)
-        stale_before = now - timedelta(minutes=settings.SYNC_RUN_STALE_MINUTES)
-        others.filter(started_at__lt=stale_before).update(
+        others.filter(pk__in=stale.values("pk")).update(
             status=SyncRun.Status.FAILED, finished_at=now, error_summary="abandoned: its worker stopped reporting"
         )
-        busy = others.filter(started_at__gte=stale_before).first()
+        busy = others.first()
         if busy is not None:
+            if resuming:  # never fail a resumable run for a live one: the sweep sends it again later
+                return run, False
             run.status = SyncRun.Status.FAILED
             run.finished_at = now
             run.error_summary = f"skipped: sync run {busy.pk} of this connection is still running"
@@ -159,7 +176,8 @@ def _run_claim(*, connection_id: int, full: bool, sync_run_id: int | None) -> tu
                 connection.save(update_fields=["cursor"])
         run.mode = _mode(full)
         run.status = SyncRun.Status.RUNNING
-        run.save(update_fields=["mode", "status", "started_at", "cursor_before"])
+        run.heartbeat_at = now
+        run.save(update_fields=["mode", "status", "started_at", "cursor_before", "heartbeat_at"])
     return run, True
 
 
@@ -185,7 +203,13 @@ def _object_type_sync(
     batches = pages_batched(_pages_checked(pages, connection, object_type), max_records=settings.SYNC_BATCH_RECORDS)
     # The next batch is fetched and mapped in a thread while this one is written (never touches the database).
     batches = pages_prefetched(  # a generator either way: closed below
-        batches, depth=settings.SYNC_PREFETCH_BATCHES, relay=relay, name=f"sync-{connection.pk}-{object_type}"
+        batches,
+        depth=settings.SYNC_PREFETCH_BATCHES,
+        relay=relay,
+        name=f"sync-{connection.pk}-{object_type}",
+        # A slow CRM (rate limits, big pages) must not make a live run look dead.
+        on_wait=lambda: _heartbeat(run),
+        wait_seconds=HEARTBEAT_WAIT_SECONDS,
     )
     try:
         for page in batches:
@@ -194,6 +218,11 @@ def _object_type_sync(
     finally:
         batches.close()  # stops the read-ahead thread at once when a write failed
         listed.drop()
+
+
+def _heartbeat(run: SyncRun) -> None:
+    """Between pages (outside any transaction): tell the outbox sweep this run's worker is alive."""
+    SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(heartbeat_at=timezone.now())
 
 
 def _pages_checked(pages: Iterator[ChangePage], connection: CRMConnection, object_type: str) -> Iterator[ChangePage]:
@@ -232,7 +261,10 @@ def _page_commit(
         _changed_ids_collect(model, result.changed_ids, progress)
         progress.write_to(run)
         run.cursor_after = connection.cursor
-        run.save(update_fields=["created", "updated", "unchanged", "deleted", "failed", "errors", "cursor_after"])
+        run.heartbeat_at = timezone.now()
+        run.save(
+            update_fields=["created", "updated", "unchanged", "deleted", "failed", "errors", "cursor_after", "heartbeat_at"]
+        )
 
 
 def _page_write(

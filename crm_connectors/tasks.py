@@ -42,3 +42,13 @@ def process_webhook_event(webhook_event_id: int) -> str:
     if not WebhookEvent.objects.filter(pk=webhook_event_id).exists():
         return "missing"  # its connection was deleted since: nothing to do
     return webhook_event_process(event_id=webhook_event_id).status
+
+
+@shared_task
+def outbox_sweep() -> dict:
+    """Beat, every OUTBOX_SWEEP_INTERVAL_SECONDS: send again the webhook events and sync runs whose tasks never
+    ran, and resume runs whose worker died (crm_connectors.outbox). Safe to run twice: the tasks are idempotent."""
+    from crm_connectors.outbox import outbox_sweep as sweep
+
+    swept = sweep()
+    return {"webhook_events": swept.webhook_events, "sync_runs": swept.sync_runs, "resumed_runs": swept.resumed_runs}

@@ -58,16 +58,21 @@ def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent
 
 
 def webhook_events_replay(
-    *, event_ids: list[int] | None = None, connection_id: int | None = None
+    *,
+    event_ids: list[int] | None = None,
+    connection_id: int | None = None,
+    statuses: tuple[str, ...] = (WebhookEvent.Status.FAILED,),
 ) -> list[WebhookEvent]:
-    """Process the named events again (whatever their status), or every failed event of a connection."""
+    """Process the named events again (whatever their status), or every event of a connection in `statuses`
+    (failed ones by default; `received` ones are those whose processing never ran: stranded by a broker
+    outage, say, or waiting for the outbox sweep)."""
     if event_ids is None and connection_id is None:
         raise ValueError("name events or a connection")
     events = WebhookEvent.objects.all()
     if event_ids is not None:
         events = events.filter(pk__in=event_ids)
     else:
-        events = events.filter(Q(connection_id=connection_id) & Q(status=WebhookEvent.Status.FAILED))
+        events = events.filter(Q(connection_id=connection_id) & Q(status__in=list(statuses)))
     return [webhook_event_process(event_id=pk, force=True) for pk in events.order_by("pk").values_list("pk", flat=True)]
 
 

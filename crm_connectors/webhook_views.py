@@ -44,10 +44,17 @@ def hubspot_app_webhook_view(request: HttpRequest, app_id: int) -> HttpResponse:
 
 def _incoming(request: HttpRequest, secret: str | None) -> WebhookRequest | HttpResponse:
     """The raw delivery, or the 413 answer when it is too large to read."""
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    too_large = _error(413, "too_large", f"the request body is larger than {limit} bytes")
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        return too_large  # refused before reading it
     try:
         body = request.body
     except RequestDataTooBig:
-        return _error(413, "too_large", "the request body is too large")
+        return too_large
+    if len(body) > limit:
+        return too_large
     return WebhookRequest(
         method=request.method or "POST",
         uri=_public_uri(request),

@@ -263,6 +263,9 @@ MODEL_STORE_DIR = Path(env.str("MODEL_STORE_DIR", default=str(VAR_DIR / "models"
 ML_DEVICE = env.str("ML_DEVICE", default="auto")
 ML_TORCH_THREADS = env.int("ML_TORCH_THREADS", default=env.int("OMP_NUM_THREADS", default=1))
 ML_SCORING_BATCH_SIZE = env.int("ML_SCORING_BATCH_SIZE", default=1024)
+# Scoring (ml_score, the scoring tasks) runs again on a fresh connection when the database connection drops,
+# at most this many attempts in all.
+ML_SCORING_DB_ATTEMPTS = env.int("ML_SCORING_DB_ATTEMPTS", default=3)
 ML_MIN_TRAINING_ROWS = env.int("ML_MIN_TRAINING_ROWS", default=200)
 ML_RETRAIN_CRON_HOUR = env.int("ML_RETRAIN_CRON_HOUR", default=3)
 # Promotion gate (ml.gate): ROC-AUC differences below this margin count as ties (broken by calibration),
@@ -301,6 +304,15 @@ SYNC_DEFAULT_INTERVAL_MINUTES = env.int("SYNC_DEFAULT_INTERVAL_MINUTES", default
 # Public origin of this app (e.g. https://sales.example.com) when a TLS-terminating proxy sits in front:
 # HubSpot v2/v3 webhook signatures cover the full URL the CRM called.
 WEBHOOK_PUBLIC_BASE_URL = env.str("WEBHOOK_PUBLIC_BASE_URL", default="")
+# Webhook edge limits (crm_connectors.webhook_limits): a larger body is a 413, a deeper JSON a 400; one event
+# with a longer string (or a NUL) is stored rejected while the rest of its batch is accepted.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_048_576)
+WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=32)
+WEBHOOK_MAX_STRING_CHARS = env.int("WEBHOOK_MAX_STRING_CHARS", default=65_536)
+# Outbox (crm_connectors.outbox): webhook events still `received` and sync runs still `queued` this long after
+# their task was sent are sent again by the sweeper, which beat runs every OUTBOX_SWEEP_INTERVAL_SECONDS.
+OUTBOX_RESEND_AFTER_SECONDS = env.int("OUTBOX_RESEND_AFTER_SECONDS", default=300)
+OUTBOX_SWEEP_INTERVAL_SECONDS = env.int("OUTBOX_SWEEP_INTERVAL_SECONDS", default=60)
 # Vendor endpoints; a connection's own `base_url` / `token_url` config overrides them (sandboxes, proxies).
 SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
 PIPEDRIVE_BASE_URL = env.str("PIPEDRIVE_BASE_URL", default="https://api.pipedrive.com")
@@ -325,8 +337,9 @@ for _network in CRM_ALLOWED_NETWORKS:
     except ValueError:
         raise ImproperlyConfigured(f"CRM_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR)") from None
 PIPEDRIVE_OAUTH_TOKEN_URL = env.str("PIPEDRIVE_OAUTH_TOKEN_URL", default="https://oauth.pipedrive.com/oauth/token")
-# A run still "running" after this long is taken to be from a dead worker and no longer blocks new runs.
-SYNC_RUN_STALE_MINUTES = env.int("SYNC_RUN_STALE_MINUTES", default=360)
+# A running sync run heartbeats with every page it commits and while it waits on its CRM; one silent this long
+# is taken to be from a dead worker and is resumed from its cursor (by the outbox sweeper or the next sync).
+SYNC_RUN_HEARTBEAT_STALE_SECONDS = env.int("SYNC_RUN_HEARTBEAT_STALE_SECONDS", default=300)
 # Small CRM pages (HubSpot: 100 records) are merged until this many records before one commit + cursor save.
 SYNC_BATCH_RECORDS = env.int("SYNC_BATCH_RECORDS", default=2000)
 # Merged batches read ahead in a thread while the current one is written (0 = no read-ahead thread).

@@ -20,6 +20,7 @@ from django.db.models import Q
 from crm_connectors.base import InboundEvent
 from crm_connectors.hubspot import webhook
 from crm_connectors.models import CRMConnection, UnroutedWebhookEvent
+from crm_connectors.webhook_limits import inbound_event_checked
 from crm_connectors.webhook_types import WebhookDenied, WebhookRequest
 from crm_connectors.webhooks import WebhookTargetNotFound, request_headers, webhook_events_store
 
@@ -33,6 +34,7 @@ class AppWebhookReceipt:
     # Counted per (connection, event): an event of a portal with two connections is stored twice.
     stored: int  # new WebhookEvents
     duplicates: int  # events a target connection had already (redeliveries, repeats within the request)
+    rejected: int  # new events stored rejected (a NUL, an over-long id...: see webhook_limits), kept for replay
     unrouted: int  # new events of portals without a connection
     unknown_portals: list[str] = field(default_factory=list)
 
@@ -40,6 +42,7 @@ class AppWebhookReceipt:
         return {
             "stored": self.stored,
             "duplicates": self.duplicates,
+            "rejected": self.rejected,
             "unrouted": self.unrouted,
             "unknown_portals": self.unknown_portals,
         }
@@ -73,12 +76,13 @@ def hubspot_app_webhook_receive(
         (routed[portal] if portal in by_portal else unrouted).append(event)
 
     headers = request_headers(request)
-    stored = duplicates = 0
+    stored = duplicates = rejected = 0
     for portal, portal_events in routed.items():
         for connection in by_portal[portal]:
-            count = webhook_events_store(connection=connection, events=portal_events, headers=headers)
-            stored += count
-            duplicates += len(portal_events) - count
+            counts = webhook_events_store(connection=connection, events=portal_events, headers=headers)
+            stored += counts.stored
+            duplicates += counts.duplicates
+            rejected += counts.rejected
     new_unrouted, unknown = _unrouted_store(app_id, unrouted)
     if unknown:
         logger.warning(
@@ -87,7 +91,9 @@ def hubspot_app_webhook_receive(
             len(unrouted),
             ", ".join(unknown),
         )
-    return AppWebhookReceipt(stored=stored, duplicates=duplicates, unrouted=new_unrouted, unknown_portals=unknown)
+    return AppWebhookReceipt(
+        stored=stored, duplicates=duplicates, rejected=rejected, unrouted=new_unrouted, unknown_portals=unknown
+    )
 
 
 def _app_connections(app_id: str) -> list[CRMConnection]:
@@ -117,7 +123,11 @@ def _unrouted_store(app_id: str, events: list[InboundEvent]) -> tuple[int, list[
     """Keep events nobody can process (deduplicated on the event id); their count and portals."""
     if not events:
         return 0, []
-    unique = {event.event_id: event for event in reversed(events)}
+    # Sanitized like a connection's events: NULs and over-long ids would fail the insert (and the delivery).
+    unique = {}
+    for event in reversed(events):
+        checked = inbound_event_checked(event).event
+        unique[checked.event_id] = checked
     known = set(
         UnroutedWebhookEvent.objects.filter(kind=KIND, app_id=app_id, event_id__in=list(unique)).values_list(
             "event_id", flat=True
@@ -129,7 +139,7 @@ def _unrouted_store(app_id: str, events: list[InboundEvent]) -> tuple[int, list[
             UnroutedWebhookEvent(
                 kind=KIND,
                 app_id=app_id,
-                account_id=webhook.portal_id(event.payload),
+                account_id=webhook.portal_id(event.payload)[:64],
                 event_id=event.event_id,
                 payload=event.payload,
             )

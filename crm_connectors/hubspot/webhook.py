@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from crm_connectors.base import InboundEvent
+from crm_connectors.webhook_limits import json_document_load
 from crm_connectors.webhook_types import EventPlan, WebhookDenied, WebhookMalformed, WebhookRequest
 
 MAX_TIMESTAMP_AGE_MS = 300_000  # v3 replay guard: 5 minutes
@@ -105,9 +105,9 @@ def _portal_check(body: bytes, credentials: Mapping[str, Any]) -> None:
     if not hub_id:
         return
     try:
-        events = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        return  # malformed: `parse` answers 400
+        events = json_document_load(body)
+    except WebhookMalformed:
+        return  # `parse` answers 400 with the reason
     portals = (
         {str(event.get("portalId")) for event in events if isinstance(event, dict)}
         if isinstance(events, list)
@@ -125,10 +125,7 @@ def _decode_uri(uri: str) -> str:
 
 def parse(*, body: bytes) -> list[InboundEvent]:
     """The body is a JSON array of events, each with an `eventId` (deduplicated on it)."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookMalformed("invalid_json", "the body is not JSON") from None
+    data = json_document_load(body)  # invalid_json, too_deep
     if not isinstance(data, list) or not data:
         raise WebhookMalformed("not_an_event_array", "HubSpot sends a non-empty JSON array of events")
     events = []

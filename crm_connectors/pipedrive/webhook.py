@@ -31,6 +31,7 @@ from typing import Any
 
 from crm_connectors.base import InboundEvent
 from crm_connectors.pipedrive.mapping import NOTE_ID_PREFIX
+from crm_connectors.webhook_limits import json_document_load
 from crm_connectors.webhook_types import EventPlan, WebhookDenied, WebhookMalformed, WebhookRequest
 
 OBJECT_TYPES = {
@@ -76,10 +77,7 @@ def _basic_auth(header: str) -> tuple[str, str]:
 
 
 def parse(*, body: bytes) -> list[InboundEvent]:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookMalformed("invalid_json", "the body is not JSON") from None
+    data = json_document_load(body)  # invalid_json, too_deep
     meta = data.get("meta") if isinstance(data, dict) else None
     if not isinstance(meta, dict):
         raise WebhookMalformed("missing_meta", "a Pipedrive webhook has a `meta` object")

@@ -98,3 +98,18 @@ def test_outside_a_read_ahead_the_relay_runs_calls_at_once():
     calls = []
     relay.run(lambda: calls.append(threading.get_ident()))
     assert calls == [threading.get_ident()]
+
+
+def test_the_consumer_reports_while_it_waits_for_a_slow_producer():
+    import time
+
+    from crm_connectors.prefetch import pages_prefetched
+
+    def slow():
+        time.sleep(0.35)
+        yield 1
+
+    waits = []
+    pages = pages_prefetched(slow(), depth=1, on_wait=lambda: waits.append(time.monotonic()), wait_seconds=0.1)
+    assert list(pages) == [1]
+    assert len(waits) >= 2  # a sync's heartbeat keeps going while its CRM is slow

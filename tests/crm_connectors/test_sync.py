@@ -111,16 +111,28 @@ def test_crash_mid_sync_keeps_committed_pages_and_rerun_imports_the_rest(paged_c
     assert rerun.cursor_before == {"companies": {"page": 1}} and rerun.cursor_after == {"companies": {"page": 3}}
 
 
-def test_killed_worker_run_resumes_under_the_same_sync_run(paged_connection, monkeypatch):
+def _heartbeat_age(run: SyncRun, seconds: float) -> None:
+    """As if the run's worker had been silent for `seconds` (killed: no page, no wait reported since)."""
+    SyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_killed_worker_run_resumes_under_the_same_sync_run(paged_connection, monkeypatch, settings):
+    settings.SYNC_RUN_HEARTBEAT_STALE_SECONDS = 300
     run = SyncRun.objects.create(connection=paged_connection, mode=SyncRun.Mode.FULL)
     monkeypatch.setattr(PagedTestConnector, "fail_before_page", 3)
     monkeypatch.setattr(PagedTestConnector, "failure", SystemExit)  # not caught: like a killed process
     with pytest.raises(SystemExit):
         connection_sync(connection_id=paged_connection.pk, sync_run_id=run.pk)
     run.refresh_from_db()
-    assert run.status == SyncRun.Status.RUNNING and run.created == 6
+    assert run.status == SyncRun.Status.RUNNING and run.created == 6 and run.heartbeat_at is not None
 
     monkeypatch.setattr(PagedTestConnector, "fail_before_page", None)
+    # A copy of the task while the run still heartbeats (a broker redelivery while its worker works on) must
+    # not run it a second time beside the first.
+    again = connection_sync(connection_id=paged_connection.pk, sync_run_id=run.pk)
+    assert again.status == SyncRun.Status.RUNNING and Company.objects.count() == 6
+
+    _heartbeat_age(run, 301)
     resumed = connection_sync(connection_id=paged_connection.pk, sync_run_id=run.pk)  # the redelivered task
     assert resumed.pk == run.pk and resumed.status == SyncRun.Status.SUCCEEDED
     assert (resumed.created, resumed.updated, resumed.unchanged) == (8, 0, 0)
@@ -130,6 +142,23 @@ def test_killed_worker_run_resumes_under_the_same_sync_run(paged_connection, mon
     assert again.finished_at == resumed.finished_at and Company.objects.count() == 8
 
 
+def test_a_run_heartbeats_with_every_committed_page(paged_connection, monkeypatch, settings):
+    beats = []
+    original = SyncRun.save
+
+    def save(self, *args, **kwargs):
+        if "heartbeat_at" in (kwargs.get("update_fields") or ()):
+            beats.append(self.heartbeat_at)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PagedTestConnector, "fail_before_page", None)
+    monkeypatch.setattr(SyncRun, "save", save)
+    settings.SYNC_BATCH_RECORDS = 1  # one page per commit
+    run = connection_sync(connection_id=paged_connection.pk)
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert len(beats) == 1 + 4 and beats == sorted(beats)  # the claim, then each of the 4 pages
+
+
 def test_full_sync_ignores_saved_cursors(paged_connection):
     connection_sync(connection_id=paged_connection.pk)
     assert connection_sync(connection_id=paged_connection.pk).unchanged == 0  # nothing after page 3
@@ -137,19 +166,29 @@ def test_full_sync_ignores_saved_cursors(paged_connection):
     assert (full.created, full.unchanged) == (0, 8)
 
 
-def test_a_second_concurrent_run_is_refused_and_a_stale_one_abandoned(paged_connection):
-    running = SyncRun.objects.create(
-        connection=paged_connection, status=SyncRun.Status.RUNNING, started_at=timezone.now()
-    )
-    refused = connection_sync(connection_id=paged_connection.pk)
-    assert refused.status == SyncRun.Status.FAILED and f"sync run {running.pk}" in refused.error_summary
-    assert Company.objects.count() == 0
+def test_a_second_concurrent_run_is_refused_and_a_stale_one_resumed_by_the_next_request(
+    paged_connection, monkeypatch, settings
+):
+    settings.SYNC_RUN_HEARTBEAT_STALE_SECONDS = 300
+    # A run whose worker was killed after its first page: running, its page and cursor committed.
+    monkeypatch.setattr(PagedTestConnector, "fail_before_page", 1)
+    monkeypatch.setattr(PagedTestConnector, "failure", SystemExit)
+    with pytest.raises(SystemExit):
+        connection_sync(connection_id=paged_connection.pk)
+    running = SyncRun.objects.get()
+    assert running.status == SyncRun.Status.RUNNING and Company.objects.count() == 2
+    monkeypatch.setattr(PagedTestConnector, "fail_before_page", None)
 
-    SyncRun.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(days=2))
+    refused = connection_sync(connection_id=paged_connection.pk)  # its heartbeat is fresh: it may be alive
+    assert refused.status == SyncRun.Status.FAILED and f"sync run {running.pk}" in refused.error_summary
+    assert Company.objects.count() == 2
+
+    _heartbeat_age(running, 301)  # silent for longer than the setting: dead. The next request resumes it.
     run = connection_sync(connection_id=paged_connection.pk)
-    assert run.status == SyncRun.Status.SUCCEEDED and Company.objects.count() == 8
-    running.refresh_from_db()
-    assert running.status == SyncRun.Status.FAILED and "abandoned" in running.error_summary
+    assert run.pk == running.pk and run.status == SyncRun.Status.SUCCEEDED
+    assert (run.created, run.updated, run.unchanged) == (8, 0, 0)  # the first page counted once, none lost
+    assert Company.objects.count() == 8
+    assert run.cursor_before == {} and run.cursor_after == {"companies": {"page": 3}}
 
 
 def test_records_changed_signal_carries_changed_contact_ids(

@@ -49,7 +49,7 @@ def test_a_batch_fans_out_to_each_portals_connection(client, version):
     first, second = app_connection(111), app_connection(222)
     response = app_post(client, body_of(event(1, 111), event(2, 222), event(3, 111, 502)), version=version)
     assert response.status_code == 200
-    assert response.json() == {"stored": 3, "duplicates": 0, "unrouted": 0, "unknown_portals": []}
+    assert response.json() == {"stored": 3, "duplicates": 0, "rejected": 0, "unrouted": 0, "unknown_portals": []}
     assert stored(first) == [("1", 111), ("3", 111)]
     assert stored(second) == [("2", 222)]
     assert not UnroutedWebhookEvent.objects.exists()
@@ -99,7 +99,7 @@ def test_unknown_portals_are_kept_acknowledged_and_reported(client, caplog):
     with caplog.at_level(logging.WARNING, logger="crm_connectors.hubspot.app_webhooks"):
         response = app_post(client, body_of(event(1, 111), event(2, 999), event(3, 998), event(4, 999, 502)))
     assert response.status_code == 200
-    assert response.json() == {"stored": 1, "duplicates": 0, "unrouted": 3, "unknown_portals": ["998", "999"]}
+    assert response.json() == {"stored": 1, "duplicates": 0, "rejected": 0, "unrouted": 3, "unknown_portals": ["998", "999"]}
     assert stored(known) == [("1", 111)]
     kept = sorted(UnroutedWebhookEvent.objects.values_list("app_id", "account_id", "event_id"))
     assert kept == [(str(APP_ID), "998", "3"), (str(APP_ID), "999", "2"), (str(APP_ID), "999", "4")]
@@ -122,7 +122,7 @@ def test_redeliveries_are_deduplicated_per_connection_across_both_urls(client):
     connection = app_connection(111)
     assert hubspot_post(client, connection, body_of(event(1, 111))).status_code == 200  # its own URL first
     response = app_post(client, body_of(event(1, 111, attemptNumber=1), event(2, 111), event(2, 111)))
-    assert response.json() == {"stored": 1, "duplicates": 2, "unrouted": 0, "unknown_portals": []}
+    assert response.json() == {"stored": 1, "duplicates": 2, "rejected": 0, "unrouted": 0, "unknown_portals": []}
     assert stored(connection) == [("1", 111), ("2", 111)]
     assert WebhookEvent.objects.get(event_id="1").payload["attemptNumber"] == 0
 
