@@ -490,9 +490,15 @@ def pending_scoring_run(*, organization_id: int) -> ScoringResult | None:
     take = pending_scoring_take(organization_id=organization_id)
     if take.empty:
         return None
-    return contacts_score(
-        organization_id=organization_id, contact_ids=None if take.all_open_leads else take.contact_ids,
-        trigger=ScoringRun.Trigger.PENDING,
+    from salesai.core.db_retry import db_call_retried  # local: this file's imports are being reworked
+
+    # The take is committed: a dropped connection is retried here, or the taken requests would be lost.
+    return db_call_retried(
+        lambda: contacts_score(
+            organization_id=organization_id, contact_ids=None if take.all_open_leads else take.contact_ids,
+            trigger=ScoringRun.Trigger.PENDING,
+        ),
+        attempts=settings.ML_SCORING_DB_ATTEMPTS, what="pending lead scoring",
     )
 
 

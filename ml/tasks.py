@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 from ml import churn_services, services
 from ml.models import Task
+from salesai.core.db_retry import db_call_retried
 
 
 @shared_task
@@ -34,11 +36,14 @@ def score_contacts(organization_id: int, contact_ids: list[int] | None = None, p
     whatever requests are waiting for the organisation instead of `contact_ids`."""
     try:
         if pending:
-            result = services.pending_scoring_run(organization_id=organization_id)
+            result = services.pending_scoring_run(organization_id=organization_id)  # retries its own scoring
             if result is None:
                 return {"organization_id": organization_id, "scored": 0, "skipped": "nothing pending"}
         else:
-            result = services.contacts_score(organization_id=organization_id, contact_ids=contact_ids)
+            result = db_call_retried(
+                lambda: services.contacts_score(organization_id=organization_id, contact_ids=contact_ids),
+                attempts=settings.ML_SCORING_DB_ATTEMPTS, what="lead scoring",
+            )
     except services.NoChampionModel:
         return {"organization_id": organization_id, "scored": 0, "skipped": "no champion model"}
     return {
@@ -68,7 +73,10 @@ def retrain_and_score(organization_id: int) -> dict[str, Any]:
 def score_accounts(organization_id: int, company_ids: list[int] | None = None) -> dict[str, Any]:
     """(Re)score customer accounts' churn risk with the churn champion; without one, a no-op."""
     try:
-        prediction_ids = churn_services.accounts_score(organization_id=organization_id, company_ids=company_ids)
+        prediction_ids = db_call_retried(
+            lambda: churn_services.accounts_score(organization_id=organization_id, company_ids=company_ids),
+            attempts=settings.ML_SCORING_DB_ATTEMPTS, what="churn scoring",
+        )
     except churn_services.NoChurnModel:
         return {"organization_id": organization_id, "scored": 0, "skipped": "no churn model"}
     return {"organization_id": organization_id, "scored": len(prediction_ids)}

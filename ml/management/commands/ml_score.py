@@ -2,12 +2,14 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ml import churn_services, services
 from ml.models import Task
 from ml.tasks import score_accounts
+from salesai.core.db_retry import db_call_retried
 from salesai.core.models import Organization
 
 
@@ -32,7 +34,11 @@ class Command(BaseCommand):
             self.stdout.write(f"queued scoring for {organization.slug}")
             return
         try:
-            result = services.contacts_score(organization_id=organization.id)
+            # A dropped database connection (restart, failover) is retried on a fresh one, not a crash.
+            result = db_call_retried(
+                lambda: services.contacts_score(organization_id=organization.id),
+                attempts=settings.ML_SCORING_DB_ATTEMPTS, what="lead scoring",
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         self.stdout.write(
@@ -51,7 +57,10 @@ class Command(BaseCommand):
             self.stdout.write(f"queued churn scoring for {organization.slug}")
             return
         try:
-            prediction_ids = churn_services.accounts_score(organization_id=organization.id)
+            prediction_ids = db_call_retried(
+                lambda: churn_services.accounts_score(organization_id=organization.id),
+                attempts=settings.ML_SCORING_DB_ATTEMPTS, what="churn scoring",
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         self.stdout.write(f"scored churn risk of {len(prediction_ids)} customer accounts of {organization.slug}")
