@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # login lockout for /accounts/login/, /admin/login/ and /api/v1/auth/token/
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -93,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its 429
 ]
 
 # --- HTTPS, cookies and browser protections ---------------------------------------------------------------
@@ -167,6 +169,27 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Login throttling (django-axes) -------------------------------------------------------------------------
+# Every login (the app's form, the admin's, the API token endpoint) goes through authenticate(): after
+# LOGIN_FAILURE_LIMIT failures for one username from one client address, that pair is answered 429 for
+# LOGIN_COOLOFF_MINUTES. Keyed on the pair so nobody can lock a colleague out from elsewhere.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Behind N proxies the client address is the N-th from the right in X-Forwarded-For; 0 = REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# Throttle counters (DRF) live here; several web processes need a shared cache, e.g. redis://127.0.0.1:6379/1.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 # Django's full set: every place that sets a password (admin, org_create, demo_seed) runs them.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -207,6 +230,17 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "salesai.api.errors.api_exception_handler",
 }
+    # Requests per user (any credential), per API token, and per client address before login.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "salesai.api.throttling.TokenRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="30/minute"),
+        "user": env.str("API_THROTTLE_USER", default="1200/minute"),
+        "token": env.str("API_THROTTLE_TOKEN", default="600/minute"),
+    },
     # JSON bodies are size-, depth- and NUL-checked at the edge (salesai.api.parsers): a 413 or 400, never a 500.
     "DEFAULT_PARSER_CLASSES": [
         "salesai.api.parsers.LimitedJSONParser",

@@ -1,9 +1,9 @@
 """/api/v1/ routes."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
+from salesai.api.views.auth import TokenObtainView
 from salesai.api.views.connectors import ConnectionViewSet, SyncRunViewSet
 from salesai.api.views.core import ActivityViewSet, CompanyViewSet, ContactViewSet, DealViewSet
 from salesai.api.views.emails import GeneratedEmailViewSet
@@ -27,6 +27,6 @@ router.register("privacy", PersonDataViewSet, basename="privacy")
 
 app_name = "api"
 urlpatterns = [
-    path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path("auth/token/", TokenObtainView.as_view(), name="auth-token"),
     path("", include(router.urls)),
 ]

@@ -7,11 +7,14 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from crm_connectors.models import CRMConnection, SyncRun
 from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization
 from salesai.demo.services import DEMO_CONNECTION_NAME, demo_seed
 
+# Logins go through django-axes, which needs the request a login came with.
+LOGIN_REQUEST = RequestFactory().post("/accounts/login/")
 SIZES = {"companies": 30, "contacts": 150, "deals": 60, "activities": 600}
 DAY = date(2026, 3, 1)
 
@@ -50,7 +53,7 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     assert first.organization_created and first.organization.slug == "demo"
     assert _row_counts(first.organization) == generated
     assert Membership.objects.get(organization=first.organization, user__username="demo").role == "admin"
-    assert authenticate(username="demo", password="pw-demo-1") is not None
+    assert authenticate(LOGIN_REQUEST, username="demo", password="pw-demo-1") is not None
     customers = Contact.objects.filter(organization=first.organization, converted_at__isnull=False)
     assert customers.exists() and all(c.lifecycle_stage == "customer" for c in customers)
     assert Activity.objects.filter(organization=first.organization, deal__isnull=False).exists()
@@ -66,7 +69,7 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     assert Organization.objects.filter(slug="demo").count() == 1
     assert CRMConnection.objects.filter(organization=first.organization, name=DEMO_CONNECTION_NAME).count() == 1
     assert _row_counts(first.organization) == generated
-    assert authenticate(username="demo", password="pw-demo-2") is not None  # the password follows the argument
+    assert authenticate(LOGIN_REQUEST, username="demo", password="pw-demo-2") is not None  # the password follows the argument
 
 
 @pytest.mark.django_db
@@ -93,7 +96,7 @@ def test_demo_seed_command_prints_what_it_did_and_the_login(var_dir, settings):
     assert found and int(found[1]) > 400  # 400 asked for, plus the customers' own post-sale activities
     assert f"{160 + int(found[1])} created" in text and "0 failed" in text
     assert "http://127.0.0.1:8000/app/" in text and "'demo'" in text and "'from-settings'" in text
-    assert authenticate(username="demo", password="from-settings") is not None
+    assert authenticate(LOGIN_REQUEST, username="demo", password="from-settings") is not None
 
 
 def test_the_default_demo_password_passes_the_validators_and_a_deployment_refuses_it(settings):
