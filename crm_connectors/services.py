@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_connectors.base import Connector, ConnectorError
-from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.http import HostNotAllowed, outbound_url_check
+from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.registry import connector_build, connector_class_get
 from crm_connectors.schedules import (
     connection_reconcile_schedule,
@@ -130,6 +130,20 @@ def _config_validate(schema: Mapping[str, Any], config: dict[str, Any], *, kind:
     except jsonschema.ValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "config"
         raise ConnectorError(f"invalid {kind} config at {where}: {exc.message}") from None
+    _config_urls_check(config, kind=kind)
+
+
+def _config_urls_check(config: Mapping[str, Any], *, kind: str) -> None:
+    """Base and token URLs may only name the vendor's hosts (or allow-listed ones): the stored token goes there."""
+    vendor_hosts = _connector_class(kind).api_hosts
+    if not vendor_hosts:
+        return  # no HTTP API; its client, if any, still allows only CRM_ALLOWED_HOSTS
+    for key, value in config.items():
+        if key.endswith("url") and isinstance(value, str) and value:
+            try:
+                outbound_url_check(value, vendor_hosts=vendor_hosts)
+            except HostNotAllowed as exc:
+                raise ConnectorError(f"invalid {kind} config at {key}: {exc}") from None
 
 
 def connection_credentials_save(*, connection_id: int, credentials: Mapping[str, Any]) -> None:
@@ -155,20 +169,6 @@ def connection_credentials_check(*, connection_id: int) -> CredentialsCheck:
     try:
         connector = connector_build(connection=connection)
         connector.on_credentials_change = lambda rotated: connection_credentials_save(
-    _config_urls_check(config, kind=kind)
-
-
-def _config_urls_check(config: Mapping[str, Any], *, kind: str) -> None:
-    """Base and token URLs may only name the vendor's hosts (or allow-listed ones): the stored token goes there."""
-    vendor_hosts = _connector_class(kind).api_hosts
-    if not vendor_hosts:
-        return  # no HTTP API; its client, if any, still allows only CRM_ALLOWED_HOSTS
-    for key, value in config.items():
-        if key.endswith("url") and isinstance(value, str) and value:
-            try:
-                outbound_url_check(value, vendor_hosts=vendor_hosts)
-            except HostNotAllowed as exc:
-                raise ConnectorError(f"invalid {kind} config at {key}: {exc}") from None
             connection_id=connection_id, credentials=rotated
         )
         connector.check_credentials()

@@ -85,8 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "salesai.api.middleware.NulInUrlMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -229,7 +229,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "salesai.api.errors.api_exception_handler",
-}
     # Requests per user (any credential), per API token, and per client address before login.
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -247,9 +246,10 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-SPECTACULAR_SETTINGS = {
+}
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+SPECTACULAR_SETTINGS = {
     "TITLE": "SalesAI API",
     "DESCRIPTION": "CRM records, lead scores with reasons, feedback, connections, sync runs and models.",
     "VERSION": "1.0.0",
@@ -347,18 +347,6 @@ WEBHOOK_MAX_STRING_CHARS = env.int("WEBHOOK_MAX_STRING_CHARS", default=65_536)
 # their task was sent are sent again by the sweeper, which beat runs every OUTBOX_SWEEP_INTERVAL_SECONDS.
 OUTBOX_RESEND_AFTER_SECONDS = env.int("OUTBOX_RESEND_AFTER_SECONDS", default=300)
 OUTBOX_SWEEP_INTERVAL_SECONDS = env.int("OUTBOX_SWEEP_INTERVAL_SECONDS", default=60)
-# Vendor endpoints; a connection's own `base_url` / `token_url` config overrides them (sandboxes, proxies).
-SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
-PIPEDRIVE_BASE_URL = env.str("PIPEDRIVE_BASE_URL", default="https://api.pipedrive.com")
-# Webhook edge limits (crm_connectors.webhook_limits): a larger body is a 413, a deeper JSON a 400; one event
-# with a longer string (or a NUL) is stored rejected while the rest of its batch is accepted.
-WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_048_576)
-WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=32)
-WEBHOOK_MAX_STRING_CHARS = env.int("WEBHOOK_MAX_STRING_CHARS", default=65_536)
-# Outbox (crm_connectors.outbox): webhook events still `received` and sync runs still `queued` this long after
-# their task was sent are sent again by the sweeper, which beat runs every OUTBOX_SWEEP_INTERVAL_SECONDS.
-OUTBOX_RESEND_AFTER_SECONDS = env.int("OUTBOX_RESEND_AFTER_SECONDS", default=300)
-OUTBOX_SWEEP_INTERVAL_SECONDS = env.int("OUTBOX_SWEEP_INTERVAL_SECONDS", default=60)
 # Outbound guard (crm_connectors.http): a connection calls only its vendor's hosts; any other host (a sandbox,
 # a proxy) must be listed here: "crm.example.com", or ".example.com" for every subdomain.
 CRM_ALLOWED_HOSTS = env.list("CRM_ALLOWED_HOSTS", default=[])
@@ -370,6 +358,9 @@ for _network in CRM_ALLOWED_NETWORKS:
         ipaddress.ip_network(_network, strict=False)
     except ValueError:
         raise ImproperlyConfigured(f"CRM_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR)") from None
+# Vendor endpoints; a connection's own `base_url` / `token_url` config overrides them (sandboxes, proxies).
+SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+PIPEDRIVE_BASE_URL = env.str("PIPEDRIVE_BASE_URL", default="https://api.pipedrive.com")
 PIPEDRIVE_OAUTH_TOKEN_URL = env.str("PIPEDRIVE_OAUTH_TOKEN_URL", default="https://oauth.pipedrive.com/oauth/token")
 # A running sync run heartbeats with every page it commits and while it waits on its CRM; one silent this long
 # is taken to be from a dead worker and is resumed from its cursor (by the outbox sweeper or the next sync).
