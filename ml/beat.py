@@ -8,11 +8,13 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from salesai.core.models import Organization
 
 NIGHTLY_TASK = "ml.tasks.retrain_and_score"
+SCORING_SWEEP_TASK = "ml.tasks.sweep_pending_scoring"
+SCORING_SWEEP_ENTRY = "ml-scoring-sweep"
 
 
 def ml_schedules_ensure(*, organization_id: int) -> PeriodicTask:
@@ -41,3 +43,21 @@ def ml_schedules_ensure(*, organization_id: int) -> PeriodicTask:
             },
         )
     return periodic
+
+
+def scoring_sweep_schedule_ensure() -> PeriodicTask:
+    """Beat entry `ml-scoring-sweep` (one for the installation), every OUTBOX_SWEEP_INTERVAL_SECONDS: scoring
+    requests stranded by a broker outage are queued (services.pending_scoring_sweep). Created or repaired after
+    every `migrate` (ml.apps); an admin who disabled it keeps it disabled."""
+    schedule, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.OUTBOX_SWEEP_INTERVAL_SECONDS, period=IntervalSchedule.SECONDS
+    )
+    entry, created = PeriodicTask.objects.get_or_create(
+        name=SCORING_SWEEP_ENTRY,
+        defaults={"task": SCORING_SWEEP_TASK, "interval": schedule,
+                  "description": "Queue scoring requests whose debounced task was never queued or was lost"},
+    )
+    if not created and (entry.task, entry.interval_id, entry.crontab_id) != (SCORING_SWEEP_TASK, schedule.pk, None):
+        entry.task, entry.interval, entry.crontab = SCORING_SWEEP_TASK, schedule, None
+        entry.save(update_fields=["task", "interval", "crontab"])
+    return entry

@@ -434,7 +434,8 @@ def scoring_enqueue(*, organization_id: int, contact_ids: list[int] | None = Non
     transaction.on_commit(lambda: _scoring_task_claim_and_enqueue(organization_id=organization_id))
 
 
-def _scoring_task_claim_and_enqueue(*, organization_id: int) -> None:
+def _scoring_task_claim_and_enqueue(*, organization_id: int) -> bool:
+    """Queue the organisation's debounced task unless one is queued already; True when this call queued it."""
     from ml.tasks import score_contacts  # tasks import services: import here to avoid a cycle
 
     now = timezone.now()
@@ -444,15 +445,31 @@ def _scoring_task_claim_and_enqueue(*, organization_id: int) -> None:
         organization_id=organization_id,
     ).update(scheduled_at=now)
     if not claimed:
-        return
+        return False
     try:
         score_contacts.apply_async(
             args=(organization_id,), kwargs={"pending": True}, countdown=settings.ML_RESCORE_DEBOUNCE_SECONDS
         )
     except Exception:
-        # Nothing was queued: release the claim so the next request tries again (the rows stay pending).
+        # Nothing was queued: release the claim so the next request (or pending_scoring_sweep) tries again.
         ScoringSchedule.objects.filter(organization_id=organization_id).update(scheduled_at=None)
         raise
+    return True
+
+
+def pending_scoring_sweep() -> int:
+    """The outbox sweep of scoring requests (beat: ml.beat.scoring_sweep_schedule_ensure). PendingScoring rows
+    are the outbox: an organisation with requests waiting whose debounced task was never queued (the broker was
+    down: the claim was released) or was lost (claimed over SCORING_SCHEDULE_LOST_AFTER ago) gets one now,
+    instead of waiting for its next change. Returns the number of tasks queued."""
+    queued = 0
+    for organization_id in PendingScoring.objects.order_by().values_list("organization_id", flat=True).distinct():
+        try:
+            queued += _scoring_task_claim_and_enqueue(organization_id=organization_id)
+        except Exception as exc:  # noqa: BLE001 - the broker is still down: the next sweep tries again
+            logger.warning("scoring sweep: broker unavailable, pending scoring left for the next sweep: %s", exc)
+            break
+    return queued
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,11 @@ def generate_email(email_id: int) -> dict[str, Any]:
         "fallback_used": email.fallback_used,
         "latency_seconds": email.latency_seconds,
     }
+
+
+@shared_task
+def sweep_pending_scoring() -> dict[str, Any]:
+    """Beat, every OUTBOX_SWEEP_INTERVAL_SECONDS: queue the debounced scoring of organisations whose requests
+    wait without a task (services.pending_scoring_sweep). Routed to the default queue in settings: it must not
+    wait behind a training run on the gpu queue."""
+    return {"queued": services.pending_scoring_sweep()}

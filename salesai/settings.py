@@ -279,6 +279,8 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {
+    # Exact names win over the patterns below: a sweep must not wait behind a training run on the gpu queue.
+    "ml.tasks.sweep_pending_scoring": {"queue": CELERY_QUEUE_DEFAULT},
     "crm_connectors.tasks.*": {"queue": CELERY_QUEUE_SYNC},
     "ml.tasks.*": {"queue": CELERY_QUEUE_GPU},
 }

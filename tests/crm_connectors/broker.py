@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fnmatch import fnmatch
 from queue import Empty
 
 from salesai.celery import app
@@ -66,10 +67,13 @@ class PrivateQueue:
 
 
 @contextmanager
-def private_sync_queue() -> Iterator[PrivateQueue]:
-    queue = PrivateQueue(f"test-sync-{uuid.uuid4().hex[:12]}")
+def private_queue(*task_patterns: str) -> Iterator[PrivateQueue]:
+    """Route the tasks matching `task_patterns` (e.g. "ml.tasks.*") to a queue only this test reads."""
+    queue = PrivateQueue(f"test-{uuid.uuid4().hex[:12]}")
     saved = app.conf.task_routes
-    app.conf.task_routes = {**saved, "crm_connectors.tasks.*": {"queue": queue.name}}
+    # Exact task names of the configured routes would win over our patterns: drop those that match them.
+    kept = {name: route for name, route in saved.items() if not any(fnmatch(name, p) for p in task_patterns)}
+    app.conf.task_routes = {**kept, **{pattern: {"queue": queue.name} for pattern in task_patterns}}
     app.amqp.flush_routes()
     app.amqp.__dict__.pop("router", None)  # cached: rebuilt from the routes above on the next send
     try:
@@ -79,3 +83,8 @@ def private_sync_queue() -> Iterator[PrivateQueue]:
         app.conf.task_routes = saved
         app.amqp.flush_routes()
         app.amqp.__dict__.pop("router", None)
+
+
+def private_sync_queue():
+    """The sync queue's tasks (crm_connectors.tasks.*) on a queue of the test's own."""
+    return private_queue("crm_connectors.tasks.*")
