@@ -1,6 +1,6 @@
 """Every model family on an organisation's own data over several seeds: mean ± sd of the held-out metrics.
 
-    SALESAI_VAR_DIR=/tmp/seeds OMP_NUM_THREADS=1 .venv/bin/python bench/demo_seeds.py [--org demo] [--seeds 0 1 2]
+    SALESAI_ENV=local SALESAI_VAR_DIR=/tmp/seeds OMP_NUM_THREADS=1 .venv/bin/python bench/demo_seeds.py [--org demo] [--seeds 0 1 2]
         [--task lead_conversion|churn]
 
 Each seed is one full training run through the one training recipe (`ml.services.model_train`): a different
