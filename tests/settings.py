@@ -11,4 +11,4 @@ os.environ["SALESAI_ENV"] = "local"  # a test run is always local, whatever a de
 os.environ.setdefault("CRM_ALLOWED_HOSTS", "127.0.0.1,localhost,.test")
 os.environ.setdefault("CRM_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
-from salesai.settings import *  # noqa: E402,F403
+from salesai.settings import *

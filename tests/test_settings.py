@@ -21,8 +21,8 @@ def start(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
         if not key.startswith(("DJANGO_", "SALESAI_", "FIELD_ENCRYPTION", "CRM_ALLOWED"))
     }
     env.update(DJANGO_SETTINGS_MODULE="salesai.settings", SALESAI_VAR_DIR=str(tmp_path), **variables)
-    return subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", PROBE], check=False, cwd=tmp_path,
+                          env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
 
 
 def test_a_deployment_without_a_secret_key_refuses_to_start(tmp_path):
@@ -103,8 +103,8 @@ def test_check_deploy_is_clean_with_the_production_block_of_env_example(tmp_path
     env.update(production_block(), DJANGO_SETTINGS_MODULE="salesai.settings", SALESAI_VAR_DIR=str(tmp_path),
                PYTHONPATH=str(ROOT))
 
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    command = [sys.executable, str(ROOT / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"]
+    result = subprocess.run(command, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -117,8 +117,8 @@ def test_a_deployment_sends_secure_cookies_hsts_and_redirects_to_https(tmp_path)
     env.update(DJANGO_SETTINGS_MODULE="salesai.settings", SALESAI_VAR_DIR=str(tmp_path), PYTHONPATH=str(ROOT),
                DJANGO_SECRET_KEY=STRONG_SECRET, FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode())
 
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([sys.executable, "-c", probe], check=False, cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
 
     assert result.stdout.split() == ["True", "True", "True", "True"], result.stderr
 

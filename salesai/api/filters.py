@@ -1,7 +1,7 @@
 """Query-string filters for the API list endpoints, and ordering that keeps empty values last."""
 
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import django_filters
 from django import forms
@@ -39,7 +39,7 @@ MAX_UTC_OFFSET = timedelta(hours=14)
 class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     """An ISO 8601 date-time with a real UTC offset, handed to the database in UTC."""
 
-    default_error_messages = {"offset": "The UTC offset must lie between -14:00 and +14:00."}
+    default_error_messages: ClassVar[dict[str, str]] = {"offset": "The UTC offset must lie between -14:00 and +14:00."}
 
     def to_python(self, value: Any) -> Any:
         parsed = super().to_python(value)

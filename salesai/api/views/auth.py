@@ -17,7 +17,7 @@ class LockedOut(APIException):
 
 
 class TokenObtainView(ObtainAuthToken):
-    throttle_classes = [AnonRateThrottle]  # DRF leaves its login view unthrottled: per client address here
+    throttle_classes = (AnonRateThrottle,)  # DRF leaves its login view unthrottled: per client address here
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
