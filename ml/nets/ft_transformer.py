@@ -1,7 +1,9 @@
 """FT-Transformer for tables (Gorishniy et al., 2021, "Revisiting Deep Learning Models for Tabular Data").
 
-Every feature becomes a token: a numeric value x_j is `x_j * W_j + b_j` (its own linear map; a missing
-value, NaN in the input, becomes the feature's learned "missing" vector instead), a category is an
+Every feature becomes a token: a numeric value x_j is `x_j * W_j + b_j` (its own linear map), or with
+`numeric_embedding="periodic"` a PLR embedding (ml.nets.numeric_embeddings: periodic features of x_j, a
+per-column linear map, ReLU; Gorishniy et al. 2022) plus b_j; a missing value, NaN in the input, becomes
+the feature's learned "missing" vector instead. A category is an
 embedding plus a per-column bias. Closely related numeric columns may share one token (`numeric_groups`,
 e.g. the 7/30/90-day counts of one activity kind): the token is the sum of their per-column maps plus one
 bias, which keeps every column's own weight but shortens the sequence (attention cost grows with it).
@@ -17,6 +19,10 @@ logit to those parts, which map one-to-one to original columns. Pure torch: no D
 The blocks are written out instead of using nn.TransformerEncoder: on CPU, with ~40 tokens and 8-dim
 heads, plain matmul attention is faster than torch's fused kernels, and the last block only needs the CLS
 row (as in the paper), which nn.TransformerEncoder cannot skip. Together ~1.5x faster training on CPU.
+With `folded_cls_attention` that last block also skips the per-token keys and values (see
+`TransformerBlock._folded_cls_attention`), which is what makes `n_members` heads (an ensemble whose mean
+logit is the output, see `FTTransformer`) cheap enough to score on a CPU. New fields default to the old
+behaviour, so configs saved before them build the very same net.
 """
 
 from __future__ import annotations

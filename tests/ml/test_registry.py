@@ -123,3 +123,36 @@ def test_checkpoints_from_before_text_support_still_load_and_score(trained, tmp_
     encoded = loaded.encode(frame.assign(notes="ignored: not in this model's schema"))
     original = model.scoring_model()
     np.testing.assert_array_equal(loaded.logits(encoded), original.logits(original.encode(frame)))
+
+
+def test_ensemble_checkpoints_round_trip_every_member(trained, tmp_path):
+    model, frame = trained
+    assert model.config.n_members == 3 and model.config.numeric_embedding == "periodic"  # the training defaults
+    path = tmp_path / "ensemble.pt"
+    checkpoint_save(trained=model, path=path, task="lead_conversion")
+    loaded = checkpoint_load(path=path)
+    assert len(loaded.net.members) == 2 and loaded.net.config.folded_cls_attention
+    original = model.scoring_model()
+    np.testing.assert_array_equal(loaded.logits(loaded.encode(frame)), original.logits(original.encode(frame)))
+
+
+def test_checkpoints_from_before_embeddings_and_ensembles_still_load_and_score(tmp_path):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "kind": rng.choice(["a", "b"], 200).astype(object)})
+    labels = (frame["x"] + rng.normal(0, 0.5, 200) > 0.5).astype(int)
+    schema = TableSchema(columns=(ColumnSpec("x", "numeric", "X"), ColumnSpec("kind", "categorical", "Kind")))
+    params = TrainingParams(d_token=16, n_heads=2, n_layers=2, epochs=2, batch_size=64, numeric_embedding="linear",
+                            n_members=1)
+    model = train_tabular_model(frame=frame, labels=labels, schema=schema, params=params)
+    path = tmp_path / "old.pt"
+    checkpoint_save(trained=model, path=path, task="lead_conversion")
+    payload = torch.load(path, weights_only=True)
+    for key in ("numeric_embedding", "n_frequencies", "frequency_scale", "n_members", "folded_cls_attention"):
+        del payload["config"][key]  # what a checkpoint saved before these fields looked like
+    torch.save(payload, path)
+    loaded = checkpoint_load(path=path)
+    config = loaded.net.config
+    assert (config.numeric_embedding, config.n_members, config.folded_cls_attention) == ("linear", 1, False)
+    original = model.scoring_model()
+    # Same weights; the unfolded attention differs from the folded one by float rounding only.
+    np.testing.assert_allclose(loaded.logits(loaded.encode(frame)), original.logits(original.encode(frame)), atol=1e-5)
