@@ -7,11 +7,14 @@ outbox row: if its task cannot be sent (broker down) the sweep in `outbox.py` se
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import import_module
 from types import ModuleType
 
+from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
@@ -59,7 +62,8 @@ def webhook_receive(
     Raises WebhookTargetNotFound, WebhookDenied (nothing stored) or WebhookMalformed (nothing stored).
     """
     handler = webhook_handler(kind)
-    connection = CRMConnection.objects.filter(pk=connection_id, kind=kind, is_active=True).first()
+    # Not its sync cursors: they can be large and a delivery never needs them.
+    connection = CRMConnection.objects.filter(pk=connection_id, kind=kind, is_active=True).defer("cursor").first()
     if connection is None:
         raise WebhookTargetNotFound(f"no active {kind} connection {connection_id}")
     handler.verify(
@@ -106,39 +110,66 @@ def webhook_events_store(
         checked = inbound_event_checked(event)
         unique[checked.event.event_id] = checked
     now = timezone.now()
-    with transaction.atomic():
-        known = dict(
-            WebhookEvent.objects.filter(connection=connection, event_id__in=list(unique)).values_list(
-                "event_id", "status"
-            )
+    rows = [
+        WebhookEvent(
+            connection=connection,
+            event_id=checked.event.event_id,
+            payload=checked.event.payload,
+            headers=headers,
+            status=WebhookEvent.Status.REJECTED if checked.rejection else WebhookEvent.Status.RECEIVED,
+            error=checked.rejection,
+            enqueued_at=None if checked.rejection else now,
         )
-        fresh = [checked for event_id, checked in unique.items() if event_id not in known]
-        # ignore_conflicts: a concurrent redelivery that committed first makes our copy a no-op.
-        WebhookEvent.objects.bulk_create(
-            [
-                WebhookEvent(
-                    connection=connection,
-                    event_id=checked.event.event_id,
-                    payload=checked.event.payload,
-                    headers=headers,
-                    status=WebhookEvent.Status.REJECTED if checked.rejection else WebhookEvent.Status.RECEIVED,
-                    error=checked.rejection,
-                    enqueued_at=None if checked.rejection else now,
-                )
-                for checked in fresh
-            ],
-            ignore_conflicts=True,
+        for checked in unique.values()
+    ]
+    # No transaction of its own: the insert is one statement, and every row it commits is the outbox row of
+    # its own task, sent below (after the caller's transaction, if any, commits).
+    inserted = _rows_insert_new(connection, rows, now)  # {event_id: (pk, status)} of the rows this call stored
+    duplicates = [event_id for event_id in unique if event_id not in inserted]
+    redelivered: list[int] = []
+    if duplicates:
+        waiting = WebhookEvent.objects.filter(
+            connection=connection, event_id__in=duplicates, status=WebhookEvent.Status.RECEIVED
         )
-        redelivered = [event_id for event_id, status in known.items() if status == WebhookEvent.Status.RECEIVED]
-        if redelivered:
-            WebhookEvent.objects.filter(connection=connection, event_id__in=redelivered).update(enqueued_at=now)
-        to_send = [checked.event.event_id for checked in fresh if not checked.rejection] + redelivered
-        pending = list(
-            WebhookEvent.objects.filter(
-                connection=connection, event_id__in=to_send, status=WebhookEvent.Status.RECEIVED
-            ).values_list("pk", flat=True)
+        redelivered = list(waiting.values_list("pk", flat=True))
+        WebhookEvent.objects.filter(pk__in=redelivered).update(enqueued_at=now)
+    pending = [pk for pk, status in inserted.values() if status == WebhookEvent.Status.RECEIVED] + redelivered
+    # A broker failure is left to the outbox sweep: the CRM still gets its 2xx, the events are stored.
+    transaction.on_commit(lambda: webhook_events_send(event_ids=pending))
+    rejected = sum(1 for _, status in inserted.values() if status == WebhookEvent.Status.REJECTED)
+    return EventsStored(stored=len(inserted) - rejected, duplicates=len(events) - len(inserted), rejected=rejected)
+
+
+def _rows_insert_new(connection: CRMConnection, rows: list[WebhookEvent], now: datetime) -> dict[str, tuple[int, str]]:
+    """Insert the rows whose (connection, event_id) is new; {event_id: (pk, status)} of those inserted.
+
+    A redelivery racing us (or stored before) is skipped by the unique constraint. On PostgreSQL that is one
+    INSERT ... ON CONFLICT DO NOTHING RETURNING statement (the hot path of every delivery: one round trip);
+    elsewhere a lookup, then bulk_create."""
+    if not rows:
+        return {}
+    if db_connection.vendor == "postgresql":
+        meta = WebhookEvent._meta
+        columns = ["connection_id", "event_id", "payload", "headers", "status", "error", "attempts", "received_at",
+                   "enqueued_at"]
+        placeholders = "(%s, %s, %s::jsonb, %s::jsonb, %s, %s, 0, %s, %s)"
+        params: list[object] = []
+        for row in rows:
+            params += [connection.pk, row.event_id, json.dumps(row.payload), json.dumps(row.headers), row.status,
+                       row.error, now, row.enqueued_at]
+        sql = (
+            f"INSERT INTO {meta.db_table} ({', '.join(columns)}) VALUES {', '.join([placeholders] * len(rows))} "
+            "ON CONFLICT (connection_id, event_id) DO NOTHING RETURNING id, event_id, status"
         )
-        # Sent after commit; a broker failure is left to the outbox sweep and the CRM still gets its 2xx.
-        transaction.on_commit(lambda: webhook_events_send(event_ids=pending))
-    rejected = sum(1 for checked in fresh if checked.rejection)
-    return EventsStored(stored=len(fresh) - rejected, duplicates=len(events) - len(fresh), rejected=rejected)
+        with db_connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {event_id: (pk, status) for pk, event_id, status in cursor.fetchall()}
+    known = set(
+        WebhookEvent.objects.filter(connection=connection, event_id__in=[row.event_id for row in rows]).values_list(
+            "event_id", flat=True
+        )
+    )
+    fresh = [row for row in rows if row.event_id not in known]
+    WebhookEvent.objects.bulk_create(fresh, ignore_conflicts=True)
+    stored = WebhookEvent.objects.filter(connection=connection, event_id__in=[row.event_id for row in fresh])
+    return {event_id: (pk, status) for pk, event_id, status in stored.values_list("pk", "event_id", "status")}
