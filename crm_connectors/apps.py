@@ -22,8 +22,12 @@ class CrmConnectorsConfig(AppConfig):
 
 
 def _outbox_sweep_schedule_ensure(*, using: str = "default", **_: Any) -> None:
-    """After `migrate`: the one beat entry of the outbox sweep exists (django-celery-beat's tables do by then)."""
+    """After `migrate`: the one beat entry of the outbox sweep exists (once django-celery-beat's tables do)."""
+    from django.db import connections
+    from django_celery_beat.models import PeriodicTask
+
     from crm_connectors.schedules import outbox_sweep_schedule_ensure
 
-    if using == "default":
+    # A partial `migrate` (one app, on a fresh database) may not have created the beat tables yet.
+    if using == "default" and PeriodicTask._meta.db_table in connections[using].introspection.table_names():
         outbox_sweep_schedule_ensure()

@@ -13,8 +13,12 @@ class MlConfig(AppConfig):
 
 
 def _scoring_sweep_schedule_ensure(*, using: str = "default", **_: Any) -> None:
-    """After `migrate`: the beat entry of the scoring sweep exists (django-celery-beat's tables do by then)."""
+    """After `migrate`: the beat entry of the scoring sweep exists (once django-celery-beat's tables do)."""
+    from django.db import connections
+    from django_celery_beat.models import PeriodicTask
+
     from ml.beat import scoring_sweep_schedule_ensure
 
-    if using == "default":
+    # A partial `migrate` (one app, on a fresh database) may not have created the beat tables yet.
+    if using == "default" and PeriodicTask._meta.db_table in connections[using].introspection.table_names():
         scoring_sweep_schedule_ensure()
