@@ -378,7 +378,7 @@ RESCORE_CONTACT_IDS_LIMIT = env.int("RESCORE_CONTACT_IDS_LIMIT", default=10000)
 
 # --- Demo -----------------------------------------------------------------------------------------------
 # Published in the README, so a deployment must choose its own before seeding the demo (demo_seed refuses it).
-DEMO_PASSWORD_DEFAULT = "salesai-demo"
+DEMO_PASSWORD_DEFAULT = "warm-leads-2026"  # passes every password validator, also against "demo"
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default=DEMO_PASSWORD_DEFAULT)
 
 LOGGING = {

@@ -33,7 +33,7 @@ def demo_org(settings: Any, tmp_path):
     settings.ML_MIN_TRAINING_ROWS = 50
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False  # a 4-epoch net on a tiny CRM is about the plumbing
     today = timezone.now().date()
-    seeded = demo_seed(password="pw", today=today, companies=150, contacts=900, deals=300, activities=3600)
+    seeded = demo_seed(password="churn-story-pw1", today=today, companies=150, contacts=900, deals=300, activities=3600)
     return seeded.organization
 
 
