@@ -45,7 +45,7 @@ SCORING_CHUNK = 2_000  # accounts per frame / transaction
 # enough churned accounts in validation and test. Params override them.
 TRAINING_DEFAULTS = {
     "batch_size": 128, "epochs": 40, "patience": 6, "valid_fraction": 0.2, "test_fraction": 0.2,
-    "d_token": 16, "n_layers": 1, "ffn_dropout": 0.3, "attention_dropout": 0.2, "residual_dropout": 0.1,
+    "d_token": 16, "n_layers": 1, "n_heads": 4, "ffn_dropout": 0.3, "attention_dropout": 0.2, "residual_dropout": 0.1,
     "weight_decay": 0.01,
 }
 

@@ -216,7 +216,7 @@ def train_tabular_model(
         schema = schema.without_text()
     preprocessor = TablePreprocessor(
         schema=schema, min_frequency=params.min_frequency, max_categories=params.max_categories
-    ).fit(frame.iloc[train_rows])
+    ).fit(frame, rows=train_rows, labels=y)  # only train_rows' labels are read; they get out-of-fold rates below
     encoded = preprocessor.transform(frame)
     device = device_resolve(params.device)
     # The search sees the training and validation rows only; the test rows are encoded but never passed in.
