@@ -44,11 +44,11 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from ml.baselines import lightgbm_baseline_fit
-    from ml.benchmark import benchmark_dataset_load
-    from ml.features.schema import EncodedTable
-    from ml.inference import predict_logits, torch_threads_set
-    from ml.training import TrainingParams, holdout_split, train_tabular_model
+    from ml.engine.baselines import lightgbm_baseline_fit
+    from ml.engine.benchmark import benchmark_dataset_load
+    from ml.engine.inference import predict_logits, torch_threads_set
+    from ml.engine.schema import EncodedTable
+    from ml.engine.training import TrainingParams, holdout_split, train_tabular_model
 
     csv_path = Path(args.csv)
     if not csv_path.exists():

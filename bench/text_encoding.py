@@ -53,10 +53,10 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
+    from ml.engine.text_encoder import encoder_get, text_sha256
     from ml.features.text import activity_text
     from ml.models import TextEmbedding
     from ml.text.cache import text_embeddings_get
-    from ml.text.encoder import encoder_get, text_sha256
     from salesai.demo.generator import demo_now, generate_demo_crm
 
     if scratch is not None:

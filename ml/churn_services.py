@@ -1,7 +1,7 @@
 """Write-side churn services: train and register the churn model, score customer accounts.
 
 The Django side of churn, as ml.services is for leads: settings in, frames from ml.features.churn, the pure
-training code (ml.churn_training) and the shared metrics, baselines, gate and registry, results stored as
+training code (ml.engine.churn_training) and the shared metrics, baselines, gate and registry, results stored as
 ModelVersion (task "churn") and Prediction rows with `company` set. `ml.services.model_train(task="churn")`
 dispatches here.
 """
@@ -19,8 +19,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ml.baseline_serving import BASELINE_FAMILIES
-from ml.features.activity_sequences import SEQUENCE_LENGTH_DEFAULT
+from ml.engine.activity_sequences import SEQUENCE_LENGTH_DEFAULT
+from ml.engine.baseline_serving import BASELINE_FAMILIES
 from ml.features.churn import (
     EXCLUDED_FIELDS,
     HORIZON_DAYS_DEFAULT,
@@ -61,7 +61,7 @@ def churn_model_train(
     """Train the churn Transformer beside a tuned LightGBM and a logistic regression through the one training
     recipe (ml.training_recipe); the gate picks the family that serves. Too little history raises
     ValidationError; nothing is registered."""
-    from ml.inference import torch_threads_set
+    from ml.engine.inference import torch_threads_set
     from ml.registry import artifact_relative_path
     from ml.services import table_transformer_recipe, training_params_build
     from ml.training_recipe import TrainingData, TrainingSpec, TransformerRecipe, recipe_train
@@ -82,13 +82,13 @@ def churn_model_train(
     table = table_transformer_recipe(params=training_params, feature_schema_extra={})
 
     def fit(*, frame, labels, split, weights, schema):
-        from ml.churn_training import train_churn_model
+        from ml.engine.churn_training import train_churn_model
 
         return train_churn_model(frame=frame, sequences=built.sequences, labels=labels, schema=schema,
                                  params=training_params, split=split)
 
     def probabilities(trained, frame, rows):
-        from ml.churn_training import churn_logits
+        from ml.engine.churn_training import churn_logits
 
         logits = churn_logits(trained.net, trained.preprocessor.transform(frame.iloc[rows]), built.sequences.take(rows),
                               device=trained.device, mixed_precision=False)
@@ -100,7 +100,7 @@ def churn_model_train(
         model = _churn_net_load(champion)
         if model.net.config.sequence_length != built.sequences.length:
             raise ValueError("the champion reads activity sequences of another length")
-        from ml.churn_training import churn_logits
+        from ml.engine.churn_training import churn_logits
 
         logits = churn_logits(model.net, model.encode(frame.iloc[rows]), built.sequences.take(rows),
                               device=model.device, mixed_precision=False)
@@ -129,7 +129,7 @@ def churn_model_train(
 
 
 def _churn_net_load(version: ModelVersion) -> Any:
-    import ml.churn_training  # noqa: F401  registers the churn architecture with ml.registry
+    import ml.engine.churn_training  # noqa: F401  registers the churn architecture with ml.engine.checkpoints
     from ml.registry import model_load_cached
 
     return model_load_cached(model_version_id=version.id, artifact_path=version.artifact_path,
@@ -150,7 +150,7 @@ def accounts_score(
     """Score current customers (not churned, not deleted; narrowed to `company_ids`) with the churn champion
     (or the given version) and store Predictions (task "churn", company set): the new row is current, the
     account's previous current churn row becomes history. Returns the new prediction ids."""
-    from ml.inference import torch_threads_set
+    from ml.engine.inference import torch_threads_set
 
     version = _scoring_version(organization_id=organization_id, model_version_id=model_version_id)
     torch_threads_set(settings.ML_TORCH_THREADS)
@@ -190,8 +190,8 @@ def accounts_score(
 
 def _churn_transformer_score(*, model: Any, built: Any) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
     """The churn Transformer's calibrated risks and reasons (table fields + the activity that moved it most)."""
-    from ml.churn_explain import churn_factors
-    from ml.churn_training import churn_logits
+    from ml.engine.churn_explain import churn_factors
+    from ml.engine.churn_training import churn_logits
 
     encoded = model.encode(built.frame)
     logits = churn_logits(model.net, encoded, built.sequences, device=model.device,

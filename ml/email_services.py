@@ -1,7 +1,7 @@
 """Write-side services for sales email drafts: request, generate (gpu queue), and the rep's verdict.
 
 Request -> a QUEUED GeneratedEmail and `ml.tasks.generate_email` once the transaction commits. The task calls
-`email_draft_generate`, which builds the fact sheet, runs the Django-free pipeline (`ml.emailgen.pipeline`)
+`email_draft_generate`, which builds the fact sheet, runs the Django-free pipeline (`ml.engine.emailgen.pipeline`)
 with the organisation's backend and stores the outcome. Accept / edit / reject record what the rep did with a
 READY draft: that is the feedback few-shot retrieval (ml.emailgen.examples) learns from.
 """
@@ -19,12 +19,12 @@ from django.utils import timezone
 
 from ml.emailgen.examples import email_examples_select
 from ml.emailgen.factsheet import deal_open_latest, fact_sheet_build, fact_sheet_refusal
-from ml.emailgen.types import LENGTHS, TONES, DraftOptions, DraftOutcome, FactSheet
+from ml.engine.emailgen.types import LENGTHS, TONES, DraftOptions, DraftOutcome, FactSheet
 from ml.models import EmailIntent, EmailSettings, GeneratedEmail
 from salesai.core.models import Contact, Deal
 
 if TYPE_CHECKING:
-    from ml.emailgen.backends import GenerationBackend
+    from ml.engine.emailgen.backends import GenerationBackend
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def email_backend_get(*, email_settings: EmailSettings, kind: str | None = None)
     """The organisation's generation backend (None = the deterministic composer only). `kind` overrides the
     configured one (commands, evaluation). The local model: the organisation's, else EMAIL_LOCAL_MODEL,
     else the bundled SmolLM2. Loading is lazy and cached per worker process by the backend module."""
-    from ml.emailgen.backends import backend_from_config, local_model_default
+    from ml.engine.emailgen.backends import backend_from_config, local_model_default
 
     kind = kind or email_settings.backend
     local_model, gguf_file = email_settings.local_model.strip(), ""
@@ -209,7 +209,9 @@ def email_draft_generate(*, email_id: int, backend_kind: str | None = None) -> G
             seed=email.pk,
         )
         backend, backend_error = _backend_or_composer(email_settings=email_settings, kind=backend_kind)
-        from ml.emailgen.pipeline import draft_generate  # the generation stack: loaded only where drafts are made
+        from ml.engine.emailgen.pipeline import (
+            draft_generate,  # the generation stack: loaded only where drafts are made
+        )
 
         outcome = draft_generate(
             fact_sheet=fact_sheet,
@@ -239,7 +241,7 @@ def _examples(*, email: GeneratedEmail, fact_sheet: FactSheet) -> list[str]:
 def _backend_or_composer(*, email_settings: EmailSettings, kind: str | None) -> tuple[Any, str]:
     """(backend, error): a backend that cannot even be configured leaves the composer to draft, and the
     reason is kept in the guardrail report."""
-    from ml.emailgen.backends import BackendError
+    from ml.engine.emailgen.backends import BackendError
 
     try:
         return email_backend_get(email_settings=email_settings, kind=kind), ""

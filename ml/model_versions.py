@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ml.gate import ChampionEvidence, FamilyChoice, champion_decide
+from ml.engine.gate import ChampionEvidence, FamilyChoice, champion_decide
 from ml.models import ModelVersion
 from salesai.core.models import Organization
 from salesai.core.services import audit_log_record
@@ -40,7 +40,8 @@ def trained_groups_write(*, artifact: Path, groups: np.ndarray) -> None:
 
 def trained_groups_read(*, model_version: ModelVersion) -> set[int] | None:
     """The group ids (contacts, accounts) a version trained or was calibrated on; None when unknown."""
-    from ml.registry import CheckpointError, artifact_absolute_path
+    from ml.engine.checkpoints import CheckpointError
+    from ml.registry import artifact_absolute_path
 
     try:
         artifact = artifact_absolute_path(model_version.artifact_path)
@@ -79,7 +80,7 @@ def champion_evidence_build(
 def model_version_gate_decide(
     *, choice: FamilyChoice, candidate_metrics: dict[str, Any], champion: ChampionEvidence | None
 ) -> dict[str, Any]:
-    """The gate's decision (ml.gate) with this deployment's settings; stored in `metrics["gate"]`."""
+    """The gate's decision (ml.engine.gate) with this deployment's settings; stored in `metrics["gate"]`."""
     return champion_decide(
         choice=choice, candidate_metrics=candidate_metrics, champion=champion,
         margin=float(settings.ML_GATE_AUC_MARGIN),

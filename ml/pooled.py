@@ -27,8 +27,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from ml.engine.schema import TableSchema
 from ml.features.lead import EXCLUDED_FIELDS, PROPERTY_PREFIX, lead_schema, lead_training_frame
-from ml.features.schema import TableSchema
 from ml.models import ModelVersion, Task
 from ml.selectors import model_version_pooled_champion_get, organization_conversions_count
 from salesai.core.models import Organization
@@ -66,7 +66,7 @@ def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, An
     """Train the pooled model like an organisation's, through the one training recipe (same split, families,
     gate against the current pooled champion), and register it with organization NULL."""
     from ml import services
-    from ml.inference import torch_threads_set
+    from ml.engine.inference import torch_threads_set
     from ml.training_recipe import TrainingData, TrainingSpec, recipe_train
 
     if not settings.ML_POOLED_FALLBACK:

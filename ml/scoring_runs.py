@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ml.drift import DriftAccumulator
+from ml.engine.drift import DriftAccumulator
 from ml.models import ModelVersion, ScoringRun
 
 TRIGGERS = tuple(ScoringRun.Trigger.values)

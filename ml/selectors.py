@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from ml.feedback_labels import FeedbackLabel
+from ml.engine.feedback_labels import FeedbackLabel
 from ml.models import Feedback, ModelVersion, Prediction, ScoringRun, Task
 from salesai.core.models import Activity, Contact, Deal
 from salesai.core.selectors import records_for_user

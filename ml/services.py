@@ -20,8 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ml.beat import ml_schedules_ensure
+from ml.engine.feedback_labels import FeedbackWeights, WeightedTrainingSet, feedback_training_set
 from ml.features.lead import EXCLUDED_FIELDS, lead_feature_frame, lead_property_keys, lead_schema, lead_training_frame
-from ml.feedback_labels import FeedbackWeights, WeightedTrainingSet, feedback_training_set
 from ml.model_versions import model_version_promote, model_version_rollback  # noqa: F401  (re-exported)
 from ml.models import (
     Feedback,
@@ -44,7 +44,7 @@ from ml.selectors import (
 )
 from ml.signals import predictions_updated
 
-# The torch-backed modules (ml.training, ml.inference, ml.registry, ml.explain) are imported inside the
+# The torch-backed modules (ml.engine.training, ml.engine.inference, ml.registry, ml.engine.explain) are imported inside the
 # functions that need them: the web process and admin import this module and should not pay for torch.
 from salesai.core.models import Contact, Organization
 
@@ -95,7 +95,7 @@ def model_train(
 ) -> ModelVersion:
     """Train the lead model of an organisation through the one training recipe (ml.training_recipe): point-in-
     time rows, the FT-Transformer beside a tuned LightGBM and a logistic regression on one split, the gate
-    picks the family that serves and decides on promotion (ml.gate). An organisation's first model is always
+    picks the family that serves and decides on promotion (ml.engine.gate). An organisation's first model is always
     promoted: whichever family the gate chose serves."""
     if task == Task.CHURN:  # accounts, not leads: its own frames, net and checkpoint (ml.churn_services)
         from ml.churn_services import churn_model_train
@@ -103,7 +103,7 @@ def model_train(
         return churn_model_train(organization_id=organization_id, training_run_id=training_run_id, params=params)
     if task != Task.LEAD_CONVERSION:
         raise ValidationError({"task": f"Training for {task!r} is not available yet."})
-    from ml.inference import torch_threads_set
+    from ml.engine.inference import torch_threads_set
     from ml.registry import artifact_relative_path
     from ml.training_recipe import TrainingData, TrainingSpec, recipe_train
 
@@ -144,7 +144,7 @@ def model_train(
 
 def training_params_build(params: dict[str, Any], defaults: dict[str, Any] | None = None) -> Any:
     """TrainingParams from user params over task defaults; a bad key or value is a ValidationError."""
-    from ml.training import TrainingParams
+    from ml.engine.training import TrainingParams
 
     try:
         return TrainingParams.from_dict({"device": settings.ML_DEVICE, **(defaults or {}), **params})
@@ -154,8 +154,8 @@ def training_params_build(params: dict[str, Any], defaults: dict[str, Any] | Non
 
 def table_transformer_recipe(*, params: Any, feature_schema_extra: dict[str, Any]) -> Any:
     """The FT-Transformer part of the recipe for table tasks (leads, pooled)."""
+    from ml.engine.training import train_tabular_model
     from ml.serving import served_model_load
-    from ml.training import train_tabular_model
     from ml.training_recipe import TransformerRecipe
 
     def fit(*, frame, labels, split, weights, schema):
@@ -245,7 +245,7 @@ def training_run_create(
     """A queued TrainingRun with validated params (nothing is enqueued: see `training_run_start`)."""
     if task not in Task.values:
         raise ValidationError({"task": f"Unknown task {task!r}."})
-    from ml.training import TrainingParams
+    from ml.engine.training import TrainingParams
 
     params = dict(params or {})
     try:
@@ -285,9 +285,9 @@ def contacts_score(
     A rep's override that still stands is served instead of the model's score (ml.overrides); without a
     champion of its own an organisation is scored by the pooled model when ML_POOLED_FALLBACK is on
     (ml.pooled). Each run is stored as a ScoringRun with the drift (PSI) of what it scored."""
+    from ml.engine.checkpoints import CheckpointError
+    from ml.engine.inference import torch_threads_set
     from ml.features.text import lead_text_inputs
-    from ml.inference import torch_threads_set
-    from ml.registry import CheckpointError
 
     started = time.monotonic()
     started_at = timezone.now()
@@ -389,7 +389,7 @@ def _previous_champion_load(*, champion: ModelVersion, error: Exception) -> tupl
     """The champion's artifact is missing or altered: serve the most recent former champion whose artifact
     loads intact. Statuses are left alone (an operator decides: retrain, or roll back for good); with no
     intact former champion, scoring fails before any prediction is written."""
-    from ml.registry import CheckpointError
+    from ml.engine.checkpoints import CheckpointError
 
     previous = ModelVersion.objects.filter(
         organization_id=champion.organization_id, task=champion.task, status=ModelVersion.Status.RETIRED,

@@ -1,12 +1,12 @@
 """Load whichever family a ModelVersion serves and score table rows with it, reasons included.
 
 A ModelVersion's `architecture` names its family: "ft_transformer" (leads), "churn_transformer" (accounts),
-or a baseline ("lightgbm", "logistic"; ml.baseline_serving). Scoring code asks for a `ServedTableModel` and
+or a baseline ("lightgbm", "logistic"; ml.engine.baseline_serving). Scoring code asks for a `ServedTableModel` and
 never branches on the family itself; the churn Transformer reads activity sequences too, so churn scoring
 handles that one family itself (ml.churn_services).
 
 Artifacts are loaded once per process (ml.registry's cache for checkpoints, a small LRU here for baselines);
-a missing or altered artifact raises ml.registry.CheckpointError either way.
+a missing or altered artifact raises ml.engine.checkpoints.CheckpointError either way.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ml.baseline_serving import BASELINE_FAMILIES, BaselineArtifactError, BaselineScorer, baseline_artifact_load
-from ml.features.schema import TableSchema
+from ml.engine.baseline_serving import BASELINE_FAMILIES, BaselineArtifactError, BaselineScorer, baseline_artifact_load
+from ml.engine.schema import TableSchema
 
 _BASELINE_CACHE_SIZE = 8
 
@@ -50,9 +50,9 @@ class ServedTableModel(Protocol):
 @dataclass
 class TransformerServed:
     """The FT-Transformer: calibrated probabilities, integrated-gradients reasons and the sentence behind a
-    text factor (ml.explain)."""
+    text factor (ml.engine.explain)."""
 
-    model: Any  # ml.inference.ScoringModel
+    model: Any  # ml.engine.inference.ScoringModel
     family: str = "transformer"
 
     @property
@@ -67,7 +67,7 @@ class TransformerServed:
         return np.asarray(self.model.probabilities(self.model.encode(frame), batch_size=batch_size))
 
     def score(self, frame: pd.DataFrame, *, batch_size: int = 1024, text_evidence: Any = None):
-        from ml.explain import predictions_explain
+        from ml.engine.explain import predictions_explain
 
         encoded = self.model.encode(frame)
         probability = self.model.probabilities(encoded, batch_size=batch_size)
@@ -99,7 +99,7 @@ class BaselineServed:
         return self.scorer.probabilities(frame)
 
     def score(self, frame: pd.DataFrame, *, batch_size: int = 1024, text_evidence: Any = None):
-        from ml.explain import factors_top
+        from ml.engine.explain import factors_top
 
         probability = self.scorer.probabilities(frame)
         factors = factors_top(frame=frame, attributions=self.scorer.field_attributions(frame),
@@ -112,7 +112,8 @@ _baselines_lock = Lock()
 
 
 def baseline_load_cached(*, model_version_id: int, artifact_path: str, sha256: str) -> BaselineScorer:
-    from ml.registry import CheckpointError, artifact_absolute_path
+    from ml.engine.checkpoints import CheckpointError
+    from ml.registry import artifact_absolute_path
 
     key = (model_version_id, sha256)
     with _baselines_lock:

@@ -4,11 +4,11 @@ Lead, churn and pooled training differ only in their data and in how their Trans
 scored; each supplies that as a `TrainingData` and a `TransformerRecipe` (ml.services, ml.churn_services,
 ml.pooled) and calls `recipe_train`. The recipe:
 1. refuses too little data (a ValidationError that says what is missing; nothing is registered);
-2. splits by group with a stable hash (ml.splits), so a later candidate and this version share test rows;
-3. applies reps' feedback to the training rows when the task has any (ml.feedback_labels);
-4. fits the Transformer, then a tuned LightGBM and a logistic regression on the same rows (ml.families);
+2. splits by group with a stable hash (ml.engine.splits), so a later candidate and this version share test rows;
+3. applies reps' feedback to the training rows when the task has any (ml.engine.feedback_labels);
+4. fits the Transformer, then a tuned LightGBM and a logistic regression on the same rows (ml.engine.families);
 5. lets the gate choose the family that serves and decide on promotion against the champion, both by paired
-   DeLong intervals on shared held-out rows (ml.gate);
+   DeLong intervals on shared held-out rows (ml.engine.gate);
 6. registers the served family's artifact as the new ModelVersion (ml.model_versions), all families'
    held-out metrics side by side in its metrics, and the gate's decision with its intervals.
 Same data + same seed = same metrics.
@@ -28,10 +28,10 @@ import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from ml.families import FamilyFit, baselines_fit
-from ml.features.schema import TableSchema
-from ml.feedback_labels import WeightedTrainingSet
-from ml.gate import PREFERRED_FAMILY, family_choose
+from ml.engine.families import FamilyFit, baselines_fit
+from ml.engine.feedback_labels import WeightedTrainingSet
+from ml.engine.gate import PREFERRED_FAMILY, family_choose
+from ml.engine.schema import TableSchema
 from ml.model_versions import champion_evidence_build, model_version_gate_decide, model_version_register
 from ml.models import ModelVersion, TrainingRun
 from salesai.core.models import Organization
@@ -70,7 +70,7 @@ class TransformerRecipe:
 class TrainingSpec:
     task: str
     organization: Organization | None
-    params: Any  # ml.training.TrainingParams
+    params: Any  # ml.engine.training.TrainingParams
     lightgbm_configs: int
     artifact_relative: Callable[[int], str]  # version -> path under MODEL_STORE_DIR (.pt)
     extra_metrics: dict[str, Any]
@@ -93,7 +93,7 @@ def training_data_check(*, data: TrainingData, min_positives: int = MIN_POSITIVE
 
 
 def recipe_train(*, spec: TrainingSpec, data: TrainingData, transformer: TransformerRecipe) -> ModelVersion:
-    from ml.splits import stable_group_split
+    from ml.engine.splits import stable_group_split
 
     training_data_check(data=data, min_positives=spec.min_positives)
     params = spec.params
@@ -149,10 +149,10 @@ def recipe_train(*, spec: TrainingSpec, data: TrainingData, transformer: Transfo
 
     def artifact_write(path: Path, metadata: dict[str, Any]) -> str:
         if choice.family == PREFERRED_FAMILY:
-            from ml.registry import checkpoint_save
+            from ml.engine.checkpoints import checkpoint_save
 
             return checkpoint_save(trained=trained, path=path, task=spec.task, metadata=metadata)
-        from ml.baseline_serving import baseline_artifact_save, baseline_scorer_build
+        from ml.engine.baseline_serving import baseline_artifact_save, baseline_scorer_build
 
         scorer = baseline_scorer_build(model=served.model, schema=data.baseline_schema,
                                        train_frame=frame.iloc[train_rows])
@@ -186,8 +186,8 @@ def recipe_train(*, spec: TrainingSpec, data: TrainingData, transformer: Transfo
 
 def _drift_reference(*, data: TrainingData, frame: pd.DataFrame, split: tuple[np.ndarray, ...], served: FamilyFit,
                      trained: Any, transformer: TransformerRecipe) -> dict[str, Any]:
-    """The served family's scores on the held-out rows and the training rows' fields (ml.drift)."""
-    from ml.drift import FieldSpec, reference_distributions_build
+    """The served family's scores on the held-out rows and the training rows' fields (ml.engine.drift)."""
+    from ml.engine.drift import FieldSpec, reference_distributions_build
 
     held_out = np.concatenate([np.asarray(split[1]), np.asarray(split[2])]).astype(np.int64)
     if served.name == PREFERRED_FAMILY:

@@ -304,7 +304,7 @@ ML_SCORING_BATCH_SIZE = env.int("ML_SCORING_BATCH_SIZE", default=1024)
 ML_SCORING_DB_ATTEMPTS = env.int("ML_SCORING_DB_ATTEMPTS", default=3)
 ML_MIN_TRAINING_ROWS = env.int("ML_MIN_TRAINING_ROWS", default=200)
 ML_RETRAIN_CRON_HOUR = env.int("ML_RETRAIN_CRON_HOUR", default=3)
-# Promotion gate (ml.gate): ROC-AUC differences below this margin count as ties (broken by calibration),
+# Promotion gate (ml.engine.gate): ROC-AUC differences below this margin count as ties (broken by calibration),
 # and a candidate must not trail the best baseline (LightGBM / logistic) by more than it.
 ML_GATE_AUC_MARGIN = env.float("ML_GATE_AUC_MARGIN", default=0.005)
 ML_GATE_REQUIRE_BEATS_BASELINE = env.bool("ML_GATE_REQUIRE_BEATS_BASELINE", default=True)
@@ -313,7 +313,7 @@ ML_RESCORE_DEBOUNCE_SECONDS = env.int("ML_RESCORE_DEBOUNCE_SECONDS", default=30)
 # Churn labels (ml.features.churn): the company custom property holding the churn date (lost renewal deals
 # count too).
 ML_CHURN_DATE_PROPERTY = env.str("ML_CHURN_DATE_PROPERTY", default="churn_date")
-# Reps' feedback in the next training set (ml.feedback_labels): an "agree" multiplies the row's weight; a
+# Reps' feedback in the next training set (ml.engine.feedback_labels): an "agree" multiplies the row's weight; a
 # "disagree" / an override moves the row's label this share of the way to the opposite call / the rep's value.
 ML_FEEDBACK_AGREE_WEIGHT = env.float("ML_FEEDBACK_AGREE_WEIGHT", default=1.5)
 ML_FEEDBACK_DISAGREE_WEIGHT = env.float("ML_FEEDBACK_DISAGREE_WEIGHT", default=0.5)

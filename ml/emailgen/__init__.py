@@ -1,5 +1,5 @@
-"""Sales email drafts grounded in CRM facts: fact sheets, generation backends, guardrails, the pipeline.
+"""The Django side of sales email drafts: the ORM bridges around the pure pipeline in `ml.engine.emailgen`.
 
-Everything in this package except `factsheet.py` (the ORM bridge) is Django-free: it takes a `FactSheet`
-and returns a `DraftOutcome`, so it runs in a notebook or on a GPU host without the project.
+`factsheet.py` builds a `FactSheet` from CRM rows, `examples.py` selects few-shot examples from reps' accepted
+drafts, `evaluation.py` drafts over an organisation and reports grounding and compliance.
 """

@@ -29,8 +29,8 @@ from django.db.models import F
 
 from ml.email_services import EmailRefused, email_draft_create, email_draft_generate, email_settings_get
 from ml.emailgen.factsheet import fact_sheet_build, fact_sheet_refusal
-from ml.emailgen.guardrails import draft_check
-from ml.emailgen.types import INTENTS, LENGTHS, TONES
+from ml.engine.emailgen.guardrails import draft_check
+from ml.engine.emailgen.types import INTENTS, LENGTHS, TONES
 from ml.models import EmailSettings, GeneratedEmail
 from salesai.core.models import Activity, Contact, Deal, Organization
 

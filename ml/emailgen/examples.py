@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.emailgen.types import FactSheet
+from ml.engine.emailgen.types import FactSheet
 from ml.models import EmailIntent, GeneratedEmail
 
 EXAMPLES_MAX = 2

@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ml.emailgen.types import ComplianceFooter, Fact, FactSheet
+from ml.engine.emailgen.types import ComplianceFooter, Fact, FactSheet
 from ml.models import EmailSettings, EmailSuppression, ProductCatalogueEntry
 from salesai.core.models import Activity, Contact, Deal, Organization
 

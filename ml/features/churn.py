@@ -1,5 +1,5 @@
 """Point-in-time churn features: one row per (customer account, snapshot S), built only from what was known
-before S, plus the account's last activities as a sequence (ml.features.activity_sequences).
+before S, plus the account's last activities as a sequence (ml.engine.activity_sequences).
 
 A customer is a company with a converted contact or a won deal; it is a customer from the earliest of
 those. It churned at the date in its custom property `settings.ML_CHURN_DATE_PROPERTY` or at the close
@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
-from ml.features.activity_sequences import (
+from ml.engine.activity_sequences import (
     SEQUENCE_LENGTH_DEFAULT,
     ActivitySequences,
     direction_index,
@@ -37,8 +37,8 @@ from ml.features.activity_sequences import (
     sequence_steps,
     sequences_empty,
 )
+from ml.engine.schema import ColumnSpec, TableSchema
 from ml.features.lead import ENGAGEMENT_BUCKETS
-from ml.features.schema import ColumnSpec, TableSchema
 from salesai.core.models import Activity, Company, Contact, Deal
 from salesai.core.selectors import contacts_not_erased
 

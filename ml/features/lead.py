@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import Max, Min, QuerySet
 
-from ml.features.schema import ColumnSpec, TableSchema
+from ml.engine.schema import ColumnSpec, TableSchema
 from salesai.core.models import Activity, Company, Contact, Deal
 from salesai.core.selectors import contacts_not_erased
 

@@ -27,9 +27,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from ml.features.schema import ColumnSpec
+from ml.engine.schema import ColumnSpec
+from ml.engine.text_encoder import EMBEDDING_DIM
 from ml.text.cache import text_embeddings_get
-from ml.text.encoder import EMBEDDING_DIM
 from salesai.core.models import Activity
 
 LAST_N_TEXTS_DEFAULT = 5  # activities concatenated per contact

@@ -1,4 +1,4 @@
-"""Free text -> sentence embeddings (all-MiniLM-L6-v2, shipped offline), cached by content hash.
+"""Free text -> sentence embeddings cached by content hash (TextEmbedding rows): the Django side.
 
-`encoder.py` is pure torch/transformers (no Django); `cache.py` is the Django side (TextEmbedding rows).
+The encoder itself (all-MiniLM-L6-v2, shipped offline) is pure torch/transformers in `ml.engine.text_encoder`.
 """

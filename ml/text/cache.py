@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from django.conf import settings
 
+from ml.engine import text_encoder
 from ml.models import TextEmbedding
-from ml.text import encoder as text_encoder
 
 _IN_CHUNK = 900  # hashes per SQL IN (...) list, under SQLite's variable limit
 _STORE_BATCH = 500

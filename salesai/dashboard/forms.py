@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from ml.emailgen.types import LENGTHS, TONES
+from ml.engine.emailgen.types import LENGTHS, TONES
 from ml.models import EmailIntent, Feedback
 from salesai.core.models import Deal
 

@@ -84,7 +84,7 @@ def _champion_comparison(model_version: ModelVersion | None) -> list[ModelCompar
 
 
 def _gate_summary(model_version: ModelVersion | None) -> dict:
-    """Why this family serves and how it compared, in the gate's own words (ml.gate)."""
+    """Why this family serves and how it compared, in the gate's own words (ml.engine.gate)."""
     gate = ((model_version.metrics or {}).get("gate") or {}) if model_version is not None else {}
     return {"family": gate.get("family"), "reasons": gate.get("reasons") or [], "promoted": gate.get("promote")}
 

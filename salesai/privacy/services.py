@@ -103,8 +103,8 @@ def person_erase(
 def _text_embeddings_erase(texts: object) -> int:
     """Cached embeddings are keyed by the sha256 of the exact text the models encode: recompute the keys of
     the person's activity texts and drop those rows (another organisation's identical text is re-encoded)."""
+    from ml.engine.text_encoder import text_sha256
     from ml.features.text import activity_text  # pandas-backed: only when erasing
-    from ml.text.encoder import text_sha256
 
     digests = {text_sha256(text) for text in (activity_text(subject=s, body=b) for s, b in texts) if text}
     deleted = 0

@@ -7,8 +7,8 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
-from ml.baselines import BaselineModel, lightgbm_baseline_fit, logistic_baseline_fit
-from ml.features.schema import TableSchema
+from ml.engine.baselines import BaselineModel, lightgbm_baseline_fit, logistic_baseline_fit
+from ml.engine.schema import TableSchema
 
 FITS = {"logistic": logistic_baseline_fit, "lightgbm": lightgbm_baseline_fit}
 
@@ -193,7 +193,7 @@ def test_training_rows_get_out_of_fold_rates() -> None:
 def test_an_encoder_pickled_before_derived_columns_encodes_as_before() -> None:
     import pickle
 
-    from ml.baselines import _FrameEncoder
+    from ml.engine.baselines import _FrameEncoder
 
     frame, labels = signal_frame(rows=200)
     frame["seen"] = pd.Timestamp("2025-01-01", tz="UTC") - pd.to_timedelta(np.arange(200), unit="D")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from ml import benchmark
-from ml.benchmark import benchmark_dataset_load, benchmark_run, benchmark_table
-from ml.training import TrainingParams
+from ml.engine import benchmark
+from ml.engine.benchmark import benchmark_dataset_load, benchmark_run, benchmark_table
+from ml.engine.training import TrainingParams
 
 SHARED_TELCO = Path(__file__).resolve().parents[2].parent / "shared/data/telco-customer-churn/Telco-Customer-Churn.csv"
 FAST = TrainingParams(epochs=2, d_token=8, n_layers=1, n_heads=2, batch_size=128)

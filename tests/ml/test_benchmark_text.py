@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml.benchmark import benchmark_dataset_load, benchmark_run
-from ml.training import TrainingParams
+from ml.engine.benchmark import benchmark_dataset_load, benchmark_run
+from ml.engine.training import TrainingParams
 
 WORDS = {"budget": 0, "later": 1}
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from ml.calibration import (
+from ml.engine.calibration import (
     Calibrator,
     average_precision,
     brier_score,

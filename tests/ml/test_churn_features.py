@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from django.utils import timezone
 
-from ml.features.activity_sequences import PAD, direction_index, kind_index, sequence_steps
+from ml.engine.activity_sequences import PAD, direction_index, kind_index, sequence_steps
 from ml.features.churn import SNAPSHOT_SPACING_DAYS, churn_schema, churn_scoring_frame, churn_training_frame
 from salesai.core.models import Activity, Deal
 from tests.factories import ActivityFactory, CompanyFactory, ContactFactory, DealFactory, OrganizationFactory

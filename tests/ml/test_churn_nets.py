@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ml.churn_training import train_churn_model
-from ml.features.activity_sequences import ActivitySequences
-from ml.features.schema import ColumnSpec, TableSchema
-from ml.nets.activity_sequence import ActivityTokenizer, ChurnTransformerConfig
-from ml.nets.ft_transformer import FTTransformerConfig
-from ml.training import TrainingParams
+from ml.engine.activity_sequences import ActivitySequences
+from ml.engine.churn_training import train_churn_model
+from ml.engine.nets.activity_sequence import ActivityTokenizer, ChurnTransformerConfig
+from ml.engine.nets.ft_transformer import FTTransformerConfig
+from ml.engine.schema import ColumnSpec, TableSchema
+from ml.engine.training import TrainingParams
 
 
 def _config(**extra) -> ChurnTransformerConfig:

@@ -11,13 +11,14 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from ml import churn_services, services
-from ml.churn_explain import ACTIVITY_FACTOR, churn_factors
-from ml.features.activity_sequences import ActivitySequences
-from ml.features.schema import ColumnSpec, TablePreprocessor, TableSchema
+from ml.engine.activity_sequences import ActivitySequences
+from ml.engine.checkpoints import CheckpointError, file_sha256
+from ml.engine.churn_explain import ACTIVITY_FACTOR, churn_factors
+from ml.engine.nets.activity_sequence import ChurnTransformer, ChurnTransformerConfig
+from ml.engine.nets.ft_transformer import FTTransformerConfig
+from ml.engine.schema import ColumnSpec, TablePreprocessor, TableSchema
 from ml.models import ModelVersion, Prediction, Task, TrainingRun
-from ml.nets.activity_sequence import ChurnTransformer, ChurnTransformerConfig
-from ml.nets.ft_transformer import FTTransformerConfig
-from ml.registry import CheckpointError, artifact_absolute_path, file_sha256, model_cache_clear
+from ml.registry import artifact_absolute_path, model_cache_clear
 from ml.signals import predictions_updated
 from salesai.core.models import Company
 from salesai.demo.services import demo_seed

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ml import services
-from ml.drift import (
+from ml.engine.drift import (
     EPSILON,
     DriftAccumulator,
     FieldSpec,

@@ -19,7 +19,7 @@ from ml.emailgen.evaluation import (
     email_eval_row,
     email_eval_summarize,
 )
-from ml.emailgen.types import INTENTS, GenerationResult
+from ml.engine.emailgen.types import INTENTS, GenerationResult
 from ml.models import EmailSettings, EmailSuppression, GeneratedEmail, ProductCatalogueEntry
 from salesai.core.models import Activity, Contact, Deal
 from tests.factories import ActivityFactory, CompanyFactory, ContactFactory, DealFactory, OrganizationFactory

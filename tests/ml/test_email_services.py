@@ -20,12 +20,12 @@ from ml.email_services import (
     email_draft_reject,
     email_draft_request,
 )
-from ml.emailgen import backends as emailgen_backends
-from ml.emailgen import pipeline
-from ml.emailgen.backends import BackendError
 from ml.emailgen.factsheet import fact_sheet_build
-from ml.emailgen.guardrails import draft_check
-from ml.emailgen.types import GenerationResult
+from ml.engine.emailgen import backends as emailgen_backends
+from ml.engine.emailgen import pipeline
+from ml.engine.emailgen.backends import BackendError
+from ml.engine.emailgen.guardrails import draft_check
+from ml.engine.emailgen.types import GenerationResult
 from ml.models import EmailSettings, EmailSuppression, GeneratedEmail
 from salesai.core.models import Activity
 from tests.factories import ActivityFactory, ContactFactory, DealFactory, OrganizationFactory, UserFactory

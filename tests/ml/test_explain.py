@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from ml.calibration import Calibrator
-from ml.explain import OcclusionExplainer, explainer_get, factors_top, predictions_explain, value_text
-from ml.features.schema import ColumnSpec, TablePreprocessor, TableSchema
-from ml.inference import ScoringModel
+from ml.engine.calibration import Calibrator
+from ml.engine.explain import OcclusionExplainer, explainer_get, factors_top, predictions_explain, value_text
+from ml.engine.inference import ScoringModel
+from ml.engine.schema import ColumnSpec, TablePreprocessor, TableSchema
 
 SCHEMA = TableSchema(
     columns=(

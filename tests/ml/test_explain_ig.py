@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ml.calibration import Calibrator
-from ml.explain import (
+from ml.engine.calibration import Calibrator
+from ml.engine.explain import (
     MIN_WEIGHT,
     IntegratedGradientsExplainer,
     OcclusionExplainer,
@@ -19,11 +19,11 @@ from ml.explain import (
     sentence_spans,
     text_factors_name_sentences,
 )
+from ml.engine.inference import ScoringModel, predict_logits
+from ml.engine.schema import ColumnSpec, EncodedTable, TablePreprocessor, TableSchema
+from ml.engine.training import TrainingParams, train_tabular_model
 from ml.features.lead import lead_schema, lead_training_frame
-from ml.features.schema import ColumnSpec, EncodedTable, TablePreprocessor, TableSchema
 from ml.features.text import LEAD_TEXT_COLUMNS, TextEvidence
-from ml.inference import ScoringModel, predict_logits
-from ml.training import TrainingParams, train_tabular_model
 from tests.ml.crm_data import synthetic_org_create
 
 TINY = {"d_token": 16, "n_heads": 2, "n_layers": 2, "epochs": 8, "batch_size": 64, "seed": 1}

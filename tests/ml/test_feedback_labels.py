@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import baselines, services, training
+from ml import services
+from ml.engine import baselines, training
+from ml.engine.feedback_labels import FeedbackLabel, FeedbackWeights, feedback_training_set
+from ml.engine.training import holdout_split
 from ml.features.lead import lead_training_frame
-from ml.feedback_labels import FeedbackLabel, FeedbackWeights, feedback_training_set
 from ml.models import Feedback
-from ml.training import holdout_split
 from salesai.core.models import Contact
 from tests.factories import FeedbackFactory, ModelVersionFactory, PredictionFactory
 from tests.ml.crm_data import synthetic_org_create

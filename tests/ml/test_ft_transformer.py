@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ml.nets.ft_transformer import FTTransformer, FTTransformerConfig
+from ml.engine.nets.ft_transformer import FTTransformer, FTTransformerConfig
 
 
 def _net(**overrides) -> FTTransformer:

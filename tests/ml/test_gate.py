@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from ml import services
 from ml.beat import NIGHTLY_TASK
-from ml.gate import ChampionEvidence, FamilyChoice, auc_difference, champion_decide, family_choose
+from ml.engine.gate import ChampionEvidence, FamilyChoice, auc_difference, champion_decide, family_choose
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.registry import artifact_absolute_path, model_cache_clear
 from salesai.core.models import Contact

@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from ml.features.schema import EncodedTable
-from ml.inference import device_resolve, predict_logits, torch_threads_set
-from ml.nets.ft_transformer import FTTransformer, FTTransformerConfig
+from ml.engine.inference import device_resolve, predict_logits, torch_threads_set
+from ml.engine.nets.ft_transformer import FTTransformer, FTTransformerConfig
+from ml.engine.schema import EncodedTable
 
 
 def test_auto_device_follows_cuda_availability(monkeypatch):

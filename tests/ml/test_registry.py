@@ -3,18 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
-from ml.features.schema import ColumnSpec, TableSchema
-from ml.registry import (
-    CheckpointError,
-    artifact_absolute_path,
-    artifact_relative_path,
-    checkpoint_load,
-    checkpoint_read,
-    checkpoint_save,
-    file_sha256,
-    model_load_cached,
-)
-from ml.training import TrainingParams, train_tabular_model
+from ml.engine.checkpoints import CheckpointError, checkpoint_load, checkpoint_read, checkpoint_save, file_sha256
+from ml.engine.schema import ColumnSpec, TableSchema
+from ml.engine.training import TrainingParams, train_tabular_model
+from ml.registry import artifact_absolute_path, artifact_relative_path, model_load_cached
 
 
 @pytest.fixture(scope="module")

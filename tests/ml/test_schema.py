@@ -1,12 +1,12 @@
 import json
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ml.features.schema import MISSING_INDEX, RARE_INDEX, ColumnSpec, TablePreprocessor, TableSchema
+from ml.engine.schema import MISSING_INDEX, RARE_INDEX, ColumnSpec, TablePreprocessor, TableSchema
 
 
 def _frame() -> pd.DataFrame:

@@ -9,9 +9,10 @@ from django_celery_beat.models import PeriodicTask
 
 from ml import services, tasks
 from ml.beat import NIGHTLY_TASK
+from ml.engine.checkpoints import file_sha256
 from ml.features.lead import BASE_COLUMNS
 from ml.models import Feedback, ModelVersion, PendingScoring, Prediction, TrainingRun
-from ml.registry import artifact_absolute_path, file_sha256
+from ml.registry import artifact_absolute_path
 from salesai.core.models import Contact
 from tests.factories import (
     ContactFactory,

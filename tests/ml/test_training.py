@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.features.schema import ColumnSpec, TableSchema
-from ml import training
-from ml.training import SEARCH_CANDIDATES, TrainingParams, _lr_factor, holdout_split, train_tabular_model
+from ml.engine import training
+from ml.engine.schema import ColumnSpec, TableSchema
+from ml.engine.training import SEARCH_CANDIDATES, TrainingParams, _lr_factor, holdout_split, train_tabular_model
 
 SCHEMA = TableSchema(
     columns=(

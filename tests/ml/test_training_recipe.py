@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from ml import training_recipe
-from ml.features.schema import TableSchema
+from ml.engine.schema import TableSchema
 from ml.models import ModelVersion, Task
 from ml.services import table_transformer_recipe, training_params_build
 from ml.serving import served_model_load

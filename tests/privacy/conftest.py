@@ -24,7 +24,7 @@ BYSTANDER_TEXT = "Grace here, please call me back about the invoice"
 
 
 def text_key(subject: str, body: str) -> str:
-    # Mirrors ml.features.text.activity_text + ml.text.encoder.text_sha256 on purpose: the test must not
+    # Mirrors ml.features.text.activity_text + ml.engine.text_encoder.text_sha256 on purpose: the test must not
     # reuse the code under test to decide which cache rows are theirs.
     text = "\n".join(part.strip() for part in (subject, body) if part and part.strip())
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ml.email_services import EmailRefused, email_draft_create, email_draft_generate
-from ml.emailgen.types import LENGTHS, TONES
+from ml.engine.emailgen.types import LENGTHS, TONES
 from ml.models import EmailIntent, EmailSettings, GeneratedEmail
 from salesai.core.models import Contact
 

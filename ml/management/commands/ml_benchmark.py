@@ -8,9 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml.benchmark import MODELS, benchmark_dataset_load, benchmark_run, benchmark_table
-from ml.inference import torch_threads_set
-from ml.training import TrainingParams
+from ml.engine.benchmark import MODELS, benchmark_dataset_load, benchmark_run, benchmark_table
+from ml.engine.inference import torch_threads_set
+from ml.engine.training import TrainingParams
 
 
 class Command(BaseCommand):

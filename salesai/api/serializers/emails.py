@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from ml.emailgen.types import LENGTHS, TONES
+from ml.engine.emailgen.types import LENGTHS, TONES
 from ml.models import EmailIntent, GeneratedEmail
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ml.emailgen.backends import BackendError
-from ml.emailgen.types import GenerationResult
+from ml.engine.emailgen.backends import BackendError
+from ml.engine.emailgen.types import GenerationResult
 
 
 @dataclass

@@ -10,7 +10,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from ml.emailgen.types import ComplianceFooter, Fact, FactSheet
+from ml.engine.emailgen.types import ComplianceFooter, Fact, FactSheet
 
 FOOTER = ComplianceFooter(
     unsubscribe_text="Reply STOP or use the unsubscribe link to opt out of these emails.",

@@ -5,9 +5,9 @@ from itertools import product
 
 import pytest
 
-from ml.emailgen.composer import draft_compose
-from ml.emailgen.guardrails import draft_check
-from ml.emailgen.types import INTENTS, LENGTHS, TONES, DraftOptions
+from ml.engine.emailgen.composer import draft_compose
+from ml.engine.emailgen.guardrails import draft_check
+from ml.engine.emailgen.types import INTENTS, LENGTHS, TONES, DraftOptions
 from tests.ml.emailgen.sheets import FOOTER, fact_sheet_make, fact_sheet_random
 
 

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from ml.emailgen.examples import email_example_text, email_examples_select, request_summary
-from ml.emailgen.types import ComplianceFooter, Fact, FactSheet
+from ml.engine.emailgen.types import ComplianceFooter, Fact, FactSheet
 from ml.models import GeneratedEmail
 from ml.text import cache
 from tests.factories import ContactFactory, OrganizationFactory

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from ml.emailgen.guardrails import claims_extract, draft_check, sentences_split
-from ml.emailgen.types import ComplianceFooter
+from ml.engine.emailgen.guardrails import claims_extract, draft_check, sentences_split
+from ml.engine.emailgen.types import ComplianceFooter
 from tests.ml.emailgen.sheets import FOOTER, fact_sheet_make
 
 SHEET = fact_sheet_make()

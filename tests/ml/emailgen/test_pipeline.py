@@ -3,11 +3,11 @@
 import json
 from dataclasses import asdict
 
-from ml.emailgen.backends import BackendError
-from ml.emailgen.composer import draft_compose
-from ml.emailgen.guardrails import draft_check
-from ml.emailgen.pipeline import draft_generate
-from ml.emailgen.types import ComplianceFooter, DraftOptions
+from ml.engine.emailgen.backends import BackendError
+from ml.engine.emailgen.composer import draft_compose
+from ml.engine.emailgen.guardrails import draft_check
+from ml.engine.emailgen.pipeline import draft_generate
+from ml.engine.emailgen.types import ComplianceFooter, DraftOptions
 from tests.ml.emailgen.fakes import ScriptedBackend
 from tests.ml.emailgen.sheets import FOOTER, fact_sheet_make
 

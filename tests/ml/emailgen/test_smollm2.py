@@ -4,10 +4,10 @@ import importlib.util
 
 import pytest
 
-from ml.emailgen.backends import backend_from_config
-from ml.emailgen.guardrails import draft_check
-from ml.emailgen.pipeline import draft_generate
-from ml.emailgen.types import DraftOptions
+from ml.engine.emailgen.backends import backend_from_config
+from ml.engine.emailgen.guardrails import draft_check
+from ml.engine.emailgen.pipeline import draft_generate
+from ml.engine.emailgen.types import DraftOptions
 from tests.ml.emailgen.sheets import fact_sheet_make
 
 pytestmark = [

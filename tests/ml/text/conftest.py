@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from ml.text import encoder as text_encoder
+from ml.engine import text_encoder
 
 
 @pytest.fixture

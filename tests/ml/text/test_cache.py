@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from ml.engine import text_encoder
+from ml.engine.text_encoder import EMBEDDING_DIM, ENCODER_NAME, encoder_get, text_sha256
 from ml.models import TextEmbedding
 from ml.text import cache
-from ml.text import encoder as text_encoder
 from ml.text.cache import text_embeddings_get
-from ml.text.encoder import EMBEDDING_DIM, ENCODER_NAME, encoder_get, text_sha256
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml.text.encoder import (
+from ml.engine.text_encoder import (
     EMBEDDING_DIM,
     encoder_clear,
     encoder_get,
@@ -92,7 +92,7 @@ def test_import_loads_neither_transformers_nor_cuda():
     import sys
 
     probe = (
-        "import sys, torch, ml.text.encoder; "
+        "import sys, torch, ml.engine.text_encoder; "
         "assert 'transformers' not in sys.modules, 'transformers imported eagerly'; "
         "assert not torch.cuda.is_initialized(), 'CUDA touched at import'"
     )

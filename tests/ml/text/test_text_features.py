@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.engine.text_encoder import EMBEDDING_DIM
 from ml.features.text import (
     activity_embeddings_pool,
     activity_text,
@@ -12,7 +13,6 @@ from ml.features.text import (
     lead_text_features,
 )
 from ml.text.cache import text_embeddings_get
-from ml.text.encoder import EMBEDDING_DIM
 from tests.factories import ActivityFactory, ContactFactory, OrganizationFactory
 
 AS_OF = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

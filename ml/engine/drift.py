@@ -197,7 +197,7 @@ def _texts(column: pd.Series) -> list[str | None]:
 
 
 def training_reference_build(*, trained: Any, frame: pd.DataFrame, split: Sequence[np.ndarray]) -> dict[str, Any]:
-    """The reference of a freshly trained model (an `ml.training.TrainedModel`): the calibrated scores of its
+    """The reference of a freshly trained model (an `ml.engine.training.TrainedModel`): the calibrated scores of its
     held-out rows (validation + test: what it has not trained on) and the fields of every training row."""
     model = trained.scoring_model()
     held_out = np.concatenate([np.asarray(split[1]), np.asarray(split[2])]).astype(np.int64)

@@ -4,7 +4,7 @@ activities, one token each. Pure torch: no Django.
 An activity token = kind embedding + direction embedding + a linear map of its (log age, log gap) numbers
 + a projection of its text embedding (MiniLM, 384-d, scaled by `text_scale`; a zero vector = no text, which
 projects to 0) + a
-learned position embedding (position k = the k-th most recent, see ml.features.activity_sequences). Steps
+learned position embedding (position k = the k-th most recent, see ml.engine.activity_sequences). Steps
 with kind 0 are padding and become one learned padding token, so a short history is "K - n padding
 tokens + n activities". The tokens join the feature tokens through `FTTransformer.forward(extra_tokens=)`,
 and the FT-Transformer's blocks and CLS head do the rest.
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ml.nets.ft_transformer import FTTransformer, FTTransformerConfig
+from ml.engine.nets.ft_transformer import FTTransformer, FTTransformerConfig
 
 
 @dataclass

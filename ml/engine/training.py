@@ -5,11 +5,11 @@ land on one side, so the held-out numbers are not flattered by memorised contact
 and seeded. The preprocessor is fitted on the training rows only. Training uses AdamW, a positive-class
 weight for imbalance and early stopping on validation loss; the calibrator is fitted on validation logits;
 the reported metrics come from the test rows, which neither training nor calibration saw.
-Text columns of the schema (sentence embeddings, see ml.features.schema) become text tokens of the net;
+Text columns of the schema (sentence embeddings, see ml.engine.schema) become text tokens of the net;
 `TrainingParams.text=False` drops them, which trains exactly the text-free model.
 
 What closes the gap to gradient boosting on small tables (checkpoints record their config, so older ones
-score as before): numeric embeddings (`numeric_embedding`, PLR by default, see ml.nets.numeric_embeddings),
+score as before): numeric embeddings (`numeric_embedding`, PLR by default, see ml.engine.nets.numeric_embeddings),
 an ensemble of `n_members` heads on a shared trunk whose mean logit is calibrated and served (every member
 trained on its own loss), a linear warm-up then cosine learning rate, and a small search
 (`search_candidates`, off by default: it multiplies training time and did not beat the defaults on the
@@ -31,10 +31,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ml.calibration import Calibrator, calibrator_fit, classification_metrics, expected_calibration_error, sigmoid
-from ml.features.schema import EncodedTable, TablePreprocessor, TableSchema
-from ml.inference import ScoringModel, device_resolve, predict_logits
-from ml.nets.ft_transformer import FTTransformer, FTTransformerConfig
+from ml.engine.calibration import (
+    Calibrator,
+    calibrator_fit,
+    classification_metrics,
+    expected_calibration_error,
+    sigmoid,
+)
+from ml.engine.inference import ScoringModel, device_resolve, predict_logits
+from ml.engine.nets.ft_transformer import FTTransformer, FTTransformerConfig
+from ml.engine.schema import EncodedTable, TablePreprocessor, TableSchema
 
 ARCHITECTURE = "ft_transformer"
 LR_SCHEDULES = ("constant", "cosine")
@@ -50,7 +56,7 @@ SEARCH_CANDIDATES: tuple[dict[str, Any], ...] = (
 
 @dataclass
 class TrainingParams:
-    # One wide block: its CLS-only attention is folded (ml.nets.ft_transformer), so three ensemble heads on
+    # One wide block: its CLS-only attention is folded (ml.engine.nets.ft_transformer), so three ensemble heads on
     # 64-d tokens score faster on a CPU than the former two 32-d blocks, and match or beat them on the shared
     # Telco and X Education tables (ml_benchmark, 5 folds).
     d_token: int = 64
@@ -77,7 +83,7 @@ class TrainingParams:
     max_seconds: float | None = None  # wall-clock budget; the best epoch so far is kept
     device: str = "cpu"
     text: bool = True  # read the schema's text columns (embeddings) as tokens
-    # Numeric embeddings (see ml.nets.numeric_embeddings): "periodic" (PLR) or "linear" (the paper's x * W_j).
+    # Numeric embeddings (see ml.engine.nets.numeric_embeddings): "periodic" (PLR) or "linear" (the paper's x * W_j).
     numeric_embedding: str = "periodic"
     n_frequencies: int = 16
     frequency_scale: float = 0.03
@@ -195,7 +201,7 @@ def train_tabular_model(
 
     `split` gives explicit (train, valid, test) row positions instead of the seeded group split, so a
     benchmark can train every model on the same rows and evaluate on its own held-out fold.
-    `sample_weight` (one per row; reps' feedback, see ml.feedback_labels) weighs the training loss only;
+    `sample_weight` (one per row; reps' feedback, see ml.engine.feedback_labels) weighs the training loss only;
     validation loss, calibration and held-out metrics stay unweighted."""
     params = params or TrainingParams()
     params.validate()

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from ml.emailgen.backends import BackendError
-from ml.emailgen.types import GenerationResult
+from ml.engine.emailgen.backends import BackendError
+from ml.engine.emailgen.types import GenerationResult
 
 _CACHE: dict[tuple[str, str, str], tuple[Any, Any, torch.device]] = {}
 _LOCK = threading.Lock()

@@ -1,8 +1,8 @@
 """A baseline that serves: scores and per-field reasons from a fitted LightGBM or logistic model. Pure: no Django.
 
-When the gate (ml.gate) picks a baseline family, scoring must look the same to its callers as with the
+When the gate (ml.engine.gate) picks a baseline family, scoring must look the same to its callers as with the
 Transformer: a calibrated probability and the top fields that pushed it up or down, in the same plain words
-(`ml.explain.factors_top`). The reasons are the models' own additive terms on the logit:
+(`ml.engine.explain.factors_top`). The reasons are the models' own additive terms on the logit:
 - LightGBM: per-row feature contributions (TreeSHAP, `pred_contrib=True`), relative to the average score;
 - logistic: each input term `coef * (x - mean of x in training)`, so the typical training row scores 0.
 Derived inputs (a date's month, a category's frequency, one-hot columns, missing indicators) are summed back
@@ -11,6 +11,10 @@ term that raises the logit raises the probability.
 
 Artifacts are joblib files whose sha256 is stored on the ModelVersion and checked before anything is
 unpickled: a swapped or altered file is refused (CheckpointError), as for the Transformer's checkpoints.
+A pickle names the module of every class it holds; artifacts written before the pure code moved into
+`ml.engine` name the old modules (`ml.baseline_serving`, `ml.baselines`, `ml.calibration`,
+`ml.features.schema`), which no longer exist. The loader maps those names to their new homes
+(LEGACY_MODULE_PATHS) while it unpickles, and only then: the old import paths stay gone.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.features.schema import TableSchema
+from ml.engine.schema import TableSchema
 
 BASELINE_FAMILIES = ("lightgbm", "logistic")
 ARTIFACT_FORMAT = "salesai.ml.baseline"
@@ -37,7 +44,7 @@ class BaselineArtifactError(Exception):
 
 @dataclass(frozen=True)
 class FieldsView:
-    """What `ml.explain.factors_top` needs of a preprocessor: the explained fields and their schema."""
+    """What `ml.engine.explain.factors_top` needs of a preprocessor: the explained fields and their schema."""
 
     schema: TableSchema
     fields: list[str]
@@ -46,7 +53,7 @@ class FieldsView:
 @dataclass
 class BaselineScorer:
     family: str
-    model: Any  # ml.baselines.BaselineModel
+    model: Any  # ml.engine.baselines.BaselineModel
     schema: TableSchema
     # logistic only: mean of each transformed training input, the zero point of its terms
     term_reference: np.ndarray | None = None
@@ -144,10 +151,45 @@ def baseline_artifact_load(*, path: Path, expected_sha256: str | None) -> Baseli
     actual = _sha256(path)
     if actual != expected_sha256:
         raise BaselineArtifactError(f"artifact {path.name} was altered (sha256 {actual[:12]}...)")
-    scorer = joblib.load(path)
+    with _legacy_module_paths():
+        scorer = joblib.load(path)
     if not isinstance(scorer, BaselineScorer) or scorer.metadata.get("format") != ARTIFACT_FORMAT:
         raise BaselineArtifactError(f"{path.name} is not a baseline artifact")
     return scorer
+
+
+# Module paths of pickled classes before the pure code moved into ml.engine -> where those classes live now.
+# Pickles store "module + class name", so every artifact saved before the move names these modules.
+LEGACY_MODULE_PATHS = {
+    "ml.baseline_serving": "ml.engine.baseline_serving",
+    "ml.baselines": "ml.engine.baselines",
+    "ml.calibration": "ml.engine.calibration",
+    "ml.features.schema": "ml.engine.schema",
+}
+_legacy_lock = threading.Lock()
+
+
+@contextmanager
+def _legacy_module_paths() -> Iterator[None]:
+    """While joblib unpickles, resolve classes pickled under a LEGACY_MODULE_PATHS name from the new module.
+
+    joblib has no hook for its unpickler's `find_class`, so its NumpyUnpickler class gets a subclass that remaps
+    those names for the duration of the load (under a lock; every other name resolves as before). Nothing is
+    added to sys.modules: `import ml.baselines` still fails everywhere else."""
+    from joblib import numpy_pickle
+
+    with _legacy_lock:
+        original = numpy_pickle.NumpyUnpickler
+
+        class _RemappingUnpickler(original):  # type: ignore[misc, valid-type]
+            def find_class(self, module: str, name: str) -> Any:
+                return super().find_class(LEGACY_MODULE_PATHS.get(module, module), name)
+
+        numpy_pickle.NumpyUnpickler = _RemappingUnpickler
+        try:
+            yield
+        finally:
+            numpy_pickle.NumpyUnpickler = original
 
 
 def _sha256(path: Path) -> str:

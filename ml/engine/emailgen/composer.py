@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ml.emailgen.guardrails import (
+from ml.engine.emailgen.guardrails import (
     BODY_HARD_MAX_CHARS,
     BODY_MAX_CHARS,
     PLACEHOLDER_RES,
@@ -20,7 +20,7 @@ from ml.emailgen.guardrails import (
     claims_extract,
     fact_index_build,
 )
-from ml.emailgen.types import DraftOptions, FactSheet
+from ml.engine.emailgen.types import DraftOptions, FactSheet
 
 VALUE_MAX_CHARS = 80  # longer values (long deal names, subjects) read badly inside a sentence
 

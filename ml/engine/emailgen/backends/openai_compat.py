@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from ml.emailgen.backends import BackendError
-from ml.emailgen.types import GenerationResult
+from ml.engine.emailgen.backends import BackendError
+from ml.engine.emailgen.types import GenerationResult
 
 RETRY_AFTER_CAP_SECONDS = 10.0
 

@@ -1,7 +1,7 @@
 """Why an account got its churn risk, in plain words. Pure torch/numpy/pandas: no Django.
 
-Table fields: occlusion, as ml.explain.OcclusionExplainer does for leads (swap the field for its typical
-value, measure the logit change), then the same top-factor wording (ml.explain.factors_top). Activities:
+Table fields: occlusion, as ml.engine.explain.OcclusionExplainer does for leads (swap the field for its typical
+value, measure the logit change), then the same top-factor wording (ml.engine.explain.factors_top). Activities:
 each recent activity with text is removed from the sequence in turn (its step becomes padding); the one
 whose removal changes the risk most is named with its words, e.g. Recent note: "...considering switching...".
 """
@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ml.churn_training import churn_logits
-from ml.explain import MIN_WEIGHT, SENTENCE_MAX_CHARS, factors_top
-from ml.features.activity_sequences import PAD, ActivitySequences
-from ml.features.schema import EncodedTable, TablePreprocessor
-from ml.nets.activity_sequence import ChurnTransformer
+from ml.engine.activity_sequences import PAD, ActivitySequences
+from ml.engine.churn_training import churn_logits
+from ml.engine.explain import MIN_WEIGHT, SENTENCE_MAX_CHARS, factors_top
+from ml.engine.nets.activity_sequence import ChurnTransformer
+from ml.engine.schema import EncodedTable, TablePreprocessor
 
 ACTIVITY_FACTOR = "recent_activity"
 

@@ -9,7 +9,7 @@ Scoring throughput is measured in the same run on the same rows: model only (inp
 Transformer at batch 1,024 vs LightGBM's predict. Pure pandas/numpy/torch: no Django.
 
 `--text` columns are embedded once per distinct value with the same all-MiniLM-L6-v2 encoder the CRM
-models use (ml.text.encoder) and read by the Transformer as text tokens; the baselines read the raw values
+models use (ml.engine.text_encoder) and read by the Transformer as text tokens; the baselines read the raw values
 as categoricals (rare values folded together), as they would without an encoder.
 """
 
@@ -27,10 +27,10 @@ import pandas as pd
 import torch
 from pandas.api.types import is_datetime64_any_dtype
 
-from ml.baselines import lightgbm_baseline_fit, logistic_baseline_fit
-from ml.features.schema import KINDS, ColumnSpec, TableSchema, datetime_utc, looks_like_dates
-from ml.inference import predict_logits
-from ml.training import TrainingParams, train_tabular_model
+from ml.engine.baselines import lightgbm_baseline_fit, logistic_baseline_fit
+from ml.engine.inference import predict_logits
+from ml.engine.schema import KINDS, ColumnSpec, TableSchema, datetime_utc, looks_like_dates
+from ml.engine.training import TrainingParams, train_tabular_model
 
 MODELS = ("transformer", "lightgbm", "logistic")
 METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece")
@@ -382,7 +382,7 @@ def _coerce_numeric(frame: pd.DataFrame, *, keep: set[str]) -> tuple[pd.DataFram
 
 
 def _default_embed(texts: list[str]) -> np.ndarray:
-    from ml.text.encoder import encoder_get  # loads the model: only when a --text column is given
+    from ml.engine.text_encoder import encoder_get  # loads the model: only when a --text column is given
 
     return encoder_get(device="cpu", threads=torch.get_num_threads()).encode(texts)
 

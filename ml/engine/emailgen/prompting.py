@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ml.emailgen.types import DraftOptions, FactSheet, Violation
+from ml.engine.emailgen.types import DraftOptions, FactSheet, Violation
 
 INTENT_GOALS = {
     "first_touch": "a first introduction to someone we have not emailed before",

@@ -1,7 +1,7 @@
 """FT-Transformer for tables (Gorishniy et al., 2021, "Revisiting Deep Learning Models for Tabular Data").
 
 Every feature becomes a token: a numeric value x_j is `x_j * W_j + b_j` (its own linear map), or with
-`numeric_embedding="periodic"` a PLR embedding (ml.nets.numeric_embeddings: periodic features of x_j, a
+`numeric_embedding="periodic"` a PLR embedding (ml.engine.nets.numeric_embeddings: periodic features of x_j, a
 per-column linear map, ReLU; Gorishniy et al. 2022) plus b_j; a missing value, NaN in the input, becomes
 the feature's learned "missing" vector instead. A category is an
 embedding plus a per-column bias. Closely related numeric columns may share one token (`numeric_groups`,
@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ml.nets.numeric_embeddings import PeriodicEmbedding
+from ml.engine.nets.numeric_embeddings import PeriodicEmbedding
 
 NUMERIC_EMBEDDINGS = ("linear", "periodic")
 
@@ -56,7 +56,7 @@ class FTTransformerConfig:
     n_text: int = 0
     text_dim: int = 0
     # How a numeric value becomes its vector: "linear" (x * W_j, the paper's and older checkpoints') or
-    # "periodic" (PLR, ml.nets.numeric_embeddings) with `n_frequencies` frequencies drawn from N(0, frequency_scale).
+    # "periodic" (PLR, nets.numeric_embeddings) with `n_frequencies` frequencies drawn from N(0, frequency_scale).
     numeric_embedding: str = "linear"
     n_frequencies: int = 16
     frequency_scale: float = 0.1

@@ -1,7 +1,7 @@
 """Baselines every Transformer is measured against: logistic regression and tuned LightGBM.
 
 Both see exactly what the Transformer sees: the training rows to fit (and tune) on, and held-out validation
-rows used only to fit the post-hoc calibrator (`ml.calibration`, Platt by default), so the three models'
+rows used only to fit the post-hoc calibrator (`ml.engine.calibration`, Platt by default), so the three models'
 probabilities are judged the same way by `classification_metrics`.
 
 Tuning stays inside the training rows: logistic regression picks C by stratified K-fold cross-validation over
@@ -10,7 +10,7 @@ rows with early stopping on the rest (an inner split), then refits the best conf
 rows. Neither the validation rows nor anything held out for testing ever reaches a `fit` call.
 A default-parameter LightGBM proves nothing, hence the search.
 
-Both read the same derived inputs as the Transformer's preprocessor (ml.features.schema): a date's trend,
+Both read the same derived inputs as the Transformer's preprocessor (ml.engine.schema): a date's trend,
 age, day of year, month and weekday; a high-cardinality category's training frequency and smoothed target
 rate. Target rates are fitted on the training rows' labels only, out-of-fold for those rows themselves
 (`_FrameEncoder.fit_transform`), so neither the tuning nor the final fit reads a row's own label through them.
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.calibration import Calibrator, calibrator_fit, classification_metrics
-from ml.features.schema import (
+from ml.engine.calibration import Calibrator, calibrator_fit, classification_metrics
+from ml.engine.schema import (
     HIGH_CARDINALITY,
     TARGET_FOLDS,
     TARGET_SMOOTHING,
@@ -92,7 +92,7 @@ class _FrameEncoder:
     text columns become strings with infrequent values folded into "<rare>". For LightGBM they are pandas
     categoricals with a fixed vocabulary, so train and predict agree.
 
-    Derived columns, named `<field>__<part>` so reasons sum them back into the field (ml.baseline_serving):
+    Derived columns, named `<field>__<part>` so reasons sum them back into the field (ml.engine.baseline_serving):
     - datetimes: the column itself as days since 1970 (the trend; no reference needed), `__age` in days from
       the schema's reference column when the frame has it at fit time, `__day_of_year`, and `__month` /
       `__weekday` as categories.

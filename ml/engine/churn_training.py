@@ -1,12 +1,12 @@
-"""Train the churn Transformer (ml.nets.activity_sequence) on a churn frame. Pure torch/numpy/pandas: no Django.
+"""Train the churn Transformer (ml.engine.nets.activity_sequence) on a churn frame. Pure torch/numpy/pandas: no Django.
 
-Same recipe as the lead model (ml.training): a seeded split by account (all snapshots of a company on one
+Same recipe as the lead model (ml.engine.training): a seeded split by account (all snapshots of a company on one
 side), the table preprocessor fitted on training rows only, AdamW with a positive-class weight for
 imbalance, early stopping on validation loss, a wall-clock budget, Platt calibration on validation logits
-and metrics (ml.calibration) on test rows nothing was fitted on. What differs is the input: the table row
+and metrics (ml.engine.calibration) on test rows nothing was fitted on. What differs is the input: the table row
 plus the account's recent activities, whose text embeddings are gathered per batch.
 
-Importing this module registers the architecture with ml.registry, so churn checkpoints are saved, checked
+Importing this module registers the architecture with ml.engine.checkpoints, so churn checkpoints are saved, checked
 (sha256) and loaded by the same code as lead checkpoints.
 """
 
@@ -22,14 +22,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ml.calibration import Calibrator, calibrator_fit, classification_metrics, expected_calibration_error, sigmoid
-from ml.features.activity_sequences import N_DIRECTION_TOKENS, N_KIND_TOKENS, STEP_NUMERIC, ActivitySequences
-from ml.features.schema import EncodedTable, TablePreprocessor, TableSchema
-from ml.inference import device_resolve
-from ml.nets.activity_sequence import ChurnTransformer, ChurnTransformerConfig
-from ml.nets.ft_transformer import FTTransformerConfig
-from ml.registry import ARCHITECTURES
-from ml.training import EarlyStopping, TrainingParams, holdout_split
+from ml.engine.activity_sequences import N_DIRECTION_TOKENS, N_KIND_TOKENS, STEP_NUMERIC, ActivitySequences
+from ml.engine.calibration import (
+    Calibrator,
+    calibrator_fit,
+    classification_metrics,
+    expected_calibration_error,
+    sigmoid,
+)
+from ml.engine.checkpoints import ARCHITECTURES
+from ml.engine.inference import device_resolve
+from ml.engine.nets.activity_sequence import ChurnTransformer, ChurnTransformerConfig
+from ml.engine.nets.ft_transformer import FTTransformerConfig
+from ml.engine.schema import EncodedTable, TablePreprocessor, TableSchema
+from ml.engine.training import EarlyStopping, TrainingParams, holdout_split
 
 ARCHITECTURE = "churn_transformer"
 ARCHITECTURES.setdefault(ARCHITECTURE, (ChurnTransformerConfig, ChurnTransformer))

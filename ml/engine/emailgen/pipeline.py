@@ -11,11 +11,17 @@ import re
 import time
 from collections.abc import Sequence
 
-from ml.emailgen.backends import BackendError, GenerationBackend
-from ml.emailgen.composer import SIGN_OFFS, body_with_footer, composer_greeting, draft_compose
-from ml.emailgen.guardrails import BODY_HARD_MAX_CHARS, BODY_MAX_CHARS, body_split_footer, draft_check, sentences_split
-from ml.emailgen.prompting import draft_parse, prompt_messages
-from ml.emailgen.types import Attempt, DraftOptions, DraftOutcome, FactSheet, GuardrailReport
+from ml.engine.emailgen.backends import BackendError, GenerationBackend
+from ml.engine.emailgen.composer import SIGN_OFFS, body_with_footer, composer_greeting, draft_compose
+from ml.engine.emailgen.guardrails import (
+    BODY_HARD_MAX_CHARS,
+    BODY_MAX_CHARS,
+    body_split_footer,
+    draft_check,
+    sentences_split,
+)
+from ml.engine.emailgen.prompting import draft_parse, prompt_messages
+from ml.engine.emailgen.types import Attempt, DraftOptions, DraftOutcome, FactSheet, GuardrailReport
 
 COMPOSER_NAME = "composer"
 COMPOSER_MODEL = "deterministic-composer"

@@ -3,7 +3,7 @@
 A contact (or account) always lands in the same part for a given seed, whatever else is in the data: its
 part comes from a hash of (seed, group id), not from a shuffle of today's groups. So a champion trained
 last week and a candidate trained today share their test contacts (new contacts aside), and the gate can
-compare both on rows neither trained on (ml.gate). Groups are stratified loosely: if a part with room for
+compare both on rows neither trained on (ml.engine.gate). Groups are stratified loosely: if a part with room for
 them has no positive group (tiny data), the positive groups with the smallest hashes are moved there, so
 every part keeps both classes whenever there are at least three positive groups.
 """

@@ -2,7 +2,7 @@
 
 Every training run (ml.training_recipe) fits a tuned LightGBM and a logistic regression on exactly the
 Transformer's training rows, calibrates them on its validation rows and predicts its test rows, so the gate
-(ml.gate) compares all three on the same rows and any of them can serve. A family that cannot be fitted
+(ml.engine.gate) compares all three on the same rows and any of them can serve. A family that cannot be fitted
 (e.g. a class missing from a tiny split) is recorded with its error and simply cannot serve.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.calibration import classification_metrics
-from ml.features.schema import TableSchema
+from ml.engine.calibration import classification_metrics
+from ml.engine.schema import TableSchema
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class FamilyFit:
     name: str
-    model: Any | None = None  # ml.baselines.BaselineModel
+    model: Any | None = None  # ml.engine.baselines.BaselineModel
     metrics: dict[str, Any] | None = None  # held-out (test) metrics of the calibrated probabilities
     test_probabilities: np.ndarray | None = None
     error: str | None = None
@@ -50,7 +50,7 @@ def baselines_fit(
     n_jobs: int = 1,
 ) -> dict[str, FamilyFit]:
     """LightGBM (random search of `lightgbm_configs`) and logistic regression on `split`'s rows."""
-    from ml.baselines import lightgbm_baseline_fit, logistic_baseline_fit
+    from ml.engine.baselines import lightgbm_baseline_fit, logistic_baseline_fit
 
     y = np.asarray(labels).astype(int)
     train_rows, valid_rows, test_rows = split

@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ml.calibration import Calibrator
-from ml.features.schema import EncodedTable, TablePreprocessor
+from ml.engine.calibration import Calibrator
+from ml.engine.schema import EncodedTable, TablePreprocessor
 
 
 def device_resolve(name: str = "auto") -> torch.device:

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ml.features.schema import EncodedTable, TablePreprocessor
-from ml.inference import ScoringModel, predict_logits
+from ml.engine.inference import ScoringModel, predict_logits
+from ml.engine.schema import EncodedTable, TablePreprocessor
 
 TOP_K = 3
 MIN_WEIGHT = 1e-3  # logit change below this is noise, not a reason
