@@ -3,7 +3,7 @@
     SALESAI_ENV=local SALESAI_VAR_DIR=/tmp/seeds OMP_NUM_THREADS=1 .venv/bin/python bench/demo_seeds.py [--org demo] [--seeds 0 1 2]
         [--task lead_conversion|churn]
 
-Each seed is one full training run through the one training recipe (`ml.services.model_train`): a different
+Each seed is one full training run through the one training recipe (`ml.training_services.model_train`): a different
 stable split (seeded hash of each contact), the Transformer, the tuned LightGBM and the logistic regression on
 the same rows, so the per-family numbers are paired within a seed. It registers a model version per seed (the
 gate decides as usual), so run it against a scratch database: a SALESAI_VAR_DIR of its own with the demo
@@ -36,7 +36,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from ml import services
+    from ml import training_services
     from salesai.core.models import Organization
 
     organization = Organization.objects.get(slug=args.org)
@@ -44,7 +44,7 @@ def main() -> None:
     served: list[str] = []
     for seed in args.seeds:
         started = time.monotonic()
-        version = services.model_train(organization_id=organization.id, task=args.task, params={"seed": seed})
+        version = training_services.model_train(organization_id=organization.id, task=args.task, params={"seed": seed})
         metrics = version.metrics
         families = {"transformer": metrics["transformer"], **metrics["baselines"]}
         for family, values in families.items():

@@ -14,7 +14,7 @@ from crm_connectors.base import ConnectorError
 from crm_connectors.models import CRMConnection
 from crm_connectors.registry import connector_class_get
 from crm_connectors.writeback import writeback_start
-from ml.services import scoring_enqueue
+from ml.scoring_services import scoring_enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The Django side of machine learning: models (ModelVersion, TrainingRun, Prediction, Feedback, ScoringRun,
-GeneratedEmail...), services (`services.py`, `model_versions.py`, `churn_services.py`, `email_services.py`),
+GeneratedEmail...), services split by job (training, scoring, feedback, model versions, churn, emails),
 selectors, gpu-queue tasks, beat schedules, admin, management commands, and the ORM bridges that turn CRM
 rows into frames (`features/`, `text/cache.py`, `emailgen/` fact sheets, examples and evaluation).
 

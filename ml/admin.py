@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ml.model_versions import model_version_promote, model_version_rollback
 from ml.models import Feedback, ModelVersion, Prediction, ScoringRun, TrainingRun
 from ml.selectors import contacts_with_current_score
-from ml.services import model_version_promote, model_version_rollback
 from salesai.core.admin import ORGANIZATION_FILTER, ContactAdmin, OrganizationScopedAdmin
 from salesai.core.models import Contact
 from salesai.core.selectors import membership_can_manage

@@ -47,7 +47,7 @@ def ml_schedules_ensure(*, organization_id: int) -> PeriodicTask:
 
 def scoring_sweep_schedule_ensure() -> PeriodicTask:
     """Beat entry `ml-scoring-sweep` (one for the installation), every OUTBOX_SWEEP_INTERVAL_SECONDS: scoring
-    requests stranded by a broker outage are queued (services.pending_scoring_sweep). Created or repaired after
+    requests stranded by a broker outage are queued (scoring_services.pending_scoring_sweep). Created or repaired after
     every `migrate` (ml.apps); an admin who disabled it keeps it disabled."""
     schedule, _ = IntervalSchedule.objects.get_or_create(
         every=settings.OUTBOX_SWEEP_INTERVAL_SECONDS, period=IntervalSchedule.SECONDS

@@ -1,8 +1,9 @@
 """Write-side churn services: train and register the churn model, score customer accounts.
 
-The Django side of churn, as ml.services is for leads: settings in, frames from ml.features.churn, the pure
-training code (ml.engine.churn_training) and the shared metrics, baselines, gate and registry, results stored as
-ModelVersion (task "churn") and Prediction rows with `company` set. `ml.services.model_train(task="churn")`
+The Django side of churn, as ml.training_services and ml.scoring_services are for leads: settings in, frames
+from ml.features.churn, the pure training code (ml.engine.churn_training) and the shared metrics, baselines,
+gate and registry, results stored as
+ModelVersion (task "churn") and Prediction rows with `company` set. `ml.training_services.model_train(task="churn")`
 dispatches here.
 """
 
@@ -63,8 +64,14 @@ def churn_model_train(
     ValidationError; nothing is registered."""
     from ml.engine.inference import torch_threads_set
     from ml.registry import artifact_relative_path
-    from ml.services import table_transformer_recipe, training_params_build
-    from ml.training_recipe import TrainingData, TrainingSpec, TransformerRecipe, recipe_train
+    from ml.training_recipe import (
+        TrainingData,
+        TrainingSpec,
+        TransformerRecipe,
+        recipe_train,
+        table_transformer_recipe,
+        training_params_build,
+    )
 
     organization = Organization.objects.get(pk=organization_id)
     params = dict(params or {})

@@ -175,7 +175,7 @@ class TextEmbedding(models.Model):
 
 class PendingScoring(models.Model):
     """A contact (or, with contact_id NULL, every open lead) waiting for the organisation's next debounced
-    scoring run: bursts of syncs and webhooks add rows, one delayed task takes them all (ml.services)."""
+    scoring run: bursts of syncs and webhooks add rows, one delayed task takes them all (ml.scoring_services)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     # A plain id, not a foreign key: a contact deleted meanwhile is simply not found when scoring.

@@ -1,5 +1,5 @@
 """The pooled fallback model: one lead model trained on every organisation's outcomes, served to the
-organisations that have too few of their own to train (fewer than ml.services.MIN_POSITIVES conversions
+organisations that have too few of their own to train (fewer than ml.training_recipe.MIN_POSITIVES conversions
 or ML_MIN_TRAINING_ROWS rows) or whose own candidates have not passed the gate yet.
 
 Why pooled rather than "the best baseline trained on what exists": with a handful of conversions nothing
@@ -65,20 +65,27 @@ def pooled_schema(frame: pd.DataFrame) -> TableSchema:
 def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, Any] | None = None) -> ModelVersion:
     """Train the pooled model like an organisation's, through the one training recipe (same split, families,
     gate against the current pooled champion), and register it with organization NULL."""
-    from ml import services
     from ml.engine.inference import torch_threads_set
-    from ml.training_recipe import TrainingData, TrainingSpec, recipe_train
+    from ml.training_recipe import (
+        BASELINE_LIGHTGBM_CONFIGS,
+        HORIZON_DAYS,
+        MIN_POSITIVES,
+        TrainingData,
+        TrainingSpec,
+        lightgbm_configs_validate,
+        recipe_train,
+        table_transformer_recipe,
+        training_params_build,
+    )
 
     if not settings.ML_POOLED_FALLBACK:
         raise ValidationError({"pooled": "The pooled fallback is off: set ML_POOLED_FALLBACK=True to train it."})
     if task != Task.LEAD_CONVERSION:
         raise ValidationError({"task": f"Training for {task!r} is not available yet."})
     params = dict(params or {})
-    horizon_days = int(params.pop("horizon_days", services.HORIZON_DAYS))
-    lightgbm_configs = services._lightgbm_configs(
-        params.pop("baseline_lightgbm_configs", services.BASELINE_LIGHTGBM_CONFIGS)
-    )
-    training_params = services.training_params_build(params)
+    horizon_days = int(params.pop("horizon_days", HORIZON_DAYS))
+    lightgbm_configs = lightgbm_configs_validate(params.pop("baseline_lightgbm_configs", BASELINE_LIGHTGBM_CONFIGS))
+    training_params = training_params_build(params)
     frame, labels = pooled_training_frame(horizon_days=horizon_days)
     torch_threads_set(settings.ML_TORCH_THREADS)
     schema = pooled_schema(frame) if len(frame) else None
@@ -89,9 +96,9 @@ def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, An
         task=task, organization=None, params=training_params, lightgbm_configs=lightgbm_configs,
         artifact_relative=lambda version: f"{POOLED_STORE_FOLDER}/{task}/v{version}.pt",
         extra_metrics={"horizon_days": horizon_days, "pooled": {"organizations": int(Organization.objects.count())}},
-        min_positives=services.MIN_POSITIVES,
+        min_positives=MIN_POSITIVES,
     )
-    return recipe_train(spec=spec, data=data, transformer=services.table_transformer_recipe(
+    return recipe_train(spec=spec, data=data, transformer=table_transformer_recipe(
         params=training_params, feature_schema_extra={
             "excluded_fields": {**EXCLUDED_FIELDS, "custom CRM fields, job title": "pooled model: tenant-specific"},
             "horizon_days": horizon_days,
@@ -100,7 +107,7 @@ def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, An
 
 def pooled_fallback_note(*, organization_id: int) -> str:
     """Said on every score the pooled model gives an organisation."""
-    from ml.services import MIN_POSITIVES
+    from ml.training_recipe import MIN_POSITIVES
 
     conversions = organization_conversions_count(organization_id=organization_id)
     plural = "s" if conversions != 1 else ""

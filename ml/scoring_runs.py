@@ -1,4 +1,4 @@
-"""Scoring runs: one row per run of `ml.services.contacts_score`, with the drift of what it scored."""
+"""Scoring runs: one row per run of `ml.scoring_services.contacts_score`, with the drift of what it scored."""
 
 from __future__ import annotations
 

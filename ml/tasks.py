@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from ml import churn_services, services
+from ml import churn_services, scoring_services, training_services
 from ml.models import Task
 from salesai.core.db_retry import db_call_retried
 
@@ -16,7 +16,7 @@ from salesai.core.db_retry import db_call_retried
 @shared_task
 def train_model(training_run_id: int) -> dict[str, Any]:
     """Execute a queued TrainingRun; a finished run is not re-run."""
-    model_version = services.training_run_execute(training_run_id=training_run_id)
+    model_version = training_services.training_run_execute(training_run_id=training_run_id)
     if model_version is None:
         return {"training_run_id": training_run_id, "model_version_id": None}
     return {
@@ -32,19 +32,19 @@ def train_model(training_run_id: int) -> dict[str, Any]:
 def score_contacts(organization_id: int, contact_ids: list[int] | None = None, pending: bool = False) -> dict[str, Any]:
     """(Re)score contacts with the champion. Running it twice only adds a history row per contact.
     Without a champion there is nothing to score yet: a no-op, not an error (syncs enqueue this early).
-    `pending=True` is the debounced run queued by services.scoring_enqueue: it scores (and consumes)
+    `pending=True` is the debounced run queued by scoring_services.scoring_enqueue: it scores (and consumes)
     whatever requests are waiting for the organisation instead of `contact_ids`."""
     try:
         if pending:
-            result = services.pending_scoring_run(organization_id=organization_id)  # retries its own scoring
+            result = scoring_services.pending_scoring_run(organization_id=organization_id)  # retries its own scoring
             if result is None:
                 return {"organization_id": organization_id, "scored": 0, "skipped": "nothing pending"}
         else:
             result = db_call_retried(
-                lambda: services.contacts_score(organization_id=organization_id, contact_ids=contact_ids),
+                lambda: scoring_services.contacts_score(organization_id=organization_id, contact_ids=contact_ids),
                 attempts=settings.ML_SCORING_DB_ATTEMPTS, what="lead scoring",
             )
-    except services.NoChampionModel:
+    except scoring_services.NoChampionModel:
         return {"organization_id": organization_id, "scored": 0, "skipped": "no champion model"}
     return {
         "organization_id": organization_id,
@@ -58,12 +58,12 @@ def score_contacts(organization_id: int, contact_ids: list[int] | None = None, p
 def retrain_and_score(organization_id: int) -> dict[str, Any]:
     """The nightly schedule (see ml.beat): train a new version, then rescore every open lead with the
     champion. A version trained here stays a candidate unless it is the organisation's first."""
-    run = services.training_run_create(organization_id=organization_id)
+    run = training_services.training_run_create(organization_id=organization_id)
     trained = train_model(run.pk)
     scored = score_contacts(organization_id)
     summary = {"training": trained, "scoring": scored}
     if churn_services.organization_has_churn_labels(organization_id=organization_id):  # accounts churn too
-        churn_run = services.training_run_create(organization_id=organization_id, task=Task.CHURN)
+        churn_run = training_services.training_run_create(organization_id=organization_id, task=Task.CHURN)
         summary["churn_training"] = train_model(churn_run.pk)
         summary["churn_scoring"] = score_accounts(organization_id)
     return summary
@@ -105,6 +105,6 @@ def generate_email(email_id: int) -> dict[str, Any]:
 @shared_task
 def sweep_pending_scoring() -> dict[str, Any]:
     """Beat, every OUTBOX_SWEEP_INTERVAL_SECONDS: queue the debounced scoring of organisations whose requests
-    wait without a task (services.pending_scoring_sweep). Routed to the default queue in settings: it must not
+    wait without a task (scoring_services.pending_scoring_sweep). Routed to the default queue in settings: it must not
     wait behind a training run on the gpu queue."""
-    return {"queued": services.pending_scoring_sweep()}
+    return {"queued": scoring_services.pending_scoring_sweep()}

@@ -1,8 +1,8 @@
 """One training recipe for every task: frame -> split -> families -> calibration -> gate -> registry.
 
 Lead, churn and pooled training differ only in their data and in how their Transformer is fitted and
-scored; each supplies that as a `TrainingData` and a `TransformerRecipe` (ml.services, ml.churn_services,
-ml.pooled) and calls `recipe_train`. The recipe:
+scored; each supplies that as a `TrainingData` and a `TransformerRecipe` (ml.training_services,
+ml.churn_services, ml.pooled) and calls `recipe_train`. The recipe:
 1. refuses too little data (a ValidationError that says what is missing; nothing is registered);
 2. splits by group with a stable hash (ml.engine.splits), so a later candidate and this version share test rows;
 3. applies reps' feedback to the training rows when the task has any (ml.engine.feedback_labels);
@@ -39,6 +39,10 @@ from salesai.core.models import Organization
 logger = logging.getLogger(__name__)
 
 MIN_POSITIVES = 5  # fewer positive examples cannot train (or honestly evaluate) a model
+HORIZON_DAYS = 90  # table tasks (leads, pooled): a conversion within this many days of a snapshot is a positive
+# LightGBM random-search size in every training run (params "baseline_lightgbm_configs" overrides it):
+# small enough for the nightly demo retraining, large enough that the baseline is a tuned one.
+BASELINE_LIGHTGBM_CONFIGS = 8
 
 
 @dataclass
@@ -196,3 +200,54 @@ def _drift_reference(*, data: TrainingData, frame: pd.DataFrame, split: tuple[np
         scores = served.model.probabilities(frame.iloc[held_out])
     fields = [FieldSpec(c.name, c.kind, c.display_label) for c in data.schema.columns]
     return reference_distributions_build(frame=frame, fields=fields, scores=np.asarray(scores))
+
+
+# --- parts the tasks share: params, and the FT-Transformer of table tasks (leads, pooled) -----------------
+def training_params_build(params: dict[str, Any], defaults: dict[str, Any] | None = None) -> Any:
+    """TrainingParams from user params over task defaults; a bad key or value is a ValidationError."""
+    from ml.engine.training import TrainingParams
+
+    try:
+        return TrainingParams.from_dict({"device": settings.ML_DEVICE, **(defaults or {}), **params})
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+
+
+def lightgbm_configs_validate(value: Any) -> int:
+    """The params' `baseline_lightgbm_configs`, a whole number in 1..200, or a ValidationError."""
+    try:
+        configs = int(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"params": "baseline_lightgbm_configs must be a whole number."}) from exc
+    if not 1 <= configs <= 200:
+        raise ValidationError({"params": "baseline_lightgbm_configs must be between 1 and 200."})
+    return configs
+
+
+def table_transformer_recipe(*, params: Any, feature_schema_extra: dict[str, Any]) -> Any:
+    """The FT-Transformer part of the recipe for table tasks (leads, pooled)."""
+    from ml.engine.training import train_tabular_model
+    from ml.serving import served_model_load
+
+    def fit(*, frame, labels, split, weights, schema):
+        return train_tabular_model(frame=frame, labels=labels, schema=schema, params=params, split=split,
+                                   sample_weight=weights)
+
+    def probabilities(trained, frame, rows):
+        model = trained.scoring_model()
+        return model.probabilities(model.encode(frame.iloc[rows]))
+
+    def champion_probabilities(champion, frame, rows):
+        return served_model_load(model_version=champion, device=settings.ML_DEVICE).probabilities(frame.iloc[rows])
+
+    def feature_schema(trained):
+        return {
+            "preprocessor": trained.preprocessor.to_dict(),
+            "features": [{"name": c.name, "kind": c.kind, "label": c.display_label}
+                         for c in trained.preprocessor.schema.columns],
+            "text_columns": trained.preprocessor.schema.text_columns,
+            **feature_schema_extra,
+        }
+
+    return TransformerRecipe(fit=fit, probabilities=probabilities, champion_probabilities=champion_probabilities,
+                             feature_schema=feature_schema)

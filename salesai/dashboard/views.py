@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from ml.feedback_services import feedback_create
 from ml.models import ModelVersion
 from ml.selectors import (
     feedback_for_contact_list,
@@ -22,7 +23,6 @@ from ml.selectors import (
     prediction_list_for_user,
     scoring_run_latest_get,
 )
-from ml.services import feedback_create
 from salesai.core.models import Contact, Organization
 from salesai.core.selectors import (
     contact_activities_recent,

@@ -1,7 +1,7 @@
 """The admin's "Roll back to previous champion" action."""
 
+from ml.model_versions import model_version_promote
 from ml.models import ModelVersion
-from ml.services import model_version_promote
 from salesai.core.models import Membership
 from tests.admin.conftest import staff_client
 from tests.factories import ModelVersionFactory

@@ -1,7 +1,7 @@
 """POST /api/v1/model-versions/rollback/: the previous champion returns; managers and admins only."""
 
+from ml.model_versions import model_version_promote
 from ml.models import ModelVersion
-from ml.services import model_version_promote
 from tests.factories import ModelVersionFactory
 
 

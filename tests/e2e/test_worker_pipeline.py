@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from crm_connectors.models import SyncRun
 from crm_connectors.services import connection_create, sync_run_start
 from ml.models import ModelVersion, Prediction, TrainingRun
-from ml.services import training_run_start
+from ml.training_services import training_run_start
 from salesai.core.models import Contact
 from salesai.core.services import organization_create
 from salesai.demo.generator import demo_now, generate_demo_crm, write_demo_csvs
@@ -52,7 +52,7 @@ def celery_worker_process(tmp_path: Path):
         # 600 synthetic contacts and 8 epochs: the gate's "beat the baselines" rule is tested in tests/ml;
         # here the pipeline is the point, so the first model is promoted whatever the baselines score.
         "ML_GATE_REQUIRE_BEATS_BASELINE": "false",
-        # Rescoring is debounced (ml.services.scoring_enqueue); a short window keeps this test quick.
+        # Rescoring is debounced (ml.scoring_services.scoring_enqueue); a short window keeps this test quick.
         "ML_RESCORE_DEBOUNCE_SECONDS": "1",
     }
     queues = ",".join([settings.CELERY_QUEUE_DEFAULT, settings.CELERY_QUEUE_SYNC, settings.CELERY_QUEUE_GPU])

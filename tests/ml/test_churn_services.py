@@ -10,7 +10,7 @@ import torch
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from ml import churn_services, services
+from ml import churn_services, training_services
 from ml.engine.activity_sequences import ActivitySequences
 from ml.engine.checkpoints import CheckpointError, file_sha256
 from ml.engine.churn_explain import ACTIVITY_FACTOR, churn_factors
@@ -41,7 +41,7 @@ def demo_org(settings: Any, tmp_path):
 @pytest.mark.django_db
 @pytest.mark.slow
 def test_train_promote_and_score_accounts(demo_org, isolated_model_store, django_capture_on_commit_callbacks):
-    version = services.model_train(organization_id=demo_org.id, task=Task.CHURN, params=TINY)
+    version = training_services.model_train(organization_id=demo_org.id, task=Task.CHURN, params=TINY)
     assert (version.task, version.status, version.architecture) == (Task.CHURN, "champion", "churn_transformer")
     path = artifact_absolute_path(version.artifact_path)
     assert path.is_relative_to(isolated_model_store) and file_sha256(path) == version.artifact_sha256
@@ -93,9 +93,11 @@ def test_one_class_is_a_clear_error_and_the_champion_stays(settings):
     organization = OrganizationFactory(slug="no-churn")
     champion = ModelVersionFactory(organization=organization, task=Task.CHURN, status=ModelVersion.Status.CHAMPION)
     with pytest.raises(ValidationError, match="Not enough history to train: .* account snapshots with .* churns"):
-        services.model_train(organization_id=organization.id, task=Task.CHURN, params={"text": False})
-    run = services.training_run_create(organization_id=organization.id, task=Task.CHURN, params={"text": False})
-    assert services.training_run_execute(training_run_id=run.pk) is None
+        training_services.model_train(organization_id=organization.id, task=Task.CHURN, params={"text": False})
+    run = training_services.training_run_create(
+        organization_id=organization.id, task=Task.CHURN, params={"text": False}
+    )
+    assert training_services.training_run_execute(training_run_id=run.pk) is None
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED and "churn" in run.error
     champion.refresh_from_db()

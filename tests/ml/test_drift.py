@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import services
+from ml import scoring_services, training_services
 from ml.engine.drift import (
     EPSILON,
     DriftAccumulator,
@@ -97,13 +97,13 @@ def test_training_stores_a_reference_and_each_scoring_run_its_drift(settings: An
     settings.ML_MIN_TRAINING_ROWS = 100
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
     organization = synthetic_org_create(contacts=320, seed=3)
-    version = services.model_train(organization_id=organization.id, params=TINY)
+    version = training_services.model_train(organization_id=organization.id, params=TINY)
     reference = version.metrics["reference_distributions"]
     trained_fields = {f["name"] for f in version.feature_schema["features"] if f["kind"] in ("numeric", "categorical")}
     assert set(reference["features"]) <= trained_fields and "lead_source" in reference["features"]
     assert reference["score_rows"] == version.metrics["split_rows"]["valid"] + version.metrics["split_rows"]["test"]
 
-    first = services.contacts_score(organization_id=organization.id)
+    first = scoring_services.contacts_score(organization_id=organization.id)
     run = ScoringRun.objects.get(pk=first.scoring_run_id)
     assert (run.organization_id, run.model_version_id, run.trigger) == (organization.id, version.id, "full")
     assert run.scored == first.scored > 0 and sum(run.score_histogram.values()) == run.scored
@@ -116,7 +116,7 @@ def test_training_stores_a_reference_and_each_scoring_run_its_drift(settings: An
     Contact.objects.filter(organization=organization, converted_at__isnull=True).update(lead_source="Partner")
     some = list(Contact.objects.filter(organization=organization, converted_at__isnull=True)
                 .values_list("id", flat=True)[:40])
-    second = services.contacts_score(organization_id=organization.id, contact_ids=some)
+    second = scoring_services.contacts_score(organization_id=organization.id, contact_ids=some)
     run = ScoringRun.objects.get(pk=second.scoring_run_id)
     assert run.trigger == "contacts" and run.scored == len(some)
     assert run.feature_psi["lead_source"]["band"] == "major" and run.feature_psi["lead_source"]["psi"] > before

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from ml import services
+from ml import model_versions, scoring_services, training_services
 from ml.models import ModelVersion, Prediction, ScoringRun
 from ml.pooled import pooled_model_train
 from tests.factories import ContactFactory, OrganizationFactory
@@ -39,7 +39,7 @@ def pooled_settings(settings: Any) -> Any:
 def test_an_organisation_with_too_few_outcomes_is_scored_by_the_pooled_model(pooled_settings, small_org):
     synthetic_org_create(contacts=320, seed=3, slug="big")
     with pytest.raises(ValidationError) as error:
-        services.model_train(organization_id=small_org.id, params=TINY)
+        training_services.model_train(organization_id=small_org.id, params=TINY)
     assert "training_data" in error.value.message_dict
 
     pooled = pooled_model_train(params=TINY)
@@ -51,7 +51,7 @@ def test_an_organisation_with_too_few_outcomes_is_scored_by_the_pooled_model(poo
     assert not any(name.startswith("prop__") for name in features)
     assert "reference_distributions" in pooled.metrics
 
-    result = services.contacts_score(organization_id=small_org.id)
+    result = scoring_services.contacts_score(organization_id=small_org.id)
     assert result.pooled and result.model_version_id == pooled.id and result.scored == 11
     predictions = list(Prediction.objects.filter(organization=small_org, is_current=True))
     assert {p.source for p in predictions} == {Prediction.Source.POOLED}
@@ -69,8 +69,8 @@ def test_without_the_opt_in_there_is_no_pooled_model_and_no_score(settings: Any,
     # Even an existing pooled champion is not used while the fallback is off.
     ModelVersion.objects.create(organization=None, version=1, status=ModelVersion.Status.CHAMPION,
                                 architecture="ft_transformer", artifact_path="_pooled/lead_conversion/v1.pt")
-    with pytest.raises(services.NoChampionModel):
-        services.contacts_score(organization_id=small_org.id)
+    with pytest.raises(scoring_services.NoChampionModel):
+        scoring_services.contacts_score(organization_id=small_org.id)
 
 
 def test_an_organisations_own_champion_comes_before_the_pooled_one(pooled_settings, small_org):
@@ -78,9 +78,9 @@ def test_an_organisations_own_champion_comes_before_the_pooled_one(pooled_settin
                                          architecture="ft_transformer", artifact_path="_pooled/lead_conversion/v1.pt")
     own = ModelVersion.objects.create(organization=small_org, version=1, status=ModelVersion.Status.CHAMPION,
                                       architecture="ft_transformer", artifact_path="tiny/lead_conversion/v1.pt")
-    assert services._scoring_version(organization_id=small_org.id, model_version_id=None) == own
+    assert scoring_services._scoring_version(organization_id=small_org.id, model_version_id=None) == own
     own.delete()
-    assert services._scoring_version(organization_id=small_org.id, model_version_id=None) == pooled
+    assert scoring_services._scoring_version(organization_id=small_org.id, model_version_id=None) == pooled
 
 
 def test_pooled_versions_number_and_crown_themselves_apart_from_every_organisation(pooled_settings):
@@ -88,7 +88,7 @@ def test_pooled_versions_number_and_crown_themselves_apart_from_every_organisati
                                         architecture="ft_transformer", artifact_path="_pooled/lead_conversion/v1.pt")
     second = ModelVersion.objects.create(organization=None, version=2, architecture="ft_transformer",
                                          artifact_path="_pooled/lead_conversion/v2.pt")
-    services.model_version_promote(model_version_id=second.id)
+    model_versions.model_version_promote(model_version_id=second.id)
     first.refresh_from_db()
     assert first.status == ModelVersion.Status.RETIRED
     from django.db import IntegrityError, transaction

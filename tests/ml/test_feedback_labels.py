@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import services
+from ml import training_services
 from ml.engine import baselines, training
 from ml.engine.feedback_labels import FeedbackLabel, FeedbackWeights, feedback_training_set
 from ml.engine.training import holdout_split
@@ -127,7 +127,7 @@ def test_reps_feedback_in_the_database_changes_the_next_training_set():
     organization = synthetic_org_create(contacts=120, seed=5)
     frame, labels = lead_training_frame(organization_id=organization.id, horizon_days=HORIZON)
     split = holdout_split(np.asarray(labels), groups=frame.index.to_numpy(), valid_fraction=0.15, test_fraction=0.15)
-    unchanged = services._feedback_training_set(
+    unchanged = training_services._feedback_training_set(
         organization_id=organization.id, frame=frame, labels=labels, split=split, horizon_days=HORIZON
     )
     assert unchanged.weights is None and unchanged.frame is frame
@@ -144,7 +144,7 @@ def test_reps_feedback_in_the_database_changes_the_next_training_set():
     converted = Contact.objects.get(pk=frame.index[positive])
     _give(converted, at=converted.converted_at + timedelta(minutes=1), value=0.0)
 
-    changed = services._feedback_training_set(
+    changed = training_services._feedback_training_set(
         organization_id=organization.id, frame=frame, labels=labels, split=split, horizon_days=HORIZON
     )
     rows_of_contact = [int(r) for r in split[0] if frame.index[r] == contact.id]
@@ -178,7 +178,9 @@ def test_training_passes_the_feedback_weights_to_the_transformer_and_the_baselin
     spy(training, "train_tabular_model")
     spy(baselines, "logistic_baseline_fit")
     spy(baselines, "lightgbm_baseline_fit")
-    version = services.model_train(organization_id=organization.id, params={**TINY, "baseline_lightgbm_configs": 1})
+    version = training_services.model_train(
+        organization_id=organization.id, params={**TINY, "baseline_lightgbm_configs": 1}
+    )
     changed = version.metrics["feedback"]["rows_changed"]
     assert changed > 0
     assert all(seen[name] is not None for name in ("train_tabular_model", "logistic_baseline_fit",

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django_celery_beat.models import PeriodicTask
 from sklearn.metrics import roc_auc_score
 
-from ml import services
+from ml import model_versions, scoring_services, training_services
 from ml.beat import NIGHTLY_TASK
 from ml.engine.gate import ChampionEvidence, FamilyChoice, auc_difference, champion_decide, family_choose
 from ml.models import ModelVersion, Prediction, TrainingRun
@@ -141,9 +141,9 @@ def small_org(settings: Any):
 def test_a_first_model_whose_transformer_trails_is_served_by_the_best_baseline(small_org, settings):
     """A Transformer that learned nothing (one epoch at a tiny learning rate) is significantly worse than the
     baselines: the best baseline serves, with its own reasons, and the organisation is scored."""
-    run = services.training_run_create(organization_id=small_org.id,
+    run = training_services.training_run_create(organization_id=small_org.id,
                                        params={**TINY, "epochs": 1, "learning_rate": 1e-7})
-    version = services.training_run_execute(training_run_id=run.pk)
+    version = training_services.training_run_execute(training_run_id=run.pk)
     gate = version.metrics["gate"]
     assert version.status == ModelVersion.Status.CHAMPION and gate["promote"] is True
     assert gate["family"] in ("lightgbm", "logistic") and version.architecture == gate["family"]
@@ -152,7 +152,7 @@ def test_a_first_model_whose_transformer_trails_is_served_by_the_best_baseline(s
     assert "significantly worse" in gate["reasons"][0]
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED and run.log[-1]["gate"] == gate
-    result = services.contacts_score(organization_id=small_org.id)
+    result = scoring_services.contacts_score(organization_id=small_org.id)
     assert result.scored > 0 and result.model_version_id == version.id
     factors = [p.top_factors for p in Prediction.objects.filter(organization=small_org, is_current=True)]
     assert sum(1 for f in factors if f) > 0.9 * len(factors)
@@ -166,7 +166,7 @@ def test_training_keeps_a_stronger_champion(small_org, settings):
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
     champion = ModelVersionFactory(organization=small_org, version=1, status=ModelVersion.Status.CHAMPION,
                                    metrics={"roc_auc": 0.999, "brier": 0.001, "ece": 0.0})
-    version = services.model_train(organization_id=small_org.id, params=TINY)
+    version = training_services.model_train(organization_id=small_org.id, params=TINY)
     assert (version.version, version.status) == (2, ModelVersion.Status.CANDIDATE)
     assert version.metrics["gate"]["champion_model_version_id"] == champion.id
     assert version.metrics["gate"]["method"] == "stored metrics"  # the factory champion has no artifact
@@ -177,8 +177,8 @@ def test_training_keeps_a_stronger_champion(small_org, settings):
 @pytest.mark.django_db
 def test_same_data_and_seed_give_the_same_metrics_and_the_champion_is_compared_on_shared_rows(small_org, settings):
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
-    first = services.model_train(organization_id=small_org.id, params={**TINY, "epochs": 3})
-    second = services.model_train(organization_id=small_org.id, params={**TINY, "epochs": 3})
+    first = training_services.model_train(organization_id=small_org.id, params={**TINY, "epochs": 3})
+    second = training_services.model_train(organization_id=small_org.id, params={**TINY, "epochs": 3})
     for key in ("roc_auc", "brier", "ece"):
         assert first.metrics[key] == second.metrics[key]
         for name in ("lightgbm", "logistic"):
@@ -202,8 +202,8 @@ def test_bad_training_data_fails_the_run_and_leaves_the_champion(settings, min_r
     if clear_conversions:
         Contact.objects.filter(organization=organization).update(converted_at=None)
     champion = ModelVersionFactory(organization=organization, version=1, status=ModelVersion.Status.CHAMPION)
-    run = services.training_run_create(organization_id=organization.id, params=TINY)
-    assert services.training_run_execute(training_run_id=run.pk) is None
+    run = training_services.training_run_create(organization_id=organization.id, params=TINY)
+    assert training_services.training_run_execute(training_run_id=run.pk) is None
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED and run.finished_at is not None
     assert run.error.startswith("training_data: Not enough history to train") and message in run.error, run.error
@@ -216,9 +216,11 @@ def test_bad_training_data_fails_the_run_and_leaves_the_champion(settings, min_r
 def test_baseline_search_size_is_validated():
     organization = OrganizationFactory()
     with pytest.raises(ValidationError) as error:
-        services.training_run_create(organization_id=organization.id, params={"baseline_lightgbm_configs": 0})
+        training_services.training_run_create(organization_id=organization.id, params={"baseline_lightgbm_configs": 0})
     assert "params" in error.value.message_dict
-    run = services.training_run_create(organization_id=organization.id, params={"baseline_lightgbm_configs": 4})
+    run = training_services.training_run_create(
+        organization_id=organization.id, params={"baseline_lightgbm_configs": 4}
+    )
     assert run.params == {"baseline_lightgbm_configs": 4}
 
 
@@ -230,15 +232,15 @@ def test_rollback_restores_the_previous_champion_and_twice_undoes_itself():
     second = ModelVersionFactory(organization=organization, version=2)
     never_promoted = ModelVersionFactory(organization=organization, version=3)
     with pytest.raises(ValidationError):
-        services.model_version_rollback(organization_id=organization.id, task=first.task)
-    services.model_version_promote(model_version_id=first.id)
-    services.model_version_promote(model_version_id=second.id)
+        model_versions.model_version_rollback(organization_id=organization.id, task=first.task)
+    model_versions.model_version_promote(model_version_id=first.id)
+    model_versions.model_version_promote(model_version_id=second.id)
 
-    restored = services.model_version_rollback(organization_id=organization.id, task=first.task)
+    restored = model_versions.model_version_rollback(organization_id=organization.id, task=first.task)
     assert restored.id == first.id and restored.status == ModelVersion.Status.CHAMPION
     second.refresh_from_db()
     assert second.status == ModelVersion.Status.RETIRED
-    again = services.model_version_rollback(organization_id=organization.id, task=first.task)
+    again = model_versions.model_version_rollback(organization_id=organization.id, task=first.task)
     assert again.id == second.id
     never_promoted.refresh_from_db()
     assert never_promoted.status == ModelVersion.Status.CANDIDATE  # a candidate is not a "previous champion"
@@ -250,9 +252,9 @@ def two_champions(small_org, settings):
     """v1 was champion, v2 (same data, promoted by hand) is champion now; both artifacts are real."""
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
     params = {**TINY, "epochs": 3}
-    first = services.model_train(organization_id=small_org.id, params=params)
-    second = services.model_train(organization_id=small_org.id, params={**params, "seed": 1})
-    services.model_version_promote(model_version_id=second.id)
+    first = training_services.model_train(organization_id=small_org.id, params=params)
+    second = training_services.model_train(organization_id=small_org.id, params={**params, "seed": 1})
+    model_versions.model_version_promote(model_version_id=second.id)
     return small_org, first, second
 
 
@@ -269,7 +271,7 @@ def corrupt(version: ModelVersion) -> Path:
 def test_a_corrupted_champion_is_refused_and_the_previous_champion_serves(two_champions):
     organization, first, second = two_champions
     corrupt(second)
-    result = services.contacts_score(organization_id=organization.id)
+    result = scoring_services.contacts_score(organization_id=organization.id)
     assert result.model_version_id == first.id and result.fallback_from_model_version_id == second.id
     assert result.scored > 0
     assert set(Prediction.objects.filter(organization=organization).values_list("model_version", flat=True)) == {
@@ -277,8 +279,8 @@ def test_a_corrupted_champion_is_refused_and_the_previous_champion_serves(two_ch
     }
     second.refresh_from_db()
     assert second.status == ModelVersion.Status.CHAMPION  # statuses are an operator's decision
-    with pytest.raises(services.ModelArtifactUnavailable):  # asked for by id: no substitute
-        services.contacts_score(organization_id=organization.id, model_version_id=second.id)
+    with pytest.raises(scoring_services.ModelArtifactUnavailable):  # asked for by id: no substitute
+        scoring_services.contacts_score(organization_id=organization.id, model_version_id=second.id)
 
 
 @pytest.mark.django_db
@@ -286,7 +288,7 @@ def test_with_no_intact_model_scoring_fails_without_writing_predictions(two_cham
     organization, first, second = two_champions
     corrupt(second)
     artifact_absolute_path(first.artifact_path).unlink()
-    with pytest.raises(services.ModelArtifactUnavailable) as error:
-        services.contacts_score(organization_id=organization.id)
+    with pytest.raises(scoring_services.ModelArtifactUnavailable) as error:
+        scoring_services.contacts_score(organization_id=organization.id)
     assert "no former champion loads" in " ".join(error.value.messages)
     assert not Prediction.objects.filter(organization=organization).exists()

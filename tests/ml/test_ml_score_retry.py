@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection
 
-from ml import services
+from ml import scoring_services, training_services
 from ml.models import Prediction
 from salesai.core.models import Contact
 from tests.core.test_db_retry import backend_pid, backend_terminate
@@ -23,14 +23,14 @@ def trained_org(settings):
     settings.ML_MIN_TRAINING_ROWS = 100
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
     organization = synthetic_org_create(contacts=240, seed=5)
-    services.model_train(organization_id=organization.id, params=TINY)
+    training_services.model_train(organization_id=organization.id, params=TINY)
     return organization
 
 
 def drop_connection_before_writes(monkeypatch, *, times: int) -> list[int]:
     """The first `times` scoring runs lose their connection after scoring, as they start writing."""
     dropped: list[int] = []
-    original = services._predictions_write
+    original = scoring_services._predictions_write
 
     def write(**kwargs):
         if len(dropped) < times:
@@ -39,7 +39,7 @@ def drop_connection_before_writes(monkeypatch, *, times: int) -> list[int]:
             backend_terminate(pid)
         return original(**kwargs)
 
-    monkeypatch.setattr(services, "_predictions_write", write)
+    monkeypatch.setattr(scoring_services, "_predictions_write", write)
     monkeypatch.setattr("salesai.core.db_retry.time.sleep", lambda seconds: None)
     return dropped
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from ml import services
+from ml import feedback_services, scoring_services, training_services
 from ml.models import Feedback, Prediction, ScoringRun
 from ml.overrides import scores_serve
 from salesai.core.models import Contact
@@ -95,14 +95,14 @@ def test_rescoring_keeps_the_override_until_new_evidence_then_serves_the_model(s
     settings.ML_MIN_TRAINING_ROWS = 100
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
     organization = synthetic_org_create(contacts=320, seed=3)
-    services.model_train(organization_id=organization.id, params=TINY)
-    services.contacts_score(organization_id=organization.id)
+    training_services.model_train(organization_id=organization.id, params=TINY)
+    scoring_services.contacts_score(organization_id=organization.id)
     current = Prediction.objects.filter(organization=organization, is_current=True).order_by("probability").first()
     assert current.source == Prediction.Source.MODEL and current.model_probability == current.probability
-    services.feedback_create(prediction_id=current.id, user_id=UserFactory().id, verdict="override",
+    feedback_services.feedback_create(prediction_id=current.id, user_id=UserFactory().id, verdict="override",
                              override_value=0.97, reason="Signed LOI")
 
-    result = services.contacts_score(organization_id=organization.id)
+    result = scoring_services.contacts_score(organization_id=organization.id)
     assert result.overrides_kept == 1 and ScoringRun.objects.get(pk=result.scoring_run_id).overrides_kept == 1
     kept = Prediction.objects.get(contact_id=current.contact_id, is_current=True)
     assert (kept.source, kept.probability, kept.score) == (Prediction.Source.OVERRIDE, 0.97, 97)
@@ -112,7 +112,7 @@ def test_rescoring_keeps_the_override_until_new_evidence_then_serves_the_model(s
     assert set(others.values_list("source", flat=True)) == {Prediction.Source.MODEL}
 
     ActivityFactory(organization=organization, contact_id=current.contact_id, occurred_at=timezone.now())
-    services.contacts_score(organization_id=organization.id, contact_ids=[current.contact_id])
+    scoring_services.contacts_score(organization_id=organization.id, contact_ids=[current.contact_id])
     fresh = Prediction.objects.get(contact_id=current.contact_id, is_current=True)
     assert fresh.source == Prediction.Source.MODEL and fresh.probability == fresh.model_probability
     assert fresh.note == ""

@@ -1,5 +1,5 @@
 """Debounced rescoring: bursts of scoring_enqueue calls become one delayed task per organisation that
-scores the union of what was asked (ml.services.scoring_enqueue / pending_scoring_run)."""
+scores the union of what was asked (ml.scoring_services.scoring_enqueue / pending_scoring_run)."""
 
 from datetime import timedelta
 from typing import Any
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from ml import services, tasks
+from ml import scoring_services, tasks
 from ml.models import PendingScoring, ScoringSchedule
 from tests.factories import OrganizationFactory
 
@@ -29,18 +29,18 @@ def scored(monkeypatch) -> list[list[int] | None]:
 
     def contacts_score(*, organization_id: int, contact_ids: list[int] | None = None, **_: Any):
         calls.append(contact_ids)
-        return services.ScoringResult(
+        return scoring_services.ScoringResult(
             organization_id=organization_id, model_version_id=1, scored=len(contact_ids or []), prediction_ids=[]
         )
 
-    monkeypatch.setattr(services, "contacts_score", contacts_score)
+    monkeypatch.setattr(scoring_services, "contacts_score", contacts_score)
     return calls
 
 
 def _enqueue_committed(capture, *, organization_id: int, contact_ids: list[int] | None) -> None:
     # Each call in its own "transaction", like sync pages and webhook requests: its commit hooks run.
     with capture(execute=True):
-        services.scoring_enqueue(organization_id=organization_id, contact_ids=contact_ids)
+        scoring_services.scoring_enqueue(organization_id=organization_id, contact_ids=contact_ids)
 
 
 def test_fifty_calls_enqueue_one_delayed_task_that_scores_the_union(
@@ -96,8 +96,8 @@ def test_organisations_are_debounced_separately(enqueued, scored, django_capture
 def test_nothing_is_enqueued_before_commit_or_for_an_empty_change(enqueued, django_capture_on_commit_callbacks):
     organization = OrganizationFactory()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.scoring_enqueue(organization_id=organization.id, contact_ids=[])
-        services.scoring_enqueue(organization_id=organization.id, contact_ids=[4])
+        scoring_services.scoring_enqueue(organization_id=organization.id, contact_ids=[])
+        scoring_services.scoring_enqueue(organization_id=organization.id, contact_ids=[4])
     assert enqueued == [] and len(callbacks) == 1
     # A rolled-back transaction never runs its hook: the rows vanish with it, no task, no stuck flag.
     assert not ScoringSchedule.objects.filter(organization=organization, scheduled_at__isnull=False).exists()
@@ -110,7 +110,7 @@ def test_a_lost_task_is_replaced_by_the_next_request(enqueued, django_capture_on
     assert len(enqueued) == 1
     # The queued task never ran (broker lost it): once it is overdue, the next request queues another.
     ScoringSchedule.objects.filter(organization=organization).update(
-        scheduled_at=timezone.now() - services.SCORING_SCHEDULE_LOST_AFTER - timedelta(seconds=1)
+        scheduled_at=timezone.now() - scoring_services.SCORING_SCHEDULE_LOST_AFTER - timedelta(seconds=1)
     )
     _enqueue_committed(django_capture_on_commit_callbacks, organization_id=organization.id, contact_ids=[3])
     assert len(enqueued) == 2

@@ -3,7 +3,7 @@
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from ml import services
+from ml import scoring_services
 from ml.models import PendingScoring, ScoringSchedule
 from salesai.celery import app
 from tests.crm_connectors.broker import broker_down, private_queue
@@ -16,15 +16,15 @@ def test_a_request_made_while_the_broker_was_down_is_queued_by_the_sweep(django_
     organization = OrganizationFactory()
     with private_queue("ml.tasks.*") as queue:
         with broker_down(), pytest.raises(Exception), django_capture_on_commit_callbacks(execute=True):  # noqa: B017
-            services.scoring_enqueue(organization_id=organization.id, contact_ids=[1, 2])
+            scoring_services.scoring_enqueue(organization_id=organization.id, contact_ids=[1, 2])
         assert PendingScoring.objects.filter(organization=organization).count() == 2  # the request is kept
         assert ScoringSchedule.objects.get(organization=organization).scheduled_at is None
 
         with broker_down():
-            assert services.pending_scoring_sweep() == 0  # still down: nothing lost, nothing claimed
-        assert services.pending_scoring_sweep() == 1
+            assert scoring_services.pending_scoring_sweep() == 0  # still down: nothing lost, nothing claimed
+        assert scoring_services.pending_scoring_sweep() == 1
         assert queue.take() == [("ml.tasks.score_contacts", (organization.id,), {"pending": True})]
-        assert services.pending_scoring_sweep() == 0  # its task is queued: not queued twice
+        assert scoring_services.pending_scoring_sweep() == 0  # its task is queued: not queued twice
 
 
 def test_the_sweep_has_a_beat_entry_on_the_default_queue():

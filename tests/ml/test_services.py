@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
-from ml import services, tasks
+from ml import feedback_services, model_versions, scoring_services, tasks, training_services
 from ml.beat import NIGHTLY_TASK
 from ml.engine.checkpoints import file_sha256
 from ml.features.lead import BASE_COLUMNS
@@ -35,7 +35,7 @@ def trained_org(settings: Any):
     # would keep it a candidate (tested in tests/ml/test_gate.py); these tests are about train -> score.
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
     organization = synthetic_org_create(contacts=320, seed=3)
-    version = services.model_train(organization_id=organization.id, params=TINY)
+    version = training_services.model_train(organization_id=organization.id, params=TINY)
     return organization, version
 
 
@@ -73,7 +73,7 @@ def test_train_then_score_end_to_end(trained_org, isolated_model_store):
     assert {c.name for c in BASE_COLUMNS} <= feature_names
 
     open_leads = Contact.objects.filter(organization=organization, converted_at__isnull=True, deleted_at__isnull=True)
-    result = services.contacts_score(organization_id=organization.id)
+    result = scoring_services.contacts_score(organization_id=organization.id)
     assert result.scored == open_leads.count() > 0
     assert result.model_version_id == version.id
     assert sum(result.score_histogram.values()) == result.scored
@@ -99,7 +99,7 @@ def test_train_then_score_end_to_end(trained_org, isolated_model_store):
 
     # Rescoring keeps history: the old rows stay, exactly one current row per contact.
     first_ids = set(result.prediction_ids)
-    again = services.contacts_score(organization_id=organization.id)
+    again = scoring_services.contacts_score(organization_id=organization.id)
     assert again.scored == result.scored and first_ids.isdisjoint(again.prediction_ids)
     assert Prediction.objects.filter(pk__in=first_ids, is_current=True).count() == 0
     current_rows = Prediction.objects.filter(organization=organization, is_current=True)
@@ -110,24 +110,24 @@ def test_train_then_score_end_to_end(trained_org, isolated_model_store):
     # Scoring chosen contacts touches only those, and never a converted one.
     open_lead = Contact.objects.filter(organization=organization, converted_at__isnull=True).first()
     converted = Contact.objects.filter(organization=organization, converted_at__isnull=False).first()
-    chosen = services.contacts_score(organization_id=organization.id, contact_ids=[open_lead.pk, converted.pk])
+    chosen = scoring_services.contacts_score(organization_id=organization.id, contact_ids=[open_lead.pk, converted.pk])
     assert chosen.scored == 1
     assert Prediction.objects.get(pk=chosen.prediction_ids[0]).contact_id == open_lead.pk
 
 
 def test_a_second_training_is_a_candidate_and_rollback_restores_the_first(trained_org):
     organization, first = trained_org
-    second = services.model_train(organization_id=organization.id, params={**TINY, "epochs": 2})
+    second = training_services.model_train(organization_id=organization.id, params={**TINY, "epochs": 2})
     assert (second.version, second.status) == (2, ModelVersion.Status.CANDIDATE)
     assert second.artifact_path.endswith("/v2.pt")
-    result = services.contacts_score(organization_id=organization.id, model_version_id=second.id)
+    result = scoring_services.contacts_score(organization_id=organization.id, model_version_id=second.id)
     assert Prediction.objects.get(pk=result.prediction_ids[0]).model_version_id == second.id
     # The gate kept it a candidate, and said why (a 2-epoch model does not beat the 15-epoch champion).
     assert second.metrics["gate"]["promote"] is False
     assert second.metrics["gate"]["champion_model_version_id"] == first.id
     assert any("champion" in reason for reason in second.metrics["gate"]["reasons"])
-    services.model_version_promote(model_version_id=second.id)
-    rolled_back = services.model_version_rollback(organization_id=organization.id, task=first.task)
+    model_versions.model_version_promote(model_version_id=second.id)
+    rolled_back = model_versions.model_version_rollback(organization_id=organization.id, task=first.task)
     assert rolled_back.id == first.id
     statuses = dict(ModelVersion.objects.filter(organization=organization).values_list("version", "status"))
     assert statuses == {1: ModelVersion.Status.CHAMPION, 2: ModelVersion.Status.RETIRED}
@@ -144,13 +144,13 @@ def test_promote_retires_the_old_champion_atomically():
     old = ModelVersionFactory(organization=organization, version=1, status=ModelVersion.Status.CHAMPION)
     new = ModelVersionFactory(organization=organization, version=2)
     other_org = ModelVersionFactory(version=1, status=ModelVersion.Status.CHAMPION)
-    promoted = services.model_version_promote(model_version_id=new.id)
+    promoted = model_versions.model_version_promote(model_version_id=new.id)
     assert promoted.status == ModelVersion.Status.CHAMPION and promoted.promoted_at is not None
     old.refresh_from_db()
     other_org.refresh_from_db()
     assert old.status == ModelVersion.Status.RETIRED
     assert other_org.status == ModelVersion.Status.CHAMPION  # another tenant's champion is untouched
-    rolled_back = services.model_version_promote(model_version_id=old.id)
+    rolled_back = model_versions.model_version_promote(model_version_id=old.id)
     new.refresh_from_db()
     assert rolled_back.status == ModelVersion.Status.CHAMPION and new.status == ModelVersion.Status.RETIRED
     assert ModelVersion.objects.filter(organization=organization, status="champion").count() == 1
@@ -160,24 +160,24 @@ def test_training_without_enough_history_is_a_validation_error():
     organization = OrganizationFactory()
     ContactFactory.create_batch(3, organization=organization)
     with pytest.raises(ValidationError) as error:
-        services.model_train(organization_id=organization.id)
+        training_services.model_train(organization_id=organization.id)
     assert "training_data" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        services.model_train(organization_id=organization.id, params={"epoks": 3})
+        training_services.model_train(organization_id=organization.id, params={"epoks": 3})
     assert "params" in error.value.message_dict
 
 
 def test_scoring_without_a_champion_is_refused_and_the_task_skips():
     organization = OrganizationFactory()
     ContactFactory(organization=organization)
-    with pytest.raises(services.NoChampionModel):
-        services.contacts_score(organization_id=organization.id)
+    with pytest.raises(scoring_services.NoChampionModel):
+        scoring_services.contacts_score(organization_id=organization.id)
     assert tasks.score_contacts(organization.id) == {
         "organization_id": organization.id, "scored": 0, "skipped": "no champion model"
     }
     foreign = ModelVersionFactory()
     with pytest.raises(ValidationError) as error:
-        services.contacts_score(organization_id=organization.id, model_version_id=foreign.id)
+        scoring_services.contacts_score(organization_id=organization.id, model_version_id=foreign.id)
     assert "model_version_id" in error.value.message_dict
 
 
@@ -185,8 +185,10 @@ def test_scoring_without_a_champion_is_refused_and_the_task_skips():
 def test_feedback_is_recorded_for_the_predictions_organization():
     prediction = PredictionFactory()
     user = UserFactory()
-    agree = services.feedback_create(prediction_id=prediction.id, user_id=user.id, verdict="agree", reason=" ok ")
-    override = services.feedback_create(prediction_id=prediction.id, user_id=user.id, verdict="override",
+    agree = feedback_services.feedback_create(
+        prediction_id=prediction.id, user_id=user.id, verdict="agree", reason=" ok "
+    )
+    override = feedback_services.feedback_create(prediction_id=prediction.id, user_id=user.id, verdict="override",
                                         override_value=0.85, reason="talked to them")
     assert (agree.organization_id, agree.reason, agree.override_value) == (prediction.organization_id, "ok", None)
     assert override.override_value == 0.85
@@ -207,14 +209,14 @@ def test_feedback_is_recorded_for_the_predictions_organization():
 def test_feedback_validation(arguments, field):
     prediction = PredictionFactory()
     with pytest.raises(ValidationError) as error:
-        services.feedback_create(prediction_id=prediction.id, user_id=UserFactory().id, **arguments)
+        feedback_services.feedback_create(prediction_id=prediction.id, user_id=UserFactory().id, **arguments)
     assert field in error.value.message_dict
     assert Feedback.objects.count() == 0
 
 
 def test_feedback_on_a_missing_prediction():
     with pytest.raises(ValidationError) as error:
-        services.feedback_create(prediction_id=999_999, user_id=UserFactory().id, verdict="agree")
+        feedback_services.feedback_create(prediction_id=999_999, user_id=UserFactory().id, verdict="agree")
     assert "prediction_id" in error.value.message_dict
 
 
@@ -226,7 +228,7 @@ def test_training_run_start_enqueues_after_commit_and_a_finished_run_is_not_reru
     monkeypatch.setattr(tasks.train_model, "delay", lambda *args: queued.append(args))
     organization = OrganizationFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        run = services.training_run_start(organization_id=organization.id, params={"epochs": 3})
+        run = training_services.training_run_start(organization_id=organization.id, params={"epochs": 3})
         assert queued == []  # nothing leaves before the transaction commits
     assert queued == [(run.pk,)] and run.status == TrainingRun.Status.QUEUED
 
@@ -240,7 +242,7 @@ def test_training_run_start_enqueues_after_commit_and_a_finished_run_is_not_reru
     assert run.finished_at == finished_at
 
     with pytest.raises(ValidationError):
-        services.training_run_start(organization_id=organization.id, params={"learning_rate": -1})
+        training_services.training_run_start(organization_id=organization.id, params={"learning_rate": -1})
 
 
 def test_a_successful_training_run_records_its_log_and_rescoring_is_enqueued(
@@ -251,7 +253,7 @@ def test_a_successful_training_run_records_its_log_and_rescoring_is_enqueued(
     organization = synthetic_org_create(contacts=200, seed=5, slug="runs")
     scored: list[tuple] = []
     monkeypatch.setattr(tasks.score_contacts, "apply_async", lambda **kwargs: scored.append(kwargs["args"]))
-    run = services.training_run_create(organization_id=organization.id, params={**TINY, "epochs": 2})
+    run = training_services.training_run_create(organization_id=organization.id, params={**TINY, "epochs": 2})
     with django_capture_on_commit_callbacks(execute=True):
         summary = tasks.train_model(run.pk)
     run.refresh_from_db()
@@ -274,8 +276,9 @@ def test_scoring_enqueue_waits_for_commit(monkeypatch, django_capture_on_commit_
     sent: list[dict] = []
     monkeypatch.setattr(tasks.score_contacts, "apply_async", lambda **kwargs: sent.append(kwargs))
     with django_capture_on_commit_callbacks(execute=True):
-        services.scoring_enqueue(organization_id=organization.id, contact_ids=[3, 1, 3])
-        services.scoring_enqueue(organization_id=organization.id, contact_ids=[])  # nothing changed: nothing sent
+        scoring_services.scoring_enqueue(organization_id=organization.id, contact_ids=[3, 1, 3])
+        # nothing changed: nothing sent
+        scoring_services.scoring_enqueue(organization_id=organization.id, contact_ids=[])
         assert sent == []
     assert [(call["args"], call["kwargs"]) for call in sent] == [((organization.id,), {"pending": True})]
     pending = PendingScoring.objects.filter(organization=organization).order_by("contact_id")
@@ -311,7 +314,7 @@ def test_a_scoring_run_announces_the_scored_contacts_after_commit(trained_org, d
     predictions_updated.connect(receiver, dispatch_uid="test-receiver")
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            result = services.contacts_score(organization_id=organization.id)
+            result = scoring_services.contacts_score(organization_id=organization.id)
     finally:
         predictions_updated.disconnect(dispatch_uid="test-receiver")
     scored = sorted(Prediction.objects.filter(pk__in=result.prediction_ids).values_list("contact_id", flat=True))

@@ -11,9 +11,8 @@ from django.core.exceptions import ValidationError
 from ml import training_recipe
 from ml.engine.schema import TableSchema
 from ml.models import ModelVersion, Task
-from ml.services import table_transformer_recipe, training_params_build
 from ml.serving import served_model_load
-from ml.training_recipe import TrainingData, TrainingSpec, recipe_train
+from ml.training_recipe import TrainingData, TrainingSpec, recipe_train, table_transformer_recipe, training_params_build
 from tests.factories import OrganizationFactory
 
 TINY = {"d_token": 16, "n_heads": 2, "n_layers": 1, "epochs": 3, "batch_size": 64}

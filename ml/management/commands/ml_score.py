@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml import churn_services, services
+from ml import churn_services, scoring_services
 from ml.models import Task
 from ml.tasks import score_accounts
 from salesai.core.db_retry import db_call_retried
@@ -30,13 +30,13 @@ class Command(BaseCommand):
             self._score_accounts(organization, run_async=options["run_async"])
             return
         if options["run_async"]:
-            services.scoring_enqueue(organization_id=organization.id)
+            scoring_services.scoring_enqueue(organization_id=organization.id)
             self.stdout.write(f"queued scoring for {organization.slug}")
             return
         try:
             # A dropped database connection (restart, failover) is retried on a fresh one, not a crash.
             result = db_call_retried(
-                lambda: services.contacts_score(organization_id=organization.id),
+                lambda: scoring_services.contacts_score(organization_id=organization.id),
                 attempts=settings.ML_SCORING_DB_ATTEMPTS, what="lead scoring",
             )
         except ValidationError as exc:

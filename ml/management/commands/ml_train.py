@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml import services
+from ml import training_services
 from ml.models import Task
 from salesai.core.models import Organization
 
@@ -29,10 +29,14 @@ class Command(BaseCommand):
             params["seed"] = options["seed"]
         try:
             if options["run_async"]:
-                run = services.training_run_start(organization_id=organization.id, task=options["task"], params=params)
+                run = training_services.training_run_start(
+                    organization_id=organization.id, task=options["task"], params=params
+                )
                 self.stdout.write(f"queued training run {run.pk} for {organization.slug} ({options['task']})")
                 return
-            version = services.model_train(organization_id=organization.id, task=options["task"], params=params)
+            version = training_services.model_train(
+                organization_id=organization.id, task=options["task"], params=params
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         metrics = version.metrics

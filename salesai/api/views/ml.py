@@ -8,9 +8,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ml.feedback_services import feedback_create
+from ml.model_versions import model_version_promote, model_version_rollback
 from ml.models import Feedback, ModelVersion, Prediction
 from ml.selectors import feedback_list_for_user, model_version_list_for_user, prediction_list_for_user
-from ml.services import feedback_create, model_version_promote, model_version_rollback
 from salesai.api.filters import FeedbackFilter, ModelVersionFilter, PredictionFilter
 from salesai.api.permissions import MANAGE_DENIED_MESSAGE
 from salesai.api.serializers.ml import (

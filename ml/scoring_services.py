@@ -1,7 +1,10 @@
-"""Write-side ML services: train and register models, promote/roll back, score contacts, record feedback.
+"""Lead scoring: score contacts with the champion and store Predictions, and the debounced scoring requests.
 
-This is the Django side of `ml`: it reads settings, turns CRM rows into frames through `ml.features`, hands
-frames to the pure training/inference code and stores the results. Tasks and commands call these.
+`contacts_score` turns open leads into frames (ml.features), scores them with the served model of the champion
+(any family; a former champion when its artifact is refused; the pooled model when allowed), serves reps'
+standing overrides, writes the Predictions and a ScoringRun with drift. `scoring_enqueue` stores a request in
+PendingScoring and queues one debounced `score_contacts` task per organisation; `pending_scoring_run` is
+that task's body and `pending_scoring_sweep` the beat sweep that re-queues what never reached the broker.
 """
 
 from __future__ import annotations
@@ -19,45 +22,22 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ml.beat import ml_schedules_ensure
-from ml.engine.feedback_labels import FeedbackWeights, WeightedTrainingSet, feedback_training_set
-from ml.features.lead import EXCLUDED_FIELDS, lead_feature_frame, lead_property_keys, lead_schema, lead_training_frame
-from ml.model_versions import model_version_promote, model_version_rollback  # noqa: F401  (re-exported)
-from ml.models import (
-    Feedback,
-    ModelVersion,
-    PendingScoring,
-    Prediction,
-    ScoringRun,
-    ScoringSchedule,
-    Task,
-    TrainingRun,
-)
+from ml.features.lead import lead_feature_frame, lead_property_keys
+from ml.models import ModelVersion, PendingScoring, Prediction, ScoringRun, ScoringSchedule, Task
 from ml.overrides import ServedScores, scores_serve
 from ml.pooled import pooled_fallback_note
 from ml.scoring_runs import scoring_drift_accumulator, scoring_run_record
-from ml.selectors import (
-    contacts_converted_at_map,
-    feedback_training_labels_list,
-    model_version_champion_get,
-    model_version_pooled_champion_get,
-)
+from ml.selectors import model_version_champion_get, model_version_pooled_champion_get
 from ml.signals import predictions_updated
+from salesai.core.db_retry import db_call_retried
+from salesai.core.models import Contact
 
-# The torch-backed modules (ml.engine.training, ml.engine.inference, ml.registry, ml.engine.explain) are imported inside the
-# functions that need them: the web process and admin import this module and should not pay for torch.
-from salesai.core.models import Contact, Organization
+# The torch-backed modules (ml.engine.*, ml.registry, ml.serving) are imported inside the functions that need
+# them: the web process and admin import this module and should not pay for torch.
 
 logger = logging.getLogger(__name__)
 
 SCORING_CHUNK = 5_000  # contacts per feature frame / transaction: bounds memory and lock time
-MIN_POSITIVES = 5  # fewer converted examples cannot train (or honestly evaluate) a model
-HORIZON_DAYS = 90
-# LightGBM random-search size in every training run (params "baseline_lightgbm_configs" overrides it):
-# small enough for the nightly demo retraining, large enough that the baseline is a tuned one.
-BASELINE_LIGHTGBM_CONFIGS = 8
-# Training-run params the service consumes itself; the rest are TrainingParams for the Transformer.
-SERVICE_PARAMS = ("horizon_days", "baseline_lightgbm_configs")
 
 
 class NoChampionModel(ValidationError):
@@ -85,190 +65,6 @@ class ScoringResult:
     pooled: bool = False  # scored by the pooled fallback model (the organisation has none of its own)
 
 
-# --- training -----------------------------------------------------------------------------------------------
-def model_train(
-    *,
-    organization_id: int,
-    task: str = Task.LEAD_CONVERSION,
-    training_run_id: int | None = None,
-    params: dict[str, Any] | None = None,
-) -> ModelVersion:
-    """Train the lead model of an organisation through the one training recipe (ml.training_recipe): point-in-
-    time rows, the FT-Transformer beside a tuned LightGBM and a logistic regression on one split, the gate
-    picks the family that serves and decides on promotion (ml.engine.gate). An organisation's first model is always
-    promoted: whichever family the gate chose serves."""
-    if task == Task.CHURN:  # accounts, not leads: its own frames, net and checkpoint (ml.churn_services)
-        from ml.churn_services import churn_model_train
-
-        return churn_model_train(organization_id=organization_id, training_run_id=training_run_id, params=params)
-    if task != Task.LEAD_CONVERSION:
-        raise ValidationError({"task": f"Training for {task!r} is not available yet."})
-    from ml.engine.inference import torch_threads_set
-    from ml.registry import artifact_relative_path
-    from ml.training_recipe import TrainingData, TrainingSpec, recipe_train
-
-    organization = Organization.objects.get(pk=organization_id)
-    params = dict(params or {})
-    horizon_days = int(params.pop("horizon_days", HORIZON_DAYS))
-    lightgbm_configs = _lightgbm_configs(params.pop("baseline_lightgbm_configs", BASELINE_LIGHTGBM_CONFIGS))
-    training_params = training_params_build(params)
-    frame, labels = lead_training_frame(
-        organization_id=organization.id, horizon_days=horizon_days, text=training_params.text
-    )
-    torch_threads_set(settings.ML_TORCH_THREADS)
-    schema = lead_schema(frame) if len(frame) else None
-    data = TrainingData(
-        frame=frame, labels=np.asarray(labels).astype(int), schema=schema, what="rows",
-        # Baselines stay text-free (the Transformer's text tokens are what is being measured against them).
-        baseline_schema=schema.without_text() if schema is not None else None,
-        feedback=lambda split: _feedback_training_set(
-            organization_id=organization.id, frame=frame, labels=labels, split=split, horizon_days=horizon_days),
-    )
-    spec = TrainingSpec(
-        task=task, organization=organization, params=training_params, lightgbm_configs=lightgbm_configs,
-        artifact_relative=lambda version: artifact_relative_path(
-            organization_slug=organization.slug, task=task, version=version),
-        extra_metrics={"horizon_days": horizon_days}, training_run_id=training_run_id, min_positives=MIN_POSITIVES,
-    )
-    had_champion = model_version_champion_get(organization_id=organization.id, task=task) is not None
-    model_version = recipe_train(spec=spec, data=data, transformer=table_transformer_recipe(
-        params=training_params, feature_schema_extra={
-            "excluded_fields": EXCLUDED_FIELDS, "horizon_days": horizon_days,
-            "snapshots": sorted({ts.isoformat() for ts in frame["as_of"]}) if len(frame) else [],
-        }))
-    if not had_champion:
-        # From its first model on, an organisation is retrained and rescored nightly.
-        ml_schedules_ensure(organization_id=organization.id)
-    return model_version
-
-
-def training_params_build(params: dict[str, Any], defaults: dict[str, Any] | None = None) -> Any:
-    """TrainingParams from user params over task defaults; a bad key or value is a ValidationError."""
-    from ml.engine.training import TrainingParams
-
-    try:
-        return TrainingParams.from_dict({"device": settings.ML_DEVICE, **(defaults or {}), **params})
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"params": str(exc)}) from exc
-
-
-def table_transformer_recipe(*, params: Any, feature_schema_extra: dict[str, Any]) -> Any:
-    """The FT-Transformer part of the recipe for table tasks (leads, pooled)."""
-    from ml.engine.training import train_tabular_model
-    from ml.serving import served_model_load
-    from ml.training_recipe import TransformerRecipe
-
-    def fit(*, frame, labels, split, weights, schema):
-        return train_tabular_model(frame=frame, labels=labels, schema=schema, params=params, split=split,
-                                   sample_weight=weights)
-
-    def probabilities(trained, frame, rows):
-        model = trained.scoring_model()
-        return model.probabilities(model.encode(frame.iloc[rows]))
-
-    def champion_probabilities(champion, frame, rows):
-        return served_model_load(model_version=champion, device=settings.ML_DEVICE).probabilities(frame.iloc[rows])
-
-    def feature_schema(trained):
-        return {
-            "preprocessor": trained.preprocessor.to_dict(),
-            "features": [{"name": c.name, "kind": c.kind, "label": c.display_label}
-                         for c in trained.preprocessor.schema.columns],
-            "text_columns": trained.preprocessor.schema.text_columns,
-            **feature_schema_extra,
-        }
-
-    return TransformerRecipe(fit=fit, probabilities=probabilities, champion_probabilities=champion_probabilities,
-                             feature_schema=feature_schema)
-
-
-def _lightgbm_configs(value: Any) -> int:
-    try:
-        configs = int(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"params": "baseline_lightgbm_configs must be a whole number."}) from exc
-    if not 1 <= configs <= 200:
-        raise ValidationError({"params": "baseline_lightgbm_configs must be between 1 and 200."})
-    return configs
-
-
-def _feedback_training_set(
-    *, organization_id: int, frame: Any, labels: Any, split: tuple[np.ndarray, np.ndarray, np.ndarray],
-    horizon_days: int,
-) -> WeightedTrainingSet:
-    return feedback_training_set(
-        frame=frame,
-        labels=labels,
-        split=split,
-        feedback=feedback_training_labels_list(organization_id=organization_id),
-        converted_at=contacts_converted_at_map(organization_id=organization_id),
-        horizon_days=horizon_days,
-        weights=FeedbackWeights(
-            agree_weight=settings.ML_FEEDBACK_AGREE_WEIGHT,
-            disagree_weight=settings.ML_FEEDBACK_DISAGREE_WEIGHT,
-            override_weight=settings.ML_FEEDBACK_OVERRIDE_WEIGHT,
-        ),
-    )
-
-
-def training_run_execute(*, training_run_id: int) -> ModelVersion | None:
-    """Run a queued TrainingRun once: a finished run (succeeded or failed) is not re-run, and a run
-    already marked running is left to the worker that owns it (acks_late may redeliver)."""
-    with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=training_run_id)
-        if run.status != TrainingRun.Status.QUEUED:
-            logger.info("training run %s is %s: nothing to do", run.pk, run.status)
-            return run.model_versions.order_by("-version").first()
-        run.status = TrainingRun.Status.RUNNING
-        run.started_at = timezone.now()
-        run.save(update_fields=["status", "started_at"])
-    try:
-        model_version = model_train(
-            organization_id=run.organization_id, task=run.task, training_run_id=run.pk, params=run.params
-        )
-    except Exception as exc:
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=TrainingRun.Status.FAILED, error=_error_text(exc), finished_at=timezone.now()
-        )
-        if isinstance(exc, ValidationError):  # bad data or params: recorded on the run, not a crash
-            return None
-        raise
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now())
-    if model_version.status == ModelVersion.Status.CHAMPION and model_version.task == Task.LEAD_CONVERSION:
-        scoring_enqueue(organization_id=run.organization_id)  # a new champion: every open lead gets its score
-    return model_version
-
-
-def training_run_create(
-    *, organization_id: int, task: str = Task.LEAD_CONVERSION, params: dict[str, Any] | None = None
-) -> TrainingRun:
-    """A queued TrainingRun with validated params (nothing is enqueued: see `training_run_start`)."""
-    if task not in Task.values:
-        raise ValidationError({"task": f"Unknown task {task!r}."})
-    from ml.engine.training import TrainingParams
-
-    params = dict(params or {})
-    try:
-        TrainingParams.from_dict({k: v for k, v in params.items() if k not in SERVICE_PARAMS})
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"params": str(exc)}) from exc
-    if "baseline_lightgbm_configs" in params:
-        _lightgbm_configs(params["baseline_lightgbm_configs"])
-    return TrainingRun.objects.create(organization_id=organization_id, task=task, params=params)
-
-
-def training_run_start(
-    *, organization_id: int, task: str = Task.LEAD_CONVERSION, params: dict[str, Any] | None = None
-) -> TrainingRun:
-    """Queue a training run; the gpu-queue task starts once this transaction commits."""
-    run = training_run_create(organization_id=organization_id, task=task, params=params)
-    from ml.tasks import train_model  # tasks import services: import here to avoid a cycle
-
-    transaction.on_commit(lambda: train_model.delay(run.pk))
-    return run
-
-
-# --- scoring ------------------------------------------------------------------------------------------------
 def contacts_score(
     *,
     organization_id: int,
@@ -436,7 +232,7 @@ def scoring_enqueue(*, organization_id: int, contact_ids: list[int] | None = Non
 
 def _scoring_task_claim_and_enqueue(*, organization_id: int) -> bool:
     """Queue the organisation's debounced task unless one is queued already; True when this call queued it."""
-    from ml.tasks import score_contacts  # tasks import services: import here to avoid a cycle
+    from ml.tasks import score_contacts  # tasks import this module: import here to avoid a cycle
 
     now = timezone.now()
     ScoringSchedule.objects.get_or_create(organization_id=organization_id)
@@ -507,8 +303,6 @@ def pending_scoring_run(*, organization_id: int) -> ScoringResult | None:
     take = pending_scoring_take(organization_id=organization_id)
     if take.empty:
         return None
-    from salesai.core.db_retry import db_call_retried  # local: this file's imports are being reworked
-
     # The take is committed: a dropped connection is retried here, or the taken requests would be lost.
     return db_call_retried(
         lambda: contacts_score(
@@ -587,53 +381,3 @@ def _histogram(scores: np.ndarray) -> dict[str, int]:
     buckets = np.clip(scores // 10, 0, 9).astype(int)
     counts = np.bincount(buckets, minlength=10) if len(scores) else np.zeros(10, dtype=int)
     return {(f"{10 * b}-{10 * b + 9}" if b < 9 else "90-100"): int(counts[b]) for b in range(10)}
-
-
-# --- feedback -----------------------------------------------------------------------------------------------
-def feedback_create(
-    *,
-    prediction_id: int,
-    user_id: int,
-    verdict: str,
-    override_value: float | None = None,
-    reason: str = "",
-) -> Feedback:
-    """A rep's verdict on a prediction. An override must carry the rep's own probability in [0, 1]; agree /
-    disagree must not carry one."""
-    errors: dict[str, str] = {}
-    if verdict not in Feedback.Verdict.values:
-        errors["verdict"] = f"Must be one of: {', '.join(Feedback.Verdict.values)}."
-    value: float | None = None
-    if override_value is not None:
-        try:
-            value = float(override_value)
-        except (TypeError, ValueError):
-            errors["override_value"] = "Must be a number between 0 and 1."
-        else:
-            if not np.isfinite(value) or not 0.0 <= value <= 1.0:
-                errors["override_value"] = "Must be between 0 and 1."
-    if verdict == Feedback.Verdict.OVERRIDE and override_value is None:
-        errors["override_value"] = "An override needs your probability (between 0 and 1)."
-    elif verdict in (Feedback.Verdict.AGREE, Feedback.Verdict.DISAGREE) and override_value is not None:
-        errors["override_value"] = "Only an override carries a value."
-    prediction = Prediction.objects.filter(pk=prediction_id).only("id", "organization_id").first()
-    if prediction is None:
-        errors["prediction_id"] = "No such prediction."
-    if errors:
-        raise ValidationError(errors)
-    return Feedback.objects.create(
-        organization_id=prediction.organization_id,
-        prediction=prediction,
-        user_id=user_id,
-        verdict=verdict,
-        override_value=value,
-        reason=(reason or "").strip(),
-    )
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        messages = exc.message_dict if hasattr(exc, "error_dict") else {"error": exc.messages}
-        return "; ".join(f"{key}: {' '.join(value)}" for key, value in messages.items())
-    return f"{type(exc).__name__}: {exc}"
-
