@@ -21,6 +21,7 @@ from ml.emailgen.examples import email_examples_select
 from ml.emailgen.factsheet import deal_open_latest, fact_sheet_build, fact_sheet_refusal
 from ml.engine.emailgen.types import LENGTHS, TONES, DraftOptions, DraftOutcome, FactSheet
 from ml.models import EmailIntent, EmailSettings, GeneratedEmail
+from ml.validators import llm_endpoint_check
 from salesai.core.models import Contact, Deal
 
 if TYPE_CHECKING:
@@ -154,6 +155,8 @@ def email_backend_get(*, email_settings: EmailSettings, kind: str | None = None)
         else:
             local_model, gguf_file = local_model_default()
     credentials = email_settings.openai_credentials or {}
+    if kind == EmailSettings.Backend.OPENAI and email_settings.openai_base_url.strip():
+        llm_endpoint_check(email_settings.openai_base_url.strip())  # again: DNS may have changed since saving
     return backend_from_config(
         kind=kind,
         local_model=str(local_model),

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from ml.validators import http_url_validate
+from ml.validators import http_url_validate, llm_endpoint_check
 from salesai.core.fields import EncryptedJSONField
 from salesai.core.models import Company, Contact, Organization
 
@@ -239,6 +239,16 @@ class EmailSettings(models.Model):
 
     def __str__(self) -> str:
         return f"email settings of {self.organization_id}: {self.backend}"
+
+    def clean(self) -> None:
+        # The endpoint must not reach the deployment's private network unless the operator allowed it.
+        if self.openai_base_url.strip():
+            from django.core.exceptions import ValidationError
+
+            try:
+                llm_endpoint_check(self.openai_base_url.strip())
+            except ValidationError as exc:
+                raise ValidationError({"openai_base_url": exc.messages}) from exc
 
 
 class ProductCatalogueEntry(models.Model):

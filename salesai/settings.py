@@ -330,6 +330,8 @@ EMAIL_LOCAL_GGUF_FILE = env.str("EMAIL_LOCAL_GGUF_FILE", default="")
 EMAIL_MAX_NEW_TOKENS = env.int("EMAIL_MAX_NEW_TOKENS", default=220)
 # OpenAI-compatible backends: per-request timeout (seconds) and retries on 5xx/timeouts.
 EMAIL_HTTP_TIMEOUT = env.float("EMAIL_HTTP_TIMEOUT", default=30.0)
+# Hosts of OpenAI-compatible LLM servers allowed on private addresses (ml.validators.llm_endpoint_check).
+EMAIL_LLM_ALLOWED_HOSTS = env.list("EMAIL_LLM_ALLOWED_HOSTS", default=[])
 EMAIL_HTTP_RETRIES = env.int("EMAIL_HTTP_RETRIES", default=2)
 
 # --- Connectors -----------------------------------------------------------------------------------------

@@ -10,5 +10,6 @@ os.environ["SALESAI_ENV"] = "local"  # a test run is always local, whatever a de
 # ".test" is reserved (RFC 6761) and never resolves: tests use it with in-memory transports.
 os.environ.setdefault("CRM_ALLOWED_HOSTS", "127.0.0.1,localhost,.test")
 os.environ.setdefault("CRM_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+os.environ.setdefault("EMAIL_LLM_ALLOWED_HOSTS", "127.0.0.1,localhost")  # the fake OpenAI-compatible server
 
 from salesai.settings import *

@@ -118,13 +118,17 @@ def test_drafts_cannot_be_added_or_changed_in_the_admin(admin_client, tenant_a):
     assert email.subject == "Original"
 
 
-def test_service_name_urls_are_accepted_and_non_http_ones_rejected(admin_client, settings_a):
+def test_service_name_urls_are_accepted_and_non_http_ones_rejected(admin_client, settings_a, settings):
     url = f"/admin/ml/emailsettings/{settings_a.id}/change/"
+    settings.EMAIL_LLM_ALLOWED_HOSTS = []
 
     bad = admin_client.post(url, form_data(settings_a, openai_base_url="ftp://files.example.com"))
+    internal = admin_client.post(url, form_data(settings_a, openai_base_url="http://10.0.0.5:11434/v1"))
+    settings.EMAIL_LLM_ALLOWED_HOSTS = ["10.0.0.5"]  # the operator's own inference server
     good = admin_client.post(url, form_data(settings_a, openai_base_url="http://10.0.0.5:11434/v1"))
 
     assert bad.status_code == 200 and "Enter an http(s) URL" in bad.content.decode()
+    assert internal.status_code == 200 and "EMAIL_LLM_ALLOWED_HOSTS" in internal.content.decode()
     assert good.status_code == 302
     settings_a.refresh_from_db()
     assert settings_a.openai_base_url == "http://10.0.0.5:11434/v1"
