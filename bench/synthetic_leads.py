@@ -81,7 +81,7 @@ def reference_logistic(*, frame: pd.DataFrame, folds: int = 5, seed: int = 0, c:
         onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5).fit(levels.iloc[train])
         scale = StandardScaler().fit(days[train])
 
-        def inputs(rows: np.ndarray) -> np.ndarray:
+        def inputs(rows: np.ndarray, scale=scale, onehot=onehot) -> np.ndarray:  # this fold's fitted parts
             return np.hstack([scale.transform(days[rows]), onehot.transform(levels.iloc[rows]).toarray()])
 
         model = LogisticRegression(C=c, max_iter=5000).fit(inputs(train), y[train])

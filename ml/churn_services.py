@@ -10,14 +10,12 @@ dispatches here.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from ml.engine.activity_sequences import SEQUENCE_LENGTH_DEFAULT
@@ -30,7 +28,7 @@ from ml.features.churn import (
     churn_scoring_frame,
     churn_training_frame,
 )
-from ml.models import ModelVersion, Prediction, Task, TrainingRun
+from ml.models import ModelVersion, Prediction, Task
 from ml.selectors import model_version_champion_get
 from ml.signals import predictions_updated
 from salesai.core.models import Company, Organization

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ml.models import EmailSettings, EmailSuppression, GeneratedEmail, ProductCatalogueEntry
 from salesai.core.admin import ORGANIZATION_FILTER, OrganizationScopedAdmin
 
+
 class EmailSettingsAdminForm(forms.ModelForm):
     """The endpoint's API key is write-only: never put in a form or page; blank keeps the stored one."""
 

@@ -17,20 +17,17 @@ function stay. Its ModelVersion has organization NULL and its own version number
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Max
 
 from ml.engine.schema import TableSchema
 from ml.features.lead import EXCLUDED_FIELDS, PROPERTY_PREFIX, lead_schema, lead_training_frame
 from ml.models import ModelVersion, Task
-from ml.selectors import model_version_pooled_champion_get, organization_conversions_count
+from ml.selectors import organization_conversions_count
 from salesai.core.models import Organization
 
 logger = logging.getLogger(__name__)

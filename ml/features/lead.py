@@ -88,9 +88,7 @@ BASE_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 FREE_EMAIL_DOMAINS = frozenset(
-    "gmail.com googlemail.com yahoo.com yahoo.co.uk hotmail.com hotmail.co.uk outlook.com live.com msn.com "
-    "aol.com icloud.com me.com mac.com gmx.de gmx.net gmx.com web.de mail.com proton.me protonmail.com "
-    "yandex.ru yandex.com mail.ru qq.com 163.com 126.com zoho.com t-online.de free.fr orange.fr libero.it".split()
+    ["gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "hotmail.com", "hotmail.co.uk", "outlook.com", "live.com", "msn.com", "aol.com", "icloud.com", "me.com", "mac.com", "gmx.de", "gmx.net", "gmx.com", "web.de", "mail.com", "proton.me", "protonmail.com", "yandex.ru", "yandex.com", "mail.ru", "qq.com", "163.com", "126.com", "zoho.com", "t-online.de", "free.fr", "orange.fr", "libero.it"]
 )
 # Bucket names are shown to managers as reasons ("Seniority (from job title) = C-level"): plain words.
 _SENIORITY_RULES = (  # first match wins: "Vice President" must not read as "President"

@@ -25,7 +25,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
-
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission

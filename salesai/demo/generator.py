@@ -488,12 +488,12 @@ class _Builder:
 
     def contact_email(self, *, first: str, last: str, domain: str | None, taken: set[str]) -> str:
         rnd = self.rnd
-        f, l = _ascii_slug(first), _ascii_slug(last)
+        f, surname = _ascii_slug(first), _ascii_slug(last)
         if domain:
-            local = (f"{f}.{l}", f"{f[0]}{l}", f, f"{f}_{l}")[rnd.choices(range(4), weights=(0.55, 0.25, 0.1, 0.1))[0]]
+            local = (f"{f}.{surname}", f"{f[0]}{surname}", f, f"{f}_{surname}")[rnd.choices(range(4), weights=(0.55, 0.25, 0.1, 0.1))[0]]
         else:
             domain = rnd.choice(vocab.FREE_EMAIL_DOMAINS)
-            local = (f"{f}.{l}", f"{f}{l}{rnd.randrange(1, 99)}", f"{f[0]}{l}{rnd.randrange(60, 99)}")[
+            local = (f"{f}.{surname}", f"{f}{surname}{rnd.randrange(1, 99)}", f"{f[0]}{surname}{rnd.randrange(60, 99)}")[
                 rnd.randrange(3)
             ]
         email = f"{local}@{domain}"

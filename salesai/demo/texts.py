@@ -9,10 +9,9 @@ twice and some words ("pricing", "budget") appear on both sides.
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from enum import StrEnum
-
-import random
 
 from salesai.demo.vocabulary import COMPETITORS
 

@@ -6,7 +6,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection as db_connection
 
-from salesai.core.upsert import engine as upsert_engine
 from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization
 from salesai.core.services import (
     activity_bulk_upsert,
@@ -18,6 +17,7 @@ from salesai.core.services import (
     records_reconcile,
     records_soft_delete,
 )
+from salesai.core.upsert import engine as upsert_engine
 from tests.factories import CRMConnectionFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

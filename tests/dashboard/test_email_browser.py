@@ -4,7 +4,6 @@ and accepts another."""
 import re
 from unittest import mock
 
-
 from ml.email_services import email_draft_generate
 from ml.models import EmailSettings, GeneratedEmail
 from salesai.core.models import Membership

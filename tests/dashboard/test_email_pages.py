@@ -82,7 +82,7 @@ def test_review_page_shows_draft_citations_and_guardrail_report(client_a, rep_a,
         assert f'title="{escape(facts[fact_id]["label"])}: {escape(facts[fact_id]["value"])}"' in html
     assert f"<dt>Backend</dt><dd>{email.backend}</dd>" in html
     assert "every claim grounded" in html
-    assert 'action="/app/emails/%d/accept/"' % email.id in html
+    assert f'action="/app/emails/{email.id}/accept/"' in html
 
 
 def test_report_lists_violations_caught_in_earlier_attempts(client_a, tenant_a):
@@ -175,7 +175,7 @@ def test_accept_records_the_rep_and_final_text(client_a, rep_a, tenant_a, email_
     assert (email.rep_action, email.acted_by, email.final_body) == ("accepted", rep_a, email.body)
     html = response.content.decode()
     assert "Draft accepted." in html and 'data-testid="email-final"' in html
-    assert 'action="/app/emails/%d/accept/"' % email.id not in html  # no second verdict offered
+    assert f'action="/app/emails/{email.id}/accept/"' not in html  # no second verdict offered
 
     again = client_a.post(f"/app/emails/{email.id}/reject/", {"reason": "changed my mind"}, follow=True)
     assert "already accepted" in again.content.decode()

@@ -295,7 +295,7 @@ def test_management_commands_train_and_score(trained_org, capsys):
     family = version.metrics["family"]
     assert f"{organization.slug} lead_conversion v2 ({version.status}): {family} serves" in out and "roc_auc" in out
     # Every family's line, the served one marked, and the gate's decision in words.
-    assert all(name in out for name in ("transformer", "lightgbm", "logistic")) and f"<- serves" in out
+    assert all(name in out for name in ("transformer", "lightgbm", "logistic")) and "<- serves" in out
     assert "gate: " in out and version.metrics["gate"]["reasons"][-1] in out
     call_command("ml_score", "--org", organization.slug)
     out = capsys.readouterr().out

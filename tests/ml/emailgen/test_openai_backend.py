@@ -108,7 +108,7 @@ def test_through_the_pipeline_a_grounded_reply_ships():
         outcome = draft_generate(fact_sheet=fact_sheet_make(), options=DraftOptions(intent="meeting_follow_up"),
                                  backend=configured)
     assert outcome.status == "ready" and outcome.backend == "openai" and outcome.model == "m"
-    assert "system" == server.requests[0]["json"]["messages"][0]["role"]
+    assert server.requests[0]["json"]["messages"][0]["role"] == "system"
 
 
 def test_missing_configuration_is_a_non_retryable_error_at_generation():
