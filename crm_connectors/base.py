@@ -10,7 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from types import ModuleType, TracebackType
+from typing import Any, ClassVar, Self
 
 # Dependency order: a page of contacts may reference companies synced before it.
 OBJECT_TYPES: tuple[str, ...] = ("companies", "contacts", "deals", "activities")
@@ -91,43 +92,88 @@ class InboundEvent:
     payload: dict[str, Any]
 
 
+# The optional abilities a connector may declare in `features`; the engines check these, never `hasattr`.
+FEATURES: frozenset[str] = frozenset(
+    {
+        "writeback",  # write_scores: lead scores into contacts, churn risk into companies
+        "webhooks",  # `webhook`: the CRM's webhook module (verify, parse, event_plan, acknowledgement)
+        "records_fetch",  # records_fetch: re-read records by id (webhook hints with partial payloads)
+        "records_map",  # records_map: map complete raw records a webhook carried
+        "source_columns",  # source_column: rows come from files whose columns are named in row errors (CSV)
+        "reconcile",  # a periodic full sync finds records deleted without a trace (an API listing)
+    }
+)
+
+
 class Connector(ABC):
+    """One CRM. Built and closed by `crm_connectors.connections.connector_open` (a context manager, as is the
+    connector itself); `iter_changes` is the one method every connector has, the others belong to `features`."""
+
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
     # JSON schema of the connection's non-secret `config`.
     settings_schema: ClassVar[dict[str, Any]] = {"type": "object"}
-    supports_writeback: ClassVar[bool] = False
-    supports_webhooks: ClassVar[bool] = False
+    # The optional abilities this connector implements (a subset of FEATURES).
+    features: ClassVar[frozenset[str]] = frozenset()
+    # With "webhooks": the CRM's webhook module (the functions listed in `crm_connectors.webhook_types`).
+    webhook: ClassVar[ModuleType | None] = None
     # Hosts the vendor's API lives on ("api.example.com", ".example.com" for subdomains): the only ones its HTTP
     # client (crm_connectors.http) and its URL config may name, unless the deployment's CRM_ALLOWED_HOSTS adds more.
     api_hosts: ClassVar[tuple[str, ...]] = ()
 
-    # Set by whoever runs the connector; called with the complete new credentials after an OAuth refresh,
-    # so a rotated refresh token is saved before the old one stops working.
-    on_credentials_change: Callable[[dict[str, Any]], None] | None = None
-
-    # The slug of the organisation whose connection this is; set by `registry.connector_build`. Connectors
-    # that read local files (CSV) stay inside that organisation's folder and refuse to work without it.
-    organization_slug: str = ""
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = set(cls.features) - FEATURES
+        if unknown:
+            raise TypeError(f"{cls.__qualname__} declares unknown features {sorted(unknown)}")
 
     def __init__(self, *, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
         self.config = dict(config)
         self.credentials = dict(credentials)
+        # Set by whoever runs the connector (`connector_open`); called with the complete new credentials after an
+        # OAuth refresh, so a rotated refresh token is saved before the old one stops working.
+        self.on_credentials_change: Callable[[dict[str, Any]], None] | None = None
+        # The slug of the organisation whose connection this is (`registry.connector_build`). Connectors that
+        # read local files (CSV) stay inside that organisation's folder and refuse to work without it.
+        self.organization_slug: str = ""
 
-    @classmethod
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @classmethod  # noqa: B027 - optional: the default accepts
     def config_check(cls, *, config: Mapping[str, Any], organization_slug: str) -> None:
         """Raise ConnectorError when `config` (already schema-valid) may not be saved for this organisation,
         e.g. a CSV folder outside its own; the default accepts."""
 
-    def check_credentials(self) -> None:
+    def check_credentials(self) -> None:  # noqa: B027 - optional: the default accepts
         """Raise ConnectorError when the connection cannot be used; the default accepts."""
+
+    def close(self) -> None:  # noqa: B027 - optional: the default holds nothing
+        """Release what the connector holds (its HTTP client); safe to call twice. The default holds nothing."""
 
     @abstractmethod
     def iter_changes(self, *, object_type: str, cursor: Mapping[str, Any], full: bool) -> Iterator[ChangePage]:
         """Yield pages of records of `object_type` changed since `cursor` (everything when `full`)."""
 
+    # --- optional abilities: implemented by the connectors whose `features` name them ---------------------------
+
     def write_scores(self, *, updates: list[ScoreUpdate]) -> list[WriteResult]:
+        """With "writeback": write the updates' values into the CRM; one result per update."""
         raise ConnectorError(f"{self.label or self.name} does not support writing scores back")
 
-    def parse_webhook(self, *, headers: Mapping[str, str], body: bytes) -> list[InboundEvent]:
-        raise ConnectorError(f"{self.label or self.name} does not accept webhooks")
+    def records_fetch(self, *, object_type: str, external_ids: list[str]) -> ChangePage:
+        """With "records_fetch": the current state of these records (ids the CRM no longer has: deleted)."""
+        raise ConnectorError(f"{self.label or self.name} cannot re-read records by id")
+
+    def records_map(self, *, object_type: str, raw_records: list[dict[str, Any]], kind: str | None = None) -> ChangePage:
+        """With "records_map": complete raw CRM records (as a webhook carried them) mapped to a page."""
+        raise ConnectorError(f"{self.label or self.name} cannot map raw records")
+
+    def source_column(self, *, object_type: str, field: str) -> str | None:
+        """With "source_columns": the input column a canonical field was read from (None: not known)."""
+        return None

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm_connectors.models import SyncRun, WebhookEvent
+from crm_connectors.schedules import SYNC_TASK_NAME, WEBHOOK_TASK_NAME, task_by_name
 from crm_connectors.selectors import sync_run_stale_list
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,7 @@ SWEEP_BATCH = 2000  # rows per kind per sweep: a long outage drains over a few s
 def webhook_events_send(*, event_ids: list[int]) -> int:
     """Send the events' processing tasks; the number sent. Never raises: on a broker failure the unsent
     events are marked for the sweeper (enqueued_at null) and the failure is logged."""
-    from crm_connectors.tasks import process_webhook_event  # the task module imports the processing service
-
+    process_webhook_event = task_by_name(WEBHOOK_TASK_NAME)  # by name: the task module imports the engines
     for position, event_id in enumerate(event_ids):
         try:
             process_webhook_event.delay(event_id)
@@ -44,8 +44,7 @@ def webhook_events_send(*, event_ids: list[int]) -> int:
 
 def sync_run_send(*, sync_run_id: int, connection_id: int, full: bool) -> bool:
     """Send a queued (or resumable) run's task; False, with the run marked for the sweeper, when it failed."""
-    from crm_connectors.tasks import sync_connection  # the task module imports the sync engine
-
+    sync_connection = task_by_name(SYNC_TASK_NAME)  # by name: the task module imports the sync engine
     try:
         sync_connection.delay(connection_id=connection_id, full=full, sync_run_id=sync_run_id)
     except Exception as exc:  # noqa: BLE001 - see webhook_events_send

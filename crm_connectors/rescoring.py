@@ -31,7 +31,7 @@ def write_back_new_scores(*, organization_id: int, **_: Any) -> None:
     connections = CRMConnection.objects.filter(organization_id=organization_id, is_active=True)
     for connection in connections:
         try:
-            if not connector_class_get(connection.kind).supports_writeback:
+            if "writeback" not in connector_class_get(connection.kind).features:
                 continue
             writeback_start(connection_id=connection.pk)
         except (ConnectorError, KeyError) as exc:  # misconfigured connection: its own runs report it

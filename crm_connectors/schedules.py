@@ -6,15 +6,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from celery import current_app
+from celery.app.task import Task
 from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from crm_connectors.models import CRMConnection
 
+# The sync-queue tasks (crm_connectors.tasks) by name: beat entries and the outbox send them by name, so the
+# engines never import the task module that imports them.
 SYNC_TASK_NAME = "crm_connectors.tasks.sync_connection"
+WEBHOOK_TASK_NAME = "crm_connectors.tasks.process_webhook_event"
 WRITEBACK_TASK_NAME = "crm_connectors.tasks.writeback_connection"
 OUTBOX_SWEEP_TASK_NAME = "crm_connectors.tasks.outbox_sweep"
 OUTBOX_SWEEP_ENTRY = "crm-outbox-sweep"
+
+
+def task_by_name(name: str) -> Task:
+    """The registered task `name` (one of the names above), as `delay` needs it."""
+    return current_app.tasks[name]
 
 
 def _interval_entry_put(

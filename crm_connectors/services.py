@@ -13,9 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_connectors.base import Connector, ConnectorError
+from crm_connectors.connections import connector_open
 from crm_connectors.http import HostNotAllowed, outbound_url_check
 from crm_connectors.models import CRMConnection, SyncRun
-from crm_connectors.registry import connector_build, connector_class_get
+from crm_connectors.outbox import sync_run_send
+from crm_connectors.registry import connector_class_get
 from crm_connectors.schedules import (
     connection_reconcile_schedule,
     connection_schedule_sync,
@@ -25,7 +27,6 @@ from salesai.core.models import Organization
 from salesai.core.services import audit_log_record
 
 logger = logging.getLogger(__name__)
-
 
 
 def connection_create(
@@ -69,9 +70,9 @@ def connection_create(
             fields=[field for field, value in before.items() if getattr(connection, field) != value],
         )
         connection_schedule_sync(connection=connection)
-        if connector_class.supports_writeback:
+        if "writeback" in connector_class.features:
             connection_writeback_schedule(connection=connection)
-        if kind != CSV_KIND:
+        if "reconcile" in connector_class.features:
             connection_reconcile_schedule(connection=connection)
     return connection
 
@@ -105,8 +106,6 @@ def sync_run_start(*, connection_id: int, full: bool = False) -> SyncRun:
     """Queue a sync: a queued SyncRun now (the outbox row), its Celery task once this transaction commits.
 
     A broker that is down does not fail the request: the run stays queued and the outbox sweep sends it."""
-    from crm_connectors.outbox import sync_run_send  # outbox imports the task module, which imports sync
-
     connection = CRMConnection.objects.get(pk=connection_id)
     run = SyncRun.objects.create(
         connection=connection,
@@ -146,11 +145,6 @@ def _config_urls_check(config: Mapping[str, Any], *, kind: str) -> None:
                 raise ConnectorError(f"invalid {kind} config at {key}: {exc}") from None
 
 
-def connection_credentials_save(*, connection_id: int, credentials: Mapping[str, Any]) -> None:
-    """Store new credentials (e.g. a rotated OAuth refresh token), encrypted, replacing the old ones."""
-    CRMConnection.objects.filter(pk=connection_id).update(credentials=dict(credentials))
-
-
 @dataclass(frozen=True)
 class CredentialsCheck:
     ok: bool
@@ -165,22 +159,14 @@ def connection_credentials_check(*, connection_id: int) -> CredentialsCheck:
     A token rotated by an OAuth refresh during the check is saved, exactly as during a sync."""
     connection = CRMConnection.objects.select_related("organization").get(pk=connection_id)
     credentials = dict(connection.credentials or {})
-    connector: Connector | None = None
     try:
-        connector = connector_build(connection=connection)
-        connector.on_credentials_change = lambda rotated: connection_credentials_save(
-            connection_id=connection_id, credentials=rotated
-        )
-        connector.check_credentials()
+        with connector_open(connection) as connector:
+            connector.check_credentials()
     except ConnectorError as exc:
         return CredentialsCheck(ok=False, error=_secrets_scrubbed(str(exc) or type(exc).__name__, credentials))
     except Exception as exc:  # noqa: BLE001 - network/library failures: a failed check with its kind, no trace
         logger.warning("credentials check of connection %s failed: %s", connection_id, type(exc).__name__)
         return CredentialsCheck(ok=False, error=_secrets_scrubbed(f"{type(exc).__name__}: {exc}", credentials))
-    finally:
-        close = getattr(connector, "close", None)
-        if callable(close):
-            close()
     return CredentialsCheck(ok=True)
 
 
@@ -193,7 +179,3 @@ def _secrets_scrubbed(message: str, credentials: Any) -> str:
         elif isinstance(value, str) and len(value) >= 4:  # shorter values would mangle ordinary words
             message = message.replace(value, "***")
     return message
-
-
-# A CSV "full run" re-reads the same export an incremental run reads: a reconciliation adds nothing there.
-CSV_KIND = "csv"

@@ -23,14 +23,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_connectors.base import OBJECT_TYPES, ChangePage, Connector, ConnectorError
+from crm_connectors.connections import connector_open
 from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.page_batch import pages_batched
 from crm_connectors.prefetch import ConsumerRelay, pages_prefetched
 from crm_connectors.reconcile import ListedIds
-from crm_connectors.registry import connector_build
 from crm_connectors.selectors import sync_run_stale_list
-from crm_connectors.services import connection_credentials_save
-from crm_connectors.signals import records_changed
+from crm_connectors.signals import records_changed_announce
 from salesai.core.models import Activity, Company, Contact, Deal, SyncedRecord
 from salesai.core.services import (
     UpsertResult,
@@ -104,16 +103,12 @@ def connection_sync(*, connection_id: int, full: bool = False, sync_run_id: int 
     progress = _Progress.of(run)
     connection = CRMConnection.objects.select_related("organization").get(pk=connection_id)
     try:
-        connector = connector_build(connection=connection)  # bound to its organisation (CSV folders)
-        # Saved at once, outside any page transaction: a rolled-back page must not lose a rotated token.
-        # Pages are read ahead in a thread (crm_connectors.prefetch); the relay runs the save on this thread.
+        # Pages are read ahead in a thread (crm_connectors.prefetch); the relay runs credential saves on this one.
         relay = ConsumerRelay()
-        connector.on_credentials_change = lambda credentials: relay.run(
-            lambda: connection_credentials_save(connection_id=connection.pk, credentials=credentials)
-        )
-        connector.check_credentials()
-        for object_type in OBJECT_TYPES:
-            _object_type_sync(connection, connector, object_type, run, progress, relay)
+        with connector_open(connection, run_saves=relay.run) as connector:
+            connector.check_credentials()
+            for object_type in OBJECT_TYPES:
+                _object_type_sync(connection, connector, object_type, run, progress, relay)
     except Exception as exc:  # noqa: BLE001 - any failure ends the run as failed, with its reason kept
         if not isinstance(exc, ConnectorError):
             logger.exception("sync of connection %s failed", connection_id)
@@ -339,8 +334,9 @@ def _commit_without_waiting_for_disk() -> None:
 
 def _row_error_dict(connector: Connector, object_type: str, error: Any) -> dict[str, Any]:
     # Connectors that read files name the source column of a field (CSV: the header of the mapped column).
-    source_column = getattr(connector, "source_column", None)
-    column = source_column(object_type=object_type, field=error.field) if source_column and error.field else None
+    column = None
+    if "source_columns" in connector.features and error.field:
+        column = connector.source_column(object_type=object_type, field=error.field)
     return {
         "object": object_type,
         "line": error.line,
@@ -399,18 +395,10 @@ def _changes_announce(connection: CRMConnection, run: SyncRun, progress: _Progre
     contact_ids, company_ids = sorted(progress.contact_ids), sorted(progress.company_ids)
     progress.contact_ids.clear()
     progress.company_ids.clear()
-
-    def send() -> None:
-        # A failing listener (say, ML scoring) must not turn a finished sync into an error.
-        for receiver, outcome in records_changed.send_robust(
-            sender=CRMConnection,
-            organization_id=connection.organization_id,
-            connection_id=connection.pk,
-            sync_run_id=run.pk,
-            contact_ids=contact_ids,
-            company_ids=company_ids,
-        ):
-            if isinstance(outcome, Exception):
-                logger.error("records_changed receiver %r failed", receiver, exc_info=outcome)
-
-    transaction.on_commit(send)
+    records_changed_announce(
+        organization_id=connection.organization_id,
+        connection_id=connection.pk,
+        sync_run_id=run.pk,
+        contact_ids=contact_ids,
+        company_ids=company_ids,
+    )

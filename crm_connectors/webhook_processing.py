@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from crm_connectors.base import ChangePage, Connector, ConnectorError
+from crm_connectors.connections import connector_open
 from crm_connectors.models import CRMConnection, WebhookEvent
-from crm_connectors.registry import connector_class_get
-from crm_connectors.services import connection_credentials_save
-from crm_connectors.signals import records_changed
+from crm_connectors.registry import webhook_handler
+from crm_connectors.signals import records_changed_announce
 from crm_connectors.sync import PageApplied, page_apply
 from crm_connectors.webhook_types import EventPlan
-from crm_connectors.webhooks import webhook_handler
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +31,7 @@ class WebhookProcessingError(ConnectorError):
 
 def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent:
     """Process one stored event; a processed one is left alone unless `force` (replay)."""
-    event = WebhookEvent.objects.select_related("connection").get(pk=event_id)
+    event = WebhookEvent.objects.select_related("connection__organization").get(pk=event_id)
     if event.status == WebhookEvent.Status.PROCESSED and not force:
         return event
     WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
@@ -52,7 +50,13 @@ def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent
             status=WebhookEvent.Status.PROCESSED, error="", processed_at=timezone.now()
         )
         if applied is not None:
-            _changes_announce(connection, applied)
+            records_changed_announce(
+                organization_id=connection.organization_id,
+                connection_id=connection.pk,
+                sync_run_id=None,
+                contact_ids=applied.contact_ids,
+                company_ids=applied.company_ids,
+            )
     event.refresh_from_db()
     return event
 
@@ -78,20 +82,18 @@ def webhook_events_replay(
 
 def _plan_apply(connection: CRMConnection, plan: EventPlan) -> PageApplied:
     assert plan.object_type is not None
-    connector = _connector(connection)
-    try:
+    # Closed before writing: the page is in memory, and the database work needs no HTTP client.
+    with connector_open(connection) as connector:
         page = ChangePage(plan.object_type, deleted_external_ids=list(plan.deleted_ids))
         if plan.refetch_ids:
+            _feature_require(connector, "records_fetch")
             _page_extend(page, connector.records_fetch(object_type=plan.object_type, external_ids=plan.refetch_ids))
         if plan.records:
+            _feature_require(connector, "records_map")
             _page_extend(
                 page,
                 connector.records_map(object_type=plan.object_type, raw_records=plan.records, kind=plan.record_kind),
             )
-    finally:
-        close = getattr(connector, "close", None)
-        if close is not None:
-            close()
     applied = page_apply(connection=connection, connector=connector, page=page)
     if applied.errors:
         # The good records are written; the event stays failed so the rejected ones are not forgotten.
@@ -106,28 +108,6 @@ def _page_extend(page: ChangePage, other: ChangePage) -> None:
     page.errors.extend(other.errors)
 
 
-def _connector(connection: CRMConnection) -> Connector:
-    connector = connector_class_get(connection.kind)(config=connection.config, credentials=connection.credentials)
-    connector.on_credentials_change = lambda credentials: connection_credentials_save(
-        connection_id=connection.pk, credentials=credentials
-    )
-    return connector
-
-
-def _changes_announce(connection: CRMConnection, applied: PageApplied) -> None:
-    if not applied.contact_ids and not applied.company_ids:
-        return
-
-    def send() -> None:
-        for receiver, outcome in records_changed.send_robust(
-            sender=CRMConnection,
-            organization_id=connection.organization_id,
-            connection_id=connection.pk,
-            sync_run_id=None,
-            contact_ids=applied.contact_ids,
-            company_ids=applied.company_ids,
-        ):
-            if isinstance(outcome, Exception):
-                logger.error("records_changed receiver %r failed", receiver, exc_info=outcome)
-
-    transaction.on_commit(send)
+def _feature_require(connector: Connector, feature: str) -> None:
+    if feature not in connector.features:
+        raise ConnectorError(f"{connector.label or connector.name} cannot process this event: it lacks {feature!r}")

@@ -1,6 +1,7 @@
 """Shapes shared by the webhook front door (`webhooks.py`), the per-CRM webhook modules and processing.
 
-Each CRM package has a `webhook.py` with the same four functions:
+Each CRM package whose connector declares the "webhooks" feature has a `webhook.py`, named by the connector
+class's `webhook` attribute (`registry.webhook_handler(kind)` finds it), with the same four functions:
 
     verify(*, request: WebhookRequest, config, credentials, now_ms: int) -> None   # raises WebhookDenied
     parse(*, body: bytes) -> list[InboundEvent]                                   # raises WebhookMalformed
@@ -14,7 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_connectors.base import WebhookRejected
+from crm_connectors.base import ConnectorError, WebhookRejected
+
+
+class WebhookTargetNotFound(ConnectorError):
+    """No active connection of that kind with that id (or the kind takes no webhooks)."""
 
 
 @dataclass(frozen=True)

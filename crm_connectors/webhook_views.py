@@ -7,8 +7,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from crm_connectors.hubspot.app_webhooks import hubspot_app_webhook_receive
-from crm_connectors.webhook_types import WebhookDenied, WebhookMalformed, WebhookRequest
-from crm_connectors.webhooks import WebhookTargetNotFound, webhook_receive
+from crm_connectors.webhook_types import WebhookDenied, WebhookMalformed, WebhookRequest, WebhookTargetNotFound
+from crm_connectors.webhooks import webhook_receive
 
 _DENIED_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 

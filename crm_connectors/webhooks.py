@@ -11,30 +11,20 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import import_module
-from types import ModuleType
 
 from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
-from crm_connectors.base import ConnectorError, InboundEvent
+from crm_connectors.base import InboundEvent
 from crm_connectors.models import CRMConnection, WebhookEvent
 from crm_connectors.outbox import webhook_events_send
+from crm_connectors.registry import webhook_handler
 from crm_connectors.webhook_limits import CheckedEvent, inbound_event_checked
-from crm_connectors.webhook_types import WebhookRequest
+from crm_connectors.webhook_types import WebhookRequest, WebhookTargetNotFound
 
-WEBHOOK_MODULES = {
-    "hubspot": "crm_connectors.hubspot.webhook",
-    "pipedrive": "crm_connectors.pipedrive.webhook",
-    "salesforce": "crm_connectors.salesforce.webhook",
-}
 # Kept out of the stored headers: they are credentials.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-
-
-class WebhookTargetNotFound(ConnectorError):
-    """No active connection of that kind with that id (or the kind takes no webhooks)."""
 
 
 @dataclass(frozen=True)
@@ -44,14 +34,6 @@ class WebhookReceipt:
     rejected: int  # new events stored as rejected (kept for inspection; the others are accepted)
     body: bytes  # what the CRM expects back (Salesforce: the SOAP Ack)
     content_type: str
-
-
-def webhook_handler(kind: str) -> ModuleType:
-    """The CRM's webhook module (see `webhook_types` for its functions)."""
-    module = WEBHOOK_MODULES.get(kind)
-    if module is None:
-        raise WebhookTargetNotFound(f"{kind!r} takes no webhooks")
-    return import_module(module)
 
 
 def webhook_receive(

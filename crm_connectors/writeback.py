@@ -18,9 +18,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm_connectors.base import Connector, ConnectorError, ScoreUpdate, WriteResult
+from crm_connectors.connections import connector_open
 from crm_connectors.models import CompanyScoreWrite, CRMConnection, ScoreWrite
 from crm_connectors.registry import connector_class_get
-from crm_connectors.services import connection_credentials_save
+from crm_connectors.schedules import WRITEBACK_TASK_NAME, task_by_name
 from ml.models import Prediction
 from ml.selectors import predictions_current_churn_for_connection, predictions_current_for_connection
 
@@ -92,62 +93,55 @@ LEAD_PART = _Part(ScoreWrite, "contact", "contacts", LEAD_SCORE)
 CHURN_PART = _Part(CompanyScoreWrite, "company", "companies", CHURN_RISK)
 
 
-def connector_for_writeback(*, connection: CRMConnection) -> Connector:
-    """The connection's connector, or ConnectorError when its CRM cannot take scores (a CSV folder)."""
+def writeback_check(*, kind: str) -> type[Connector]:
+    """The kind's connector class, or ConnectorError when its CRM cannot take scores (a CSV folder)."""
     try:
-        connector_class = connector_class_get(connection.kind)
+        connector_class = connector_class_get(kind)
     except KeyError:
-        raise ConnectorError(f"unknown connector kind {connection.kind!r}") from None
-    if not connector_class.supports_writeback:
+        raise ConnectorError(f"unknown connector kind {kind!r}") from None
+    if "writeback" not in connector_class.features:
         raise ConnectorError(
-            f"{connector_class.label or connection.kind} connections cannot take scores back: "
+            f"{connector_class.label or kind} connections cannot take scores back: "
             "writeback needs a CRM with an API (HubSpot, Salesforce, Pipedrive)"
         )
-    connector = connector_class(config=connection.config, credentials=connection.credentials)
-    connector.on_credentials_change = lambda credentials: connection_credentials_save(
-        connection_id=connection.pk, credentials=credentials
-    )
-    return connector
+    return connector_class
 
 
 def writeback_start(*, connection_id: int) -> None:
     """Queue a writeback of the connection once this transaction commits; ConnectorError when unsupported."""
-    from crm_connectors.tasks import writeback_connection  # the task module imports this one
-
     connection = CRMConnection.objects.get(pk=connection_id)
-    connector_for_writeback(connection=connection)  # refuse now, not silently in the worker
-    transaction.on_commit(lambda: writeback_connection.delay(connection_id=connection_id))
+    writeback_check(kind=connection.kind)  # refuse now, not silently in the worker
+    # By name: the task module imports this one.
+    transaction.on_commit(lambda: task_by_name(WRITEBACK_TASK_NAME).delay(connection_id=connection_id))
 
 
 def connection_writeback(*, connection_id: int) -> WritebackSummary:
     """Write every changed or previously failed current lead score, then churn risk, of the connection."""
-    connection = CRMConnection.objects.get(pk=connection_id)
-    connector = connector_for_writeback(connection=connection)
+    connection = CRMConnection.objects.select_related("organization").get(pk=connection_id)
+    writeback_check(kind=connection.kind)
     summary = WritebackSummary(connection_id=connection_id)
     config_before = dict(connection.config)
-    try:
-        _part_write(
-            connection_id,
-            connector,
-            LEAD_PART,
-            predictions_current_for_connection(connection_id=connection_id),
-            counts=summary,
-        )
-        # A lead-score problem (say, a missing contact field) says nothing about the company field: go on.
-        _part_write(
-            connection_id,
-            connector,
-            CHURN_PART,
-            predictions_current_churn_for_connection(connection_id=connection_id),
-            counts=summary.churn,
-        )
-    finally:
-        close = getattr(connector, "close", None)
-        if callable(close):
-            close()
-        # A connector may have created a CRM field and remembered its key (Pipedrive): keep it.
-        if connector.config != config_before:
-            CRMConnection.objects.filter(pk=connection_id).update(config=connector.config)
+    with connector_open(connection) as connector:
+        try:
+            _part_write(
+                connection_id,
+                connector,
+                LEAD_PART,
+                predictions_current_for_connection(connection_id=connection_id),
+                counts=summary,
+            )
+            # A lead-score problem (say, a missing contact field) says nothing about the company field: go on.
+            _part_write(
+                connection_id,
+                connector,
+                CHURN_PART,
+                predictions_current_churn_for_connection(connection_id=connection_id),
+                counts=summary.churn,
+            )
+        finally:
+            # A connector may have created a CRM field and remembered its key (Pipedrive): keep it.
+            if connector.config != config_before:
+                CRMConnection.objects.filter(pk=connection_id).update(config=connector.config)
     logger.info(
         "writeback connection=%s written=%s failed=%s unchanged=%s churn_written=%s churn_failed=%s churn_unchanged=%s",
         connection_id,

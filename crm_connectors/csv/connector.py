@@ -40,6 +40,9 @@ from crm_connectors.registry import register
 class CsvConnector(Connector):
     name = "csv"
     label = "CSV files"
+    # No "reconcile": a full run re-reads the same export an incremental run reads, whose complete id set
+    # already soft-deletes what is gone. No writeback or webhooks: a folder takes no scores and calls nobody.
+    features = frozenset({"source_columns"})
     settings_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {

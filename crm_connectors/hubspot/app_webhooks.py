@@ -21,8 +21,8 @@ from crm_connectors.base import InboundEvent
 from crm_connectors.hubspot import webhook
 from crm_connectors.models import CRMConnection, UnroutedWebhookEvent
 from crm_connectors.webhook_limits import inbound_event_checked
-from crm_connectors.webhook_types import WebhookDenied, WebhookRequest
-from crm_connectors.webhooks import WebhookTargetNotFound, request_headers, webhook_events_store
+from crm_connectors.webhook_types import WebhookDenied, WebhookRequest, WebhookTargetNotFound
+from crm_connectors.webhooks import request_headers, webhook_events_store
 
 logger = logging.getLogger(__name__)
 

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
 from crm_connectors.http import BearerTokenAuth, CRMHttpClient, CRMHttpError, OAuth2RefreshAuth, RateBudget
 from crm_connectors.hubspot import mapping
+from crm_connectors.hubspot import webhook as hubspot_webhook
 from crm_connectors.hubspot import writeback as hubspot_writeback
 from crm_connectors.hubspot.client import SEARCH_CAP, SEARCH_PAGE_SIZE, HubSpotApi, rate_limit_watcher
 from crm_connectors.registry import register
@@ -54,7 +55,8 @@ BATCH_READ_SIZE = 100  # batch/read's maximum inputs per call
 class HubSpotConnector(Connector):
     name = "hubspot"
     label = "HubSpot"
-    supports_writeback = True
+    features = frozenset({"writeback", "webhooks", "records_fetch", "reconcile"})
+    webhook = hubspot_webhook
     # Hosts called without CRM_ALLOWED_HOSTS: API and OAuth, regional ones (api-eu1.hubapi.com) included.
     api_hosts = ("api.hubapi.com", ".hubapi.com", ".hubspot.com")
     settings_schema: ClassVar[dict[str, Any]] = {
@@ -80,8 +82,6 @@ class HubSpotConnector(Connector):
 
     def __init__(self, *, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
         super().__init__(config=config, credentials=credentials)
-        # Called with the whole credentials dict after an OAuth refresh, so the new tokens can be saved.
-        self.on_credentials_change: Callable[[dict[str, Any]], None] | None = None
         self._http: CRMHttpClient | None = None
         self._api: HubSpotApi | None = None
         self._custom: dict[str, dict[str, mapping.PropertyDefinition]] = {}

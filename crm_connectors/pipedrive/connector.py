@@ -41,6 +41,7 @@ from django.conf import settings
 from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
 from crm_connectors.http import CRMHttpClient, HeaderTokenAuth, OAuth2RefreshAuth, RateBudget
 from crm_connectors.pipedrive import mapping
+from crm_connectors.pipedrive import webhook as pipedrive_webhook
 from crm_connectors.pipedrive import writeback as pipedrive_writeback
 from crm_connectors.pipedrive.boundary import Boundary, rfc3339
 from crm_connectors.pipedrive.client import MAX_PAGE_SIZE, PipedriveApi
@@ -101,7 +102,8 @@ _ACTIVITY_KINDS = ["call", "meeting", "email", "task", "note"]
 class PipedriveConnector(Connector):
     name = "pipedrive"
     label = "Pipedrive"
-    supports_writeback = True
+    features = frozenset({"writeback", "webhooks", "records_fetch", "records_map", "reconcile"})
+    webhook = pipedrive_webhook
     # Hosts called without CRM_ALLOWED_HOSTS: API, OAuth server, company domains (<company>.pipedrive.com).
     api_hosts = ("api.pipedrive.com", "oauth.pipedrive.com", ".pipedrive.com")
     settings_schema: ClassVar[dict[str, Any]] = {
@@ -129,8 +131,6 @@ class PipedriveConnector(Connector):
 
     def __init__(self, *, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
         super().__init__(config=config, credentials=credentials)
-        # Called with the whole credentials dict after an OAuth refresh, so rotated tokens can be saved.
-        self.on_credentials_change: Callable[[dict[str, Any]], None] | None = None
         self._api: PipedriveApi | None = None
         self._schemas: dict[str, mapping.FieldSchema] = {}
         self._pipelines: dict[str, str] | None = None

@@ -45,6 +45,7 @@ from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordErr
 from crm_connectors.http import BearerTokenAuth, CRMHttpClient, CRMHttpError, OAuth2RefreshAuth
 from crm_connectors.registry import register
 from crm_connectors.salesforce import mapping
+from crm_connectors.salesforce import webhook as salesforce_webhook
 from crm_connectors.salesforce import writeback as salesforce_writeback
 from crm_connectors.salesforce.client import SalesforceApi, error_code, soql_datetime
 
@@ -65,7 +66,8 @@ _SALESFORCE_ID = re.compile(r"[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?")  # also keeps i
 class SalesforceConnector(Connector):
     name = "salesforce"
     label = "Salesforce"
-    supports_writeback = True
+    features = frozenset({"writeback", "webhooks", "records_fetch", "reconcile"})
+    webhook = salesforce_webhook
     # Hosts called without CRM_ALLOWED_HOSTS: login servers and org instances (<org>.my.salesforce.com).
     api_hosts = ("login.salesforce.com", "test.salesforce.com", ".salesforce.com", ".force.com", ".cloudforce.com")
     settings_schema: ClassVar[dict[str, Any]] = {
@@ -87,8 +89,6 @@ class SalesforceConnector(Connector):
 
     def __init__(self, *, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
         super().__init__(config=config, credentials=credentials)
-        # Called with the whole credentials dict after an OAuth refresh, so new tokens can be saved.
-        self.on_credentials_change: Callable[[dict[str, Any]], None] | None = None
         self._api: SalesforceApi | None = None
         self._http: CRMHttpClient | None = None
         self._instance_url = ""
