@@ -33,14 +33,10 @@ PARENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "companies": (),
     "contacts": (("companies", "company_external_id"),),
     "deals": (("companies", "company_external_id"), ("contacts", "contact_external_id")),
-    **{
-        engagement: (
-            ("contacts", "contact_external_id"),
-            ("companies", "company_external_id"),
-            ("deals", "deal_external_id"),
-        )
-        for engagement in ENGAGEMENT_KINDS
-    },
+    **dict.fromkeys(
+        ENGAGEMENT_KINDS,
+        (("contacts", "contact_external_id"), ("companies", "company_external_id"), ("deals", "deal_external_id")),
+    ),
 }
 # HubSpot-defined "primary" association type ids (CONTRACT.md §3.2): preferred when a record has several.
 PRIMARY_TYPE_IDS: dict[tuple[str, str], frozenset[int]] = {

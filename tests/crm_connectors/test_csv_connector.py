@@ -10,7 +10,6 @@ from crm_connectors.csv.connector import CsvConnector
 from crm_connectors.registry import connector_class_get
 from tests.crm_connectors.conftest import CSV_ORG_SLUG, basic_mapping, write_csv
 
-
 PASSWD_COLUMNS = {"external_id": "a", "name": "b"}
 
 

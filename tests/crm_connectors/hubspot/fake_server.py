@@ -136,7 +136,9 @@ class FakeHubSpot:
         app_id: int = 54321,
     ) -> None:
         self.hub_id, self.app_id = hub_id, app_id
-        self.counts = {"contacts": contacts, "companies": companies, "deals": deals, **{e: engagements for e in ENGAGEMENTS}}
+        self.counts = {
+            "contacts": contacts, "companies": companies, "deals": deals, **dict.fromkeys(ENGAGEMENTS, engagements)
+        }
         self.token = token
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
         self.access_token_ttl = access_token_ttl

@@ -79,7 +79,7 @@ def check(request) -> list[str]:
     url = urlsplit(str(request.url))
     template, op, parameters = operation(request.method, url.path)
     where = f"{request.method} {url.path} ({template})"
-    query = {name: value for name, value in parse_qsl(url.query)}
+    query = dict(parse_qsl(url.query))
     documented = {p["name"]: p for p in parameters if p.get("in") == "query"}
     for name, value in query.items():
         parameter = documented.get(name)

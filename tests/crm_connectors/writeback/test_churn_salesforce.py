@@ -73,7 +73,7 @@ def test_only_changed_accounts_are_sent_to_the_configured_field(db, churn_scored
     with FakeSalesforce(custom_fields={"Account": {"Risk__c": "double"}}) as fake:
         accounts = [fake.add("Account", Name=f"A{i}") for i in range(3)]
         connection = sf_connection(fake, churn_property="Risk__c")
-        companies = churn_scored(connection, {account: 40 for account in accounts})
+        companies = churn_scored(connection, dict.fromkeys(accounts, 40))
         sent = recording(fake)
         connection_writeback(connection_id=connection.pk)
         assert len(sent) == 1 and fake.records["Account"][accounts[0]]["Risk__c"] == 40

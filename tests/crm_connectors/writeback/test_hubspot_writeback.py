@@ -40,7 +40,7 @@ def test_batches_of_100_with_207_partial_failure_then_retry_writes_only_the_fail
     scored(connection, scores)
     hub.archive("contacts", 7)  # gone from HubSpot: OBJECT_NOT_FOUND in the 207
     rejected = {hub.record_id("contacts", 120), hub.record_id("contacts", 229)}
-    hub.write_rejects = {record_id: "value is not a number" for record_id in rejected}
+    hub.write_rejects = dict.fromkeys(rejected, "value is not a number")
 
     summary = connection_writeback(connection_id=connection.pk)
 

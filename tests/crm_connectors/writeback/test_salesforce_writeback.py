@@ -71,7 +71,7 @@ def test_second_run_writes_only_changes_and_retries_failures(db, fake_sf, scored
     lead_ids = [fake_sf.add("Lead", LastName=f"L{i}", Company="Acme") for i in range(3)]
     fake_sf.write_rejects = {lead_ids[0]: "locked"}
     connection = sf_connection(fake_sf)
-    contacts = scored(connection, {record_id: 50 for record_id in lead_ids})
+    contacts = scored(connection, dict.fromkeys(lead_ids, 50))
     connection_writeback(connection_id=connection.pk)
     assert len(collection_calls(fake_sf)) == 1
 
