@@ -37,22 +37,44 @@ from scratch_db import django_connections_close, scratch_database_create, scratc
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTACT_HEADER = [
-    "Contact ID", "Company ID", "First Name", "Last Name", "Email", "Phone", "Job Title", "Lead Source",
-    "Lifecycle Stage", "Opted Out", "Created At", "Region",
+    "Contact ID",
+    "Company ID",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Phone",
+    "Job Title",
+    "Lead Source",
+    "Lifecycle Stage",
+    "Opted Out",
+    "Created At",
+    "Region",
 ]
 MAPPING = {
     "objects": {
         "companies": {
             "file": "companies.csv",
-            "columns": {"external_id": "Company ID", "name": "Name", "industry": "Industry",
-                        "employee_count": "Employees", "country": "Country"},
+            "columns": {
+                "external_id": "Company ID",
+                "name": "Name",
+                "industry": "Industry",
+                "employee_count": "Employees",
+                "country": "Country",
+            },
         },
         "contacts": {
             "file": "contacts.csv",
             "columns": {
-                "external_id": "Contact ID", "company_external_id": "Company ID", "first_name": "First Name",
-                "last_name": "Last Name", "email": "Email", "phone": "Phone", "job_title": "Job Title",
-                "lead_source": "Lead Source", "lifecycle_stage": "Lifecycle Stage", "opted_out": "Opted Out",
+                "external_id": "Contact ID",
+                "company_external_id": "Company ID",
+                "first_name": "First Name",
+                "last_name": "Last Name",
+                "email": "Email",
+                "phone": "Phone",
+                "job_title": "Job Title",
+                "lead_source": "Lead Source",
+                "lifecycle_stage": "Lifecycle Stage",
+                "opted_out": "Opted Out",
                 "remote_created_at": "Created At",
             },
             "properties": ["Region"],
@@ -187,28 +209,37 @@ def _generate(folder: Path, rows: int) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["Company ID", "Name", "Industry", "Employees", "Country"])
         for i in range(companies):
-            writer.writerow([f"CO-{i:06d}", f"Company {i}", rng.choice(["Software", "Retail", "Energy"]),
-                             rng.randint(5, 5000), rng.choice(["DE", "US", "FR", "JP"])])
+            writer.writerow(
+                [
+                    f"CO-{i:06d}",
+                    f"Company {i}",
+                    rng.choice(["Software", "Retail", "Energy"]),
+                    rng.randint(5, 5000),
+                    rng.choice(["DE", "US", "FR", "JP"]),
+                ]
+            )
     path = folder / "contacts.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CONTACT_HEADER)
         for i in range(rows):
             first, last = rng.choice(first_names), rng.choice(last_names)
-            writer.writerow([
-                f"CT-{i:07d}",
-                f"CO-{rng.randrange(companies):06d}",
-                first,
-                last,
-                f"{first.lower()}.{last.lower()}{i}@example.test",
-                f"+49 30 {rng.randint(1000000, 9999999)}",
-                rng.choice(titles),
-                rng.choice(sources),
-                rng.choice(stages),
-                rng.choice(["true", "false", "false", "false"]),
-                f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:15:00Z",
-                rng.choice(regions),
-            ])
+            writer.writerow(
+                [
+                    f"CT-{i:07d}",
+                    f"CO-{rng.randrange(companies):06d}",
+                    first,
+                    last,
+                    f"{first.lower()}.{last.lower()}{i}@example.test",
+                    f"+49 30 {rng.randint(1000000, 9999999)}",
+                    rng.choice(titles),
+                    rng.choice(sources),
+                    rng.choice(stages),
+                    rng.choice(["true", "false", "false", "false"]),
+                    f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:15:00Z",
+                    rng.choice(regions),
+                ]
+            )
     return path
 
 

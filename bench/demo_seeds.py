@@ -52,10 +52,13 @@ def main() -> None:
                 if values.get(key) is not None:
                     rows.setdefault(family, {}).setdefault(key, []).append(float(values[key]))
         served.append(metrics["family"])
-        print(f"seed {seed}: v{version.version} {metrics['family']} serves, test rows "
-              f"{metrics['split_rows']['test']}, {time.monotonic() - started:.0f}s; "
-              + ", ".join(f"{f} {v['roc_auc']:.4f}" for f, v in families.items() if v.get("roc_auc") is not None),
-              file=sys.stderr, flush=True)
+        print(
+            f"seed {seed}: v{version.version} {metrics['family']} serves, test rows "
+            f"{metrics['split_rows']['test']}, {time.monotonic() - started:.0f}s; "
+            + ", ".join(f"{f} {v['roc_auc']:.4f}" for f, v in families.items() if v.get("roc_auc") is not None),
+            file=sys.stderr,
+            flush=True,
+        )
 
     print(f"{args.org} {args.task}: held-out metrics, mean ± sd over seeds {args.seeds}")
     print(f"{'family':<12} " + " ".join(f"{key:>17}" for key in (*METRICS, "train_seconds")))
@@ -63,8 +66,9 @@ def main() -> None:
         cells = []
         for key in (*METRICS, "train_seconds"):
             series = values.get(key, [])
-            cells.append(f"{np.mean(series):.4f} ± {np.std(series, ddof=1) if len(series) > 1 else 0:.4f}"
-                         if series else "n/a")
+            cells.append(
+                f"{np.mean(series):.4f} ± {np.std(series, ddof=1) if len(series) > 1 else 0:.4f}" if series else "n/a"
+            )
         print(f"{family:<12} " + " ".join(f"{cell:>17}" for cell in cells))
     print(f"served per seed: {', '.join(served)}")
 

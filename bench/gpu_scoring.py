@@ -60,8 +60,10 @@ def main() -> int:
     split = holdout_split(dataset.labels, groups=None, valid_fraction=0.15, test_fraction=0.15, seed=0)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     gpu_name = torch.cuda.get_device_name(0) if "cuda" in devices else None
-    print(f"data: {csv_path.name}, {len(dataset.frame):,} rows; torch {torch.__version__}; CPU threads {args.threads}; "
-          f"GPU: {gpu_name or 'none (CUDA not available: CPU figures only)'}")
+    print(
+        f"data: {csv_path.name}, {len(dataset.frame):,} rows; torch {torch.__version__}; CPU threads {args.threads}; "
+        f"GPU: {gpu_name or 'none (CUDA not available: CPU figures only)'}"
+    )
 
     figures: dict = {"rows_scored": args.rows, "threads": args.threads, "gpu": gpu_name, "devices": {}}
     models = {}
@@ -82,7 +84,9 @@ def main() -> int:
             "epochs": len(trained.log),
             "roc_auc": round(float(trained.metrics["roc_auc"]), 4),
         }
-        print(f"train  {device:5s} {seconds:8.1f} s  {len(trained.log):3d} epochs  ROC-AUC {trained.metrics['roc_auc']:.4f}")
+        print(
+            f"train  {device:5s} {seconds:8.1f} s  {len(trained.log):3d} epochs  ROC-AUC {trained.metrics['roc_auc']:.4f}"
+        )
 
     # The rows to score: the Telco rows encoded once, tiled up to --rows (encoding is not what we time).
     reference_model = models["cpu"]
@@ -138,14 +142,20 @@ def main() -> int:
     for device in devices:
         stats = figures["devices"][device]
         label = f"Transformer fp32, {device}"
-        print(f"{label:32s} {stats['rows_per_second_fp32']:12,.0f} {stats['rows_per_second_fp32'] / lightgbm_rate:16.2f}")
+        print(
+            f"{label:32s} {stats['rows_per_second_fp32']:12,.0f} {stats['rows_per_second_fp32'] / lightgbm_rate:16.2f}"
+        )
         if "rows_per_second_bf16" in stats:
             label = f"Transformer bf16, {device}"
-            print(f"{label:32s} {stats['rows_per_second_bf16']:12,.0f} {stats['rows_per_second_bf16'] / lightgbm_rate:16.2f}")
+            print(
+                f"{label:32s} {stats['rows_per_second_bf16']:12,.0f} {stats['rows_per_second_bf16'] / lightgbm_rate:16.2f}"
+            )
     if "cuda" in devices:
         cpu, gpu = figures["devices"]["cpu"], figures["devices"]["cuda"]
-        print(f"\ntraining: GPU {gpu['train_seconds']:.1f} s vs CPU {cpu['train_seconds']:.1f} s "
-              f"({cpu['train_seconds'] / gpu['train_seconds']:.1f}x)")
+        print(
+            f"\ntraining: GPU {gpu['train_seconds']:.1f} s vs CPU {cpu['train_seconds']:.1f} s "
+            f"({cpu['train_seconds'] / gpu['train_seconds']:.1f}x)"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0

@@ -164,6 +164,7 @@ def _run(*, large: int, small: int, profile: str | None) -> int:
     from crm_connectors.sync import connection_sync
     from salesai.core.models import Contact
     from salesai.core.services import organization_create
+
     HubSpotConnector.sleep = staticmethod(lambda seconds: None)  # the fake never rate-limits; never wait
 
     def one_sync(contacts: int, sampler: RssSampler, profiler=None) -> dict:
@@ -202,9 +203,15 @@ def _run(*, large: int, small: int, profile: str | None) -> int:
             flush=True,
         )
         return {
-            "contacts": contacts, "records": contacts + companies, "seconds": seconds,
-            "rss_before": rss_before, "cpu": cpu, "server_cpu": server_cpu, "rss_peak": sampler.peak(started, ended),
-            "organization": organization, "connection": connection,
+            "contacts": contacts,
+            "records": contacts + companies,
+            "seconds": seconds,
+            "rss_before": rss_before,
+            "cpu": cpu,
+            "server_cpu": server_cpu,
+            "rss_peak": sampler.peak(started, ended),
+            "organization": organization,
+            "connection": connection,
         }
 
     profiler = None
@@ -232,10 +239,14 @@ def _run(*, large: int, small: int, profile: str | None) -> int:
     print(f"contacts dumped for the ceilings: {rows:,} rows, {size_mb:.1f} MB CSV (all core_contact columns but id)")
     print(f"{'path':<{width}} {'seconds':>8} {'records/s':>10} {'vs raw':>7} {'vs shaped':>9} {'peak RSS':>10}")
     print(f"{'-' * width} {'-' * 8} {'-' * 10} {'-' * 7} {'-' * 9} {'-' * 10}")
-    print(f"{'COPY -> text table, no indexes':<{width}} {raw_s:>8.2f} {rows / raw_s:>10,.0f} {1:>7.2f} "
-          f"{shaped_s / raw_s:>9.2f} {'':>10}")
-    print(f"{'COPY -> core_contact-shaped table':<{width}} {shaped_s:>8.2f} {rows / shaped_s:>10,.0f} "
-          f"{raw_s / shaped_s:>7.2f} {1:>9.2f} {'':>10}")
+    print(
+        f"{'COPY -> text table, no indexes':<{width}} {raw_s:>8.2f} {rows / raw_s:>10,.0f} {1:>7.2f} "
+        f"{shaped_s / raw_s:>9.2f} {'':>10}"
+    )
+    print(
+        f"{'COPY -> core_contact-shaped table':<{width}} {shaped_s:>8.2f} {rows / shaped_s:>10,.0f} "
+        f"{raw_s / shaped_s:>7.2f} {1:>9.2f} {'':>10}"
+    )
     for result in (small_result, large_result):
         label = f"HubSpot sync, {result['contacts']:,} contacts"
         per_s = result["records"] / result["seconds"]
@@ -254,7 +265,9 @@ def _run(*, large: int, small: int, profile: str | None) -> int:
     grown = (large_result["rss_peak"] - small_result["rss_peak"]) / 2**20
     large_rate = large_result["records"] / large_result["seconds"]
     print(f"peak RSS growth from {small:,} to {large:,} contacts: {grown:+.0f} MB")
-    print(f"target: >= 10,000 records/s -> {large_rate:,.0f} records/s ({'met' if large_rate >= 10_000 else 'NOT met'})")
+    print(
+        f"target: >= 10,000 records/s -> {large_rate:,.0f} records/s ({'met' if large_rate >= 10_000 else 'NOT met'})"
+    )
 
     if profiler is not None:
         import pstats

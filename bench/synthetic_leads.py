@@ -73,8 +73,12 @@ def reference_logistic(*, frame: pd.DataFrame, folds: int = 5, seed: int = 0, c:
     dates = pd.to_datetime(frame["first_contact"])
     days = ((dates - dates.min()).dt.days.to_numpy()).reshape(-1, 1).astype(float)
     levels = pd.DataFrame(
-        {"month": dates.dt.month, "weekday": dates.dt.day_of_week, "page": frame["landing_page"],
-         "channel": frame["channel"]}
+        {
+            "month": dates.dt.month,
+            "weekday": dates.dt.day_of_week,
+            "page": frame["landing_page"],
+            "channel": frame["channel"],
+        }
     )
     scores = []
     for train, test in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(levels, y):
@@ -98,8 +102,10 @@ def main() -> None:
     args = parser.parse_args()
     frame = synthetic_leads(rows=args.rows, seed=args.seed)
     frame.to_csv(args.out, index=False)
-    print(f"{len(frame)} rows, {frame['converted'].mean():.3f} converted, "
-          f"{frame['landing_page'].nunique()} landing pages -> {args.out}")
+    print(
+        f"{len(frame)} rows, {frame['converted'].mean():.3f} converted, "
+        f"{frame['landing_page'].nunique()} landing pages -> {args.out}"
+    )
     if args.reference:
         scores = reference_logistic(frame=frame)
         mean, sd = np.mean(scores), np.std(scores, ddof=1)

@@ -90,8 +90,10 @@ def main() -> int:
     if not (warm == cold).all():
         raise SystemExit("warm vectors differ from cold ones")
 
-    print(f"texts: {len(texts)} ({len(distinct)} distinct), threads: {args.threads}, device: {encoder.device}, "
-          f"batch: {args.batch_size}")
+    print(
+        f"texts: {len(texts)} ({len(distinct)} distinct), threads: {args.threads}, device: {encoder.device}, "
+        f"batch: {args.batch_size}"
+    )
     print(f"{'step':<28}{'seconds':>10}{'texts/s':>12}")
     print(f"{'model load (once)':<28}{load_s:>10.2f}{'':>12}")
     print(f"{'encoder only (distinct)':<28}{encode_s:>10.2f}{len(distinct) / encode_s:>12.0f}")

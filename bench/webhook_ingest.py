@@ -108,7 +108,9 @@ def main() -> int:
     url = os.environ.get("DATABASE_URL", "")
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if urlsplit(url).scheme not in ("postgres", "postgresql", "pgsql") or not broker.startswith("redis://"):
-        print("needs DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://... (see the docstring)", file=sys.stderr)
+        print(
+            "needs DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://... (see the docstring)", file=sys.stderr
+        )
         return 2
     sys.path.insert(0, str(HERE))
     from scratch_db import django_connections_close, scratch_database_create, scratch_database_drop
@@ -204,8 +206,10 @@ def _ingest_comparison(args: argparse.Namespace, *, env: dict[str, str], connect
             f"{name:<14}{count:>10}{rates[name]:>10.1f}{_pct(latencies, 50):>9.1f}{_pct(latencies, 99):>9.1f}"
             f"{sum(s.non_2xx for s in segments):>9}   {per}"
         )
-    print(f"ratio A/B (throughput): {rates['A webhook'] / rates['B bare view']:.2f}x   "
-          f"A/C: {rates['A webhook'] / rates['C bare+publish']:.2f}x   C/B: {rates['C bare+publish'] / rates['B bare view']:.2f}x")
+    print(
+        f"ratio A/B (throughput): {rates['A webhook'] / rates['B bare view']:.2f}x   "
+        f"A/C: {rates['A webhook'] / rates['C bare+publish']:.2f}x   C/B: {rates['C bare+publish'] / rates['B bare view']:.2f}x"
+    )
 
 
 # --- 2. broker outage ---------------------------------------------------------------------------------------
@@ -223,13 +227,30 @@ def _broker_outage(args: argparse.Namespace, *, env: dict[str, str], broker: str
     worker_log = log_path.open("wb")
     print(f"worker and beat log: {log_path}")
     worker = subprocess.Popen(
-        [*celery, "worker", "-Q", env["CELERY_QUEUE_SYNC"], "--pool", "solo", "-l", "warning",
-         "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
+        [
+            *celery,
+            "worker",
+            "-Q",
+            env["CELERY_QUEUE_SYNC"],
+            "--pool",
+            "solo",
+            "-l",
+            "warning",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
     )
     beat = subprocess.Popen(
         [*celery, "beat", "-l", "warning", "-s", f"/tmp/whbench-beat-{os.getpid()}"],
-        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
     )
     path = f"/webhooks/hubspot/{connection_id}/"
     outage_start = outage_end = 0.0
@@ -262,7 +283,11 @@ def _broker_outage(args: argparse.Namespace, *, env: dict[str, str], broker: str
         # send again what was sent but lost with the cut connections (OUTBOX_RESEND_AFTER_SECONDS); at most 15 min.
         patience = 2 * int(env["OUTBOX_RESEND_AFTER_SECONDS"]) + 30
         processed, last_progress, hard_stop = 0, time.monotonic(), time.monotonic() + 900
-        while processed < len(acknowledged) and time.monotonic() - last_progress < patience and time.monotonic() < hard_stop:
+        while (
+            processed < len(acknowledged)
+            and time.monotonic() - last_progress < patience
+            and time.monotonic() < hard_stop
+        ):
             time.sleep(3)
             now_processed = events.filter(status="processed").count()
             if now_processed > processed:
@@ -270,8 +295,10 @@ def _broker_outage(args: argparse.Namespace, *, env: dict[str, str], broker: str
         waited = time.monotonic() - outage_end
         print(f"\n== broker outage: {args.clients} clients; broker unreachable for {outage_end - outage_start:.0f} s")
         print(f"deliveries acknowledged (2xx): {len(acknowledged)}   refused (non-2xx): {refused}")
-        print(f"stored: {events.count()}   processed after recovery: {processed} of {len(acknowledged)} "
-              f"({waited:.0f} s after the broker came back)")
+        print(
+            f"stored: {events.count()}   processed after recovery: {processed} of {len(acknowledged)} "
+            f"({waited:.0f} s after the broker came back)"
+        )
         still = Counter(events.exclude(status="processed").values_list("status", flat=True))
         if still:
             print(f"not processed: {still}")
@@ -378,10 +405,26 @@ class TcpRelay:
 @contextlib.contextmanager
 def _gunicorn(env: dict[str, str], port: int):
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "webhook_ingest:application", "--chdir", str(HERE),
-         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--worker-class", "gthread",
-         "--keep-alive", "30", "--log-level", "warning"],
-        cwd=ROOT, env={**env, SERVER_FLAG: "1"},
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "webhook_ingest:application",
+            "--chdir",
+            str(HERE),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**env, SERVER_FLAG: "1"},
     )
     try:
         deadline = time.monotonic() + 60
@@ -413,11 +456,22 @@ def _load(port: int, target: str, *, clients: int, seconds: float, kind: str = "
         latencies, acknowledged, non_2xx = [], [], 0
         while time.monotonic() < deadline:
             event_id = uuid.uuid4().hex
-            body = json.dumps([{
-                "eventId": event_id, "subscriptionId": 1, "portalId": 62515, "appId": 1, "occurredAt": 1767225590000,
-                "subscriptionType": kind, "attemptNumber": 0, "objectId": 501,
-                "propertyName": "lifecyclestage", "propertyValue": "lead",
-            }]).encode()
+            body = json.dumps(
+                [
+                    {
+                        "eventId": event_id,
+                        "subscriptionId": 1,
+                        "portalId": 62515,
+                        "appId": 1,
+                        "occurredAt": 1767225590000,
+                        "subscriptionType": kind,
+                        "attemptNumber": 0,
+                        "objectId": 501,
+                        "propertyName": "lifecyclestage",
+                        "propertyValue": "lead",
+                    }
+                ]
+            ).encode()
             headers = {
                 "Content-Type": "application/json",
                 "X-HubSpot-Signature-Version": "v1",

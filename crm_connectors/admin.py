@@ -75,14 +75,32 @@ def _can_manage(request: HttpRequest, organization_id: int) -> bool:
 @admin.register(CRMConnection)
 class CRMConnectionAdmin(OrganizationScopedAdmin):
     form = CRMConnectionAdminForm
-    list_display = ("name", "kind", "organization", "is_active", "sync_interval_minutes", "last_synced_at",
-                    "credentials_status")
+    list_display = (
+        "name",
+        "kind",
+        "organization",
+        "is_active",
+        "sync_interval_minutes",
+        "last_synced_at",
+        "credentials_status",
+    )
     list_filter = ("kind", "is_active", ORGANIZATION_FILTER)
     search_fields = ("name", "organization__slug")
     list_select_related = ("organization",)
     readonly_fields = ("credentials_status", "last_synced_at", "created_at")
-    fields = ("organization", "kind", "name", "config", "new_credentials", "credentials_status", "is_active",
-              "sync_interval_minutes", "cursor", "last_synced_at", "created_at")
+    fields = (
+        "organization",
+        "kind",
+        "name",
+        "config",
+        "new_credentials",
+        "credentials_status",
+        "is_active",
+        "sync_interval_minutes",
+        "cursor",
+        "last_synced_at",
+        "created_at",
+    )
     actions = ["sync_now", "full_sync_now"]
 
     @admin.display(description="Credentials")
@@ -95,7 +113,9 @@ class CRMConnectionAdmin(OrganizationScopedAdmin):
             obj.credentials = new_credentials
         super().save_model(request, obj, form, change)
         connection_change_audit(
-            connection=obj, actor_id=request.user.id, created=not change,
+            connection=obj,
+            actor_id=request.user.id,
+            created=not change,
             credentials_replaced=new_credentials is not None,
             fields=[name for name in form.changed_data if name != "new_credentials"],
         )
@@ -139,8 +159,20 @@ class ReadOnlyRecordAdmin(OrganizationScopedAdmin):
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyRecordAdmin):
     organization_path = "connection__organization"
-    list_display = ("id", "connection", "mode", "status", "created", "updated", "unchanged", "deleted", "failed",
-                    "error_count", "queued_at", "finished_at")
+    list_display = (
+        "id",
+        "connection",
+        "mode",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "deleted",
+        "failed",
+        "error_count",
+        "queued_at",
+        "finished_at",
+    )
     list_filter = ("status", "mode", ("connection", admin.RelatedOnlyFieldListFilter))
     search_fields = ("connection__name", "error_summary")
     list_select_related = ("connection",)

@@ -170,7 +170,9 @@ class Connector(ABC):
         """With "records_fetch": the current state of these records (ids the CRM no longer has: deleted)."""
         raise ConnectorError(f"{self.label or self.name} cannot re-read records by id")
 
-    def records_map(self, *, object_type: str, raw_records: list[dict[str, Any]], kind: str | None = None) -> ChangePage:
+    def records_map(
+        self, *, object_type: str, raw_records: list[dict[str, Any]], kind: str | None = None
+    ) -> ChangePage:
         """With "records_map": complete raw CRM records (as a webhook carried them) mapped to a page."""
         raise ConnectorError(f"{self.label or self.name} cannot map raw records")
 

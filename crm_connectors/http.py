@@ -62,7 +62,9 @@ EXPIRY_MARGIN = timedelta(seconds=60)
 class CRMHttpError(ConnectorError):
     """A non-retryable HTTP failure (or retries exhausted). `.status` is None for network failures."""
 
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None, response: httpx.Response | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, body: Any = None, response: httpx.Response | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.body = body
@@ -139,8 +141,14 @@ class _AddressCheckedBackend(httpcore.SyncBackend):
     DNS answering differently between a check and the connection (rebinding) changes nothing. TLS still
     verifies the certificate against the host name."""
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
@@ -152,8 +160,9 @@ class _AddressCheckedBackend(httpcore.SyncBackend):
                 f"{host} resolves to {refused[0] if refused else 'nothing'}, a private, loopback or link-local "
                 "address; a deployment may allow its network in CRM_ALLOWED_NETWORKS"
             )
-        return super().connect_tcp(addresses[0], port, timeout=timeout, local_address=local_address,
-                                   socket_options=socket_options)
+        return super().connect_tcp(
+            addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
 
 
 def guarded_transport() -> httpx.HTTPTransport:
@@ -307,9 +316,7 @@ class OAuth2RefreshAuth:
         try:
             response = http.post(self.token_url, data=form, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
-            raise CRMHttpError(
-                f"token refresh at {redact_url(self.token_url)} failed: {type(exc).__name__}"
-            ) from None
+            raise CRMHttpError(f"token refresh at {redact_url(self.token_url)} failed: {type(exc).__name__}") from None
         finally:
             if self._http is None:
                 http.close()
@@ -317,7 +324,9 @@ class OAuth2RefreshAuth:
         if response.status_code >= 400 or not isinstance(body, dict):
             message = f"token refresh at {redact_url(self.token_url)} -> HTTP {response.status_code}: {_snippet(body)}"
             cls = AuthRefreshFailed if 400 <= response.status_code < 500 else CRMHttpError
-            raise cls(redact_text(message, self.secret_values()), status=response.status_code, body=body, response=response)
+            raise cls(
+                redact_text(message, self.secret_values()), status=response.status_code, body=body, response=response
+            )
         access = body.get("access_token") or body.get("accessToken")
         if not access:
             raise AuthRefreshFailed("token endpoint answered without an access token", status=response.status_code)
@@ -516,7 +525,9 @@ class CRMHttpClient:
         while True:
             if self.budget is not None:
                 self.budget.acquire(cost)
-            request = self._client.build_request(method, url, params=params, json=json, content=content, headers=headers)
+            request = self._client.build_request(
+                method, url, params=params, json=json, content=content, headers=headers
+            )
             outbound_url_check(request.url, vendor_hosts=self.vendor_hosts)  # before credentials are applied
             if self.auth is not None:
                 self.auth.apply(request)
@@ -525,8 +536,10 @@ class CRMHttpClient:
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if attempt >= self.max_retries:
                     raise CRMHttpError(
-                        self._redact(f"{method} {redact_url(str(request.url))} failed after {attempt + 1} attempts: "
-                                     f"{type(exc).__name__}")
+                        self._redact(
+                            f"{method} {redact_url(str(request.url))} failed after {attempt + 1} attempts: "
+                            f"{type(exc).__name__}"
+                        )
                     ) from None
                 self._sleep(self._backoff(attempt))
                 attempt += 1

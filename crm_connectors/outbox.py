@@ -105,4 +105,3 @@ def outbox_sweep(*, now: datetime | None = None) -> OutboxSweep:
             break
         resumed += 1
     return OutboxSweep(webhook_events=events_sent, sync_runs=runs_sent, resumed_runs=resumed)
-

@@ -57,9 +57,13 @@ def _interval_entry_put(
 def connection_schedule_sync(*, connection: CRMConnection) -> PeriodicTask:
     """Beat entry `crm-sync-<id>`: an incremental sync every `sync_interval_minutes`."""
     return _interval_entry_put(
-        connection=connection, name=f"crm-sync-{connection.pk}", task=SYNC_TASK_NAME,
-        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES,
-        description="Incremental sync", args=[connection.pk],
+        connection=connection,
+        name=f"crm-sync-{connection.pk}",
+        task=SYNC_TASK_NAME,
+        every=connection.sync_interval_minutes,
+        period=IntervalSchedule.MINUTES,
+        description="Incremental sync",
+        args=[connection.pk],
     )
 
 
@@ -69,9 +73,13 @@ def connection_writeback_schedule(*, connection: CRMConnection) -> PeriodicTask:
     Only changed scores cost API calls, so running it at the sync interval is cheap when nothing was rescored.
     """
     return _interval_entry_put(
-        connection=connection, name=f"crm-writeback-{connection.pk}", task=WRITEBACK_TASK_NAME,
-        every=connection.sync_interval_minutes, period=IntervalSchedule.MINUTES,
-        description="Score writeback", args=[connection.pk],
+        connection=connection,
+        name=f"crm-writeback-{connection.pk}",
+        task=WRITEBACK_TASK_NAME,
+        every=connection.sync_interval_minutes,
+        period=IntervalSchedule.MINUTES,
+        description="Score writeback",
+        args=[connection.pk],
     )
 
 
@@ -82,9 +90,13 @@ def connection_reconcile_schedule(*, connection: CRMConnection) -> PeriodicTask:
     never reported. A full run collects the complete id sets, and the sync soft-deletes every row whose
     id vanished, so the local copy converges with the CRM at least this often."""
     return _interval_entry_put(
-        connection=connection, name=f"crm-reconcile-{connection.pk}", task=SYNC_TASK_NAME,
-        every=settings.SYNC_RECONCILE_INTERVAL_DAYS, period=IntervalSchedule.DAYS,
-        description="Full sync (delete reconciliation)", kwargs={"connection_id": connection.pk, "full": True},
+        connection=connection,
+        name=f"crm-reconcile-{connection.pk}",
+        task=SYNC_TASK_NAME,
+        every=settings.SYNC_RECONCILE_INTERVAL_DAYS,
+        period=IntervalSchedule.DAYS,
+        description="Full sync (delete reconciliation)",
+        kwargs={"connection_id": connection.pk, "full": True},
     )
 
 

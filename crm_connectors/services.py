@@ -66,7 +66,10 @@ def connection_create(
             connection.sync_interval_minutes = interval
         connection.save()
         connection_change_audit(
-            connection=connection, actor_id=actor_id, created=created, credentials_replaced=credentials is not None,
+            connection=connection,
+            actor_id=actor_id,
+            created=created,
+            credentials_replaced=credentials is not None,
             fields=[field for field, value in before.items() if getattr(connection, field) != value],
         )
         connection_schedule_sync(connection=connection)
@@ -83,10 +86,16 @@ def connection_change_audit(
     """Record who created or changed a connection, and what (field names only: never config or secrets)."""
     audit_log_record(
         action="connection.create" if created else "connection.update",
-        organization_id=connection.organization_id, actor_id=actor_id,
-        target_type="crm_connectors.crmconnection", target_id=connection.pk,
-        detail={"name": connection.name, "kind": connection.kind, "fields": sorted(fields),
-                "credentials_replaced": credentials_replaced},
+        organization_id=connection.organization_id,
+        actor_id=actor_id,
+        target_type="crm_connectors.crmconnection",
+        target_id=connection.pk,
+        detail={
+            "name": connection.name,
+            "kind": connection.kind,
+            "fields": sorted(fields),
+            "credentials_replaced": credentials_replaced,
+        },
     )
 
 

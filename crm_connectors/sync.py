@@ -258,7 +258,16 @@ def _page_commit(
         run.cursor_after = connection.cursor
         run.heartbeat_at = timezone.now()
         run.save(
-            update_fields=["created", "updated", "unchanged", "deleted", "failed", "errors", "cursor_after", "heartbeat_at"]
+            update_fields=[
+                "created",
+                "updated",
+                "unchanged",
+                "deleted",
+                "failed",
+                "errors",
+                "cursor_after",
+                "heartbeat_at",
+            ]
         )
 
 
@@ -356,8 +365,9 @@ def _changed_ids_collect(model: type[SyncedRecord], changed_ids: list[int], prog
     else:  # a changed deal or activity changes what we know about its contact
         for start in range(0, len(changed_ids), 500):
             progress.contact_ids.update(
-                model.objects.filter(id__in=changed_ids[start : start + 500], contact_id__isnull=False)
-                .values_list("contact_id", flat=True)
+                model.objects.filter(id__in=changed_ids[start : start + 500], contact_id__isnull=False).values_list(
+                    "contact_id", flat=True
+                )
             )
 
 

@@ -132,13 +132,30 @@ def _rows_insert_new(connection: CRMConnection, rows: list[WebhookEvent], now: d
         return {}
     if db_connection.vendor == "postgresql":
         meta = WebhookEvent._meta
-        columns = ["connection_id", "event_id", "payload", "headers", "status", "error", "attempts", "received_at",
-                   "enqueued_at"]
+        columns = [
+            "connection_id",
+            "event_id",
+            "payload",
+            "headers",
+            "status",
+            "error",
+            "attempts",
+            "received_at",
+            "enqueued_at",
+        ]
         placeholders = "(%s, %s, %s::jsonb, %s::jsonb, %s, %s, 0, %s, %s)"
         params: list[object] = []
         for row in rows:
-            params += [connection.pk, row.event_id, json.dumps(row.payload), json.dumps(row.headers), row.status,
-                       row.error, now, row.enqueued_at]
+            params += [
+                connection.pk,
+                row.event_id,
+                json.dumps(row.payload),
+                json.dumps(row.headers),
+                row.status,
+                row.error,
+                now,
+                row.enqueued_at,
+            ]
         sql = (
             f"INSERT INTO {meta.db_table} ({', '.join(columns)}) VALUES {', '.join([placeholders] * len(rows))} "
             "ON CONFLICT (connection_id, event_id) DO NOTHING RETURNING id, event_id, status"

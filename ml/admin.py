@@ -20,8 +20,17 @@ from salesai.core.selectors import membership_can_manage
 
 
 class ContactWithScoreAdmin(ContactAdmin):
-    list_display = ("__str__", "current_score", "email", "company", "lead_source", "lifecycle_stage", "owner_email",
-                    "organization", "converted_at")
+    list_display = (
+        "__str__",
+        "current_score",
+        "email",
+        "company",
+        "lead_source",
+        "lifecycle_stage",
+        "owner_email",
+        "organization",
+        "converted_at",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
         return contacts_with_current_score(queryset=super().get_queryset(request))
@@ -48,15 +57,34 @@ class TrainingRunAdmin(OrganizationScopedAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(OrganizationScopedAdmin):
-    list_display = ("__str__", "organization", "architecture", "roc_auc", "pr_auc", "brier", "trained_rows",
-                    "created_at", "promoted_at", "gate_reasons")
+    list_display = (
+        "__str__",
+        "organization",
+        "architecture",
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "trained_rows",
+        "created_at",
+        "promoted_at",
+        "gate_reasons",
+    )
     list_filter = ("task", "status", ORGANIZATION_FILTER, "architecture")
     search_fields = ("architecture", "artifact_sha256")
     list_select_related = ("organization",)
     raw_id_fields = ("training_run",)
     # Status changes go through the promote action, which keeps one champion per task and records when.
-    readonly_fields = ("status", "gate_reasons", "metrics", "feature_schema", "artifact_path", "artifact_sha256", "trained_rows",
-                       "created_at", "promoted_at")
+    readonly_fields = (
+        "status",
+        "gate_reasons",
+        "metrics",
+        "feature_schema",
+        "artifact_path",
+        "artifact_sha256",
+        "trained_rows",
+        "created_at",
+        "promoted_at",
+    )
     actions = ["promote_to_champion", "roll_back_to_previous_champion"]
 
     def _metric(self, model_version: ModelVersion, key: str) -> str:
@@ -91,10 +119,13 @@ class ModelVersionAdmin(OrganizationScopedAdmin):
             self.message_user(request, "Select exactly one model version to promote.", messages.ERROR)
             return
         model_version = selected[0]
-        if not (request.user.is_superuser
-                or membership_can_manage(user=request.user, organization_id=model_version.organization_id)):
-            self.message_user(request, "Only admins and managers of its organisation can promote a model.",
-                              messages.ERROR)
+        if not (
+            request.user.is_superuser
+            or membership_can_manage(user=request.user, organization_id=model_version.organization_id)
+        ):
+            self.message_user(
+                request, "Only admins and managers of its organisation can promote a model.", messages.ERROR
+            )
             return
         try:
             model_version_promote(model_version_id=model_version.id, actor_id=request.user.id)
@@ -109,24 +140,36 @@ class ModelVersionAdmin(OrganizationScopedAdmin):
         organisation and task, however many of its versions are selected)."""
         targets = sorted(set(queryset.values_list("organization_id", "task")))
         for organization_id, task in targets:
-            if not (request.user.is_superuser
-                    or membership_can_manage(user=request.user, organization_id=organization_id)):
-                self.message_user(request, "Only admins and managers of its organisation can roll back a model.",
-                                  messages.ERROR)
+            if not (
+                request.user.is_superuser or membership_can_manage(user=request.user, organization_id=organization_id)
+            ):
+                self.message_user(
+                    request, "Only admins and managers of its organisation can roll back a model.", messages.ERROR
+                )
                 continue
             try:
                 restored = model_version_rollback(organization_id=organization_id, task=task, actor_id=request.user.id)
             except ValidationError as exc:
                 self.message_user(request, f"Not rolled back: {' '.join(exc.messages)}", messages.ERROR)
                 continue
-            self.message_user(request, f"Rolled back: {restored} of {restored.organization} is the champion again.",
-                              messages.SUCCESS)
+            self.message_user(
+                request, f"Rolled back: {restored} of {restored.organization} is the champion again.", messages.SUCCESS
+            )
 
 
 @admin.register(Prediction)
 class PredictionAdmin(OrganizationScopedAdmin):
-    list_display = ("id", "contact", "company", "task", "score", "probability", "is_current", "model_version",
-                    "created_at")
+    list_display = (
+        "id",
+        "contact",
+        "company",
+        "task",
+        "score",
+        "probability",
+        "is_current",
+        "model_version",
+        "created_at",
+    )
     list_filter = ("task", "is_current", ORGANIZATION_FILTER)
     search_fields = ("contact__email", "contact__last_name", "company__name")
     raw_id_fields = ("contact", "company", "model_version")
@@ -157,8 +200,18 @@ class FeedbackAdmin(OrganizationScopedAdmin):
 class ScoringRunAdmin(OrganizationScopedAdmin):
     """Read-only: every scoring run stores itself, with the PSI of its scores and of the model's fields."""
 
-    list_display = ("id", "organization", "model_version", "trigger", "scored", "overrides_kept", "score_psi", "drift",
-                    "started_at", "finished_at")
+    list_display = (
+        "id",
+        "organization",
+        "model_version",
+        "trigger",
+        "scored",
+        "overrides_kept",
+        "score_psi",
+        "drift",
+        "started_at",
+        "finished_at",
+    )
     list_filter = ("drift", "trigger", "task", ORGANIZATION_FILTER)
     list_select_related = ("organization", "model_version")
     raw_id_fields = ("model_version",)

@@ -54,8 +54,11 @@ def scoring_sweep_schedule_ensure() -> PeriodicTask:
     )
     entry, created = PeriodicTask.objects.get_or_create(
         name=SCORING_SWEEP_ENTRY,
-        defaults={"task": SCORING_SWEEP_TASK, "interval": schedule,
-                  "description": "Queue scoring requests whose debounced task was never queued or was lost"},
+        defaults={
+            "task": SCORING_SWEEP_TASK,
+            "interval": schedule,
+            "description": "Queue scoring requests whose debounced task was never queued or was lost",
+        },
     )
     if not created and (entry.task, entry.interval_id, entry.crontab_id) != (SCORING_SWEEP_TASK, schedule.pk, None):
         entry.task, entry.interval, entry.crontab = SCORING_SWEEP_TASK, schedule, None

@@ -33,14 +33,32 @@ class EmailSettingsAdminForm(forms.ModelForm):
 @admin.register(EmailSettings)
 class EmailSettingsAdmin(OrganizationScopedAdmin):
     form = EmailSettingsAdminForm
-    list_display = ("organization", "backend", "local_model", "openai_model", "max_attempts", "api_key_status",
-                    "updated_at")
+    list_display = (
+        "organization",
+        "backend",
+        "local_model",
+        "openai_model",
+        "max_attempts",
+        "api_key_status",
+        "updated_at",
+    )
     list_filter = ("backend", ORGANIZATION_FILTER)
     list_select_related = ("organization",)
     readonly_fields = ("api_key_status", "updated_at")
-    fields = ("organization", "backend", "local_model", "openai_base_url", "openai_model", "new_api_key",
-              "clear_api_key", "api_key_status", "sender_postal_address", "unsubscribe_text", "max_attempts",
-              "updated_at")
+    fields = (
+        "organization",
+        "backend",
+        "local_model",
+        "openai_base_url",
+        "openai_model",
+        "new_api_key",
+        "clear_api_key",
+        "api_key_status",
+        "sender_postal_address",
+        "unsubscribe_text",
+        "max_attempts",
+        "updated_at",
+    )
 
     @admin.display(description="API key")
     def api_key_status(self, email_settings: EmailSettings) -> str:
@@ -85,8 +103,18 @@ class EmailSuppressionAdmin(OrganizationScopedAdmin):
 class GeneratedEmailAdmin(OrganizationScopedAdmin):
     """Read-only: drafts come from the pipeline and reps act on them in the app or the API."""
 
-    list_display = ("id", "contact", "intent", "status", "backend", "fallback_used", "latency_seconds", "rep_action",
-                    "organization", "created_at")
+    list_display = (
+        "id",
+        "contact",
+        "intent",
+        "status",
+        "backend",
+        "fallback_used",
+        "latency_seconds",
+        "rep_action",
+        "organization",
+        "created_at",
+    )
     list_filter = ("status", "intent", "rep_action", "backend", "fallback_used", ORGANIZATION_FILTER)
     search_fields = ("subject", "contact__email", "contact__last_name", "error")
     raw_id_fields = ("contact", "deal", "requested_by", "acted_by")
@@ -98,5 +126,3 @@ class GeneratedEmailAdmin(OrganizationScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-

@@ -92,9 +92,10 @@ def email_draft_create(
     Contact.DoesNotExist for a contact outside the organisation."""
     cleaned = email_options_clean(intent=intent, options=options)
     contact = Contact.objects.get(pk=contact_id, organization_id=organization_id, deleted_at__isnull=True)
-    if deal_id is not None and not Deal.objects.filter(
-        pk=deal_id, organization_id=organization_id, deleted_at__isnull=True
-    ).exists():
+    if (
+        deal_id is not None
+        and not Deal.objects.filter(pk=deal_id, organization_id=organization_id, deleted_at__isnull=True).exists()
+    ):
         raise ValidationError({"deal": "No such deal in this organisation."})
     refusal = fact_sheet_refusal(contact=contact, organization_id=organization_id)
     if refusal is not None:
@@ -233,7 +234,9 @@ def _examples(*, email: GeneratedEmail, fact_sheet: FactSheet) -> list[str]:
     # Few-shot examples improve a draft but are never worth failing it.
     try:
         return email_examples_select(
-            organization_id=email.organization_id, intent=email.intent, fact_sheet=fact_sheet,
+            organization_id=email.organization_id,
+            intent=email.intent,
+            fact_sheet=fact_sheet,
             exclude_email_id=email.pk,
         )
     except Exception:  # noqa: BLE001

@@ -51,8 +51,13 @@ def trained_groups_read(*, model_version: ModelVersion) -> set[int] | None:
 
 
 def champion_evidence_build(
-    *, champion: ModelVersion | None, groups: np.ndarray, labels: np.ndarray, test_rows: np.ndarray,
-    candidate_test_probabilities: np.ndarray, champion_probabilities: Callable[[ModelVersion, np.ndarray], np.ndarray],
+    *,
+    champion: ModelVersion | None,
+    groups: np.ndarray,
+    labels: np.ndarray,
+    test_rows: np.ndarray,
+    candidate_test_probabilities: np.ndarray,
+    champion_probabilities: Callable[[ModelVersion, np.ndarray], np.ndarray],
 ) -> ChampionEvidence | None:
     """The champion's stored metrics, plus its probabilities on the candidate's test rows whose groups it
     never saw (when it recorded them and its artifact still loads)."""
@@ -72,8 +77,11 @@ def champion_evidence_build(
         logger.warning("champion %s could not be re-scored for the gate: %s", champion.pk, exc)
         return evidence
     return ChampionEvidence(
-        model_version_id=champion.id, metrics=champion.metrics or {}, labels=np.asarray(labels)[rows],
-        champion_probabilities=np.asarray(scores), candidate_probabilities=np.asarray(candidate_test_probabilities)[fresh],
+        model_version_id=champion.id,
+        metrics=champion.metrics or {},
+        labels=np.asarray(labels)[rows],
+        champion_probabilities=np.asarray(scores),
+        candidate_probabilities=np.asarray(candidate_test_probabilities)[fresh],
     )
 
 
@@ -82,7 +90,9 @@ def model_version_gate_decide(
 ) -> dict[str, Any]:
     """The gate's decision (ml.engine.gate) with this deployment's settings; stored in `metrics["gate"]`."""
     return champion_decide(
-        choice=choice, candidate_metrics=candidate_metrics, champion=champion,
+        choice=choice,
+        candidate_metrics=candidate_metrics,
+        champion=champion,
         margin=float(settings.ML_GATE_AUC_MARGIN),
     ).to_dict()
 
@@ -115,17 +125,31 @@ def model_version_register(
         version = (scope.aggregate(v=Max("version"))["v"] or 0) + 1
         relative = artifact_relative(version)
         path = artifact_absolute_path(relative)
-        sha256 = artifact_write(path, {"organization": getattr(organization, "slug", None), "version": version,
-                                       "training_run_id": training_run_id})
+        sha256 = artifact_write(
+            path,
+            {
+                "organization": getattr(organization, "slug", None),
+                "version": version,
+                "training_run_id": training_run_id,
+            },
+        )
         trained_groups_write(artifact=path, groups=trained_groups)
         # The champion is read under the organisation lock: a concurrent training cannot slip in between.
         champion = scope.filter(status=ModelVersion.Status.CHAMPION).first()
         gate = decide(champion)
         metrics = {**metrics, "gate": gate}
         model_version = ModelVersion.objects.create(
-            organization=organization, task=task, version=version, status=ModelVersion.Status.CANDIDATE,
-            architecture=architecture, training_run_id=training_run_id, metrics=metrics,
-            feature_schema=feature_schema, artifact_path=relative, artifact_sha256=sha256, trained_rows=trained_rows,
+            organization=organization,
+            task=task,
+            version=version,
+            status=ModelVersion.Status.CANDIDATE,
+            architecture=architecture,
+            training_run_id=training_run_id,
+            metrics=metrics,
+            feature_schema=feature_schema,
+            artifact_path=relative,
+            artifact_sha256=sha256,
+            trained_rows=trained_rows,
         )
         if gate["promote"]:
             model_version = model_version_promote(model_version_id=model_version.id)
@@ -142,9 +166,14 @@ def model_version_promote(
         target = ModelVersion.objects.select_for_update().get(pk=model_version_id)
         if target.status == ModelVersion.Status.CHAMPION:
             return target
-        audit_log_record(action=_action, organization_id=target.organization_id, actor_id=actor_id,
-                         target_type="ml.modelversion", target_id=target.pk,
-                         detail={"task": target.task, "version": target.version})
+        audit_log_record(
+            action=_action,
+            organization_id=target.organization_id,
+            actor_id=actor_id,
+            target_type="ml.modelversion",
+            target_id=target.pk,
+            detail={"task": target.task, "version": target.version},
+        )
         now = timezone.now()
         # Retire first: the database allows one champion per (organisation, task) at any instant.
         ModelVersion.objects.filter(
@@ -164,7 +193,9 @@ def model_version_rollback(*, organization_id: int, task: str, actor_id: int | N
         Organization.objects.select_for_update().filter(pk=organization_id).first()
         previous = (
             ModelVersion.objects.filter(
-                organization_id=organization_id, task=task, status=ModelVersion.Status.RETIRED,
+                organization_id=organization_id,
+                task=task,
+                status=ModelVersion.Status.RETIRED,
                 promoted_at__isnull=False,
             )
             .order_by("-promoted_at", "-version")

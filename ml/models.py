@@ -67,7 +67,9 @@ class ModelVersion(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "task", "version"], name="modelversion_org_task_version_uniq"),
+            models.UniqueConstraint(
+                fields=["organization", "task", "version"], name="modelversion_org_task_version_uniq"
+            ),
             models.UniqueConstraint(
                 fields=["organization", "task"],
                 condition=models.Q(status="champion"),
@@ -75,11 +77,13 @@ class ModelVersion(models.Model):
             ),
             # NULLs never collide in the two constraints above: the pooled models get their own.
             models.UniqueConstraint(
-                fields=["task", "version"], condition=models.Q(organization__isnull=True),
+                fields=["task", "version"],
+                condition=models.Q(organization__isnull=True),
                 name="modelversion_pooled_task_version_uniq",
             ),
             models.UniqueConstraint(
-                fields=["task"], condition=models.Q(organization__isnull=True, status="champion"),
+                fields=["task"],
+                condition=models.Q(organization__isnull=True, status="champion"),
                 name="modelversion_pooled_one_champion_per_task",
             ),
         ]
@@ -114,10 +118,15 @@ class Prediction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["contact", "task", "is_current"]), models.Index(fields=["organization", "task", "is_current", "score"])]
+        indexes = [
+            models.Index(fields=["contact", "task", "is_current"]),
+            models.Index(fields=["organization", "task", "is_current", "score"]),
+        ]
         constraints = [
             models.UniqueConstraint(
-                fields=["contact", "task"], condition=models.Q(is_current=True), name="prediction_one_current_per_contact"
+                fields=["contact", "task"],
+                condition=models.Q(is_current=True),
+                name="prediction_one_current_per_contact",
             ),
         ]
 
@@ -223,7 +232,9 @@ class EmailSettings(models.Model):
     backend = models.CharField(max_length=16, choices=Backend.choices, default=Backend.LOCAL)
     # A Hugging Face model id or a local folder; blank = settings.EMAIL_LOCAL_MODEL (the bundled SmolLM2).
     local_model = models.CharField(max_length=500, blank=True)
-    openai_base_url = models.CharField(max_length=500, blank=True, validators=[http_url_validate])  # http://vllm:8000/v1
+    openai_base_url = models.CharField(
+        max_length=500, blank=True, validators=[http_url_validate]
+    )  # http://vllm:8000/v1
     openai_model = models.CharField(max_length=200, blank=True)
     # {"api_key": "..."}; encrypted at rest, never returned by the API or admin.
     openai_credentials = EncryptedJSONField(default=dict, blank=True)

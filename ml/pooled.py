@@ -86,20 +86,33 @@ def pooled_model_train(*, task: str = Task.LEAD_CONVERSION, params: dict[str, An
     frame, labels = pooled_training_frame(horizon_days=horizon_days)
     torch_threads_set(settings.ML_TORCH_THREADS)
     schema = pooled_schema(frame) if len(frame) else None
-    data = TrainingData(frame=frame, labels=np.asarray(labels).astype(int), schema=schema,
-                        baseline_schema=schema.without_text() if schema is not None else None,
-                        what="rows across organisations")
+    data = TrainingData(
+        frame=frame,
+        labels=np.asarray(labels).astype(int),
+        schema=schema,
+        baseline_schema=schema.without_text() if schema is not None else None,
+        what="rows across organisations",
+    )
     spec = TrainingSpec(
-        task=task, organization=None, params=training_params, lightgbm_configs=lightgbm_configs,
+        task=task,
+        organization=None,
+        params=training_params,
+        lightgbm_configs=lightgbm_configs,
         artifact_relative=lambda version: f"{POOLED_STORE_FOLDER}/{task}/v{version}.pt",
         extra_metrics={"horizon_days": horizon_days, "pooled": {"organizations": int(Organization.objects.count())}},
         min_positives=MIN_POSITIVES,
     )
-    return recipe_train(spec=spec, data=data, transformer=table_transformer_recipe(
-        params=training_params, feature_schema_extra={
-            "excluded_fields": {**EXCLUDED_FIELDS, "custom CRM fields, job title": "pooled model: tenant-specific"},
-            "horizon_days": horizon_days,
-        }))
+    return recipe_train(
+        spec=spec,
+        data=data,
+        transformer=table_transformer_recipe(
+            params=training_params,
+            feature_schema_extra={
+                "excluded_fields": {**EXCLUDED_FIELDS, "custom CRM fields, job title": "pooled model: tenant-specific"},
+                "horizon_days": horizon_days,
+            },
+        ),
+    )
 
 
 def pooled_fallback_note(*, organization_id: int) -> str:

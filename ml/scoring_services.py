@@ -123,12 +123,16 @@ def contacts_score(
         if model.text_columns:  # text models only: older checkpoints and baselines score without it
             text = lead_text_inputs(organization_id=organization_id, contact_ids=list(frame.index), as_of=as_of)
             frame, text_evidence = frame.join(text.columns), text.evidence
-        probability, factors = model.score(frame, batch_size=settings.ML_SCORING_BATCH_SIZE,
-                                           text_evidence=text_evidence)
+        probability, factors = model.score(
+            frame, batch_size=settings.ML_SCORING_BATCH_SIZE, text_evidence=text_evidence
+        )
         drift.add(frame=frame, probabilities=probability)
         served = scores_serve(
-            contact_ids=[int(i) for i in frame.index], probabilities=probability, task=model_version.task,
-            source=source, note=note,
+            contact_ids=[int(i) for i in frame.index],
+            probabilities=probability,
+            task=model_version.task,
+            source=source,
+            note=note,
         )
         overrides_kept += served.overrides
         prediction_ids += _predictions_write(
@@ -140,9 +144,11 @@ def contacts_score(
             served=served,
         )
         probabilities.append(probability)
-    scored_contact_ids = sorted(
-        Prediction.objects.filter(pk__in=prediction_ids).values_list("contact_id", flat=True)
-    ) if prediction_ids else []
+    scored_contact_ids = (
+        sorted(Prediction.objects.filter(pk__in=prediction_ids).values_list("contact_id", flat=True))
+        if prediction_ids
+        else []
+    )
     if scored_contact_ids:
         # Listeners (CRM writeback) act only on committed scores.
         transaction.on_commit(
@@ -154,10 +160,15 @@ def contacts_score(
     histogram = _histogram(scores)  # the model's own scores (overrides aside): what drift is about
     mean_probability = float(np.concatenate(probabilities).mean()) if len(scores) else None
     run = scoring_run_record(
-        organization_id=organization_id, model_version=model_version,
+        organization_id=organization_id,
+        model_version=model_version,
         trigger=trigger or (ScoringRun.Trigger.FULL if contact_ids is None else ScoringRun.Trigger.CONTACTS),
-        started_at=started_at, scored=len(prediction_ids), overrides_kept=overrides_kept,
-        score_histogram=histogram, mean_probability=mean_probability, drift=drift,
+        started_at=started_at,
+        scored=len(prediction_ids),
+        overrides_kept=overrides_kept,
+        score_histogram=histogram,
+        mean_probability=mean_probability,
+        drift=drift,
     )
     return ScoringResult(
         organization_id=organization_id,
@@ -188,7 +199,9 @@ def _previous_champion_load(*, champion: ModelVersion, error: Exception) -> tupl
     from ml.engine.checkpoints import CheckpointError
 
     previous = ModelVersion.objects.filter(
-        organization_id=champion.organization_id, task=champion.task, status=ModelVersion.Status.RETIRED,
+        organization_id=champion.organization_id,
+        task=champion.task,
+        status=ModelVersion.Status.RETIRED,
         promoted_at__isnull=False,
     ).order_by("-promoted_at", "-version")
     for candidate in previous:
@@ -197,8 +210,12 @@ def _previous_champion_load(*, champion: ModelVersion, error: Exception) -> tupl
         except CheckpointError as exc:
             logger.error("former champion %s refused too: %s", candidate.pk, exc)
             continue
-        logger.warning("scoring organization %s with former champion v%s instead of v%s",
-                       champion.organization_id, candidate.version, champion.version)
+        logger.warning(
+            "scoring organization %s with former champion v%s instead of v%s",
+            champion.organization_id,
+            candidate.version,
+            champion.version,
+        )
         return candidate, model
     raise ModelArtifactUnavailable(
         {"model_version_id": f"The champion's artifact was refused ({error}) and no former champion loads."}
@@ -223,7 +240,8 @@ def scoring_enqueue(*, organization_id: int, contact_ids: list[int] | None = Non
     else:
         PendingScoring.objects.bulk_create(
             [PendingScoring(organization_id=organization_id, contact_id=i) for i in ids],
-            batch_size=SCORING_CHUNK, ignore_conflicts=True,
+            batch_size=SCORING_CHUNK,
+            ignore_conflicts=True,
         )
     # Deciding after commit (not now) is what makes it race-free: either the task's take already sees
     # these rows, or it had cleared the flag before and this claim succeeds and queues a new task.
@@ -286,7 +304,8 @@ def pending_scoring_take(*, organization_id: int) -> PendingScoringTake:
         # finds the flag clear (its claim waits on this row's lock until we commit) and queues anew.
         ScoringSchedule.objects.filter(organization_id=organization_id).update(scheduled_at=None)
         rows = list(
-            PendingScoring.objects.select_for_update().filter(organization_id=organization_id)
+            PendingScoring.objects.select_for_update()
+            .filter(organization_id=organization_id)
             .values_list("pk", "contact_id")
         )
         PendingScoring.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
@@ -306,10 +325,12 @@ def pending_scoring_run(*, organization_id: int) -> ScoringResult | None:
     # The take is committed: a dropped connection is retried here, or the taken requests would be lost.
     return db_call_retried(
         lambda: contacts_score(
-            organization_id=organization_id, contact_ids=None if take.all_open_leads else take.contact_ids,
+            organization_id=organization_id,
+            contact_ids=None if take.all_open_leads else take.contact_ids,
             trigger=ScoringRun.Trigger.PENDING,
         ),
-        attempts=settings.ML_SCORING_DB_ATTEMPTS, what="pending lead scoring",
+        attempts=settings.ML_SCORING_DB_ATTEMPTS,
+        what="pending lead scoring",
     )
 
 
@@ -341,8 +362,10 @@ def _predictions_write(
     task = model_version.task
     if served is None:
         served = ServedScores(
-            probabilities=np.asarray(probabilities), model_probabilities=np.asarray(probabilities),
-            sources=[Prediction.Source.MODEL] * len(contact_ids), notes=[""] * len(contact_ids),
+            probabilities=np.asarray(probabilities),
+            model_probabilities=np.asarray(probabilities),
+            sources=[Prediction.Source.MODEL] * len(contact_ids),
+            notes=[""] * len(contact_ids),
         )
     with transaction.atomic():
         # Lock the contacts (id order, so concurrent scorings cannot deadlock): the second scoring then sees
@@ -365,8 +388,13 @@ def _predictions_write(
                     note=note,
                 )
                 for contact_id, probability, own, source, note, top in zip(
-                    contact_ids, served.probabilities, served.model_probabilities, served.sources, served.notes,
-                    factors, strict=True,
+                    contact_ids,
+                    served.probabilities,
+                    served.model_probabilities,
+                    served.sources,
+                    served.notes,
+                    factors,
+                    strict=True,
                 )
             ],
             batch_size=1000,

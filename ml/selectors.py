@@ -19,9 +19,7 @@ def _current_predictions(*, task: str) -> QuerySet[Prediction]:
     return Prediction.objects.filter(contact=OuterRef("pk"), task=task, is_current=True)
 
 
-def contacts_with_current_score(
-    *, queryset: QuerySet[Contact], task: str = Task.LEAD_CONVERSION
-) -> QuerySet[Contact]:
+def contacts_with_current_score(*, queryset: QuerySet[Contact], task: str = Task.LEAD_CONVERSION) -> QuerySet[Contact]:
     """Annotate each contact with its current prediction (id, probability, score); None when unscored."""
     current = _current_predictions(task=task)
     return queryset.annotate(
@@ -109,9 +107,7 @@ def feedback_for_contact_list(*, contact_id: int, limit: int = 10) -> QuerySet[F
     )
 
 
-def predictions_current_for_connection(
-    *, connection_id: int, task: str = Task.LEAD_CONVERSION
-) -> QuerySet[Prediction]:
+def predictions_current_for_connection(*, connection_id: int, task: str = Task.LEAD_CONVERSION) -> QuerySet[Prediction]:
     """Current predictions of the live contacts synced through one CRM connection (for writing scores back)."""
     return (
         Prediction.objects.filter(
@@ -137,16 +133,22 @@ def feedback_training_labels_list(*, organization_id: int, task: str = Task.LEAD
         .values_list("prediction__contact_id", "created_at", "verdict", "said", "override_value")
     )
     return [
-        FeedbackLabel(contact_id=contact_id, given_at=given_at, verdict=verdict, model_probability=said,
-                      override_value=override_value)
+        FeedbackLabel(
+            contact_id=contact_id,
+            given_at=given_at,
+            verdict=verdict,
+            model_probability=said,
+            override_value=override_value,
+        )
         for contact_id, given_at, verdict, said, override_value in rows.iterator(chunk_size=2000)
     ]
 
 
 def contacts_converted_at_map(*, organization_id: int) -> dict[int, datetime]:
     return dict(
-        Contact.objects.filter(organization_id=organization_id, converted_at__isnull=False)
-        .values_list("id", "converted_at")
+        Contact.objects.filter(organization_id=organization_id, converted_at__isnull=False).values_list(
+            "id", "converted_at"
+        )
     )
 
 
@@ -163,7 +165,8 @@ def overrides_standing_get(*, contact_ids: list[int], task: str = Task.LEAD_CONV
     for start in range(0, len(contact_ids), _IN_CHUNK):
         overrides = (
             Feedback.objects.filter(
-                verdict=Feedback.Verdict.OVERRIDE, prediction__task=task,
+                verdict=Feedback.Verdict.OVERRIDE,
+                prediction__task=task,
                 prediction__contact_id__in=contact_ids[start : start + _IN_CHUNK],
             )
             .select_related("prediction", "user")
@@ -175,7 +178,8 @@ def overrides_standing_get(*, contact_ids: list[int], task: str = Task.LEAD_CONV
         return {}
     evidence = _evidence_latest(contact_ids=list(newest))
     return {
-        contact_id: override for contact_id, override in newest.items()
+        contact_id: override
+        for contact_id, override in newest.items()
         if evidence.get(contact_id) is None or evidence[contact_id] <= override.created_at
     }
 
@@ -194,7 +198,9 @@ def _evidence_latest(*, contact_ids: list[int]) -> dict[int, datetime]:
         # touches it for trivia; an override must not end because we wrote a score back.
         activities = (
             Activity.objects.filter(contact_id__in=ids, deleted_at__isnull=True)
-            .values("contact_id").annotate(last=Max("occurred_at")).values_list("contact_id", "last")
+            .values("contact_id")
+            .annotate(last=Max("occurred_at"))
+            .values_list("contact_id", "last")
         )
         for contact_id, moment in activities:
             keep(contact_id, moment)

@@ -71,8 +71,9 @@ class TransformerServed:
 
         encoded = self.model.encode(frame)
         probability = self.model.probabilities(encoded, batch_size=batch_size)
-        factors = predictions_explain(model=self.model, frame=frame, encoded=encoded, batch_size=batch_size,
-                                      text_evidence=text_evidence)
+        factors = predictions_explain(
+            model=self.model, frame=frame, encoded=encoded, batch_size=batch_size, text_evidence=text_evidence
+        )
         return np.asarray(probability), factors
 
 
@@ -102,8 +103,9 @@ class BaselineServed:
         from ml.engine.explain import factors_top
 
         probability = self.scorer.probabilities(frame)
-        factors = factors_top(frame=frame, attributions=self.scorer.field_attributions(frame),
-                              preprocessor=self.scorer.fields_view())
+        factors = factors_top(
+            frame=frame, attributions=self.scorer.field_attributions(frame), preprocessor=self.scorer.fields_view()
+        )
         return probability, factors
 
 
@@ -134,14 +136,23 @@ def baseline_load_cached(*, model_version_id: int, artifact_path: str, sha256: s
 def served_model_load(*, model_version: Any, device: str = "auto") -> ServedTableModel:
     """The served model of a table ModelVersion (leads, pooled): a Transformer or a baseline."""
     if model_version.architecture in BASELINE_FAMILIES:
-        return BaselineServed(scorer=baseline_load_cached(
-            model_version_id=model_version.id, artifact_path=model_version.artifact_path,
-            sha256=model_version.artifact_sha256))
+        return BaselineServed(
+            scorer=baseline_load_cached(
+                model_version_id=model_version.id,
+                artifact_path=model_version.artifact_path,
+                sha256=model_version.artifact_sha256,
+            )
+        )
     from ml.registry import model_load_cached
 
-    return TransformerServed(model=model_load_cached(
-        model_version_id=model_version.id, artifact_path=model_version.artifact_path,
-        sha256=model_version.artifact_sha256, device=device))
+    return TransformerServed(
+        model=model_load_cached(
+            model_version_id=model_version.id,
+            artifact_path=model_version.artifact_path,
+            sha256=model_version.artifact_sha256,
+            device=device,
+        )
+    )
 
 
 def served_cache_clear() -> None:

@@ -42,7 +42,8 @@ def score_contacts(organization_id: int, contact_ids: list[int] | None = None, p
         else:
             result = db_call_retried(
                 lambda: scoring_services.contacts_score(organization_id=organization_id, contact_ids=contact_ids),
-                attempts=settings.ML_SCORING_DB_ATTEMPTS, what="lead scoring",
+                attempts=settings.ML_SCORING_DB_ATTEMPTS,
+                what="lead scoring",
             )
     except scoring_services.NoChampionModel:
         return {"organization_id": organization_id, "scored": 0, "skipped": "no champion model"}
@@ -75,7 +76,8 @@ def score_accounts(organization_id: int, company_ids: list[int] | None = None) -
     try:
         prediction_ids = db_call_retried(
             lambda: churn_services.accounts_score(organization_id=organization_id, company_ids=company_ids),
-            attempts=settings.ML_SCORING_DB_ATTEMPTS, what="churn scoring",
+            attempts=settings.ML_SCORING_DB_ATTEMPTS,
+            what="churn scoring",
         )
     except churn_services.NoChurnModel:
         return {"organization_id": organization_id, "scored": 0, "skipped": "no churn model"}

@@ -86,12 +86,19 @@ def training_data_check(*, data: TrainingData, min_positives: int = MIN_POSITIVE
     """Too little to train is a ValidationError with the numbers, never a crash deeper down."""
     rows, positives = len(data.frame), int(np.asarray(data.labels).sum())
     if rows < settings.ML_MIN_TRAINING_ROWS or positives < min_positives or positives == rows:
-        raise ValidationError({"training_data": (
-            f"Not enough history to train: {rows} {data.what} with {positives} {data.positives_name} "
-            f"(need {settings.ML_MIN_TRAINING_ROWS} rows, {min_positives} {data.positives_name} and some without)."
-        )})
-    usable = [c.name for c in data.baseline_schema.columns if c.name in data.frame.columns
-              and data.frame[c.name].astype(object).notna().any()]
+        raise ValidationError(
+            {
+                "training_data": (
+                    f"Not enough history to train: {rows} {data.what} with {positives} {data.positives_name} "
+                    f"(need {settings.ML_MIN_TRAINING_ROWS} rows, {min_positives} {data.positives_name} and some without)."
+                )
+            }
+        )
+    usable = [
+        c.name
+        for c in data.baseline_schema.columns
+        if c.name in data.frame.columns and data.frame[c.name].astype(object).notna().any()
+    ]
     if not usable and not data.schema.text_columns:
         raise ValidationError({"training_data": "Every feature column is empty: nothing to learn from."})
 
@@ -102,45 +109,82 @@ def recipe_train(*, spec: TrainingSpec, data: TrainingData, transformer: Transfo
     training_data_check(data=data, min_positives=spec.min_positives)
     params = spec.params
     # The frame's index is the group (contact or account id): all its rows land in one part.
-    split = stable_group_split(np.asarray(data.labels), groups=np.asarray(data.frame.index),
-                               valid_fraction=params.valid_fraction, test_fraction=params.test_fraction,
-                               seed=params.seed)
-    weighted = data.feedback(split) if data.feedback is not None else WeightedTrainingSet(
-        frame=data.frame, labels=np.asarray(data.labels).astype(int), weights=None, split=split, changed_rows=0)
-    frame, labels, split, weights = weighted.frame, np.asarray(weighted.labels).astype(int), weighted.split, weighted.weights
+    split = stable_group_split(
+        np.asarray(data.labels),
+        groups=np.asarray(data.frame.index),
+        valid_fraction=params.valid_fraction,
+        test_fraction=params.test_fraction,
+        seed=params.seed,
+    )
+    weighted = (
+        data.feedback(split)
+        if data.feedback is not None
+        else WeightedTrainingSet(
+            frame=data.frame, labels=np.asarray(data.labels).astype(int), weights=None, split=split, changed_rows=0
+        )
+    )
+    frame, labels, split, weights = (
+        weighted.frame,
+        np.asarray(weighted.labels).astype(int),
+        weighted.split,
+        weighted.weights,
+    )
     train_rows, valid_rows, test_rows = split
     for name, rows in (("training", train_rows), ("validation", valid_rows)):
         if len(np.unique(labels[rows])) < 2:
-            raise ValidationError({"training_data": f"The {name} part has only one class: too few positive "
-                                                    "outcomes (or groups) to split; add history and retrain."})
+            raise ValidationError(
+                {
+                    "training_data": f"The {name} part has only one class: too few positive "
+                    "outcomes (or groups) to split; add history and retrain."
+                }
+            )
 
     started = time.monotonic()
     trained = transformer.fit(frame=frame, labels=labels, split=split, weights=weights, schema=data.schema)
     transformer_seconds = round(time.monotonic() - started, 2)
-    families: dict[str, FamilyFit] = {PREFERRED_FAMILY: FamilyFit(
-        name=PREFERRED_FAMILY, metrics=trained.metrics,
-        test_probabilities=np.asarray(transformer.probabilities(trained, frame, test_rows), dtype=np.float64))}
-    families.update(baselines_fit(frame=frame, labels=labels, schema=data.baseline_schema, split=split,
-                                  seed=params.seed, lightgbm_configs=spec.lightgbm_configs,
-                                  calibration=params.calibration, sample_weight=weights))
+    families: dict[str, FamilyFit] = {
+        PREFERRED_FAMILY: FamilyFit(
+            name=PREFERRED_FAMILY,
+            metrics=trained.metrics,
+            test_probabilities=np.asarray(transformer.probabilities(trained, frame, test_rows), dtype=np.float64),
+        )
+    }
+    families.update(
+        baselines_fit(
+            frame=frame,
+            labels=labels,
+            schema=data.baseline_schema,
+            split=split,
+            seed=params.seed,
+            lightgbm_configs=spec.lightgbm_configs,
+            calibration=params.calibration,
+            sample_weight=weights,
+        )
+    )
     scored = {name: fit.test_probabilities for name, fit in families.items() if fit.test_probabilities is not None}
-    choice = family_choose(labels=labels[test_rows], probabilities=scored,
-                           prefer_always=not settings.ML_GATE_REQUIRE_BEATS_BASELINE)
+    choice = family_choose(
+        labels=labels[test_rows], probabilities=scored, prefer_always=not settings.ML_GATE_REQUIRE_BEATS_BASELINE
+    )
     served = families[choice.family]
 
     summaries = {name: fit.summary() for name, fit in families.items() if name != PREFERRED_FAMILY}
     transformer_summary = {**trained.metrics, "train_seconds": transformer_seconds}
     metrics = {
         **(trained.metrics if choice.family == PREFERRED_FAMILY else served.metrics),
-        "split_rows": trained.metrics.get("split_rows"), "best_epoch": trained.metrics.get("best_epoch"),
-        "family": choice.family, "training_seconds": transformer_seconds,
-        "transformer": transformer_summary, "baselines": summaries, **spec.extra_metrics,
+        "split_rows": trained.metrics.get("split_rows"),
+        "best_epoch": trained.metrics.get("best_epoch"),
+        "family": choice.family,
+        "training_seconds": transformer_seconds,
+        "transformer": transformer_summary,
+        "baselines": summaries,
+        **spec.extra_metrics,
     }
     if weighted.changed_rows or data.feedback is not None:
         metrics["feedback"] = {"rows_changed": weighted.changed_rows}
     if data.drift_reference:
         metrics["reference_distributions"] = _drift_reference(
-            data=data, frame=frame, split=split, served=served, trained=trained, transformer=transformer)
+            data=data, frame=frame, split=split, served=served, trained=trained, transformer=transformer
+        )
 
     architecture = trained.architecture if choice.family == PREFERRED_FAMILY else choice.family
     feature_schema = {**transformer.feature_schema(trained), "family": choice.family}
@@ -149,7 +193,9 @@ def recipe_train(*, spec: TrainingSpec, data: TrainingData, transformer: Transfo
 
     def artifact_relative(version: int) -> str:
         relative = spec.artifact_relative(version)
-        return relative if choice.family == PREFERRED_FAMILY else relative.removesuffix(".pt") + f".{choice.family}.joblib"
+        return (
+            relative if choice.family == PREFERRED_FAMILY else relative.removesuffix(".pt") + f".{choice.family}.joblib"
+        )
 
     def artifact_write(path: Path, metadata: dict[str, Any]) -> str:
         if choice.family == PREFERRED_FAMILY:
@@ -158,38 +204,76 @@ def recipe_train(*, spec: TrainingSpec, data: TrainingData, transformer: Transfo
             return checkpoint_save(trained=trained, path=path, task=spec.task, metadata=metadata)
         from ml.engine.baseline_serving import baseline_artifact_save, baseline_scorer_build
 
-        scorer = baseline_scorer_build(model=served.model, schema=data.baseline_schema,
-                                       train_frame=frame.iloc[train_rows])
+        scorer = baseline_scorer_build(
+            model=served.model, schema=data.baseline_schema, train_frame=frame.iloc[train_rows]
+        )
         return baseline_artifact_save(scorer=scorer, path=path, metadata=metadata)
 
     def decide(champion: ModelVersion | None) -> dict[str, Any]:
         evidence = champion_evidence_build(
-            champion=champion, groups=np.asarray(frame.index),
-            labels=labels, test_rows=test_rows, candidate_test_probabilities=served.test_probabilities,
-            champion_probabilities=lambda champion, rows: transformer.champion_probabilities(champion, frame, rows))
+            champion=champion,
+            groups=np.asarray(frame.index),
+            labels=labels,
+            test_rows=test_rows,
+            candidate_test_probabilities=served.test_probabilities,
+            champion_probabilities=lambda champion, rows: transformer.champion_probabilities(champion, frame, rows),
+        )
         return model_version_gate_decide(choice=choice, candidate_metrics=metrics, champion=evidence)
 
     seen = np.asarray(frame.index)[np.concatenate([train_rows, valid_rows])]
     version = model_version_register(
-        organization=spec.organization, task=spec.task, architecture=architecture,
-        artifact_relative=artifact_relative, artifact_write=artifact_write, trained_groups=seen, metrics=metrics,
-        feature_schema=feature_schema, trained_rows=len(frame), decide=decide, training_run_id=spec.training_run_id,
+        organization=spec.organization,
+        task=spec.task,
+        architecture=architecture,
+        artifact_relative=artifact_relative,
+        artifact_write=artifact_write,
+        trained_groups=seen,
+        metrics=metrics,
+        feature_schema=feature_schema,
+        trained_rows=len(frame),
+        decide=decide,
+        training_run_id=spec.training_run_id,
     )
     if spec.training_run_id is not None:
-        TrainingRun.objects.filter(pk=spec.training_run_id).update(log=[*trained.log, {
-            "gate": version.metrics["gate"],
-            "families": {name: {key: values.get(key) for key in ("roc_auc", "brier", "ece", "train_seconds", "error")
-                                if key in values} for name, values in {**summaries, "transformer": transformer_summary}.items()},
-        }])
+        TrainingRun.objects.filter(pk=spec.training_run_id).update(
+            log=[
+                *trained.log,
+                {
+                    "gate": version.metrics["gate"],
+                    "families": {
+                        name: {
+                            key: values.get(key)
+                            for key in ("roc_auc", "brier", "ece", "train_seconds", "error")
+                            if key in values
+                        }
+                        for name, values in {**summaries, "transformer": transformer_summary}.items()
+                    },
+                },
+            ]
+        )
     gate = version.metrics["gate"]
-    logger.info("trained %s v%s for %s: %s serves (roc_auc=%s), %s; %s", spec.task, version.version,
-                getattr(spec.organization, "slug", "pooled"), choice.family, metrics.get("roc_auc"),
-                "promoted" if gate["promote"] else "kept as candidate", "; ".join(gate["reasons"]))
+    logger.info(
+        "trained %s v%s for %s: %s serves (roc_auc=%s), %s; %s",
+        spec.task,
+        version.version,
+        getattr(spec.organization, "slug", "pooled"),
+        choice.family,
+        metrics.get("roc_auc"),
+        "promoted" if gate["promote"] else "kept as candidate",
+        "; ".join(gate["reasons"]),
+    )
     return version
 
 
-def _drift_reference(*, data: TrainingData, frame: pd.DataFrame, split: tuple[np.ndarray, ...], served: FamilyFit,
-                     trained: Any, transformer: TransformerRecipe) -> dict[str, Any]:
+def _drift_reference(
+    *,
+    data: TrainingData,
+    frame: pd.DataFrame,
+    split: tuple[np.ndarray, ...],
+    served: FamilyFit,
+    trained: Any,
+    transformer: TransformerRecipe,
+) -> dict[str, Any]:
     """The served family's scores on the held-out rows and the training rows' fields (ml.engine.drift)."""
     from ml.engine.drift import FieldSpec, reference_distributions_build
 
@@ -230,8 +314,9 @@ def table_transformer_recipe(*, params: Any, feature_schema_extra: dict[str, Any
     from ml.serving import served_model_load
 
     def fit(*, frame, labels, split, weights, schema):
-        return train_tabular_model(frame=frame, labels=labels, schema=schema, params=params, split=split,
-                                   sample_weight=weights)
+        return train_tabular_model(
+            frame=frame, labels=labels, schema=schema, params=params, split=split, sample_weight=weights
+        )
 
     def probabilities(trained, frame, rows):
         model = trained.scoring_model()
@@ -243,11 +328,16 @@ def table_transformer_recipe(*, params: Any, feature_schema_extra: dict[str, Any
     def feature_schema(trained):
         return {
             "preprocessor": trained.preprocessor.to_dict(),
-            "features": [{"name": c.name, "kind": c.kind, "label": c.display_label}
-                         for c in trained.preprocessor.schema.columns],
+            "features": [
+                {"name": c.name, "kind": c.kind, "label": c.display_label} for c in trained.preprocessor.schema.columns
+            ],
             "text_columns": trained.preprocessor.schema.text_columns,
             **feature_schema_extra,
         }
 
-    return TransformerRecipe(fit=fit, probabilities=probabilities, champion_probabilities=champion_probabilities,
-                             feature_schema=feature_schema)
+    return TransformerRecipe(
+        fit=fit,
+        probabilities=probabilities,
+        champion_probabilities=champion_probabilities,
+        feature_schema=feature_schema,
+    )

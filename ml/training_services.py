@@ -76,24 +76,41 @@ def model_train(
     torch_threads_set(settings.ML_TORCH_THREADS)
     schema = lead_schema(frame) if len(frame) else None
     data = TrainingData(
-        frame=frame, labels=np.asarray(labels).astype(int), schema=schema, what="rows",
+        frame=frame,
+        labels=np.asarray(labels).astype(int),
+        schema=schema,
+        what="rows",
         # Baselines stay text-free (the Transformer's text tokens are what is being measured against them).
         baseline_schema=schema.without_text() if schema is not None else None,
         feedback=lambda split: _feedback_training_set(
-            organization_id=organization.id, frame=frame, labels=labels, split=split, horizon_days=horizon_days),
+            organization_id=organization.id, frame=frame, labels=labels, split=split, horizon_days=horizon_days
+        ),
     )
     spec = TrainingSpec(
-        task=task, organization=organization, params=training_params, lightgbm_configs=lightgbm_configs,
+        task=task,
+        organization=organization,
+        params=training_params,
+        lightgbm_configs=lightgbm_configs,
         artifact_relative=lambda version: artifact_relative_path(
-            organization_slug=organization.slug, task=task, version=version),
-        extra_metrics={"horizon_days": horizon_days}, training_run_id=training_run_id, min_positives=MIN_POSITIVES,
+            organization_slug=organization.slug, task=task, version=version
+        ),
+        extra_metrics={"horizon_days": horizon_days},
+        training_run_id=training_run_id,
+        min_positives=MIN_POSITIVES,
     )
     had_champion = model_version_champion_get(organization_id=organization.id, task=task) is not None
-    model_version = recipe_train(spec=spec, data=data, transformer=table_transformer_recipe(
-        params=training_params, feature_schema_extra={
-            "excluded_fields": EXCLUDED_FIELDS, "horizon_days": horizon_days,
-            "snapshots": sorted({ts.isoformat() for ts in frame["as_of"]}) if len(frame) else [],
-        }))
+    model_version = recipe_train(
+        spec=spec,
+        data=data,
+        transformer=table_transformer_recipe(
+            params=training_params,
+            feature_schema_extra={
+                "excluded_fields": EXCLUDED_FIELDS,
+                "horizon_days": horizon_days,
+                "snapshots": sorted({ts.isoformat() for ts in frame["as_of"]}) if len(frame) else [],
+            },
+        ),
+    )
     if not had_champion:
         # From its first model on, an organisation is retrained and rescored nightly.
         ml_schedules_ensure(organization_id=organization.id)
@@ -101,7 +118,11 @@ def model_train(
 
 
 def _feedback_training_set(
-    *, organization_id: int, frame: Any, labels: Any, split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    organization_id: int,
+    frame: Any,
+    labels: Any,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
     horizon_days: int,
 ) -> WeightedTrainingSet:
     return feedback_training_set(

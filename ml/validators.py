@@ -35,4 +35,6 @@ def llm_endpoint_check(value: str) -> None:
         if not ip.is_global or ip.is_multicast:
             raise ValidationError(
                 f"{host} is a private, loopback or link-local address ({ip}); an operator may allow it in "
-                "EMAIL_LLM_ALLOWED_HOSTS.", code="private_address")
+                "EMAIL_LLM_ALLOWED_HOSTS.",
+                code="private_address",
+            )

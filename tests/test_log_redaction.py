@@ -27,8 +27,9 @@ def test_redact_masks_the_webhook_secret_segment_query_secrets_and_tokens():
 @pytest.fixture
 def console():
     """The root logger's configured console handler, writing into a buffer for the test."""
-    handler = next(h for h in logging.getLogger().handlers if any(isinstance(f, SecretsRedactingFilter)
-                                                                   for f in h.filters))
+    handler = next(
+        h for h in logging.getLogger().handlers if any(isinstance(f, SecretsRedactingFilter) for f in h.filters)
+    )
     buffer = io.StringIO()
     old = handler.setStream(buffer)
     yield buffer
@@ -47,10 +48,15 @@ def test_django_request_lines_never_show_the_webhook_secret(client, console):
 
 def test_gunicorn_access_lines_never_show_the_webhook_secret_or_a_token():
     logger = RedactingLogger(Config())
-    environ = {"REQUEST_METHOD": "POST", "RAW_URI": f"/webhooks/salesforce/7/{SECRET}/?api_token=tok-123456",
-               "PATH_INFO": f"/webhooks/salesforce/7/{SECRET}/", "QUERY_STRING": "api_token=tok-123456",
-               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "203.0.113.9",
-               "HTTP_REFERER": f"https://x.example/webhooks/salesforce/7/{SECRET}/"}
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": f"/webhooks/salesforce/7/{SECRET}/?api_token=tok-123456",
+        "PATH_INFO": f"/webhooks/salesforce/7/{SECRET}/",
+        "QUERY_STRING": "api_token=tok-123456",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.9",
+        "HTTP_REFERER": f"https://x.example/webhooks/salesforce/7/{SECRET}/",
+    }
     request = SimpleNamespace(headers=[("AUTHORIZATION", "Bearer pat-na1-abcdef123456")])
     response = SimpleNamespace(status="200 OK", sent=2, headers=[])
 

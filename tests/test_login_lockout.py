@@ -58,8 +58,9 @@ def test_a_token_has_its_own_rate_beside_its_users(monkeypatch):
     monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "token", "3/minute")
     user = MembershipFactory().user
     token_client = APIClient()
-    token = token_client.post("/api/v1/auth/token/", {"username": user.username, "password": PASSWORD},
-                              format="json").json()["token"]
+    token = token_client.post(
+        "/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}, format="json"
+    ).json()["token"]
     token_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     session_client = APIClient()
     session_client.force_login(user)

@@ -21,8 +21,15 @@ def start(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
         if not key.startswith(("DJANGO_", "SALESAI_", "FIELD_ENCRYPTION", "CRM_ALLOWED"))
     }
     env.update(DJANGO_SETTINGS_MODULE="salesai.settings", SALESAI_VAR_DIR=str(tmp_path), **variables)
-    return subprocess.run([sys.executable, "-c", PROBE], check=False, cwd=tmp_path,
-                          env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        check=False,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_deployment_without_a_secret_key_refuses_to_start(tmp_path):
@@ -33,8 +40,9 @@ def test_a_deployment_without_a_secret_key_refuses_to_start(tmp_path):
 
 
 def test_a_deployment_on_the_published_local_key_refuses_to_start(tmp_path):
-    result = start(tmp_path, DJANGO_SECRET_KEY="insecure-local-only-change-me",
-                   FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode())
+    result = start(
+        tmp_path, DJANGO_SECRET_KEY="insecure-local-only-change-me", FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode()
+    )
 
     assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
 
@@ -98,10 +106,17 @@ def production_block() -> dict[str, str]:
 
 
 def test_check_deploy_is_clean_with_the_production_block_of_env_example(tmp_path):
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("DJANGO_", "SALESAI_", "FIELD_ENCRYPTION", "CRM_ALLOWED", "SECURE_"))}
-    env.update(production_block(), DJANGO_SETTINGS_MODULE="salesai.settings", SALESAI_VAR_DIR=str(tmp_path),
-               PYTHONPATH=str(ROOT))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "SALESAI_", "FIELD_ENCRYPTION", "CRM_ALLOWED", "SECURE_"))
+    }
+    env.update(
+        production_block(),
+        DJANGO_SETTINGS_MODULE="salesai.settings",
+        SALESAI_VAR_DIR=str(tmp_path),
+        PYTHONPATH=str(ROOT),
+    )
 
     command = [sys.executable, str(ROOT / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"]
     result = subprocess.run(command, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
@@ -111,14 +126,22 @@ def test_check_deploy_is_clean_with_the_production_block_of_env_example(tmp_path
 
 
 def test_a_deployment_sends_secure_cookies_hsts_and_redirects_to_https(tmp_path):
-    probe = ("import django; django.setup(); from django.conf import settings as s; "
-             "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0)")
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0)"
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "SALESAI_", "SECURE_"))}
-    env.update(DJANGO_SETTINGS_MODULE="salesai.settings", SALESAI_VAR_DIR=str(tmp_path), PYTHONPATH=str(ROOT),
-               DJANGO_SECRET_KEY=STRONG_SECRET, FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode())
+    env.update(
+        DJANGO_SETTINGS_MODULE="salesai.settings",
+        SALESAI_VAR_DIR=str(tmp_path),
+        PYTHONPATH=str(ROOT),
+        DJANGO_SECRET_KEY=STRONG_SECRET,
+        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+    )
 
-    result = subprocess.run([sys.executable, "-c", probe], check=False, cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
 
     assert result.stdout.split() == ["True", "True", "True", "True"], result.stderr
 

@@ -73,8 +73,9 @@ def csv_config_check(*, config: Mapping[str, Any], organization_slug: str) -> No
         names.append(config["mapping_file"])
     objects = config.get("mapping", {}).get("objects") if isinstance(config.get("mapping"), Mapping) else None
     if isinstance(objects, Mapping):
-        names += [spec["file"] for spec in objects.values() if isinstance(spec, Mapping)
-                  and isinstance(spec.get("file"), str)]
+        names += [
+            spec["file"] for spec in objects.values() if isinstance(spec, Mapping) and isinstance(spec.get("file"), str)
+        ]
     for name in names:
         csv_path_check(path=folder / name, organization_slug=organization_slug)
 

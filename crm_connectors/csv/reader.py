@@ -41,7 +41,7 @@ class _DecodedLines:
             try:
                 line = raw.decode(self.encoding)
             except UnicodeDecodeError as exc:
-                self.bad_lines[number] = f"byte {raw[exc.start:exc.start + 1]!r} at position {exc.start + 1}"
+                self.bad_lines[number] = f"byte {raw[exc.start : exc.start + 1]!r} at position {exc.start + 1}"
                 line = raw.decode(self.encoding, "replace")
             if number == 1 and strip_bom and line.startswith("\ufeff"):
                 line = line[1:]

@@ -182,9 +182,13 @@ class HubSpotConnector(Connector):
             key = self._budget_key()
             rate = float(self.config.get("requests_per_second", DEFAULT_REQUESTS_PER_SECOND))
             search_rate = float(self.config.get("search_requests_per_second", DEFAULT_SEARCH_REQUESTS_PER_SECOND))
-            budget = RateBudget.for_connection(f"hubspot:{key}", per_second=rate, burst=max(1, int(rate))) if rate else None
+            budget = (
+                RateBudget.for_connection(f"hubspot:{key}", per_second=rate, burst=max(1, int(rate))) if rate else None
+            )
             search_budget = (
-                RateBudget.for_connection(f"hubspot-search:{key}", per_second=search_rate, burst=max(1, int(search_rate)))
+                RateBudget.for_connection(
+                    f"hubspot-search:{key}", per_second=search_rate, burst=max(1, int(search_rate))
+                )
                 if search_rate
                 else None
             )
@@ -284,9 +288,10 @@ class HubSpotConnector(Connector):
                 window["last_id"] = last_id
             if next_after is None:
                 # Window done: the next one starts at this run's start (minus the lookback, applied then).
-                state[hubspot_type] = {
-                    key: value for key, value in sub.items() if key not in ("window", "since")
-                } | {"mode": "incremental", "since": window["until"]}
+                state[hubspot_type] = {key: value for key, value in sub.items() if key not in ("window", "since")} | {
+                    "mode": "incremental",
+                    "since": window["until"],
+                }
                 sub = state[hubspot_type]
             page.cursor = copy.deepcopy(state)
             yield page
@@ -396,7 +401,6 @@ class HubSpotConnector(Connector):
                 parents[record_id][key] = mapping.choose_parent(hubspot_type, to_type, links.get(record_id, []))
         return parents
 
-
     # --- webhook follow-up reads ------------------------------------------------------------------------
 
     def records_fetch(self, *, object_type: str, external_ids: list[str]) -> ChangePage:
@@ -424,8 +428,11 @@ class HubSpotConnector(Connector):
                 str(error.external_id) for error in page.errors if error.external_id
             }
             remaining = [record_id for record_id in remaining if record_id not in read]
-        page.deleted_external_ids.extend(record_id for record_id in remaining if record_id not in page.deleted_external_ids)
+        page.deleted_external_ids.extend(
+            record_id for record_id in remaining if record_id not in page.deleted_external_ids
+        )
         return page
+
 
 def _record_error(object_type: str, raw: Any, exc: mapping.MappingError) -> RecordError:
     record_id = raw.get("id") if isinstance(raw, Mapping) else None

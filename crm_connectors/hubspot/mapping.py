@@ -48,17 +48,44 @@ PRIMARY_TYPE_IDS: dict[tuple[str, str], frozenset[int]] = {
 _ENGAGEMENT_BASE = ("hs_timestamp", "createdate", "hs_lastmodifieddate")
 MAPPED_PROPERTIES: dict[str, tuple[str, ...]] = {
     "contacts": (
-        "firstname", "lastname", "email", "phone", "jobtitle", "hs_analytics_source", "hs_lead_status",
-        "lifecyclestage", "hs_email_optout", "createdate", "lastmodifieddate", "hs_lifecyclestage_customer_date",
+        "firstname",
+        "lastname",
+        "email",
+        "phone",
+        "jobtitle",
+        "hs_analytics_source",
+        "hs_lead_status",
+        "lifecyclestage",
+        "hs_email_optout",
+        "createdate",
+        "lastmodifieddate",
+        "hs_lifecyclestage_customer_date",
         "hs_merged_object_ids",
     ),
     "companies": (
-        "name", "domain", "industry", "numberofemployees", "annualrevenue", "country", "city", "createdate",
-        "hs_lastmodifieddate", "hs_merged_object_ids",
+        "name",
+        "domain",
+        "industry",
+        "numberofemployees",
+        "annualrevenue",
+        "country",
+        "city",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_merged_object_ids",
     ),
     "deals": (
-        "dealname", "amount", "deal_currency_code", "pipeline", "dealstage", "closedate", "createdate",
-        "hs_lastmodifieddate", "hs_is_closed_won", "hs_is_closed", "hs_merged_object_ids",
+        "dealname",
+        "amount",
+        "deal_currency_code",
+        "pipeline",
+        "dealstage",
+        "closedate",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_is_closed_won",
+        "hs_is_closed",
+        "hs_merged_object_ids",
     ),
     "emails": (*_ENGAGEMENT_BASE, "hs_email_subject", "hs_email_text", "hs_email_direction"),
     "notes": (*_ENGAGEMENT_BASE, "hs_note_body"),
@@ -74,12 +101,26 @@ LIFECYCLE_STAGES = {
     "opportunity": "opportunity",
     "customer": "customer",
 }
-_SUBJECT = {"emails": "hs_email_subject", "calls": "hs_call_title", "meetings": "hs_meeting_title",
-            "tasks": "hs_task_subject"}
-_BODY = {"emails": "hs_email_text", "notes": "hs_note_body", "calls": "hs_call_body", "meetings": "hs_meeting_body",
-         "tasks": "hs_task_body"}
-_DIRECTIONS = {"INCOMING_EMAIL": "inbound", "EMAIL": "outbound", "FORWARDED_EMAIL": "outbound",
-               "INBOUND": "inbound", "OUTBOUND": "outbound"}
+_SUBJECT = {
+    "emails": "hs_email_subject",
+    "calls": "hs_call_title",
+    "meetings": "hs_meeting_title",
+    "tasks": "hs_task_subject",
+}
+_BODY = {
+    "emails": "hs_email_text",
+    "notes": "hs_note_body",
+    "calls": "hs_call_body",
+    "meetings": "hs_meeting_body",
+    "tasks": "hs_task_body",
+}
+_DIRECTIONS = {
+    "INCOMING_EMAIL": "inbound",
+    "EMAIL": "outbound",
+    "FORWARDED_EMAIL": "outbound",
+    "INBOUND": "inbound",
+    "OUTBOUND": "outbound",
+}
 
 
 class MappingError(ValueError):

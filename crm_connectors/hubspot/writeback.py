@@ -24,9 +24,7 @@ PROPERTY_MEANING = {"contacts": "lead score", "companies": "churn risk"}
 BATCH_REJECTED = frozenset({400, 404, 409, 422})
 
 
-def score_property_ensure(
-    http: CRMHttpClient, *, name: str, create: bool, object_type: str = "contacts"
-) -> None:
+def score_property_ensure(http: CRMHttpClient, *, name: str, create: bool, object_type: str = "contacts") -> None:
     """Make sure `object_type` records have the number property `name`, creating it when allowed."""
     singular, meaning = SINGULAR[object_type], PROPERTY_MEANING[object_type]
     try:

@@ -5,31 +5,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_initial'),
-        ('crm_connectors', '0001_initial'),
+        ("core", "0002_initial"),
+        ("crm_connectors", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ScoreWrite',
+            name="ScoreWrite",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=255)),
-                ('score', models.PositiveSmallIntegerField()),
-                ('probability', models.FloatField()),
-                ('status', models.CharField(choices=[('written', 'Written'), ('failed', 'Failed')], db_index=True, max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('written_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='score_writes', to='crm_connectors.crmconnection')),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.contact')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=255)),
+                ("score", models.PositiveSmallIntegerField()),
+                ("probability", models.FloatField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("written", "Written"), ("failed", "Failed")], db_index=True, max_length=16
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("written_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="score_writes",
+                        to="crm_connectors.crmconnection",
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.contact"),
+                ),
             ],
             options={
-                'ordering': ['connection', 'contact'],
-                'constraints': [models.UniqueConstraint(fields=('connection', 'contact'), name='scorewrite_connection_contact_uniq')],
+                "ordering": ["connection", "contact"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("connection", "contact"), name="scorewrite_connection_contact_uniq")
+                ],
             },
         ),
     ]

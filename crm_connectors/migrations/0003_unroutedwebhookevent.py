@@ -4,26 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm_connectors', '0002_scorewrite'),
+        ("crm_connectors", "0002_scorewrite"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UnroutedWebhookEvent',
+            name="UnroutedWebhookEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=32)),
-                ('app_id', models.CharField(max_length=64)),
-                ('account_id', models.CharField(blank=True, max_length=64)),
-                ('event_id', models.CharField(max_length=255)),
-                ('payload', models.JSONField()),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(max_length=32)),
+                ("app_id", models.CharField(max_length=64)),
+                ("account_id", models.CharField(blank=True, max_length=64)),
+                ("event_id", models.CharField(max_length=255)),
+                ("payload", models.JSONField()),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-received_at'],
-                'constraints': [models.UniqueConstraint(fields=('kind', 'app_id', 'event_id'), name='unroutedwebhookevent_app_event_uniq')],
+                "ordering": ["-received_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("kind", "app_id", "event_id"), name="unroutedwebhookevent_app_event_uniq"
+                    )
+                ],
             },
         ),
     ]

@@ -5,31 +5,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_initial'),
-        ('crm_connectors', '0003_unroutedwebhookevent'),
+        ("core", "0002_initial"),
+        ("crm_connectors", "0003_unroutedwebhookevent"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CompanyScoreWrite',
+            name="CompanyScoreWrite",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=255)),
-                ('score', models.PositiveSmallIntegerField()),
-                ('probability', models.FloatField()),
-                ('status', models.CharField(choices=[('written', 'Written'), ('failed', 'Failed')], db_index=True, max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('written_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('company', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.company')),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='company_score_writes', to='crm_connectors.crmconnection')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=255)),
+                ("score", models.PositiveSmallIntegerField()),
+                ("probability", models.FloatField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("written", "Written"), ("failed", "Failed")], db_index=True, max_length=16
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("written_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "company",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.company"),
+                ),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="company_score_writes",
+                        to="crm_connectors.crmconnection",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['connection', 'company'],
-                'constraints': [models.UniqueConstraint(fields=('connection', 'company'), name='companyscorewrite_connection_company_uniq')],
+                "ordering": ["connection", "company"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("connection", "company"), name="companyscorewrite_connection_company_uniq"
+                    )
+                ],
             },
         ),
     ]

@@ -4,25 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm_connectors', '0004_scorewrite_company'),
+        ("crm_connectors", "0004_scorewrite_company"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='syncrun',
-            name='heartbeat_at',
+            model_name="syncrun",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='webhookevent',
-            name='enqueued_at',
+            model_name="webhookevent",
+            name="enqueued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='webhookevent',
-            name='status',
-            field=models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('failed', 'Failed'), ('rejected', 'Rejected on receipt')], db_index=True, default='received', max_length=16),
+            model_name="webhookevent",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("received", "Received"),
+                    ("processed", "Processed"),
+                    ("failed", "Failed"),
+                    ("rejected", "Rejected on receipt"),
+                ],
+                db_index=True,
+                default="received",
+                max_length=16,
+            ),
         ),
     ]

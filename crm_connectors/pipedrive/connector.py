@@ -161,9 +161,7 @@ class PipedriveConnector(Connector):
                 continue
             key = pipedrive_writeback.score_field_key(api, config=self.config, target=target)
             results.extend(
-                pipedrive_writeback.scores_write(
-                    api, updates=batch, value_key=value_key, key=key, entity=target.entity
-                )
+                pipedrive_writeback.scores_write(api, updates=batch, value_key=value_key, key=key, entity=target.entity)
             )
         return results
 
@@ -378,7 +376,6 @@ class PipedriveConnector(Connector):
         identity = str(self.credentials.get("token") or self.credentials.get("client_id") or "")
         return ("pipedrive", self._base_url(), hashlib.sha256(identity.encode()).hexdigest()[:16])
 
-
     # --- webhook records --------------------------------------------------------------------------------
 
     def records_fetch(self, *, object_type: str, external_ids: list[str]) -> ChangePage:
@@ -414,7 +411,9 @@ class PipedriveConnector(Connector):
         page.deleted_external_ids.extend(remaining)
         return page
 
-    def records_map(self, *, object_type: str, raw_records: list[dict[str, Any]], kind: str | None = None) -> ChangePage:
+    def records_map(
+        self, *, object_type: str, raw_records: list[dict[str, Any]], kind: str | None = None
+    ) -> ChangePage:
         """Map complete records (a webhook's `data`) as a list page would; `kind="note"` for notes."""
         plan = _PLANS.get(object_type)
         if plan is None:
@@ -428,6 +427,7 @@ class PipedriveConnector(Connector):
             except mapping.MappingError as exc:
                 page.errors.append(RecordError(object_type, exc.reason, column=exc.field, external_id=external_id))
         return page
+
 
 def _external_id(stream: _Stream, record_id: str) -> str:
     return mapping.NOTE_ID_PREFIX + record_id if stream.name == "notes" else record_id

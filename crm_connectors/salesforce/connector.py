@@ -331,7 +331,6 @@ class SalesforceConnector(Connector):
         if self.on_credentials_change is not None:
             self.on_credentials_change(dict(self.credentials))
 
-
     # --- webhook follow-up reads ------------------------------------------------------------------------
 
     def records_fetch(self, *, object_type: str, external_ids: list[str]) -> ChangePage:
@@ -359,6 +358,7 @@ class SalesforceConnector(Connector):
                             page.errors.append(_record_error(object_type, raw, exc.field, exc.reason))
         page.deleted_external_ids.extend(remaining)
         return page
+
 
 def _batch_page(
     object_type: str, shape: mapping.SObjectShape, batch: list[dict[str, Any]], *, after: tuple[dt.datetime, str] | None
@@ -413,9 +413,7 @@ def _pass_query(
 
 def _record_error(object_type: str, raw: Mapping[str, Any], field: str, reason: str) -> RecordError:
     record_id = raw.get("Id")
-    return RecordError(
-        object_type, reason, column=field, external_id=record_id if isinstance(record_id, str) else None
-    )
+    return RecordError(object_type, reason, column=field, external_id=record_id if isinstance(record_id, str) else None)
 
 
 def _record_key(raw: Mapping[str, Any]) -> tuple[dt.datetime, str] | None:
@@ -438,5 +436,3 @@ def _iso(value: dt.datetime) -> str:
 
 def _parse(value: Any) -> dt.datetime | None:
     return mapping.parse_datetime(value) if isinstance(value, str) and value else None
-
-

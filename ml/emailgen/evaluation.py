@@ -102,13 +102,15 @@ def email_eval_cases(*, organization_id: int, n: int, seed: int = 0) -> list[Eva
             intent = "first_touch"
             contact_id = _next_unused(pools[intent], cursor, intent, used)
         used.add(contact_id)
-        cases.append(EvalCase(
-            contact_id=contact_id,
-            intent=intent,
-            deal_id=eligible[intent].get(contact_id) if intent != "first_touch" else None,
-            tone=TONES[(slot // len(INTENTS)) % len(TONES)],
-            length=LENGTHS[slot % len(LENGTHS)],
-        ))
+        cases.append(
+            EvalCase(
+                contact_id=contact_id,
+                intent=intent,
+                deal_id=eligible[intent].get(contact_id) if intent != "first_touch" else None,
+                tone=TONES[(slot // len(INTENTS)) % len(TONES)],
+                length=LENGTHS[slot % len(LENGTHS)],
+            )
+        )
     return cases
 
 
@@ -185,9 +187,11 @@ def email_eval_run(
         if progress is not None:
             row = rows[-1]
             latency = f" {row.latency_seconds:.2f}s" if row.latency_seconds is not None else ""
-            progress(f"[{number}/{len(cases)}] contact {case.contact_id} {case.intent}: {row.status}"
-                     f"{f' ({row.refusal_code})' if row.refusal_code else ''}{f' {row.backend}' if row.backend else ''}"
-                     f"{' fallback' if row.fallback_used else ''}{latency}")
+            progress(
+                f"[{number}/{len(cases)}] contact {case.contact_id} {case.intent}: {row.status}"
+                f"{f' ({row.refusal_code})' if row.refusal_code else ''}{f' {row.backend}' if row.backend else ''}"
+                f"{' fallback' if row.fallback_used else ''}{latency}"
+            )
     return rows
 
 
@@ -238,11 +242,15 @@ def email_eval_row(*, email: GeneratedEmail) -> EvalRow:
     email_settings = email_settings_get(organization_id=email.organization_id)
     # The sheet is rebuilt from the CRM as of generation, so the re-check does not trust the stored copy.
     fact_sheet = fact_sheet_build(
-        contact=contact, deal=email.deal, sender=email.requested_by, email_settings=email_settings,
+        contact=contact,
+        deal=email.deal,
+        sender=email.requested_by,
+        email_settings=email_settings,
         now=email.finished_at or email.created_at,
     )
-    shipped = draft_check(subject=email.subject, body=email.body, fact_sheet=fact_sheet,
-                          length=(email.options or {}).get("length"))
+    shipped = draft_check(
+        subject=email.subject, body=email.body, fact_sheet=fact_sheet, length=(email.options or {}).get("length")
+    )
     row.shipped = [violation.code for violation in shipped.violations]
     footer = fact_sheet.footer.render()
     body = email.body.rstrip()
@@ -349,12 +357,20 @@ def email_eval_table(summary: dict[str, Any]) -> str:
         ("drafts generated", str(summary["drafts"])),
         ("  ready", str(summary["ready"])),
         ("  failed", str(summary["failed"])),
-        ("refused", f"{refused['total']}" + (
-            " (" + ", ".join(f"{k} {v}" for k, v in sorted(refused["by_reason"].items())) + ")"
-            if refused["by_reason"] else "")),
+        (
+            "refused",
+            f"{refused['total']}"
+            + (
+                " (" + ", ".join(f"{k} {v}" for k, v in sorted(refused["by_reason"].items())) + ")"
+                if refused["by_reason"]
+                else ""
+            ),
+        ),
         ("invalid requests", str(summary["invalid"])),
-        ("violations caught", f"{caught['total']} ({caught['grounding']} grounding) in {caught['drafts_with_any']} "
-                              "request(s)"),
+        (
+            "violations caught",
+            f"{caught['total']} ({caught['grounding']} grounding) in {caught['drafts_with_any']} request(s)",
+        ),
         *[(f"  {code}", str(count)) for code, count in sorted(caught["by_code"].items())],
         ("violations SHIPPED", f"{shipped['total']} ({shipped['grounding']} grounding)"),
         *[(f"  {code}", str(count)) for code, count in sorted(shipped["by_code"].items())],
@@ -362,15 +378,24 @@ def email_eval_table(summary: dict[str, Any]) -> str:
         *[(f"  failed: {check}", str(count)) for check, count in sorted(compliance["failures_by_check"].items())],
         ("fallback rate", f"{percent(fallback['rate'])} ({fallback['count']}/{summary['ready']})"),
         ("shipped by backend", ", ".join(f"{k} {v}" for k, v in sorted(summary["shipped_by_backend"].items())) or "—"),
-        ("subject chars mean / p95", f"{number(summary['subject_chars']['mean'], 1)} / "
-                                     f"{number(summary['subject_chars']['p95'], 1)}"),
-        ("body chars mean / p95", f"{number(summary['body_chars']['mean'], 1)} / "
-                                  f"{number(summary['body_chars']['p95'], 1)}  (without the footer)"),
+        (
+            "subject chars mean / p95",
+            f"{number(summary['subject_chars']['mean'], 1)} / {number(summary['subject_chars']['p95'], 1)}",
+        ),
+        (
+            "body chars mean / p95",
+            f"{number(summary['body_chars']['mean'], 1)} / "
+            f"{number(summary['body_chars']['p95'], 1)}  (without the footer)",
+        ),
     ]
     latency = summary["latency_seconds"]
     for name, figures in [("overall", latency["overall"]), *latency["by_backend"].items()]:
-        lines.append((f"latency p50 / p95 ({name})", f"{number(figures['p50'])} s / {number(figures['p95'])} s  "
-                                                     f"(n={figures['n']})"))
+        lines.append(
+            (
+                f"latency p50 / p95 ({name})",
+                f"{number(figures['p50'])} s / {number(figures['p95'])} s  (n={figures['n']})",
+            )
+        )
     width = max(len(label) for label, _ in lines)
     return "\n".join(f"{label.ljust(width)}  {value}" for label, value in lines)
 

@@ -129,8 +129,11 @@ def _contact_facts(contact: Contact) -> list[Fact]:
         full = f"{first} {last}".strip()
         facts.append(Fact("contact.full_name", "person", "Contact name", full, full))
     if contact.job_title.strip():
-        facts.append(Fact("contact.job_title", "title", "Contact job title", contact.job_title.strip(),
-                          contact.job_title.strip()))
+        facts.append(
+            Fact(
+                "contact.job_title", "title", "Contact job title", contact.job_title.strip(), contact.job_title.strip()
+            )
+        )
     if contact.email.strip():
         facts.append(Fact("contact.email", "email", "Contact email", contact.email.strip(), contact.email.strip()))
     return facts
@@ -144,8 +147,9 @@ def _company_facts(company) -> list[Fact]:
     if location:
         facts.append(Fact("company.location", "text", "Company location", location, location))
     if company.employee_count is not None:
-        facts.append(Fact("company.employee_count", "number", "Employees", f"{company.employee_count:,}",
-                          company.employee_count))
+        facts.append(
+            Fact("company.employee_count", "number", "Employees", f"{company.employee_count:,}", company.employee_count)
+        )
     return facts
 
 
@@ -158,18 +162,18 @@ def _deal_facts(deal: Deal) -> list[Fact]:
     if deal.stage:
         facts.append(Fact(f"{prefix}.stage", "text", "Deal stage", deal.stage, deal.stage))
     if deal.close_date is not None:
-        facts.append(Fact(f"{prefix}.close_date", "date", "Expected close date", date_format(deal.close_date),
-                          deal.close_date))
+        facts.append(
+            Fact(f"{prefix}.close_date", "date", "Expected close date", date_format(deal.close_date), deal.close_date)
+        )
     facts.append(Fact(f"{prefix}.status", "text", "Deal status", deal.get_status_display(), deal.status))
     return facts
 
 
 def _activity_facts(*, contact: Contact, deal: Deal | None, now: datetime) -> list[Fact]:
     scope = Q(contact=contact) | Q(deal=deal) if deal is not None else Q(contact=contact)
-    activities = (
-        Activity.objects.filter(scope, deleted_at__isnull=True, occurred_at__lte=now)
-        .order_by("-occurred_at", "-id")[:RECENT_ACTIVITIES]
-    )
+    activities = Activity.objects.filter(scope, deleted_at__isnull=True, occurred_at__lte=now).order_by(
+        "-occurred_at", "-id"
+    )[:RECENT_ACTIVITIES]
     facts: list[Fact] = []
     for activity in activities:
         prefix = f"activity.{activity.id}"
@@ -178,8 +182,9 @@ def _activity_facts(*, contact: Contact, deal: Deal | None, now: datetime) -> li
         facts.append(Fact(f"{prefix}.kind", "text", "Activity type", kind.lower(), activity.kind))
         facts.append(Fact(f"{prefix}.date", "date", f"{kind} date", date_format(day), day))
         if activity.subject.strip():
-            facts.append(Fact(f"{prefix}.subject", "text", f"{kind} subject", activity.subject.strip(),
-                              activity.subject.strip()))
+            facts.append(
+                Fact(f"{prefix}.subject", "text", f"{kind} subject", activity.subject.strip(), activity.subject.strip())
+            )
         body = activity.body.strip()
         if body:
             # Typed by CRM users (or by the contact, for inbound email): context, never grounds a claim.
@@ -196,9 +201,23 @@ def _product_facts(*, organization_id: int) -> list[Fact]:
         facts.append(Fact(f"{prefix}.name", "product", "Product", product.name, product.name))
         if product.list_price is not None:
             price = Decimal(product.list_price)
-            facts.append(Fact(f"{prefix}.price", "amount", f"{product.name} list price",
-                              money_format(price, product.currency), price))
+            facts.append(
+                Fact(
+                    f"{prefix}.price",
+                    "amount",
+                    f"{product.name} list price",
+                    money_format(price, product.currency),
+                    price,
+                )
+            )
         if product.description.strip():
-            facts.append(Fact(f"{prefix}.description", "text", f"{product.name} description",
-                              product.description.strip(), product.description.strip()))
+            facts.append(
+                Fact(
+                    f"{prefix}.description",
+                    "text",
+                    f"{product.name} description",
+                    product.description.strip(),
+                    product.description.strip(),
+                )
+            )
     return facts

@@ -59,8 +59,13 @@ class ActivitySequences:
     def take(self, rows: np.ndarray | slice) -> ActivitySequences:
         """A subset of rows sharing the same vectors (nothing is copied but the index arrays)."""
         return ActivitySequences(
-            kind=self.kind[rows], direction=self.direction[rows], numeric=self.numeric[rows],
-            text_index=self.text_index[rows], vectors=self.vectors, texts=self.texts, text_kinds=self.text_kinds,
+            kind=self.kind[rows],
+            direction=self.direction[rows],
+            numeric=self.numeric[rows],
+            text_index=self.text_index[rows],
+            vectors=self.vectors,
+            texts=self.texts,
+            text_kinds=self.text_kinds,
         )
 
     def text(self, rows: np.ndarray | slice | None = None) -> np.ndarray:

@@ -493,8 +493,13 @@ def baselines_train_evaluate(
     y = np.asarray(labels).astype(int)
     train_rows, valid_rows, test_rows = split
     common = {
-        "frame": frame.iloc[train_rows], "labels": y[train_rows], "valid_frame": frame.iloc[valid_rows],
-        "valid_labels": y[valid_rows], "schema": schema, "seed": seed, "calibration": calibration,
+        "frame": frame.iloc[train_rows],
+        "labels": y[train_rows],
+        "valid_frame": frame.iloc[valid_rows],
+        "valid_labels": y[valid_rows],
+        "schema": schema,
+        "seed": seed,
+        "calibration": calibration,
         "sample_weight": None if sample_weight is None else np.asarray(sample_weight)[train_rows],
     }
     fitters = {

@@ -52,7 +52,9 @@ def checkpoint_payload(*, trained: TrainedModel, task: str, metadata: dict[str, 
         "metrics": trained.metrics,
         "params": trained.params.to_dict(),
         "versions": {
-            "torch": str(torch.__version__), "numpy": str(np.__version__), "python": platform.python_version()
+            "torch": str(torch.__version__),
+            "numpy": str(np.__version__),
+            "python": platform.python_version(),
         },
         "created_at": datetime.now(UTC).isoformat(),
         "metadata": metadata or {},
@@ -114,8 +116,10 @@ def checkpoint_load(*, path: Path, device: str = "cpu", expected_sha256: str | N
     net.load_state_dict(payload["state_dict"])
     target = device_resolve(device)
     net.to(target).eval()
-    metadata = {key: payload[key] for key in ("task", "architecture", "features", "metrics", "params", "versions",
-                                              "created_at", "metadata")}
+    metadata = {
+        key: payload[key]
+        for key in ("task", "architecture", "features", "metrics", "params", "versions", "created_at", "metadata")
+    }
     return ScoringModel(
         net=net,
         preprocessor=TablePreprocessor.from_dict(payload["preprocessor"]),

@@ -35,19 +35,28 @@ def churn_factors(
 ) -> list[list[dict[str, Any]]]:
     """Per row: the top table factors (+ and -) and the activity that moved the risk most."""
     original = churn_logits(net, encoded, sequences, device=device, batch_size=batch_size, mixed_precision=False)
-    attributions = _field_occlusion(net, preprocessor, encoded, sequences, original, device=device,
-                                    batch_size=batch_size)
+    attributions = _field_occlusion(
+        net, preprocessor, encoded, sequences, original, device=device, batch_size=batch_size
+    )
     factors = factors_top(frame=frame, attributions=attributions, preprocessor=preprocessor)
-    for row, effect in enumerate(_activity_occlusion(net, encoded, sequences, original, device=device,
-                                                     batch_size=batch_size)):
+    for row, effect in enumerate(
+        _activity_occlusion(net, encoded, sequences, original, device=device, batch_size=batch_size)
+    ):
         if effect is not None:
             factors[row].append(effect)
     return factors
 
 
-def _field_occlusion(net: ChurnTransformer, preprocessor: TablePreprocessor, encoded: EncodedTable,
-                     sequences: ActivitySequences, original: np.ndarray, *, device: torch.device,
-                     batch_size: int) -> np.ndarray:
+def _field_occlusion(
+    net: ChurnTransformer,
+    preprocessor: TablePreprocessor,
+    encoded: EncodedTable,
+    sequences: ActivitySequences,
+    original: np.ndarray,
+    *,
+    device: torch.device,
+    batch_size: int,
+) -> np.ndarray:
     fields = preprocessor.fields
     baseline = preprocessor.baseline()
     attributions = np.zeros((len(encoded), len(fields)), dtype=np.float32)
@@ -66,14 +75,27 @@ def _field_occlusion(net: ChurnTransformer, preprocessor: TablePreprocessor, enc
         numeric, categorical = encoded.numeric[rows].copy(), encoded.categorical[rows].copy()
         numeric[:, numeric_positions] = baseline.numeric[0, numeric_positions]
         categorical[:, categorical_positions] = baseline.categorical[0, categorical_positions]
-        occluded = churn_logits(net, EncodedTable(numeric=numeric, categorical=categorical), sequences.take(rows),
-                                device=device, batch_size=batch_size, mixed_precision=False)
+        occluded = churn_logits(
+            net,
+            EncodedTable(numeric=numeric, categorical=categorical),
+            sequences.take(rows),
+            device=device,
+            batch_size=batch_size,
+            mixed_precision=False,
+        )
         attributions[rows, index] = original[rows] - occluded
     return attributions
 
 
-def _activity_occlusion(net: ChurnTransformer, encoded: EncodedTable, sequences: ActivitySequences,
-                        original: np.ndarray, *, device: torch.device, batch_size: int) -> list[dict[str, Any] | None]:
+def _activity_occlusion(
+    net: ChurnTransformer,
+    encoded: EncodedTable,
+    sequences: ActivitySequences,
+    original: np.ndarray,
+    *,
+    device: torch.device,
+    batch_size: int,
+) -> list[dict[str, Any] | None]:
     rows, steps = np.nonzero(sequences.text_index >= 0)
     effects: list[dict[str, Any] | None] = [None] * len(encoded)
     if not len(rows) or net.config.text_dim == 0:
@@ -83,8 +105,7 @@ def _activity_occlusion(net: ChurnTransformer, encoded: EncodedTable, sequences:
     removed.text_index = removed.text_index.copy()
     removed.kind[np.arange(len(rows)), steps] = PAD
     removed.text_index[np.arange(len(rows)), steps] = -1
-    logits = churn_logits(net, encoded.take(rows), removed, device=device, batch_size=batch_size,
-                          mixed_precision=False)
+    logits = churn_logits(net, encoded.take(rows), removed, device=device, batch_size=batch_size, mixed_precision=False)
     weights = original[rows] - logits  # > 0: this activity raised the risk
     best: dict[int, int] = {}
     for position, row in enumerate(rows):

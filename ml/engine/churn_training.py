@@ -67,16 +67,18 @@ class _Inputs:
     vectors: torch.Tensor | None
 
     @classmethod
-    def build(cls, encoded: EncodedTable, sequences: ActivitySequences, *, device: torch.device,
-              text: bool) -> _Inputs:
+    def build(cls, encoded: EncodedTable, sequences: ActivitySequences, *, device: torch.device, text: bool) -> _Inputs:
         def tensor(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
         with_text = text and sequences.text_dim > 0
         return cls(
-            numeric=tensor(encoded.numeric), categorical=tensor(encoded.categorical),
-            kind=tensor(sequences.kind), direction=tensor(sequences.direction),
-            step_numeric=tensor(sequences.numeric.astype(np.float32)), text_index=tensor(sequences.text_index),
+            numeric=tensor(encoded.numeric),
+            categorical=tensor(encoded.categorical),
+            kind=tensor(sequences.kind),
+            direction=tensor(sequences.direction),
+            step_numeric=tensor(sequences.numeric.astype(np.float32)),
+            text_index=tensor(sequences.text_index),
             vectors=tensor(sequences.vectors.astype(np.float32)) if with_text else None,
         )
 
@@ -88,8 +90,14 @@ class _Inputs:
         if self.vectors is not None and len(self.vectors):
             index = self.text_index[rows]
             text = self.vectors[index.clamp(min=0)] * (index >= 0).unsqueeze(-1).to(self.vectors.dtype)
-        return (self.numeric[rows], self.categorical[rows], self.kind[rows], self.direction[rows],
-                self.step_numeric[rows], text)
+        return (
+            self.numeric[rows],
+            self.categorical[rows],
+            self.kind[rows],
+            self.direction[rows],
+            self.step_numeric[rows],
+            text,
+        )
 
 
 def churn_logits(
@@ -135,8 +143,9 @@ def train_churn_model(
     if len(np.unique(y)) < 2:
         raise ValueError("training needs both churned and retained examples")
     if split is None:
-        split = holdout_split(y, groups=groups, valid_fraction=params.valid_fraction,
-                              test_fraction=params.test_fraction, seed=params.seed)
+        split = holdout_split(
+            y, groups=groups, valid_fraction=params.valid_fraction, test_fraction=params.test_fraction, seed=params.seed
+        )
     train_rows, valid_rows, test_rows = (np.asarray(part, dtype=np.int64) for part in split)
     preprocessor = TablePreprocessor(
         schema=schema.without_text(), min_frequency=params.min_frequency, max_categories=params.max_categories
@@ -144,13 +153,21 @@ def train_churn_model(
     encoded = preprocessor.transform(frame)
     config = ChurnTransformerConfig(
         table=FTTransformerConfig(
-            n_numeric=encoded.numeric.shape[1], categorical_cardinalities=preprocessor.categorical_cardinalities,
-            numeric_groups=preprocessor.numeric_groups, d_token=params.d_token, n_layers=params.n_layers,
-            n_heads=params.n_heads, attention_dropout=params.attention_dropout, ffn_dropout=params.ffn_dropout,
+            n_numeric=encoded.numeric.shape[1],
+            categorical_cardinalities=preprocessor.categorical_cardinalities,
+            numeric_groups=preprocessor.numeric_groups,
+            d_token=params.d_token,
+            n_layers=params.n_layers,
+            n_heads=params.n_heads,
+            attention_dropout=params.attention_dropout,
+            ffn_dropout=params.ffn_dropout,
             residual_dropout=params.residual_dropout,
         ),
-        n_kinds=N_KIND_TOKENS, n_directions=N_DIRECTION_TOKENS, sequence_length=sequences.length,
-        step_numeric=len(STEP_NUMERIC), text_dim=sequences.text_dim if params.text else 0,
+        n_kinds=N_KIND_TOKENS,
+        n_directions=N_DIRECTION_TOKENS,
+        sequence_length=sequences.length,
+        step_numeric=len(STEP_NUMERIC),
+        text_dim=sequences.text_dim if params.text else 0,
         text_scale=math.sqrt(sequences.text_dim) if params.text and sequences.text_dim else 1.0,
     )
     device = device_resolve(params.device)
@@ -158,8 +175,15 @@ def train_churn_model(
     targets = torch.from_numpy(y).to(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(params.seed)
-        net, log = _fit(config=config, inputs=inputs, y=targets, train_rows=train_rows, valid_rows=valid_rows,
-                        params=params, device=device)
+        net, log = _fit(
+            config=config,
+            inputs=inputs,
+            y=targets,
+            train_rows=train_rows,
+            valid_rows=valid_rows,
+            params=params,
+            device=device,
+        )
 
     def logits_of(rows: np.ndarray) -> np.ndarray:
         return churn_logits(net, encoded.take(rows), sequences.take(rows), device=device, mixed_precision=False)
@@ -169,11 +193,23 @@ def train_churn_model(
     test_logits = logits_of(test_rows)
     metrics = classification_metrics(y[test_rows], calibrator.transform(test_logits))
     metrics["ece_uncalibrated"] = expected_calibration_error(y[test_rows], sigmoid(test_logits))
-    metrics["split_rows"] = {"train": len(train_rows), "train_used": len(train_rows), "valid": len(valid_rows),
-                             "test": len(test_rows)}
+    metrics["split_rows"] = {
+        "train": len(train_rows),
+        "train_used": len(train_rows),
+        "valid": len(valid_rows),
+        "test": len(test_rows),
+    }
     metrics["best_epoch"] = min(log, key=lambda entry: entry["valid_loss"])["epoch"] if log else None
-    return TrainedChurnModel(net=net, config=config, preprocessor=preprocessor, calibrator=calibrator,
-                             metrics=metrics, log=log, params=params, device=device)
+    return TrainedChurnModel(
+        net=net,
+        config=config,
+        preprocessor=preprocessor,
+        calibrator=calibrator,
+        metrics=metrics,
+        log=log,
+        params=params,
+        device=device,
+    )
 
 
 def _fit(
@@ -187,13 +223,22 @@ def _fit(
     device: torch.device,
 ) -> tuple[ChurnTransformer, list[dict[str, Any]]]:
     net = ChurnTransformer(config).to(device)
-    decay = [p for name, p in net.named_parameters() if p.ndim >= 2 and "tokenizer" not in name
-             and "embedding" not in name and "norm" not in name and "cls_token" not in name
-             and not name.startswith("activities.")]
+    decay = [
+        p
+        for name, p in net.named_parameters()
+        if p.ndim >= 2
+        and "tokenizer" not in name
+        and "embedding" not in name
+        and "norm" not in name
+        and "cls_token" not in name
+        and not name.startswith("activities.")
+    ]
     decay_ids = {id(p) for p in decay}
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": params.weight_decay},
-         {"params": [p for p in net.parameters() if id(p) not in decay_ids], "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": params.weight_decay},
+            {"params": [p for p in net.parameters() if id(p) not in decay_ids], "weight_decay": 0.0},
+        ],
         lr=params.learning_rate,
     )
     train = torch.from_numpy(train_rows).to(device)
@@ -223,8 +268,9 @@ def _fit(
     return stopping.restore_best(net), stopping.log  # type: ignore[return-value]
 
 
-def _loss(net: nn.Module, inputs: _Inputs, y: torch.Tensor, rows: torch.Tensor, loss_fn: nn.Module,
-          batch_size: int) -> float:
+def _loss(
+    net: nn.Module, inputs: _Inputs, y: torch.Tensor, rows: torch.Tensor, loss_fn: nn.Module, batch_size: int
+) -> float:
     net.eval()
     if not len(rows):
         return math.inf

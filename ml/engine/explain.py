@@ -323,8 +323,9 @@ def text_factors_name_sentences(
     direction (the sentence that pushed the score that way), as 'Kind: "sentence"', with
     `sentence_weight` = that logit change. Only rows that have a text factor are re-scored."""
     preprocessor = model.preprocessor
-    text_keys = {key for key, names in factor_fields(preprocessor).items()
-                 if preprocessor.schema.column(names[0]).kind == "text"}
+    text_keys = {
+        key for key, names in factor_fields(preprocessor).items() if preprocessor.schema.column(names[0]).kind == "text"
+    }
     rows = [row for row, row_factors in enumerate(factors) if any(f["feature"] in text_keys for f in row_factors)]
     if not rows:
         return
@@ -347,7 +348,7 @@ def text_factors_name_sentences(
     if not variants:
         return
     vectors = evidence.embed(originals + variant_texts)
-    original_vectors, variant_vectors = vectors[: len(originals)], vectors[len(originals):]
+    original_vectors, variant_vectors = vectors[: len(originals)], vectors[len(originals) :]
     offsets, offset = {}, 0
     for row in rows:
         offsets[row] = offset

@@ -33,8 +33,11 @@ class FamilyFit:
         """What is stored in ModelVersion.metrics for this family."""
         if self.error is not None:
             return {"error": self.error}
-        return {**(self.metrics or {}), "train_seconds": round(float(self.model.train_seconds), 2),
-                "params": self.model.params}
+        return {
+            **(self.metrics or {}),
+            "train_seconds": round(float(self.model.train_seconds), 2),
+            "params": self.model.params,
+        }
 
 
 def baselines_fit(
@@ -55,8 +58,14 @@ def baselines_fit(
     y = np.asarray(labels).astype(int)
     train_rows, valid_rows, test_rows = split
     common = {
-        "frame": frame.iloc[train_rows], "labels": y[train_rows], "valid_frame": frame.iloc[valid_rows],
-        "valid_labels": y[valid_rows], "schema": schema, "seed": seed, "calibration": calibration, "n_jobs": n_jobs,
+        "frame": frame.iloc[train_rows],
+        "labels": y[train_rows],
+        "valid_frame": frame.iloc[valid_rows],
+        "valid_labels": y[valid_rows],
+        "schema": schema,
+        "seed": seed,
+        "calibration": calibration,
+        "n_jobs": n_jobs,
         "sample_weight": None if sample_weight is None else np.asarray(sample_weight)[train_rows],
     }
     fitters = {

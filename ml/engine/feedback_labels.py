@@ -79,12 +79,18 @@ def feedback_training_set(
     y = np.asarray(labels).astype(np.int64).ravel()
     train_rows, valid_rows, test_rows = (np.asarray(part, dtype=np.int64) for part in split)
     targets = _row_targets(
-        frame=frame, labels=y, rows=train_rows, feedback=feedback, converted_at=converted_at,
-        horizon=timedelta(days=horizon_days), weights=weights,
+        frame=frame,
+        labels=y,
+        rows=train_rows,
+        feedback=feedback,
+        converted_at=converted_at,
+        horizon=timedelta(days=horizon_days),
+        weights=weights,
     )
     if not targets:
-        return WeightedTrainingSet(frame=frame, labels=y, weights=None, split=(train_rows, valid_rows, test_rows),
-                                   changed_rows=0)
+        return WeightedTrainingSet(
+            frame=frame, labels=y, weights=None, split=(train_rows, valid_rows, test_rows), changed_rows=0
+        )
     row_weights = np.ones(len(y), dtype=np.float64)
     new_labels = y.copy()
     extra_positions: list[int] = []  # rows to append as the negative half of a soft target
@@ -103,7 +109,10 @@ def feedback_training_set(
         appended = np.arange(len(y), len(y) + len(extra_positions), dtype=np.int64)
         train_rows = np.concatenate([train_rows, appended])
     return WeightedTrainingSet(
-        frame=frame, labels=new_labels, weights=row_weights, split=(train_rows, valid_rows, test_rows),
+        frame=frame,
+        labels=new_labels,
+        weights=row_weights,
+        split=(train_rows, valid_rows, test_rows),
         changed_rows=len(targets),
     )
 
@@ -135,7 +144,8 @@ def _row_targets(
         converted = converted_at.get(int(contact_ids[row]))
         verdict = next(
             (
-                f for f in verdicts
+                f
+                for f in verdicts
                 if snapshot <= pd.Timestamp(f.given_at) < snapshot + horizon
                 and (converted is None or pd.Timestamp(f.given_at) < pd.Timestamp(converted))
             ),

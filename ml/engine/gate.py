@@ -48,7 +48,7 @@ class AucDifference:
 
     @property
     def verdict(self) -> str:
-        """"better", "worse" or "tie" for A against B."""
+        """ "better", "worse" or "tie" for A against B."""
         if self.low > 0:
             return "better"
         if self.high < 0:
@@ -56,15 +56,22 @@ class AucDifference:
         return "tie"
 
     def describe(self) -> str:
-        return (f"{self.a} {self.auc_a:.4f} vs {self.b} {self.auc_b:.4f}: difference {self.difference:+.4f}, "
-                f"{self.confidence:.0%} CI [{self.low:+.4f}, {self.high:+.4f}] on {self.rows} rows")
+        return (
+            f"{self.a} {self.auc_a:.4f} vs {self.b} {self.auc_b:.4f}: difference {self.difference:+.4f}, "
+            f"{self.confidence:.0%} CI [{self.low:+.4f}, {self.high:+.4f}] on {self.rows} rows"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "verdict": self.verdict}
 
 
 def auc_difference(
-    *, labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, a: str = "a", b: str = "b",
+    *,
+    labels: np.ndarray,
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    a: str = "a",
+    b: str = "b",
     confidence: float = CONFIDENCE,
 ) -> AucDifference | None:
     """Paired DeLong comparison of two scorings of the same rows; None when a class is missing."""
@@ -79,9 +86,18 @@ def auc_difference(
     difference = float(aucs[0] - aucs[1])
     variance = float(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
     half = float(norm.ppf(0.5 + confidence / 2)) * math.sqrt(max(variance, 0.0))
-    return AucDifference(a=a, b=b, auc_a=float(aucs[0]), auc_b=float(aucs[1]), difference=difference,
-                         low=difference - half, high=difference + half, confidence=confidence, rows=len(y),
-                         positives=positives)
+    return AucDifference(
+        a=a,
+        b=b,
+        auc_a=float(aucs[0]),
+        auc_b=float(aucs[1]),
+        difference=difference,
+        low=difference - half,
+        high=difference + half,
+        confidence=confidence,
+        rows=len(y),
+        positives=positives,
+    )
 
 
 def _delong(positive_scores: np.ndarray, negative_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +126,12 @@ class FamilyChoice:
 
 
 def family_choose(
-    *, labels: np.ndarray, probabilities: dict[str, np.ndarray], preferred: str = PREFERRED_FAMILY,
-    prefer_always: bool = False, confidence: float = CONFIDENCE,
+    *,
+    labels: np.ndarray,
+    probabilities: dict[str, np.ndarray],
+    preferred: str = PREFERRED_FAMILY,
+    prefer_always: bool = False,
+    confidence: float = CONFIDENCE,
 ) -> FamilyChoice:
     """Pick the family that serves from held-out probabilities of the same rows (families that failed to
     train are simply absent). Raises ValueError when no family has probabilities."""
@@ -124,25 +144,49 @@ def family_choose(
     if preferred not in probabilities:
         return FamilyChoice(family=best, reasons=[f"{preferred} did not train; {best} has the best held-out ROC-AUC"])
     comparisons = [
-        auc_difference(labels=y, scores_a=probabilities[preferred], scores_b=probabilities[name], a=preferred,
-                       b=name, confidence=confidence)
-        for name in probabilities if name != preferred
+        auc_difference(
+            labels=y,
+            scores_a=probabilities[preferred],
+            scores_b=probabilities[name],
+            a=preferred,
+            b=name,
+            confidence=confidence,
+        )
+        for name in probabilities
+        if name != preferred
     ]
     comparisons = [c for c in comparisons if c is not None]
     as_dicts = [c.to_dict() for c in comparisons]
     if best == preferred or not comparisons:
-        return FamilyChoice(family=preferred, comparisons=as_dicts,
-                            reasons=[f"{preferred} has the best held-out ROC-AUC"] + [c.describe() for c in comparisons])
+        return FamilyChoice(
+            family=preferred,
+            comparisons=as_dicts,
+            reasons=[f"{preferred} has the best held-out ROC-AUC"] + [c.describe() for c in comparisons],
+        )
     against_best = next(c for c in comparisons if c.b == best)
     if prefer_always:
-        return FamilyChoice(family=preferred, comparisons=as_dicts, reasons=[
-            f"{preferred} serves by this deployment's setting (baselines are not allowed to serve)",
-            against_best.describe()])
+        return FamilyChoice(
+            family=preferred,
+            comparisons=as_dicts,
+            reasons=[
+                f"{preferred} serves by this deployment's setting (baselines are not allowed to serve)",
+                against_best.describe(),
+            ],
+        )
     if against_best.verdict == "worse":
-        return FamilyChoice(family=best, comparisons=as_dicts, reasons=[
-            f"{best} serves: {preferred} is significantly worse", against_best.describe()])
-    return FamilyChoice(family=preferred, comparisons=as_dicts, reasons=[
-        f"{preferred} serves: not significantly worse than the best baseline ({best})", against_best.describe()])
+        return FamilyChoice(
+            family=best,
+            comparisons=as_dicts,
+            reasons=[f"{best} serves: {preferred} is significantly worse", against_best.describe()],
+        )
+    return FamilyChoice(
+        family=preferred,
+        comparisons=as_dicts,
+        reasons=[
+            f"{preferred} serves: not significantly worse than the best baseline ({best})",
+            against_best.describe(),
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -174,7 +218,11 @@ class ChampionEvidence:
 
 
 def champion_decide(
-    *, choice: FamilyChoice, candidate_metrics: dict[str, Any], champion: ChampionEvidence | None, margin: float,
+    *,
+    choice: FamilyChoice,
+    candidate_metrics: dict[str, Any],
+    champion: ChampionEvidence | None,
+    margin: float,
     confidence: float = CONFIDENCE,
 ) -> GateDecision:
     """May the chosen candidate replace the champion? See the module docstring for the rules."""
@@ -188,23 +236,49 @@ def champion_decide(
     if paired is not None:
         comparison = paired.to_dict()
         if paired.verdict == "better":
-            return GateDecision(promote=True, champion_comparison=comparison,
-                                reasons=[*reasons, f"better than the champion: {paired.describe()}"], **base)
+            return GateDecision(
+                promote=True,
+                champion_comparison=comparison,
+                reasons=[*reasons, f"better than the champion: {paired.describe()}"],
+                **base,
+            )
         if paired.verdict == "worse":
-            return GateDecision(promote=False, champion_comparison=comparison,
-                                reasons=[*reasons, f"worse than the champion: {paired.describe()}"], **base)
+            return GateDecision(
+                promote=False,
+                champion_comparison=comparison,
+                reasons=[*reasons, f"worse than the champion: {paired.describe()}"],
+                **base,
+            )
         candidate_brier = _brier(champion.labels, champion.candidate_probabilities)
         champion_brier = _brier(champion.labels, champion.champion_probabilities)
         tie = f"a tie with the champion ({paired.describe()})"
         if candidate_brier <= champion_brier:
-            return GateDecision(promote=True, champion_comparison=comparison, reasons=[
-                *reasons, f"{tie}; Brier {candidate_brier:.4f} <= the champion's {champion_brier:.4f} on those rows"],
-                **base)
-        return GateDecision(promote=False, champion_comparison=comparison, reasons=[
-            *reasons, f"{tie}; Brier {candidate_brier:.4f} > the champion's {champion_brier:.4f} on those rows"],
-            **base)
-    return _stored_metrics_decide(reasons=reasons, auc=auc, candidate_metrics=candidate_metrics,
-                                  champion_metrics=champion.metrics, margin=margin, base=base)
+            return GateDecision(
+                promote=True,
+                champion_comparison=comparison,
+                reasons=[
+                    *reasons,
+                    f"{tie}; Brier {candidate_brier:.4f} <= the champion's {champion_brier:.4f} on those rows",
+                ],
+                **base,
+            )
+        return GateDecision(
+            promote=False,
+            champion_comparison=comparison,
+            reasons=[
+                *reasons,
+                f"{tie}; Brier {candidate_brier:.4f} > the champion's {champion_brier:.4f} on those rows",
+            ],
+            **base,
+        )
+    return _stored_metrics_decide(
+        reasons=reasons,
+        auc=auc,
+        candidate_metrics=candidate_metrics,
+        champion_metrics=champion.metrics,
+        margin=margin,
+        base=base,
+    )
 
 
 def _paired(champion: ChampionEvidence, *, confidence: float) -> AucDifference | None:
@@ -213,14 +287,24 @@ def _paired(champion: ChampionEvidence, *, confidence: float) -> AucDifference |
     y = np.asarray(champion.labels).astype(int)
     if min(int(y.sum()), int(len(y) - y.sum())) < MIN_PAIRED_PER_CLASS:
         return None
-    return auc_difference(labels=y, scores_a=champion.candidate_probabilities,
-                          scores_b=champion.champion_probabilities, a="candidate", b="champion",
-                          confidence=confidence)
+    return auc_difference(
+        labels=y,
+        scores_a=champion.candidate_probabilities,
+        scores_b=champion.champion_probabilities,
+        a="candidate",
+        b="champion",
+        confidence=confidence,
+    )
 
 
 def _stored_metrics_decide(
-    *, reasons: list[str], auc: float | None, candidate_metrics: dict[str, Any], champion_metrics: dict[str, Any],
-    margin: float, base: dict[str, Any],
+    *,
+    reasons: list[str],
+    auc: float | None,
+    candidate_metrics: dict[str, Any],
+    champion_metrics: dict[str, Any],
+    margin: float,
+    base: dict[str, Any],
 ) -> GateDecision:
     """Fallback: each model's own held-out metrics (different rows), a win must exceed `margin`."""
     reasons = [*reasons, "the champion could not be re-scored on shared rows: compared on stored metrics"]
@@ -231,15 +315,30 @@ def _stored_metrics_decide(
     if champion_auc is None:
         return GateDecision(promote=True, reasons=[*reasons, "the champion has no ROC-AUC: replaced"], **decide)
     if auc >= champion_auc + margin:
-        return GateDecision(promote=True, reasons=[
-            *reasons, f"ROC-AUC {auc:.4f} beats the champion's {champion_auc:.4f} by at least {margin:g}"], **decide)
+        return GateDecision(
+            promote=True,
+            reasons=[*reasons, f"ROC-AUC {auc:.4f} beats the champion's {champion_auc:.4f} by at least {margin:g}"],
+            **decide,
+        )
     if auc > champion_auc - margin and _better_calibrated(candidate_metrics, champion_metrics):
-        return GateDecision(promote=True, reasons=[
-            *reasons, f"ROC-AUC {auc:.4f} matches the champion's {champion_auc:.4f} within {margin:g} with a "
-                      "lower Brier score"], **decide)
-    return GateDecision(promote=False, reasons=[
-        *reasons, f"ROC-AUC {auc:.4f} does not beat the champion's {champion_auc:.4f} (margin {margin:g}, "
-                  "calibration tie-break)"], **decide)
+        return GateDecision(
+            promote=True,
+            reasons=[
+                *reasons,
+                f"ROC-AUC {auc:.4f} matches the champion's {champion_auc:.4f} within {margin:g} with a "
+                "lower Brier score",
+            ],
+            **decide,
+        )
+    return GateDecision(
+        promote=False,
+        reasons=[
+            *reasons,
+            f"ROC-AUC {auc:.4f} does not beat the champion's {champion_auc:.4f} (margin {margin:g}, "
+            "calibration tie-break)",
+        ],
+        **decide,
+    )
 
 
 def _auc(y: np.ndarray, scores: np.ndarray) -> float | None:

@@ -20,7 +20,7 @@ from ml.engine.schema import EncodedTable, TablePreprocessor
 
 
 def device_resolve(name: str = "auto") -> torch.device:
-    """"auto" -> CUDA when available, else CPU; anything else is taken literally ("cpu", "cuda:1")."""
+    """ "auto" -> CUDA when available, else CPU; anything else is taken literally ("cpu", "cuda:1")."""
     name = (name or "auto").strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -55,7 +55,10 @@ RARE_INDEX = 1
 SECONDS_PER_DAY = 86_400.0
 # Derived inputs of each datetime column besides its age: (part, kind of input).
 DATETIME_PARTS = (
-    ("elapsed", "numeric"), ("day_of_year", "numeric"), ("month", "categorical"), ("weekday", "categorical")
+    ("elapsed", "numeric"),
+    ("day_of_year", "numeric"),
+    ("month", "categorical"),
+    ("weekday", "categorical"),
 )
 # A categorical column with more distinct training values than this also gets frequency and target statistics:
 # below it one embedding / one-hot level per value learns well enough on its own.
@@ -223,8 +226,11 @@ class LevelStatistics:
             positives = np.bincount(codes, weights=labels, minlength=len(levels))[keep].tolist()
             prior = float(labels.mean())
         return cls(
-            column=column, levels=[str(v) for v in levels[keep]], counts=counts[keep].astype(int).tolist(),
-            positives=positives, prior=prior,
+            column=column,
+            levels=[str(v) for v in levels[keep]],
+            counts=counts[keep].astype(int).tolist(),
+            positives=positives,
+            prior=prior,
         )
 
     @property
@@ -342,9 +348,7 @@ class TablePreprocessor:
     statistics: list[LevelStatistics] = field(default_factory=list)
     # The frame `fit` read, its fitted row positions and their out-of-fold target log-odds per column: only
     # `transform` of that same frame object uses them. Not serialised (scoring never sees training rows).
-    _out_of_fold: tuple[Any, np.ndarray, dict[str, np.ndarray]] | None = field(
-        default=None, repr=False, compare=False
-    )
+    _out_of_fold: tuple[Any, np.ndarray, dict[str, np.ndarray]] | None = field(default=None, repr=False, compare=False)
 
     # --- fitting ------------------------------------------------------------------------------------------
     def fit(
@@ -480,9 +484,7 @@ class TablePreprocessor:
                                 f"trained on {encoding.dim}"
                             )
                         text[row, position] = vector
-        return EncodedTable(
-            numeric=numeric.astype(np.float32), categorical=categorical.astype(np.int64), text=text
-        )
+        return EncodedTable(numeric=numeric.astype(np.float32), categorical=categorical.astype(np.int64), text=text)
 
     # --- what the net and the explainer need to know -------------------------------------------------------
     @property

@@ -38,8 +38,11 @@ def stable_group_split(
     if len(positive_groups) >= 3:
         for wanted in (2, 1):  # test first: the gate's comparisons need positives there most
             if not np.any(part[positive_groups] == wanted):
-                donors = [g for g in positive_groups[np.argsort(u[positive_groups])]
-                          if part[g] == 0 and np.sum(part[positive_groups] == 0) > 1]
+                donors = [
+                    g
+                    for g in positive_groups[np.argsort(u[positive_groups])]
+                    if part[g] == 0 and np.sum(part[positive_groups] == 0) > 1
+                ]
                 if donors:
                     part[donors[0]] = wanted
     row_part = part[inverse]

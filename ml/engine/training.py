@@ -214,7 +214,10 @@ def train_tabular_model(
         train_rows, valid_rows, test_rows = (np.asarray(part, dtype=np.int64) for part in split)
     else:
         train_rows, valid_rows, test_rows = holdout_split(
-            y, groups=groups, valid_fraction=params.valid_fraction, test_fraction=params.test_fraction,
+            y,
+            groups=groups,
+            valid_fraction=params.valid_fraction,
+            test_fraction=params.test_fraction,
             seed=params.seed,
         )
     fitted_rows = _subsample(train_rows, y, limit=params.max_train_rows, seed=params.seed)
@@ -240,7 +243,11 @@ def train_tabular_model(
             torch.manual_seed(params.seed)
             net, log = _fit_net(
                 config=_net_config(params=trial, preprocessor=preprocessor, n_numeric=encoded.numeric.shape[1]),
-                train=train_part, weights=weights, valid=valid_part, params=trial, device=device,
+                train=train_part,
+                weights=weights,
+                valid=valid_part,
+                params=trial,
+                device=device,
                 max_seconds=None if params.max_seconds is None else max(params.max_seconds - elapsed, 0.0),
             )
         loss = min((entry["valid_loss"] for entry in log), default=math.inf)
@@ -256,14 +263,23 @@ def train_tabular_model(
     metrics = classification_metrics(y[test_rows], calibrator.transform(test_logits))
     metrics["ece_uncalibrated"] = expected_calibration_error(y[test_rows], sigmoid(test_logits))
     metrics["split_rows"] = {
-        "train": len(train_rows), "train_used": len(fitted_rows), "valid": len(valid_rows), "test": len(test_rows)
+        "train": len(train_rows),
+        "train_used": len(fitted_rows),
+        "valid": len(valid_rows),
+        "test": len(test_rows),
     }
     metrics["best_epoch"] = min(log, key=lambda entry: entry["valid_loss"])["epoch"] if log else None
     if len(search) > 1:
         metrics["search"] = search
     return TrainedModel(
-        net=net, config=config, preprocessor=preprocessor, calibrator=calibrator, metrics=metrics, log=log,
-        params=params, device=device,
+        net=net,
+        config=config,
+        preprocessor=preprocessor,
+        calibrator=calibrator,
+        metrics=metrics,
+        log=log,
+        params=params,
+        device=device,
     )
 
 
@@ -301,9 +317,7 @@ def _fit_net(
     net = FTTransformer(config).to(device)
     optimizer = torch.optim.AdamW(_parameter_groups(net, params.weight_decay), lr=params.learning_rate)
     steps_per_epoch = max(1, math.ceil(len(train[1]) / params.batch_size))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_factor(params=params, steps_per_epoch=steps_per_epoch)
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(params=params, steps_per_epoch=steps_per_epoch))
     train_table, train_y = train
     valid_table, valid_y = valid
     row_weights = np.ones(len(train_y), dtype=np.float32) if weights is None else weights
@@ -311,8 +325,10 @@ def _fit_net(
     pos_weight = min(params.max_pos_weight, max(1.0, (row_weights.sum() - positives) / max(positives, 1.0)))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
     # Weighted rows: per-row losses times the weights, normalised by the batch's weight.
-    row_loss_fn = None if weights is None else nn.BCEWithLogitsLoss(
-        pos_weight=torch.tensor(pos_weight, device=device), reduction="none"
+    row_loss_fn = (
+        None
+        if weights is None
+        else nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device), reduction="none")
     )
     w_train = None if weights is None else torch.from_numpy(np.ascontiguousarray(weights)).to(device)
     *inputs, y_train = _to_tensors(train_table, train_y, device)
@@ -383,8 +399,12 @@ class EarlyStopping:
     def epoch_end(self, net: nn.Module, *, epoch: int, train_loss: float, valid_loss: float) -> bool:
         """Record the epoch; True when training should stop."""
         now = time.monotonic()
-        entry = {"epoch": epoch, "train_loss": round(train_loss, 6), "valid_loss": round(valid_loss, 6),
-                 "seconds": round(now - self.epoch_started, 3)}
+        entry = {
+            "epoch": epoch,
+            "train_loss": round(train_loss, 6),
+            "valid_loss": round(valid_loss, 6),
+            "seconds": round(now - self.epoch_started, 3),
+        }
         self.log.append(entry)
         self.epoch_started = now
         if valid_loss < self.best_loss - 1e-5:

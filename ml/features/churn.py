@@ -57,8 +57,7 @@ _IN_CHUNK = 900
 EXCLUDED_FIELDS: dict[str, str] = {
     "churn date property": "the label itself",
     "lost renewal deals": "the label itself (only their existence before S as open deals is used)",
-    "custom fields about status, stage, lifecycle, churn, cancellation, renewal or dates":
-        "likely written when (or after) the account churns; no point-in-time history",
+    "custom fields about status, stage, lifecycle, churn, cancellation, renewal or dates": "likely written when (or after) the account churns; no point-in-time history",
     "contact lifecycle stage / lead status": "updated as accounts come and go: leaks the outcome",
     "names, emails, owners, external ids": "identifiers: memorise accounts, carry no general signal",
 }
@@ -192,25 +191,39 @@ class _Tables:
 
 def _tables_load(*, organization_id: int, company_ids: list[int] | None) -> _Tables:
     company_qs = Company.objects.filter(organization_id=organization_id, deleted_at__isnull=True)
-    companies = pd.DataFrame(
-        _values(company_qs, ("id", "industry", "employee_count", "annual_revenue", "country", "properties"),
-                "id", company_ids),
-        columns=["id", "industry", "employee_count", "annual_revenue", "country", "properties"],
-    ).set_index("id").sort_index()
+    companies = (
+        pd.DataFrame(
+            _values(
+                company_qs,
+                ("id", "industry", "employee_count", "annual_revenue", "country", "properties"),
+                "id",
+                company_ids,
+            ),
+            columns=["id", "industry", "employee_count", "annual_revenue", "country", "properties"],
+        )
+        .set_index("id")
+        .sort_index()
+    )
     ids = [int(i) for i in companies.index]
     contacts = pd.DataFrame(
-        _values(contacts_not_erased(Contact.objects.filter(organization_id=organization_id, deleted_at__isnull=True)),
-                ("company_id", "remote_created_at", "created_at", "converted_at"), "company_id", ids),
+        _values(
+            contacts_not_erased(Contact.objects.filter(organization_id=organization_id, deleted_at__isnull=True)),
+            ("company_id", "remote_created_at", "created_at", "converted_at"),
+            "company_id",
+            ids,
+        ),
         columns=["company_id", "remote_created_at", "created_at", "converted_at"],
     )
     contacts["created"] = _utc(contacts["remote_created_at"]).fillna(_utc(contacts["created_at"]))
     contacts["converted_at"] = _utc(contacts["converted_at"])
     deals = pd.DataFrame(
-        _values(Deal.objects.filter(organization_id=organization_id, deleted_at__isnull=True),
-                ("company_id", "amount", "status", "pipeline", "name", "close_date", "remote_created_at",
-                 "created_at"), "company_id", ids),
-        columns=["company_id", "amount", "status", "pipeline", "name", "close_date", "remote_created_at",
-                 "created_at"],
+        _values(
+            Deal.objects.filter(organization_id=organization_id, deleted_at__isnull=True),
+            ("company_id", "amount", "status", "pipeline", "name", "close_date", "remote_created_at", "created_at"),
+            "company_id",
+            ids,
+        ),
+        columns=["company_id", "amount", "status", "pipeline", "name", "close_date", "remote_created_at", "created_at"],
     )
     deals["created"] = _utc(deals["remote_created_at"]).fillna(_utc(deals["created_at"]))
     deals["amount"] = pd.to_numeric(deals["amount"].astype(object), errors="coerce").astype(float)
@@ -223,8 +236,9 @@ def _tables_load(*, organization_id: int, company_ids: list[int] | None) -> _Tab
         account_id=Coalesce(F("company_id"), F("contact__company_id"))
     )
     activities = pd.DataFrame(
-        _values(activity_qs, ("account_id", "occurred_at", "kind", "direction", "subject", "body", "id"),
-                "account_id", ids),
+        _values(
+            activity_qs, ("account_id", "occurred_at", "kind", "direction", "subject", "body", "id"), "account_id", ids
+        ),
         columns=["company_id", "occurred_at", "kind", "direction", "subject", "body", "id"],
     )
     activities["occurred_at"] = _utc(activities["occurred_at"])
@@ -236,8 +250,12 @@ def _tables_load(*, organization_id: int, company_ids: list[int] | None) -> _Tab
         for s, b in zip(activities["subject"], activities["body"], strict=True)
     ]
     tables = _Tables(
-        companies=companies, contacts=contacts, deals=deals,
-        activities=activities.drop(columns=["subject", "body"]), customer_since={}, churned_at={},
+        companies=companies,
+        contacts=contacts,
+        deals=deals,
+        activities=activities.drop(columns=["subject", "body"]),
+        customer_since={},
+        churned_at={},
     )
     tables.customer_since, tables.churned_at = _customers(tables, company_ids=set(ids))
     return tables
@@ -313,9 +331,9 @@ def _frame_build(
     frame["company_country"] = _text(companies["country"]).to_numpy()
     employees = pd.to_numeric(companies["employee_count"], errors="coerce")
     frame["company_employee_count"] = employees.astype(float).to_numpy()
-    frame["company_annual_revenue"] = pd.to_numeric(
-        companies["annual_revenue"].astype(object), errors="coerce"
-    ).astype(float).to_numpy()
+    frame["company_annual_revenue"] = (
+        pd.to_numeric(companies["annual_revenue"].astype(object), errors="coerce").astype(float).to_numpy()
+    )
     starts = np.array([tables.customer_since[c].value for c in company_ids], dtype=np.int64)
     frame["tenure_days"] = (snapshot_ns - starts) / 86_400e9
 
@@ -338,8 +356,9 @@ def _frame_build(
     return ChurnFrame(frame=frame, sequences=sequences)
 
 
-def _deal_columns(deals: pd.DataFrame, company_ids: np.ndarray, snapshots: pd.DatetimeIndex,
-                  out: dict[str, np.ndarray]) -> None:
+def _deal_columns(
+    deals: pd.DataFrame, company_ids: np.ndarray, snapshots: pd.DatetimeIndex, out: dict[str, np.ndarray]
+) -> None:
     n = len(company_ids)
     for name in ("won_deals", "won_amount", "open_deals", "open_deal_amount"):
         out[name] = np.zeros(n)
@@ -358,8 +377,9 @@ def _deal_columns(deals: pd.DataFrame, company_ids: np.ndarray, snapshots: pd.Da
         out["open_deal_amount"][row] = part.loc[open_, "amount"].sum()
 
 
-def _contact_columns(contacts: pd.DataFrame, company_ids: np.ndarray, snapshot_ns: np.ndarray,
-                     out: dict[str, np.ndarray]) -> None:
+def _contact_columns(
+    contacts: pd.DataFrame, company_ids: np.ndarray, snapshot_ns: np.ndarray, out: dict[str, np.ndarray]
+) -> None:
     n = len(company_ids)
     out["contacts"], out["customer_contacts"] = np.zeros(n), np.zeros(n)
     grouped = {int(c): part for c, part in contacts.dropna(subset=["company_id"]).groupby("company_id")}
@@ -373,15 +393,22 @@ def _contact_columns(contacts: pd.DataFrame, company_ids: np.ndarray, snapshot_n
         out["customer_contacts"][row] = (converted < snapshot_ns[row]).sum()
 
 
-def _activity_columns(activities: pd.DataFrame, company_ids: np.ndarray, snapshot_ns: np.ndarray,
-                      out: dict[str, np.ndarray], *, length: int) -> ActivitySequences:
+def _activity_columns(
+    activities: pd.DataFrame,
+    company_ids: np.ndarray,
+    snapshot_ns: np.ndarray,
+    out: dict[str, np.ndarray],
+    *,
+    length: int,
+) -> ActivitySequences:
     n = len(company_ids)
     sequences = sequences_empty(rows=n, length=length, dim=0)
     bucket_of = {(kind, direction): b for b, (_, kind, direction, _) in enumerate(ENGAGEMENT_BUCKETS)}
     kinds = activities["kind"].to_numpy()
     directions = activities["direction"].fillna("").to_numpy()
-    buckets = np.array([bucket_of.get((k, d), bucket_of.get((k, None), -1)) for k, d in zip(kinds, directions)],
-                       dtype=np.int64)
+    buckets = np.array(
+        [bucket_of.get((k, d), bucket_of.get((k, None), -1)) for k, d in zip(kinds, directions)], dtype=np.int64
+    )
     kind_codes = np.array([kind_index(k) for k in kinds], dtype=np.int64)
     direction_codes = np.array([direction_index(d) for d in directions], dtype=np.int64)
     inbound = directions == Activity.Direction.INBOUND

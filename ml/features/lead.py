@@ -46,8 +46,7 @@ EXCLUDED_FIELDS: dict[str, str] = {
     "deal status / stage": "records whether the sale happened; only 'open at the snapshot' is used",
     "opted_out": "no timestamp, so it may have been set after the snapshot",
     "names, email local part, phone, owner, external ids": "identifiers: memorise people, carry no general signal",
-    "custom fields about status, stage, lifecycle, conversion, customer, won/lost, churn or dates":
-        "likely written when (or after) the outcome happens; dates have no point-in-time history",
+    "custom fields about status, stage, lifecycle, conversion, customer, won/lost, churn or dates": "likely written when (or after) the outcome happens; dates have no point-in-time history",
 }
 _LEAKY_PROPERTY = re.compile(r"lifecycle|status|stage|convert|customer|won|lost|closed|churn|became|date|_at$", re.I)
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -88,7 +87,39 @@ BASE_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 FREE_EMAIL_DOMAINS = frozenset(
-    ["gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "hotmail.com", "hotmail.co.uk", "outlook.com", "live.com", "msn.com", "aol.com", "icloud.com", "me.com", "mac.com", "gmx.de", "gmx.net", "gmx.com", "web.de", "mail.com", "proton.me", "protonmail.com", "yandex.ru", "yandex.com", "mail.ru", "qq.com", "163.com", "126.com", "zoho.com", "t-online.de", "free.fr", "orange.fr", "libero.it"]
+    [
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "gmx.de",
+        "gmx.net",
+        "gmx.com",
+        "web.de",
+        "mail.com",
+        "proton.me",
+        "protonmail.com",
+        "yandex.ru",
+        "yandex.com",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "zoho.com",
+        "t-online.de",
+        "free.fr",
+        "orange.fr",
+        "libero.it",
+    ]
 )
 # Bucket names are shown to managers as reasons ("Seniority (from job title) = C-level"): plain words.
 _SENIORITY_RULES = (  # first match wins: "Vice President" must not read as "President"
@@ -245,15 +276,33 @@ class _Tables:
 def _tables_load(*, organization_id: int, until: datetime, contact_ids: list[int] | None) -> _Tables:
     contact_rows = _rows(
         contacts_not_erased(Contact.objects.filter(organization_id=organization_id, deleted_at__isnull=True)),
-        ("id", "company_id", "job_title", "lead_source", "email", "properties",
-         "remote_created_at", "created_at", "converted_at"),
+        (
+            "id",
+            "company_id",
+            "job_title",
+            "lead_source",
+            "email",
+            "properties",
+            "remote_created_at",
+            "created_at",
+            "converted_at",
+        ),
         "id",
         contact_ids,
     )
     contacts = pd.DataFrame(
         contact_rows,
-        columns=["id", "company_id", "job_title", "lead_source", "email", "properties",
-                 "remote_created_at", "created_at", "converted_at"],
+        columns=[
+            "id",
+            "company_id",
+            "job_title",
+            "lead_source",
+            "email",
+            "properties",
+            "remote_created_at",
+            "created_at",
+            "converted_at",
+        ],
     )
     contacts["created"] = _utc(contacts["remote_created_at"]).fillna(_utc(contacts["created_at"]))
     contacts["converted_at"] = _utc(contacts["converted_at"])
@@ -265,8 +314,13 @@ def _tables_load(*, organization_id: int, until: datetime, contact_ids: list[int
             "id",
             company_ids,
         ),
-        columns=["company_id", "company_industry", "company_employee_count", "company_annual_revenue",
-                 "company_country"],
+        columns=[
+            "company_id",
+            "company_industry",
+            "company_employee_count",
+            "company_annual_revenue",
+            "company_country",
+        ],
     )
     contacts["company_id"] = pd.to_numeric(contacts["company_id"], errors="coerce").astype(float)
     companies["company_id"] = pd.to_numeric(companies["company_id"], errors="coerce").astype(float)
@@ -277,7 +331,9 @@ def _tables_load(*, organization_id: int, until: datetime, contact_ids: list[int
     activities = pd.DataFrame(
         _rows(
             Activity.objects.filter(
-                organization_id=organization_id, deleted_at__isnull=True, contact_id__isnull=False,
+                organization_id=organization_id,
+                deleted_at__isnull=True,
+                contact_id__isnull=False,
                 occurred_at__lt=until,
             ),
             ("contact_id", "kind", "direction", "occurred_at"),
@@ -319,8 +375,11 @@ def _data_span(*, organization_id: int) -> tuple[datetime | None, datetime | Non
     """(latest moment anything happened, earliest contact creation) in this organisation."""
     contacts = Contact.objects.filter(organization_id=organization_id, deleted_at__isnull=True)
     spans = contacts.aggregate(
-        remote_first=Min("remote_created_at"), local_first=Min("created_at"),
-        remote_last=Max("remote_created_at"), local_last=Max("created_at"), converted_last=Max("converted_at"),
+        remote_first=Min("remote_created_at"),
+        local_first=Min("created_at"),
+        remote_last=Max("remote_created_at"),
+        local_last=Max("created_at"),
+        converted_last=Max("converted_at"),
     )
     activity_last = Activity.objects.filter(organization_id=organization_id, deleted_at__isnull=True).aggregate(
         last=Max("occurred_at")

@@ -126,7 +126,7 @@ def lead_text_columns_at(
 
 
 def kind_label(kind: str | None) -> str:
-    """"note" -> "Note": how a text's source reads in a reason."""
+    """ "note" -> "Note": how a text's source reads in a reason."""
     return str(Activity.Kind(kind).label) if kind in Activity.Kind.values else "Activity"
 
 
@@ -158,7 +158,7 @@ def activity_texts(*, organization_id: int, contact_ids: list[int], until: datet
 
 
 def activity_text(*, subject: str | None, body: str | None) -> str:
-    """"subject\\nbody" without blank parts; "" when the activity has no text."""
+    """ "subject\\nbody" without blank parts; "" when the activity has no text."""
     parts = [part.strip() for part in (subject or "", body or "") if part and part.strip()]
     return "\n".join(parts)
 
@@ -199,9 +199,9 @@ def activity_embeddings_pool(
     return out
 
 
-def text_token_vectors(vectors: np.ndarray, *, last_k: int = LAST_K_EMBEDDINGS_DEFAULT) -> tuple[
-    np.ndarray | None, np.ndarray | None
-]:
+def text_token_vectors(
+    vectors: np.ndarray, *, last_k: int = LAST_K_EMBEDDINGS_DEFAULT
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(mean of the last `last_k`, the newest) of one contact's activity embeddings, oldest first; None, None
     when it has none. The one definition of the lead text tokens, shared by features and explanations."""
     if len(vectors) == 0:

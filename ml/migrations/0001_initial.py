@@ -6,120 +6,256 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task', models.CharField(choices=[('lead_conversion', 'Lead conversion'), ('churn', 'Churn')], default='lead_conversion', max_length=32)),
-                ('version', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('candidate', 'Candidate'), ('champion', 'Champion'), ('retired', 'Retired')], db_index=True, default='candidate', max_length=16)),
-                ('architecture', models.CharField(max_length=64)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('feature_schema', models.JSONField(blank=True, default=dict)),
-                ('artifact_path', models.CharField(max_length=500)),
-                ('artifact_sha256', models.CharField(blank=True, max_length=64)),
-                ('trained_rows', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('promoted_at', models.DateTimeField(blank=True, null=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_versions', to='core.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "task",
+                    models.CharField(
+                        choices=[("lead_conversion", "Lead conversion"), ("churn", "Churn")],
+                        default="lead_conversion",
+                        max_length=32,
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("candidate", "Candidate"), ("champion", "Champion"), ("retired", "Retired")],
+                        db_index=True,
+                        default="candidate",
+                        max_length=16,
+                    ),
+                ),
+                ("architecture", models.CharField(max_length=64)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("feature_schema", models.JSONField(blank=True, default=dict)),
+                ("artifact_path", models.CharField(max_length=500)),
+                ("artifact_sha256", models.CharField(blank=True, max_length=64)),
+                ("trained_rows", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("promoted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="model_versions",
+                        to="core.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Prediction',
+            name="Prediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task', models.CharField(choices=[('lead_conversion', 'Lead conversion'), ('churn', 'Churn')], default='lead_conversion', max_length=32)),
-                ('probability', models.FloatField()),
-                ('score', models.PositiveSmallIntegerField()),
-                ('top_factors', models.JSONField(blank=True, default=list)),
-                ('is_current', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('company', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='core.company')),
-                ('contact', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='core.contact')),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='predictions', to='ml.modelversion')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "task",
+                    models.CharField(
+                        choices=[("lead_conversion", "Lead conversion"), ("churn", "Churn")],
+                        default="lead_conversion",
+                        max_length=32,
+                    ),
+                ),
+                ("probability", models.FloatField()),
+                ("score", models.PositiveSmallIntegerField()),
+                ("top_factors", models.JSONField(blank=True, default=list)),
+                ("is_current", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "company",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="core.company",
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="core.contact",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="predictions", to="ml.modelversion"
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.organization"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('verdict', models.CharField(choices=[('agree', 'Agree'), ('disagree', 'Disagree'), ('override', 'Override')], max_length=16)),
-                ('override_value', models.FloatField(blank=True, null=True)),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.organization')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('prediction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to='ml.prediction')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "verdict",
+                    models.CharField(
+                        choices=[("agree", "Agree"), ("disagree", "Disagree"), ("override", "Override")], max_length=16
+                    ),
+                ),
+                ("override_value", models.FloatField(blank=True, null=True)),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.organization"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "prediction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="feedback", to="ml.prediction"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingRun',
+            name="TrainingRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task', models.CharField(choices=[('lead_conversion', 'Lead conversion'), ('churn', 'Churn')], default='lead_conversion', max_length=32)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='queued', max_length=16)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('log', models.JSONField(blank=True, default=list)),
-                ('error', models.TextField(blank=True)),
-                ('queued_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='training_runs', to='core.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "task",
+                    models.CharField(
+                        choices=[("lead_conversion", "Lead conversion"), ("churn", "Churn")],
+                        default="lead_conversion",
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("log", models.JSONField(blank=True, default=list)),
+                ("error", models.TextField(blank=True)),
+                ("queued_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="training_runs",
+                        to="core.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-queued_at'],
+                "ordering": ["-queued_at"],
             },
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='training_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='model_versions', to='ml.trainingrun'),
+            model_name="modelversion",
+            name="training_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="model_versions",
+                to="ml.trainingrun",
+            ),
         ),
         migrations.AddIndex(
-            model_name='prediction',
-            index=models.Index(fields=['contact', 'task', 'is_current'], name='ml_predicti_contact_090095_idx'),
+            model_name="prediction",
+            index=models.Index(fields=["contact", "task", "is_current"], name="ml_predicti_contact_090095_idx"),
         ),
         migrations.AddIndex(
-            model_name='prediction',
-            index=models.Index(fields=['organization', 'task', 'is_current', 'score'], name='ml_predicti_organiz_6cfbf5_idx'),
+            model_name="prediction",
+            index=models.Index(
+                fields=["organization", "task", "is_current", "score"], name="ml_predicti_organiz_6cfbf5_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prediction',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('contact', 'task'), name='prediction_one_current_per_contact'),
+            model_name="prediction",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)),
+                fields=("contact", "task"),
+                name="prediction_one_current_per_contact",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('verdict', 'override'), _negated=True), ('override_value__isnull', False), _connector='OR'), name='feedback_override_has_value'),
+            model_name="feedback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("verdict", "override"), _negated=True), ("override_value__isnull", False), _connector="OR"
+                ),
+                name="feedback_override_has_value",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.CheckConstraint(condition=models.Q(('override_value__isnull', True), models.Q(('override_value__gte', 0), ('override_value__lte', 1)), _connector='OR'), name='feedback_override_value_range'),
+            model_name="feedback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("override_value__isnull", True),
+                    models.Q(("override_value__gte", 0), ("override_value__lte", 1)),
+                    _connector="OR",
+                ),
+                name="feedback_override_value_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('organization', 'task', 'version'), name='modelversion_org_task_version_uniq'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "task", "version"), name="modelversion_org_task_version_uniq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'champion')), fields=('organization', 'task'), name='modelversion_one_champion_per_task'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "champion")),
+                fields=("organization", "task"),
+                name="modelversion_one_champion_per_task",
+            ),
         ),
     ]

@@ -4,24 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ml', '0001_initial'),
+        ("ml", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TextEmbedding',
+            name="TextEmbedding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_sha256', models.CharField(max_length=64)),
-                ('encoder', models.CharField(max_length=64)),
-                ('dim', models.PositiveSmallIntegerField()),
-                ('vector', models.BinaryField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("content_sha256", models.CharField(max_length=64)),
+                ("encoder", models.CharField(max_length=64)),
+                ("dim", models.PositiveSmallIntegerField()),
+                ("vector", models.BinaryField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('content_sha256', 'encoder'), name='textembedding_sha_encoder_uniq')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("content_sha256", "encoder"), name="textembedding_sha_encoder_uniq")
+                ],
             },
         ),
     ]

@@ -8,96 +8,205 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_initial'),
-        ('ml', '0003_scoringschedule_pendingscoring'),
+        ("core", "0002_initial"),
+        ("ml", "0003_scoringschedule_pendingscoring"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EmailSettings',
+            name="EmailSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('backend', models.CharField(choices=[('local', 'Local Transformer (gpu queue)'), ('openai', 'OpenAI-compatible endpoint'), ('composer', 'Deterministic composer only')], default='local', max_length=16)),
-                ('local_model', models.CharField(blank=True, max_length=500)),
-                ('openai_base_url', models.CharField(blank=True, max_length=500, validators=[ml.validators.http_url_validate])),
-                ('openai_model', models.CharField(blank=True, max_length=200)),
-                ('openai_credentials', salesai.core.fields.EncryptedJSONField(blank=True, default=dict)),
-                ('sender_postal_address', models.CharField(blank=True, max_length=500)),
-                ('unsubscribe_text', models.CharField(blank=True, default='Reply STOP or use the unsubscribe link to opt out of these emails.', max_length=300)),
-                ('max_attempts', models.PositiveSmallIntegerField(default=3)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organization', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='email_settings', to='core.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "backend",
+                    models.CharField(
+                        choices=[
+                            ("local", "Local Transformer (gpu queue)"),
+                            ("openai", "OpenAI-compatible endpoint"),
+                            ("composer", "Deterministic composer only"),
+                        ],
+                        default="local",
+                        max_length=16,
+                    ),
+                ),
+                ("local_model", models.CharField(blank=True, max_length=500)),
+                (
+                    "openai_base_url",
+                    models.CharField(blank=True, max_length=500, validators=[ml.validators.http_url_validate]),
+                ),
+                ("openai_model", models.CharField(blank=True, max_length=200)),
+                ("openai_credentials", salesai.core.fields.EncryptedJSONField(blank=True, default=dict)),
+                ("sender_postal_address", models.CharField(blank=True, max_length=500)),
+                (
+                    "unsubscribe_text",
+                    models.CharField(
+                        blank=True,
+                        default="Reply STOP or use the unsubscribe link to opt out of these emails.",
+                        max_length=300,
+                    ),
+                ),
+                ("max_attempts", models.PositiveSmallIntegerField(default=3)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organization",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="email_settings",
+                        to="core.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'email settings',
+                "verbose_name_plural": "email settings",
             },
         ),
         migrations.CreateModel(
-            name='EmailSuppression',
+            name="EmailSuppression",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('reason', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='email_suppressions', to='core.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("email", models.EmailField(max_length=254)),
+                ("reason", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="email_suppressions",
+                        to="core.organization",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('organization', 'email'), name='suppression_org_email_uniq')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("organization", "email"), name="suppression_org_email_uniq")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='GeneratedEmail',
+            name="GeneratedEmail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('intent', models.CharField(choices=[('first_touch', 'First touch'), ('meeting_follow_up', 'Follow-up after a meeting'), ('deal_nudge', 'Deal nudge'), ('renewal', 'Renewal'), ('win_back', 'Win-back (account at churn risk)')], max_length=32)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('generating', 'Generating'), ('ready', 'Ready'), ('failed', 'Failed'), ('refused', 'Refused')], db_index=True, default='queued', max_length=16)),
-                ('subject', models.CharField(blank=True, max_length=300)),
-                ('body', models.TextField(blank=True)),
-                ('citations', models.JSONField(blank=True, default=list)),
-                ('guardrail_report', models.JSONField(blank=True, default=dict)),
-                ('fact_sheet', models.JSONField(blank=True, default=dict)),
-                ('backend', models.CharField(blank=True, max_length=32)),
-                ('model_name', models.CharField(blank=True, max_length=500)),
-                ('fallback_used', models.BooleanField(default=False)),
-                ('latency_seconds', models.FloatField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('rep_action', models.CharField(blank=True, choices=[('accepted', 'Accepted'), ('edited', 'Edited'), ('rejected', 'Rejected')], max_length=16)),
-                ('final_subject', models.CharField(blank=True, max_length=300)),
-                ('final_body', models.TextField(blank=True)),
-                ('edit_diff', models.TextField(blank=True)),
-                ('reject_reason', models.TextField(blank=True)),
-                ('acted_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('acted_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='generated_emails', to='core.contact')),
-                ('deal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='core.deal')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.organization')),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "intent",
+                    models.CharField(
+                        choices=[
+                            ("first_touch", "First touch"),
+                            ("meeting_follow_up", "Follow-up after a meeting"),
+                            ("deal_nudge", "Deal nudge"),
+                            ("renewal", "Renewal"),
+                            ("win_back", "Win-back (account at churn risk)"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("options", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("generating", "Generating"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                            ("refused", "Refused"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("subject", models.CharField(blank=True, max_length=300)),
+                ("body", models.TextField(blank=True)),
+                ("citations", models.JSONField(blank=True, default=list)),
+                ("guardrail_report", models.JSONField(blank=True, default=dict)),
+                ("fact_sheet", models.JSONField(blank=True, default=dict)),
+                ("backend", models.CharField(blank=True, max_length=32)),
+                ("model_name", models.CharField(blank=True, max_length=500)),
+                ("fallback_used", models.BooleanField(default=False)),
+                ("latency_seconds", models.FloatField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "rep_action",
+                    models.CharField(
+                        blank=True,
+                        choices=[("accepted", "Accepted"), ("edited", "Edited"), ("rejected", "Rejected")],
+                        max_length=16,
+                    ),
+                ),
+                ("final_subject", models.CharField(blank=True, max_length=300)),
+                ("final_body", models.TextField(blank=True)),
+                ("edit_diff", models.TextField(blank=True)),
+                ("reject_reason", models.TextField(blank=True)),
+                ("acted_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "acted_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="generated_emails", to="core.contact"
+                    ),
+                ),
+                (
+                    "deal",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="core.deal",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.organization"
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['organization', 'rep_action'], name='ml_generate_organiz_7e8ba3_idx')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["organization", "rep_action"], name="ml_generate_organiz_7e8ba3_idx")],
             },
         ),
         migrations.CreateModel(
-            name='ProductCatalogueEntry',
+            name="ProductCatalogueEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('list_price', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('active', models.BooleanField(default=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='products', to='core.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("list_price", models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="products", to="core.organization"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('organization', 'name'), name='product_org_name_uniq')],
+                "ordering": ["name"],
+                "constraints": [models.UniqueConstraint(fields=("organization", "name"), name="product_org_name_uniq")],
             },
         ),
     ]

@@ -5,73 +5,126 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_initial'),
-        ('ml', '0004_email_drafts'),
+        ("core", "0002_initial"),
+        ("ml", "0004_email_drafts"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ScoringRun',
+            name="ScoringRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task', models.CharField(choices=[('lead_conversion', 'Lead conversion'), ('churn', 'Churn')], default='lead_conversion', max_length=32)),
-                ('trigger', models.CharField(choices=[('full', 'Every open lead'), ('pending', 'Debounced changes'), ('contacts', 'Chosen contacts')], max_length=16)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('scored', models.PositiveIntegerField(default=0)),
-                ('overrides_kept', models.PositiveIntegerField(default=0)),
-                ('score_histogram', models.JSONField(blank=True, default=dict)),
-                ('mean_probability', models.FloatField(blank=True, null=True)),
-                ('score_psi', models.FloatField(blank=True, null=True)),
-                ('feature_psi', models.JSONField(blank=True, default=dict)),
-                ('drift', models.CharField(blank=True, choices=[('stable', 'Stable (PSI < 0.1)'), ('moderate', 'Moderate (PSI 0.1-0.25)'), ('major', 'Major (PSI > 0.25)')], max_length=16)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "task",
+                    models.CharField(
+                        choices=[("lead_conversion", "Lead conversion"), ("churn", "Churn")],
+                        default="lead_conversion",
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("full", "Every open lead"),
+                            ("pending", "Debounced changes"),
+                            ("contacts", "Chosen contacts"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                ("scored", models.PositiveIntegerField(default=0)),
+                ("overrides_kept", models.PositiveIntegerField(default=0)),
+                ("score_histogram", models.JSONField(blank=True, default=dict)),
+                ("mean_probability", models.FloatField(blank=True, null=True)),
+                ("score_psi", models.FloatField(blank=True, null=True)),
+                ("feature_psi", models.JSONField(blank=True, default=dict)),
+                (
+                    "drift",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("stable", "Stable (PSI < 0.1)"),
+                            ("moderate", "Moderate (PSI 0.1-0.25)"),
+                            ("major", "Major (PSI > 0.25)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='model_probability',
+            model_name="prediction",
+            name="model_probability",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='note',
+            model_name="prediction",
+            name="note",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='source',
-            field=models.CharField(choices=[('model', "The organisation's model"), ('pooled', 'The pooled model (too few outcomes of its own)'), ('override', "A rep's override")], default='model', max_length=16),
+            model_name="prediction",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("model", "The organisation's model"),
+                    ("pooled", "The pooled model (too few outcomes of its own)"),
+                    ("override", "A rep's override"),
+                ],
+                default="model",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='modelversion',
-            name='organization',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='model_versions', to='core.organization'),
+            model_name="modelversion",
+            name="organization",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="model_versions",
+                to="core.organization",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('organization__isnull', True)), fields=('task', 'version'), name='modelversion_pooled_task_version_uniq'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("organization__isnull", True)),
+                fields=("task", "version"),
+                name="modelversion_pooled_task_version_uniq",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('organization__isnull', True), ('status', 'champion')), fields=('task',), name='modelversion_pooled_one_champion_per_task'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("organization__isnull", True), ("status", "champion")),
+                fields=("task",),
+                name="modelversion_pooled_one_champion_per_task",
+            ),
         ),
         migrations.AddField(
-            model_name='scoringrun',
-            name='model_version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='scoring_runs', to='ml.modelversion'),
+            model_name="scoringrun",
+            name="model_version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="scoring_runs", to="ml.modelversion"
+            ),
         ),
         migrations.AddField(
-            model_name='scoringrun',
-            name='organization',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scoring_runs', to='core.organization'),
+            model_name="scoringrun",
+            name="organization",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="scoring_runs", to="core.organization"
+            ),
         ),
         migrations.AddIndex(
-            model_name='scoringrun',
-            index=models.Index(fields=['organization', '-started_at'], name='ml_scoringr_organiz_b89811_idx'),
+            model_name="scoringrun",
+            index=models.Index(fields=["organization", "-started_at"], name="ml_scoringr_organiz_b89811_idx"),
         ),
     ]

@@ -16,9 +16,9 @@ def retire_duplicates(apps, schema_editor):
     current = Prediction.objects.filter(contact__isnull=True, company__isnull=False, is_current=True)
     seen: set[tuple[int, str]] = set()
     stale: list[int] = []
-    for prediction_id, company_id, task in current.order_by("-created_at", "-id").values_list(
-        "id", "company_id", "task"
-    ).iterator(chunk_size=5000):
+    for prediction_id, company_id, task in (
+        current.order_by("-created_at", "-id").values_list("id", "company_id", "task").iterator(chunk_size=5000)
+    ):
         if (company_id, task) in seen:
             stale.append(prediction_id)
         seen.add((company_id, task))

@@ -231,8 +231,9 @@ class TenantUserAdmin(UserAdmin):
         return super().user_change_password(request, id, form_url)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if not request.user.is_superuser and (obj.is_superuser or not user_manageable_by(editor=request.user,
-                                                                                         account=obj)):
+        if not request.user.is_superuser and (
+            obj.is_superuser or not user_manageable_by(editor=request.user, account=obj)
+        ):
             raise PermissionDenied  # belt and braces behind the read-only fields
         super().save_model(request, obj, form, change)
 
@@ -274,8 +275,16 @@ class CompanyAdmin(OrganizationScopedAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(OrganizationScopedAdmin):
-    list_display = ("__str__", "email", "company", "lead_source", "lifecycle_stage", "owner_email", "organization",
-                    "converted_at")
+    list_display = (
+        "__str__",
+        "email",
+        "company",
+        "lead_source",
+        "lifecycle_stage",
+        "owner_email",
+        "organization",
+        "converted_at",
+    )
     list_filter = (ORGANIZATION_FILTER, "lifecycle_stage", "opted_out", "lead_source")
     search_fields = ("first_name", "last_name", "email", "external_id", "company__name")
     raw_id_fields = ("company", "connection")

@@ -31,7 +31,10 @@ def db_call_retried(call: Callable[[], T], *, attempts: int = 3, delay_seconds: 
                 raise
             logger.warning(
                 "database connection lost during %s (attempt %d of %d), reconnecting: %s",
-                what or getattr(call, "__name__", "a call"), attempt, attempts, exc,
+                what or getattr(call, "__name__", "a call"),
+                attempt,
+                attempts,
+                exc,
             )
             connection.close()  # the next query opens a fresh connection
             time.sleep(delay_seconds * attempt)

@@ -43,9 +43,7 @@ def organization_default_for_user(*, user: User) -> Organization | None:
 
 
 def membership_role_get(*, user: AbstractBaseUser, organization_id: int) -> str | None:
-    return (
-        Membership.objects.filter(user=user, organization_id=organization_id).values_list("role", flat=True).first()
-    )
+    return Membership.objects.filter(user=user, organization_id=organization_id).values_list("role", flat=True).first()
 
 
 def membership_can_manage(*, user: User, organization_id: int) -> bool:
@@ -84,9 +82,7 @@ def user_manageable_by(*, editor: User, account: AbstractBaseUser) -> bool:
     return bool(organizations) and organizations <= set(organization_ids_administered_by(user=editor))
 
 
-def records_for_user(
-    *, user: User, model: type[Model], organization_path: str = "organization"
-) -> QuerySet:
+def records_for_user(*, user: User, model: type[Model], organization_path: str = "organization") -> QuerySet:
     """Rows of any organisation-owned model visible to the user. `organization_path` is the lookup from
     the model to its Organization (e.g. "connection__organization" for rows owned through a connection)."""
     return model.objects.filter(**{f"{organization_path}_id__in": organization_ids_for_user(user=user)})

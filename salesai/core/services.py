@@ -192,6 +192,7 @@ def person_tombstone_add(
 
 # --- Bulk upserts of synced rows ------------------------------------------------------------------------
 
+
 def company_bulk_upsert(*, organization_id: int, connection_id: int, records: list[dict]) -> UpsertResult:
     return bulk_upsert(spec_for(Company), organization_id=organization_id, connection_id=connection_id, records=records)
 
@@ -205,7 +206,9 @@ def deal_bulk_upsert(*, organization_id: int, connection_id: int, records: list[
 
 
 def activity_bulk_upsert(*, organization_id: int, connection_id: int, records: list[dict]) -> UpsertResult:
-    return bulk_upsert(spec_for(Activity), organization_id=organization_id, connection_id=connection_id, records=records)
+    return bulk_upsert(
+        spec_for(Activity), organization_id=organization_id, connection_id=connection_id, records=records
+    )
 
 
 def records_soft_delete(*, model: type[SyncedRecord], connection_id: int, external_ids: Iterable[str]) -> int:
@@ -229,7 +232,6 @@ def records_reconcile(*, model: type[SyncedRecord], connection_id: int, present_
     for chunk in chunks(vanished_ids, ORM_CHUNK_SIZE):
         deleted += model.objects.filter(id__in=chunk, deleted_at__isnull=True).update(deleted_at=now, updated_at=now)
     return deleted
-
 
 
 # --- Credentials at rest ----------------------------------------------------------------------------------

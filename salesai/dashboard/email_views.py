@@ -139,8 +139,9 @@ def _act(request: HttpRequest, email: GeneratedEmail, action: Callable[[], objec
 @require_POST
 def email_accept(request: HttpRequest, email_id: int) -> HttpResponse:
     email = _email_for_user(request, email_id)
-    return _act(request, email, lambda: email_draft_accept(email_id=email.id, user_id=request.user.id),
-                "Draft accepted.")
+    return _act(
+        request, email, lambda: email_draft_accept(email_id=email.id, user_id=request.user.id), "Draft accepted."
+    )
 
 
 @login_required
@@ -151,9 +152,14 @@ def email_edit(request: HttpRequest, email_id: int) -> HttpResponse:
     if not form.is_valid():
         return _render_email(request, email, edit_form=form, status=400)
     return _act(
-        request, email,
-        lambda: email_draft_edit(email_id=email.id, user_id=request.user.id,
-                                 subject=form.cleaned_data["subject"], body=form.cleaned_data["body"]),
+        request,
+        email,
+        lambda: email_draft_edit(
+            email_id=email.id,
+            user_id=request.user.id,
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["body"],
+        ),
         "Your edited version was saved.",
     )
 
@@ -166,7 +172,8 @@ def email_reject(request: HttpRequest, email_id: int) -> HttpResponse:
     if not form.is_valid():
         return _render_email(request, email, reject_form=form, status=400)
     return _act(
-        request, email,
+        request,
+        email,
         lambda: email_draft_reject(email_id=email.id, user_id=request.user.id, reason=form.cleaned_data["reason"]),
         "Draft rejected — thanks, the reason helps the next drafts.",
     )

@@ -15,7 +15,10 @@ class FeedbackForm(forms.Form):
     verdict = forms.ChoiceField(choices=Feedback.Verdict.choices, widget=forms.RadioSelect)
     # Reps think in the 0-100 scores they see; the model stores a probability (0..1).
     override_score = forms.IntegerField(
-        label="Your estimate (0-100)", min_value=0, max_value=100, required=False,
+        label="Your estimate (0-100)",
+        min_value=0,
+        max_value=100,
+        required=False,
         help_text="Only for “Override”: how likely you think this lead converts.",
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
@@ -43,7 +46,9 @@ class EmailDraftForm(forms.Form):
     tone = forms.ChoiceField(choices=[(tone, tone.title()) for tone in TONES], initial="friendly")
     length = forms.ChoiceField(choices=[(length, length.title()) for length in LENGTHS], initial="short")
     deal = forms.ModelChoiceField(
-        queryset=Deal.objects.none(), required=False, empty_label="The contact's latest open deal (if any)",
+        queryset=Deal.objects.none(),
+        required=False,
+        empty_label="The contact's latest open deal (if any)",
     )
 
     def __init__(self, *args: Any, deals: QuerySet[Deal], **kwargs: Any) -> None:

@@ -26,9 +26,8 @@ def deal_choices_for_contact(*, contact: Contact) -> QuerySet[Deal]:
     scope = Q(contact_id=contact.id)
     if contact.company_id is not None:
         scope |= Q(company_id=contact.company_id)
-    return (
-        Deal.objects.filter(scope, organization_id=contact.organization_id, deleted_at__isnull=True)
-        .order_by(F("close_date").desc(nulls_last=True), "name", "id")
+    return Deal.objects.filter(scope, organization_id=contact.organization_id, deleted_at__isnull=True).order_by(
+        F("close_date").desc(nulls_last=True), "name", "id"
     )
 
 
@@ -81,10 +80,17 @@ def generated_email_review(*, email: GeneratedEmail) -> EmailReview:
     }
     sentences = []
     for citation in email.citations or []:  # Citation.as_dict rows: sentence_index, sentence, fact_ids
-        cited = [facts.get(fact_id) or CitedFact(id=fact_id, label=fact_id, value="")
-                 for fact_id in citation.get("fact_ids", [])]
-        sentences.append(CitedSentence(index=int(citation.get("sentence_index", len(sentences))),
-                                       text=str(citation.get("sentence", "")), facts=cited))
+        cited = [
+            facts.get(fact_id) or CitedFact(id=fact_id, label=fact_id, value="")
+            for fact_id in citation.get("fact_ids", [])
+        ]
+        sentences.append(
+            CitedSentence(
+                index=int(citation.get("sentence_index", len(sentences))),
+                text=str(citation.get("sentence", "")),
+                facts=cited,
+            )
+        )
 
     report = email.guardrail_report or {}
     attempts = [
@@ -107,7 +113,6 @@ def generated_email_review(*, email: GeneratedEmail) -> EmailReview:
         shipped_passed=report.get("passed") if report else None,
         shipped_violations=list(report.get("violations") or []),
     )
-
 
 
 # --- accounts at churn risk (the _churn_risk.html include) --------------------------------------------------

@@ -78,9 +78,16 @@ def _champion_comparison(model_version: ModelVersion | None) -> list[ModelCompar
         return []
     served = metrics.get("family", "transformer")
     families = {"transformer": metrics.get("transformer") or metrics, **baselines}
-    return [ModelComparison(label=label, roc_auc=(families.get(key) or {}).get("roc_auc"),
-                            brier=(families.get(key) or {}).get("brier"), serves=key == served)
-            for key, label in FAMILY_LABELS if key in families]
+    return [
+        ModelComparison(
+            label=label,
+            roc_auc=(families.get(key) or {}).get("roc_auc"),
+            brier=(families.get(key) or {}).get("brier"),
+            serves=key == served,
+        )
+        for key, label in FAMILY_LABELS
+        if key in families
+    ]
 
 
 def _gate_summary(model_version: ModelVersion | None) -> dict:

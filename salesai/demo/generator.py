@@ -91,11 +91,24 @@ ACCOUNT_POLITE_CHURNER_SHARE = 0.2  # churners whose words stay calm: text alone
 ACCOUNT_STEADY_CHURNER_SHARE = 0.3  # churners whose habits do not change: counts alone are no oracle
 ACCOUNT_ROUGH_PATCH_SHARE = 0.25  # retained accounts with a month or two of complaints
 ACCOUNT_KINDS = ("call_out", "call_in", "meeting", "email_in", "email_out", "note", "task")
-ACCOUNT_KIND_MIX = {"call_out": 0.2, "call_in": 0.04, "meeting": 0.22, "email_in": 0.16, "email_out": 0.18,
-                    "note": 0.14, "task": 0.06}
-ACCOUNT_KIND_FIELDS = {"call_out": ("call", "outbound"), "call_in": ("call", "inbound"), "meeting": ("meeting", ""),
-                       "email_in": ("email", "inbound"), "email_out": ("email", "outbound"), "note": ("note", ""),
-                       "task": ("task", "")}
+ACCOUNT_KIND_MIX = {
+    "call_out": 0.2,
+    "call_in": 0.04,
+    "meeting": 0.22,
+    "email_in": 0.16,
+    "email_out": 0.18,
+    "note": 0.14,
+    "task": 0.06,
+}
+ACCOUNT_KIND_FIELDS = {
+    "call_out": ("call", "outbound"),
+    "call_in": ("call", "inbound"),
+    "meeting": ("meeting", ""),
+    "email_in": ("email", "inbound"),
+    "email_out": ("email", "outbound"),
+    "note": ("note", ""),
+    "task": ("task", ""),
+}
 
 
 @dataclass(slots=True)
@@ -456,7 +469,9 @@ class _Builder:
             country_index = self.company_country[company] if company >= 0 else rnd.randrange(len(vocab.COUNTRIES))
             country = vocab.COUNTRIES[country_index]
             email = self.contact_email(
-                first=first, last=last, domain=self.company_rows[company]["domain"] if corporate[i] else None,
+                first=first,
+                last=last,
+                domain=self.company_rows[company]["domain"] if corporate[i] else None,
                 taken=emails_taken,
             )
             seniority = vocab.SENIORITIES[seniority_idx[i]][0]
@@ -490,12 +505,16 @@ class _Builder:
         rnd = self.rnd
         f, surname = _ascii_slug(first), _ascii_slug(last)
         if domain:
-            local = (f"{f}.{surname}", f"{f[0]}{surname}", f, f"{f}_{surname}")[rnd.choices(range(4), weights=(0.55, 0.25, 0.1, 0.1))[0]]
+            local = (f"{f}.{surname}", f"{f[0]}{surname}", f, f"{f}_{surname}")[
+                rnd.choices(range(4), weights=(0.55, 0.25, 0.1, 0.1))[0]
+            ]
         else:
             domain = rnd.choice(vocab.FREE_EMAIL_DOMAINS)
-            local = (f"{f}.{surname}", f"{f}{surname}{rnd.randrange(1, 99)}", f"{f[0]}{surname}{rnd.randrange(60, 99)}")[
-                rnd.randrange(3)
-            ]
+            local = (
+                f"{f}.{surname}",
+                f"{f}{surname}{rnd.randrange(1, 99)}",
+                f"{f[0]}{surname}{rnd.randrange(60, 99)}",
+            )[rnd.randrange(3)]
         email = f"{local}@{domain}"
         counter = 2
         while email in taken:
@@ -559,8 +578,14 @@ class _Builder:
             created = self.contact_rows[i]["created_at"]
             converted_at = self.converted_at[i]
             opened = self.between(created, converted_at, rnd.uniform(0.4, 0.75))
-            self.add_deal(i, opened=opened, status="won", stage=vocab.WON_STAGE, close_date=converted_at.date(),
-                          closed_at=converted_at)
+            self.add_deal(
+                i,
+                opened=opened,
+                status="won",
+                stage=vocab.WON_STAGE,
+                close_date=converted_at.date(),
+                closed_at=converted_at,
+            )
 
         remaining = n_deals - len(won)
         candidates = np.flatnonzero(~self.converted & has_company)
@@ -578,18 +603,26 @@ class _Builder:
             cycle = timedelta(days=rnd.uniform(20, 120))
             if not self.pending[i] and opened + cycle < now:
                 closed_at = self.business_time(opened + cycle, lo=opened, hi=now)
-                self.add_deal(i, opened=opened, status="lost", stage=vocab.LOST_STAGE, close_date=closed_at.date(),
-                              closed_at=closed_at)
+                self.add_deal(
+                    i,
+                    opened=opened,
+                    status="lost",
+                    stage=vocab.LOST_STAGE,
+                    close_date=closed_at.date(),
+                    closed_at=closed_at,
+                )
             else:
                 stage_index = rnd.choices(range(len(open_stages)), weights=open_weights)[0]
                 if self.pending[i]:  # buyers are further down the pipeline
                     stage_index = max(stage_index, rnd.randrange(2, len(open_stages)))
                 expected = now.date() + timedelta(days=rnd.randrange(7, 90))
-                self.add_deal(i, opened=opened, status="open", stage=open_stages[stage_index], close_date=expected,
-                              closed_at=None)
+                self.add_deal(
+                    i, opened=opened, status="open", stage=open_stages[stage_index], close_date=expected, closed_at=None
+                )
 
-    def add_deal(self, contact: int, *, opened: datetime, status: str, stage: str, close_date: date,
-                 closed_at: datetime | None) -> None:
+    def add_deal(
+        self, contact: int, *, opened: datetime, status: str, stage: str, close_date: date, closed_at: datetime | None
+    ) -> None:
         rnd = self.rnd
         company = int(self.company_of[contact])
         employees = int(self.company_employees[company])
@@ -645,8 +678,7 @@ class _Builder:
 
         heat = float(_scalar_sigmoid(self.engagement[i] + 0.5 * self.fit[i]))
         kinds = ("email_out", "email_in", "call", "meeting", "note", "task")
-        pre_mix = _weights([0.42 - 0.17 * heat, 0.08 + 0.14 * heat, 0.18, 0.03 + 0.10 * heat,
-                            0.16, 0.13 - 0.05 * heat])
+        pre_mix = _weights([0.42 - 0.17 * heat, 0.08 + 0.14 * heat, 0.18, 0.03 + 0.10 * heat, 0.16, 0.13 - 0.05 * heat])
         for position, when in enumerate(pre_times):
             if self.opted_out[i] and position == n_pre - 1:
                 self.add_activity(i, when, *self.opt_out_email(i, when))
@@ -677,8 +709,9 @@ class _Builder:
         rnd = self.rnd
         u = rnd.random()
         if u < 0.1:  # noise: sometimes the words say something unrelated to the latent state
-            return (Signal.BUDGET_POSITIVE, Signal.BUDGET_NEGATIVE, Signal.INTEREST_POSITIVE,
-                    Signal.INTEREST_NEGATIVE)[rnd.randrange(4)]
+            return (Signal.BUDGET_POSITIVE, Signal.BUDGET_NEGATIVE, Signal.INTEREST_POSITIVE, Signal.INTEREST_NEGATIVE)[
+                rnd.randrange(4)
+            ]
         if u < 0.3:
             return Signal.NEUTRAL
         if u < 0.75:
@@ -712,8 +745,11 @@ class _Builder:
             return "email", "outbound", subject, rep_email_text(rnd=rnd, signal=signal, details=details), [signal]
         if kind == "email_in":
             signals = self.prospect_signals(i, most=2)
-            subject = (f"Re: {pick(rnd=rnd, options=REP_SUBJECTS, details=details)}" if rnd.random() < 0.7
-                       else pick(rnd=rnd, options=PROSPECT_SUBJECTS, details=details))
+            subject = (
+                f"Re: {pick(rnd=rnd, options=REP_SUBJECTS, details=details)}"
+                if rnd.random() < 0.7
+                else pick(rnd=rnd, options=PROSPECT_SUBJECTS, details=details)
+            )
             return "email", "inbound", subject, prospect_email_text(rnd=rnd, signals=signals, details=details), signals
         if kind == "call":
             direction = "inbound" if rnd.random() < 0.15 else "outbound"
@@ -759,8 +795,18 @@ class _Builder:
         body = prospect_email_text(rnd=self.rnd, signals=[Signal.OPT_OUT], details=details)
         return "email", "inbound", subject, body, [Signal.OPT_OUT]
 
-    def add_activity(self, i: int, when: datetime, kind: str, direction: str, subject: str, body: str,
-                     signals: list[Signal], *, after_conversion: bool = False) -> None:
+    def add_activity(
+        self,
+        i: int,
+        when: datetime,
+        kind: str,
+        direction: str,
+        subject: str,
+        body: str,
+        signals: list[Signal],
+        *,
+        after_conversion: bool = False,
+    ) -> None:
         deal = None
         deal_index = self.deal_of_contact.get(i)
         if deal_index is not None:
@@ -819,8 +865,10 @@ class _Builder:
         today = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
         for position, c in enumerate(customers):
             self.company_health[c] = float(health[position])
-            churn = max(first[c] + timedelta(days=float(lifetime[position])),
-                        last[c] + timedelta(days=CHURN_AFTER_LAST_SALE_DAYS))
+            churn = max(
+                first[c] + timedelta(days=float(lifetime[position])),
+                last[c] + timedelta(days=CHURN_AFTER_LAST_SALE_DAYS),
+            )
             day = churn.replace(hour=0, minute=0, second=0, microsecond=0)
             if day < today:
                 self.company_churned_at[c] = day  # churn is a date: the account is gone from that midnight on
@@ -828,8 +876,7 @@ class _Builder:
         life_rng = np.random.default_rng([self.seed, CHURN_STREAM, 1])
         life_rnd = random.Random(f"account-life:{self.seed}")
         self.accounts = {
-            c: self.account_profile(c, start=first[c], people=sorted(people[c]), rng=life_rng)
-            for c in customers
+            c: self.account_profile(c, start=first[c], people=sorted(people[c]), rng=life_rng) for c in customers
         }
         for row in self.activity_rows:
             if row["after_conversion"]:
@@ -837,8 +884,9 @@ class _Builder:
         for c in customers:
             self.account_life(self.accounts[c], rng=life_rng, rnd=life_rnd)
 
-    def account_profile(self, c: int, *, start: datetime, people: list[tuple[datetime, int]],
-                        rng: np.random.Generator) -> _Account:
+    def account_profile(
+        self, c: int, *, start: datetime, people: list[tuple[datetime, int]], rng: np.random.Generator
+    ) -> _Account:
         churned_at = self.company_churned_at[c]
         health = float(self.company_health[c])
         end = churned_at or self.now
@@ -848,13 +896,17 @@ class _Builder:
             patch_start = start + (end - start - timedelta(days=30)) * float(draws[1])
             patch = (patch_start, patch_start + timedelta(days=float(rng.uniform(30, 60))))
         return _Account(
-            company=c, start=start, end=end, churned=churned_at is not None, health=health,
+            company=c,
+            start=start,
+            end=end,
+            churned=churned_at is not None,
+            health=health,
             warning_days=float(rng.uniform(*ACCOUNT_WARNING_DAYS)),
             polite=churned_at is not None and draws[2] < ACCOUNT_POLITE_CHURNER_SHARE,
             steady=churned_at is not None and draws[3] < ACCOUNT_STEADY_CHURNER_SHARE,
-            rough_patch=patch, people=people, monthly_rate=float(
-                ACCOUNT_MONTHLY_ACTIVITIES * math.exp(0.25 * health + rng.normal(0, 0.25))
-            ),
+            rough_patch=patch,
+            people=people,
+            monthly_rate=float(ACCOUNT_MONTHLY_ACTIVITIES * math.exp(0.25 * health + rng.normal(0, 0.25))),
         )
 
     def account_reword(self, row: dict[str, Any], *, rnd: random.Random) -> None:
@@ -877,7 +929,10 @@ class _Builder:
             return  # the first weeks are onboarding, healthy or not
         signal = account.signal(when, u=rnd.random(), v=rnd.random())
         row["subject"], row["body"] = account_activity_text(
-            rnd=rnd, kind=row["kind"], direction=row["direction"], signal=signal,
+            rnd=rnd,
+            kind=row["kind"],
+            direction=row["direction"],
+            signal=signal,
             details=self.account_details(i, c, when, rnd=rnd),
         )
         row["signals"] = (str(signal),)
@@ -916,21 +971,37 @@ class _Builder:
             signal = account.signal(when, u=rnd.random(), v=rnd.random())
             activity_kind, direction = ACCOUNT_KIND_FIELDS[kind]
             subject, body = account_activity_text(
-                rnd=rnd, kind=activity_kind, direction=direction, signal=signal,
-                details=self.account_details(i, account.company, when, rnd=rnd), life=True,
+                rnd=rnd,
+                kind=activity_kind,
+                direction=direction,
+                signal=signal,
+                details=self.account_details(i, account.company, when, rnd=rnd),
+                life=True,
             )
             self.activity_rows.append(
                 {
-                    "contact": i, "deal": None, "kind": activity_kind, "direction": direction,
-                    "subject": subject, "body": body, "occurred_at": when, "signals": (str(signal),),
-                    "after_conversion": True, "account_story": True,
+                    "contact": i,
+                    "deal": None,
+                    "kind": activity_kind,
+                    "direction": direction,
+                    "subject": subject,
+                    "body": body,
+                    "occurred_at": when,
+                    "signals": (str(signal),),
+                    "after_conversion": True,
+                    "account_story": True,
                 }
             )
 
     def account_details(self, i: int, c: int, when: datetime, *, rnd: random.Random) -> dict[str, str]:
         return text_details(
-            rnd=rnd, when=when, first_name=self.contact_rows[i]["first_name"], company=self.company_rows[c]["name"],
-            industry=self.company_industry[c], seats=self.seats(i), function=self.contact_function[i],
+            rnd=rnd,
+            when=when,
+            first_name=self.contact_rows[i]["first_name"],
+            company=self.company_rows[c]["name"],
+            industry=self.company_industry[c],
+            seats=self.seats(i),
+            function=self.contact_function[i],
             product=self.contact_rows[i]["product_interest"] or "our platform",
         )
 
@@ -1000,8 +1071,9 @@ class _Builder:
                 latest = first_contact[c] + timedelta(minutes=1)
                 company_created.append(self.business_time(before, lo=before, hi=latest))
             else:
-                company_created.append(self.business_time(now - timedelta(days=rnd.uniform(30, 900)),
-                                                          lo=now - timedelta(days=901), hi=now))
+                company_created.append(
+                    self.business_time(now - timedelta(days=rnd.uniform(30, 900)), lo=now - timedelta(days=901), hi=now)
+                )
         company_order = sorted(range(n_companies), key=lambda c: (company_created[c], c))
         company_ids = {c: str(310_000_001 + rank) for rank, c in enumerate(company_order)}
         for c in company_order:
@@ -1019,8 +1091,11 @@ class _Builder:
                     owner_email=self.company_owner[c],
                     time_zone=row["time_zone"],
                     created_at=company_created[c],
-                    updated_at=max(company_created[c], last_contact.get(c, company_created[c]),
-                                   self.company_churned_at[c] or company_created[c]),
+                    updated_at=max(
+                        company_created[c],
+                        last_contact.get(c, company_created[c]),
+                        self.company_churned_at[c] or company_created[c],
+                    ),
                     churn_date=self.company_churned_at[c].date() if self.company_churned_at[c] else None,
                     health=self.company_health[c],
                 )
@@ -1123,68 +1198,88 @@ class _Export:
 
 # Headers as a HubSpot export names them; the order is the order of the CSV columns.
 EXPORTS: tuple[_Export, ...] = (
-    _Export("companies", "companies.csv", "companies", (
-        _Column("Record ID", "external_id", "external_id"),
-        _Column("Company name", "name", "name"),
-        _Column("Company Domain Name", "domain", "domain"),
-        _Column("Industry", "industry", "industry"),
-        _Column("Number of Employees", "employee_count", "employee_count"),
-        _Column("Annual Revenue", "annual_revenue", "annual_revenue"),
-        _Column("Country/Region", "country", "country"),
-        _Column("City", "city", "city"),
-        _Column("Create Date", "created_at"),
-        _Column("Company owner", "owner_email"),
-        _Column("Time Zone", "time_zone"),
-        _Column("Last Modified Date", "updated_at", "remote_updated_at"),
-        _Column("churn_date", "churn_date"),  # a custom date property, as CRM teams record churn
-    )),
-    _Export("contacts", "contacts.csv", "contacts", (
-        _Column("Record ID", "external_id", "external_id"),
-        _Column("First Name", "first_name", "first_name"),
-        _Column("Last Name", "last_name", "last_name"),
-        _Column("Email", "email", "email"),
-        _Column("Phone Number", "phone", "phone"),
-        _Column("Job Title", "job_title", "job_title"),
-        _Column("Associated Company ID", "company_external_id", "company_external_id"),
-        _Column("Lead Source", "lead_source", "lead_source"),
-        _Column("Lead Status", "lead_status", "lead_status"),
-        _Column("Lifecycle Stage", "lifecycle_stage", "lifecycle_stage"),
-        _Column("Contact owner", "owner_email", "owner_email"),
-        _Column("Unsubscribed from all email", "opted_out", "opted_out"),
-        _Column("Create Date", "created_at", "remote_created_at"),
-        _Column("Became a Customer Date", "converted_at", "converted_at"),
-        _Column("Preferred language", "preferred_language"),
-        _Column("Product interest", "product_interest"),
-        _Column("Budget range", "budget_range"),
-        _Column("Newsletter opens", "newsletter_opens"),
-        _Column("Last Modified Date", "updated_at", "remote_updated_at"),
-    )),
-    _Export("deals", "deals.csv", "deals", (
-        _Column("Record ID", "external_id", "external_id"),
-        _Column("Deal Name", "name", "name"),
-        _Column("Associated Company ID", "company_external_id", "company_external_id"),
-        _Column("Associated Contact ID", "contact_external_id", "contact_external_id"),
-        _Column("Amount", "amount", "amount"),
-        _Column("Currency", "currency", "currency"),
-        _Column("Pipeline", "pipeline", "pipeline"),
-        _Column("Deal Stage", "stage", "stage"),
-        _Column("Deal Status", "status", "status"),
-        _Column("Close Date", "close_date", "close_date"),
-        _Column("Create Date", "created_at", "remote_created_at"),
-        _Column("Deal owner", "owner_email"),
-        _Column("Last Modified Date", "updated_at", "remote_updated_at"),
-    )),
-    _Export("activities", "activities.csv", "activities", (
-        _Column("Record ID", "external_id", "external_id"),
-        _Column("Activity type", "kind", "kind"),
-        _Column("Direction", "direction", "direction"),
-        _Column("Subject", "subject", "subject"),
-        _Column("Body", "body", "body"),
-        _Column("Activity date", "occurred_at", "occurred_at"),
-        _Column("Associated Contact ID", "contact_external_id", "contact_external_id"),
-        _Column("Associated Company ID", "company_external_id", "company_external_id"),
-        _Column("Associated Deal ID", "deal_external_id", "deal_external_id"),
-    )),
+    _Export(
+        "companies",
+        "companies.csv",
+        "companies",
+        (
+            _Column("Record ID", "external_id", "external_id"),
+            _Column("Company name", "name", "name"),
+            _Column("Company Domain Name", "domain", "domain"),
+            _Column("Industry", "industry", "industry"),
+            _Column("Number of Employees", "employee_count", "employee_count"),
+            _Column("Annual Revenue", "annual_revenue", "annual_revenue"),
+            _Column("Country/Region", "country", "country"),
+            _Column("City", "city", "city"),
+            _Column("Create Date", "created_at"),
+            _Column("Company owner", "owner_email"),
+            _Column("Time Zone", "time_zone"),
+            _Column("Last Modified Date", "updated_at", "remote_updated_at"),
+            _Column("churn_date", "churn_date"),  # a custom date property, as CRM teams record churn
+        ),
+    ),
+    _Export(
+        "contacts",
+        "contacts.csv",
+        "contacts",
+        (
+            _Column("Record ID", "external_id", "external_id"),
+            _Column("First Name", "first_name", "first_name"),
+            _Column("Last Name", "last_name", "last_name"),
+            _Column("Email", "email", "email"),
+            _Column("Phone Number", "phone", "phone"),
+            _Column("Job Title", "job_title", "job_title"),
+            _Column("Associated Company ID", "company_external_id", "company_external_id"),
+            _Column("Lead Source", "lead_source", "lead_source"),
+            _Column("Lead Status", "lead_status", "lead_status"),
+            _Column("Lifecycle Stage", "lifecycle_stage", "lifecycle_stage"),
+            _Column("Contact owner", "owner_email", "owner_email"),
+            _Column("Unsubscribed from all email", "opted_out", "opted_out"),
+            _Column("Create Date", "created_at", "remote_created_at"),
+            _Column("Became a Customer Date", "converted_at", "converted_at"),
+            _Column("Preferred language", "preferred_language"),
+            _Column("Product interest", "product_interest"),
+            _Column("Budget range", "budget_range"),
+            _Column("Newsletter opens", "newsletter_opens"),
+            _Column("Last Modified Date", "updated_at", "remote_updated_at"),
+        ),
+    ),
+    _Export(
+        "deals",
+        "deals.csv",
+        "deals",
+        (
+            _Column("Record ID", "external_id", "external_id"),
+            _Column("Deal Name", "name", "name"),
+            _Column("Associated Company ID", "company_external_id", "company_external_id"),
+            _Column("Associated Contact ID", "contact_external_id", "contact_external_id"),
+            _Column("Amount", "amount", "amount"),
+            _Column("Currency", "currency", "currency"),
+            _Column("Pipeline", "pipeline", "pipeline"),
+            _Column("Deal Stage", "stage", "stage"),
+            _Column("Deal Status", "status", "status"),
+            _Column("Close Date", "close_date", "close_date"),
+            _Column("Create Date", "created_at", "remote_created_at"),
+            _Column("Deal owner", "owner_email"),
+            _Column("Last Modified Date", "updated_at", "remote_updated_at"),
+        ),
+    ),
+    _Export(
+        "activities",
+        "activities.csv",
+        "activities",
+        (
+            _Column("Record ID", "external_id", "external_id"),
+            _Column("Activity type", "kind", "kind"),
+            _Column("Direction", "direction", "direction"),
+            _Column("Subject", "subject", "subject"),
+            _Column("Body", "body", "body"),
+            _Column("Activity date", "occurred_at", "occurred_at"),
+            _Column("Associated Contact ID", "contact_external_id", "contact_external_id"),
+            _Column("Associated Company ID", "company_external_id", "company_external_id"),
+            _Column("Associated Deal ID", "deal_external_id", "deal_external_id"),
+        ),
+    ),
 )
 MAPPING_FILE = "mapping.yaml"
 

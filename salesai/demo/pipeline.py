@@ -21,8 +21,14 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("Demo organization, user and synthetic CRM (CSV connector)", "demo_seed"),
     DemoStep(f"Training the lead-scoring model for org '{DEMO_ORG}'", "ml_train", ("--org", DEMO_ORG)),
     DemoStep(f"Scoring every lead of org '{DEMO_ORG}'", "ml_score", ("--org", DEMO_ORG)),
-    DemoStep(f"Training the churn model for org '{DEMO_ORG}' (customer accounts)", "ml_train",
-             ("--org", DEMO_ORG, "--task", "churn")),
-    DemoStep(f"Scoring every customer account of org '{DEMO_ORG}' for churn", "ml_score",
-             ("--org", DEMO_ORG, "--task", "churn")),
+    DemoStep(
+        f"Training the churn model for org '{DEMO_ORG}' (customer accounts)",
+        "ml_train",
+        ("--org", DEMO_ORG, "--task", "churn"),
+    ),
+    DemoStep(
+        f"Scoring every customer account of org '{DEMO_ORG}' for churn",
+        "ml_score",
+        ("--org", DEMO_ORG, "--task", "churn"),
+    ),
 )

@@ -86,7 +86,11 @@ def demo_seed(
 
     started = time.perf_counter()
     crm = generate_demo_crm(
-        seed=seed, companies=companies, contacts=contacts, deals=deals, activities=activities,
+        seed=seed,
+        companies=companies,
+        contacts=contacts,
+        deals=deals,
+        activities=activities,
         now=demo_now(day=today),
     )
     mapping_path = write_demo_csvs(crm=crm, folder=folder)

@@ -263,8 +263,14 @@ REP_ACCOUNT_EMAIL_BANK: dict[Signal, tuple[str, ...]] = {
         "Hi {first}, sending the invite for our quarterly review.",
     ),
 }
-ACCOUNT_SUBJECTS = ("Account review", "Quarterly business review", "Support follow-up", "{product} usage",
-                    "Renewal", "Check-in")
+ACCOUNT_SUBJECTS = (
+    "Account review",
+    "Quarterly business review",
+    "Support follow-up",
+    "{product} usage",
+    "Renewal",
+    "Check-in",
+)
 # The accounts' own post-sale activities (the churn story): subjects by kind and direction, not by signal.
 ACCOUNT_LIFE_SUBJECTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("call", "outbound"): ("Monthly check-in", "Check-in call with {first}", "Account call"),
@@ -295,12 +301,33 @@ TASK_SUBJECTS = (
 NOTE_OPENERS = ("", "", "Spoke with {first}. ", "Call with {first} and a colleague. ", "Met {first}. ")
 NOTE_CLOSERS = ("", "", " Next step: follow-up call.", " Will send a recap.", " Reminder set.")
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
-def text_details(*, rnd: random.Random, when: datetime, first_name: str, company: str, industry: str,
-                 seats: int, function: str, product: str) -> dict[str, str]:
+def text_details(
+    *,
+    rnd: random.Random,
+    when: datetime,
+    first_name: str,
+    company: str,
+    industry: str,
+    seats: int,
+    function: str,
+    product: str,
+) -> dict[str, str]:
     """The slot values a sentence may use, anchored on when the activity happened."""
     ahead = rnd.randrange(1, 4)
     month_index = (when.month - 1 + ahead) % 12
@@ -355,8 +382,9 @@ def account_details(*, rnd: random.Random, details: dict[str, str]) -> dict[str,
     }
 
 
-def account_activity_text(*, rnd: random.Random, kind: str, direction: str, signal: Signal,
-                          details: dict[str, str], life: bool = False) -> tuple[str, str]:
+def account_activity_text(
+    *, rnd: random.Random, kind: str, direction: str, signal: Signal, details: dict[str, str], life: bool = False
+) -> tuple[str, str]:
     """(subject, body) of one post-sale activity carrying `signal`, in the voice its kind and direction imply;
     `life` takes the subject from ACCOUNT_LIFE_SUBJECTS (the account's own activities)."""
     details = account_details(rnd=rnd, details=details)

@@ -36,11 +36,11 @@ class ContactPrivacyAdmin(_ContactAdmin):
             return None
         contact = selected[0]
         if not _is_admin_of(request, contact.organization_id):
-            self.message_user(request, "Only admins of its organisation can export a person's data.",
-                              messages.ERROR)
+            self.message_user(request, "Only admins of its organisation can export a person's data.", messages.ERROR)
             return None
-        data = person_data_export(organization_id=contact.organization_id, contact_id=contact.pk,
-                                  actor_id=request.user.id)
+        data = person_data_export(
+            organization_id=contact.organization_id, contact_id=contact.pk, actor_id=request.user.id
+        )
         response = HttpResponse(json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="person-{contact.pk}.json"'
         return response
@@ -60,8 +60,9 @@ class ContactPrivacyAdmin(_ContactAdmin):
         if erased:
             self.message_user(request, f"Erased {erased} person(s) and their data.", messages.SUCCESS)
         if refused:
-            self.message_user(request, f"{refused} contact(s) not erased: only admins of their organisation can.",
-                              messages.ERROR)
+            self.message_user(
+                request, f"{refused} contact(s) not erased: only admins of their organisation can.", messages.ERROR
+            )
 
 
 admin.site.unregister(Contact)

@@ -50,8 +50,9 @@ def person_find(*, organization_id: int, email: str | None = None, contact_id: i
         same = Q()
         for address in emails:
             same |= Q(email__iexact=address)
-        contacts = list(Contact.objects.filter(same | Q(pk__in=[c.pk for c in contacts]),
-                                               organization_id=organization_id))
+        contacts = list(
+            Contact.objects.filter(same | Q(pk__in=[c.pk for c in contacts]), organization_id=organization_id)
+        )
     if not contacts:
         raise PersonNotFound("no such person in this organisation")
     return Person(
@@ -104,13 +105,18 @@ def person_export_collect(*, person: Person) -> dict[str, Any]:
         "email_drafts": _rows(GeneratedEmail.objects.filter(contact_id__in=person.contact_ids)),
         "score_writes": _rows(ScoreWrite.objects.filter(contact_id__in=person.contact_ids)),
         "webhook_events": [
-            {"id": e.pk, "connection_id": e.connection_id, "event_id": e.event_id, "received_at": e.received_at,
-             "status": e.status, "payload": e.payload}
+            {
+                "id": e.pk,
+                "connection_id": e.connection_id,
+                "event_id": e.event_id,
+                "received_at": e.received_at,
+                "status": e.status,
+                "payload": e.payload,
+            }
             for e in person_webhook_events(person=person)
         ],
         "sync_errors": [
-            {"sync_run_id": run.pk, "connection_id": run.connection_id, "queued_at": run.queued_at,
-             "errors": entries}
+            {"sync_run_id": run.pk, "connection_id": run.connection_id, "queued_at": run.queued_at, "errors": entries}
             for run, entries in person_sync_errors(person=person)
         ],
         "erased": ErasedPerson.objects.filter(

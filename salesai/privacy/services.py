@@ -58,10 +58,15 @@ def person_data_export(
     person = person_find(organization_id=organization_id, email=email, contact_id=contact_id)
     data = json.loads(json.dumps(person_export_collect(person=person), cls=DjangoJSONEncoder))
     audit_log_record(
-        action="person.export", organization_id=organization_id, actor_id=actor_id,
-        target_type="core.contact", target_id=",".join(map(str, person.contact_ids)),
-        detail={"contact_ids": person.contact_ids,
-                "email_sha256": [ErasedPerson.email_key(address) for address in person.emails]},
+        action="person.export",
+        organization_id=organization_id,
+        actor_id=actor_id,
+        target_type="core.contact",
+        target_id=",".join(map(str, person.contact_ids)),
+        detail={
+            "contact_ids": person.contact_ids,
+            "email_sha256": [ErasedPerson.email_key(address) for address in person.emails],
+        },
     )
     return data
 
@@ -92,10 +97,16 @@ def person_erase(
             organization_id=organization_id, emails=person.emails, records=person.records
         )
         audit_log_record(
-            action="person.erase", organization_id=organization_id, actor_id=actor_id,
-            target_type="core.contact", target_id=",".join(map(str, person.contact_ids)),
-            detail={"contact_ids": person.contact_ids, **asdict(report),
-                    "email_sha256": [ErasedPerson.email_key(address) for address in person.emails]},
+            action="person.erase",
+            organization_id=organization_id,
+            actor_id=actor_id,
+            target_type="core.contact",
+            target_id=",".join(map(str, person.contact_ids)),
+            detail={
+                "contact_ids": person.contact_ids,
+                **asdict(report),
+                "email_sha256": [ErasedPerson.email_key(address) for address in person.emails],
+            },
         )
     return report
 
@@ -110,7 +121,7 @@ def _text_embeddings_erase(texts: object) -> int:
     deleted = 0
     chunk = sorted(digests)
     for start in range(0, len(chunk), 500):
-        deleted += TextEmbedding.objects.filter(content_sha256__in=chunk[start:start + 500]).delete()[0]
+        deleted += TextEmbedding.objects.filter(content_sha256__in=chunk[start : start + 500]).delete()[0]
     return deleted
 
 
@@ -119,12 +130,15 @@ def _company_reasons_scrub(person: Person) -> int:
     removed = 0
     company_ids = Contact.objects.filter(pk__in=person.contact_ids, company__isnull=False).values("company_id")
     texts = {
-        line for subject, body in person_activities(person=person).values_list("subject", "body")
-        for line in f"{subject}\n{body}".splitlines() if len(line.strip()) >= 12
+        line
+        for subject, body in person_activities(person=person).values_list("subject", "body")
+        for line in f"{subject}\n{body}".splitlines()
+        if len(line.strip()) >= 12
     }
     for prediction in Prediction.objects.filter(company_id__in=company_ids):
         kept = [
-            factor for factor in prediction.top_factors or []
+            factor
+            for factor in prediction.top_factors or []
             if not value_mentions(factor, person)
             and not any(text in json.dumps(factor, ensure_ascii=False) for text in texts)
         ]
@@ -140,7 +154,9 @@ def _webhook_payloads_redact(person: Person) -> int:
     headers go, and it is marked processed so no replay or sweep reads it."""
     ids = [event.pk for event in person_webhook_events(person=person)]
     return WebhookEvent.objects.filter(pk__in=ids).update(
-        payload=ERASED_PAYLOAD, headers={}, status=WebhookEvent.Status.PROCESSED,
+        payload=ERASED_PAYLOAD,
+        headers={},
+        status=WebhookEvent.Status.PROCESSED,
         error="payload erased on a data-subject request",
     )
 

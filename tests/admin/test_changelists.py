@@ -69,10 +69,17 @@ def test_staff_raw_id_lookup_and_choices_are_scoped(tenant_a, tenant_b):
     # The raw-id lookup popup is the related model's changelist, scoped like any other.
     popup = client.get("/admin/core/contact/", {"_popup": "1", "_to_field": "id"}).content.decode()
     # Pointing a deal at B's contact by typing its id is rejected by the form.
-    add = client.post("/admin/core/deal/add/", {
-        "organization": tenant_a.organization.id, "external_id": "x-1", "name": "Sneaky", "status": "open",
-        "contact": tenant_b.contact.id, "properties": "{}",
-    })
+    add = client.post(
+        "/admin/core/deal/add/",
+        {
+            "organization": tenant_a.organization.id,
+            "external_id": "x-1",
+            "name": "Sneaky",
+            "status": "open",
+            "contact": tenant_b.contact.id,
+            "properties": "{}",
+        },
+    )
 
     assert f"/admin/core/contact/{tenant_a.contact.id}/change/" in popup
     assert f"/admin/core/contact/{tenant_b.contact.id}/change/" not in popup

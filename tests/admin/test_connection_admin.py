@@ -38,8 +38,9 @@ def test_change_page_never_shows_credentials(admin_client, tenant_a, fake_connec
 def test_new_credentials_replace_the_stored_ones(admin_client, tenant_a, fake_connector):
     url = f"/admin/crm_connectors/crmconnection/{tenant_a.connection.id}/change/"
 
-    response = admin_client.post(url, change_form_data(tenant_a.connection,
-                                                       new_credentials=f'{{"api_key": "{NEW_SECRET}"}}'))
+    response = admin_client.post(
+        url, change_form_data(tenant_a.connection, new_credentials=f'{{"api_key": "{NEW_SECRET}"}}')
+    )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     tenant_a.connection.refresh_from_db()
@@ -101,11 +102,19 @@ def test_a_csv_connection_cannot_point_at_another_organisations_folder(tenant_a,
     (tmp_path / "globex" / "export").mkdir(parents=True)
     client, _ = staff_client(tenant_a, Membership.Role.ADMIN)
 
-    response = client.post("/admin/crm_connectors/crmconnection/add/", {
-        "organization": tenant_a.organization.id, "kind": "csv", "name": "steal",
-        "config": json.dumps({"path": str(tmp_path / "globex" / "export"), "mapping": {"objects": {}}}),
-        "new_credentials": "", "is_active": "on", "sync_interval_minutes": "30", "cursor": "{}",
-    })
+    response = client.post(
+        "/admin/crm_connectors/crmconnection/add/",
+        {
+            "organization": tenant_a.organization.id,
+            "kind": "csv",
+            "name": "steal",
+            "config": json.dumps({"path": str(tmp_path / "globex" / "export"), "mapping": {"objects": {}}}),
+            "new_credentials": "",
+            "is_active": "on",
+            "sync_interval_minutes": "30",
+            "cursor": "{}",
+        },
+    )
 
     assert response.status_code == 200 and "outside the folders CSV imports may read" in response.content.decode()
     assert not CRMConnection.objects.filter(name="steal").exists()

@@ -13,8 +13,12 @@ NEW_KEY = "sk-rotated-7788"
 @pytest.fixture
 def settings_a(tenant_a):
     return EmailSettings.objects.create(
-        organization=tenant_a.organization, backend="openai", openai_base_url="http://vllm:8000/v1",
-        openai_model="qwen", openai_credentials={"api_key": KEY}, sender_postal_address="1 Main St",
+        organization=tenant_a.organization,
+        backend="openai",
+        openai_base_url="http://vllm:8000/v1",
+        openai_model="qwen",
+        openai_credentials={"api_key": KEY},
+        sender_postal_address="1 Main St",
     )
 
 
@@ -22,12 +26,13 @@ def settings_a(tenant_a):
 def rows_b(tenant_b):
     return {
         "emailsettings": EmailSettings.objects.create(organization=tenant_b.organization),
-        "productcatalogueentry": ProductCatalogueEntry.objects.create(organization=tenant_b.organization,
-                                                                     name="GlobexOnly"),
-        "emailsuppression": EmailSuppression.objects.create(organization=tenant_b.organization,
-                                                            email="b@globex.test"),
-        "generatedemail": GeneratedEmail.objects.create(organization=tenant_b.organization,
-                                                        contact=tenant_b.contact, intent="renewal"),
+        "productcatalogueentry": ProductCatalogueEntry.objects.create(
+            organization=tenant_b.organization, name="GlobexOnly"
+        ),
+        "emailsuppression": EmailSuppression.objects.create(organization=tenant_b.organization, email="b@globex.test"),
+        "generatedemail": GeneratedEmail.objects.create(
+            organization=tenant_b.organization, contact=tenant_b.contact, intent="renewal"
+        ),
     }
 
 
@@ -77,9 +82,14 @@ def test_a_new_key_replaces_the_stored_one_and_blank_keeps_it(admin_client, sett
 
 
 def test_suppressions_are_stored_lower_cased(admin_client, tenant_a):
-    response = admin_client.post("/admin/ml/emailsuppression/add/", {
-        "organization": tenant_a.organization.id, "email": "  Jane.Doe@Example.COM ", "reason": "complaint",
-    })
+    response = admin_client.post(
+        "/admin/ml/emailsuppression/add/",
+        {
+            "organization": tenant_a.organization.id,
+            "email": "  Jane.Doe@Example.COM ",
+            "reason": "complaint",
+        },
+    )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     assert EmailSuppression.objects.get(organization=tenant_a.organization).email == "jane.doe@example.com"
@@ -91,8 +101,9 @@ def test_staff_see_only_their_organisations_rows(tenant_a, settings_a, rows_b, m
         "emailsettings": settings_a,
         "productcatalogueentry": ProductCatalogueEntry.objects.create(organization=tenant_a.organization, name="A1"),
         "emailsuppression": EmailSuppression.objects.create(organization=tenant_a.organization, email="a@acme.test"),
-        "generatedemail": GeneratedEmail.objects.create(organization=tenant_a.organization,
-                                                        contact=tenant_a.contact, intent="renewal"),
+        "generatedemail": GeneratedEmail.objects.create(
+            organization=tenant_a.organization, contact=tenant_a.contact, intent="renewal"
+        ),
     }[model]
     client, _ = staff_client(tenant_a)
 
@@ -107,8 +118,9 @@ def test_staff_see_only_their_organisations_rows(tenant_a, settings_a, rows_b, m
 
 
 def test_drafts_cannot_be_added_or_changed_in_the_admin(admin_client, tenant_a):
-    email = GeneratedEmail.objects.create(organization=tenant_a.organization, contact=tenant_a.contact,
-                                          intent="renewal", subject="Original")
+    email = GeneratedEmail.objects.create(
+        organization=tenant_a.organization, contact=tenant_a.contact, intent="renewal", subject="Original"
+    )
 
     add = admin_client.get("/admin/ml/generatedemail/add/")
     admin_client.post(f"/admin/ml/generatedemail/{email.id}/change/", {"subject": "Tampered"})

@@ -23,7 +23,9 @@ def test_an_organisation_admin_exports_and_erases_a_person(tenant_a):
     assert [c["id"] for c in json.loads(export.content)["contacts"]] == [tenant_a.contact.id]
     assert erase.status_code == 302 and not Contact.objects.filter(pk=tenant_a.contact.id).exists()
     assert list(AuditLogEntry.objects.order_by("id").values_list("action", "actor_id")) == [
-        ("person.export", user.id), ("person.erase", user.id)]
+        ("person.export", user.id),
+        ("person.erase", user.id),
+    ]
 
 
 def test_a_manager_cannot_erase(tenant_a):
@@ -45,13 +47,22 @@ def test_another_tenants_contact_cannot_be_selected(tenant_a, tenant_b):
 def test_admin_promotion_and_connection_change_are_audited(tenant_a, fake_connector):
     client, user = staff_client(tenant_a, Membership.Role.MANAGER)
 
-    client.post("/admin/ml/modelversion/", {"action": "promote_to_champion",
-                                             "_selected_action": [tenant_a.model_version.id]})
-    client.post(f"/admin/crm_connectors/crmconnection/{tenant_a.connection.id}/change/", {
-        "organization": tenant_a.organization.id, "kind": "fake", "name": tenant_a.connection.name,
-        "config": '{"base_url": "http://crm.local"}', "new_credentials": "", "is_active": "on",
-        "sync_interval_minutes": "45", "cursor": "{}",
-    })
+    client.post(
+        "/admin/ml/modelversion/", {"action": "promote_to_champion", "_selected_action": [tenant_a.model_version.id]}
+    )
+    client.post(
+        f"/admin/crm_connectors/crmconnection/{tenant_a.connection.id}/change/",
+        {
+            "organization": tenant_a.organization.id,
+            "kind": "fake",
+            "name": tenant_a.connection.name,
+            "config": '{"base_url": "http://crm.local"}',
+            "new_credentials": "",
+            "is_active": "on",
+            "sync_interval_minutes": "45",
+            "cursor": "{}",
+        },
+    )
 
     assert ModelVersion.objects.get(pk=tenant_a.model_version.id).status == "champion"
     assert CRMConnection.objects.get(pk=tenant_a.connection.id).sync_interval_minutes == 45

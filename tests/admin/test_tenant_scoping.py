@@ -45,10 +45,17 @@ def test_raw_id_label_of_a_foreign_row_is_not_shown_on_an_add_page(owner_client,
 def test_a_form_re_rendered_after_an_error_does_not_name_the_foreign_row(owner_client, tenant_a, foreign_contact):
     client, _ = owner_client
 
-    response = client.post("/admin/core/deal/add/", {
-        "organization": tenant_a.organization.id, "external_id": "x-1", "name": "Sneaky", "status": "open",
-        "contact": foreign_contact.id, "properties": "{}",
-    })
+    response = client.post(
+        "/admin/core/deal/add/",
+        {
+            "organization": tenant_a.organization.id,
+            "external_id": "x-1",
+            "name": "Sneaky",
+            "status": "open",
+            "contact": foreign_contact.id,
+            "properties": "{}",
+        },
+    )
 
     html = response.content.decode()
     assert response.status_code == 200 and "Select a valid choice" in html
@@ -82,8 +89,9 @@ def test_autocomplete_answers_only_with_own_rows(owner_client, tenant_a, tenant_
     client, _ = owner_client
     app_label, model_name = source.split("/")
 
-    response = client.get("/admin/autocomplete/", {"app_label": app_label, "model_name": model_name,
-                                                   "field_name": field, "term": ""})
+    response = client.get(
+        "/admin/autocomplete/", {"app_label": app_label, "model_name": model_name, "field_name": field, "term": ""}
+    )
 
     if response.status_code == 200:  # 403/404 when the related admin has no search: nothing leaks either
         ids = {item["id"] for item in json.loads(response.content)["results"]}
@@ -96,8 +104,9 @@ def test_user_autocomplete_is_scoped(tenant_a, tenant_b):
     foreign_user = tenant_b.feedback.user
     MembershipFactory(organization=tenant_b.organization, user=foreign_user)
 
-    response = client.get("/admin/autocomplete/", {"app_label": "ml", "model_name": "feedback",
-                                                   "field_name": "user", "term": ""})
+    response = client.get(
+        "/admin/autocomplete/", {"app_label": "ml", "model_name": "feedback", "field_name": "user", "term": ""}
+    )
 
     assert response.status_code == 200
     ids = {item["id"] for item in json.loads(response.content)["results"]}
@@ -128,10 +137,19 @@ def test_staff_with_auth_permissions_list_only_their_organisations_users(auth_st
 def test_staff_cannot_tick_their_own_superuser_box(auth_staff):
     client, user = auth_staff
 
-    response = client.post(f"/admin/auth/user/{user.id}/change/", {
-        "username": user.username, "is_active": "on", "is_staff": "on", "is_superuser": "on",
-        "groups": [], "user_permissions": [], "date_joined_0": "2024-01-01", "date_joined_1": "00:00:00",
-    })
+    response = client.post(
+        f"/admin/auth/user/{user.id}/change/",
+        {
+            "username": user.username,
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "groups": [],
+            "user_permissions": [],
+            "date_joined_0": "2024-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
 
     user.refresh_from_db()
     assert response.status_code in (200, 302)
@@ -145,8 +163,9 @@ def test_staff_cannot_manage_someone_who_also_belongs_to_another_tenant(auth_sta
     membership_add(organization=tenant_b.organization, user=shared, role=Membership.Role.REP)
 
     page = client.get(f"/admin/auth/user/{shared.id}/change/").content.decode()
-    password = client.post(f"/admin/auth/user/{shared.id}/password/",
-                           {"password1": "Takeover-pass-123", "password2": "Takeover-pass-123"})
+    password = client.post(
+        f"/admin/auth/user/{shared.id}/password/", {"password1": "Takeover-pass-123", "password2": "Takeover-pass-123"}
+    )
 
     shared.refresh_from_db()
     assert 'name="username"' not in page  # shown read-only, no form to submit
@@ -163,9 +182,14 @@ def test_a_foreign_user_cannot_be_made_a_member(owner_client, tenant_a):
     client, _ = owner_client
     stranger = UserFactory()
 
-    response = client.post("/admin/core/membership/add/", {
-        "user": stranger.id, "organization": tenant_a.organization.id, "role": "admin",
-    })
+    response = client.post(
+        "/admin/core/membership/add/",
+        {
+            "user": stranger.id,
+            "organization": tenant_a.organization.id,
+            "role": "admin",
+        },
+    )
 
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
     assert not Membership.objects.filter(user=stranger).exists()
@@ -175,9 +199,14 @@ def test_a_manager_cannot_promote_themselves(tenant_a):
     client, user = staff_client(tenant_a, Membership.Role.MANAGER)
     membership = Membership.objects.get(user=user)
 
-    client.post(f"/admin/core/membership/{membership.id}/change/", {
-        "user": user.id, "organization": tenant_a.organization.id, "role": "admin",
-    })
+    client.post(
+        f"/admin/core/membership/{membership.id}/change/",
+        {
+            "user": user.id,
+            "organization": tenant_a.organization.id,
+            "role": "admin",
+        },
+    )
 
     membership.refresh_from_db()
     assert membership.role == Membership.Role.MANAGER

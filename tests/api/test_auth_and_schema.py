@@ -16,8 +16,9 @@ def anonymous() -> APIClient:
 def test_obtain_token_and_use_it(anonymous, tenant_a):
     user = MembershipFactory(organization=tenant_a.organization).user  # password "pw-for-tests"
 
-    response = anonymous.post("/api/v1/auth/token/", {"username": user.username, "password": "pw-for-tests"},
-                              format="json")
+    response = anonymous.post(
+        "/api/v1/auth/token/", {"username": user.username, "password": "pw-for-tests"}, format="json"
+    )
     token = response.json()["token"]
     anonymous.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     contacts = anonymous.get("/api/v1/contacts/")

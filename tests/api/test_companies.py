@@ -9,16 +9,27 @@ from tests.factories import CompanyFactory, ModelVersionFactory, PredictionFacto
 
 CHURN_FACTORS = [
     {"feature": "activities_30d", "label": "Activities (30 days) = 0", "direction": "+", "weight": 0.4},
-    {"feature": "recent_activity", "label": 'Recent email: "We are considering switching"', "direction": "+",
-     "weight": 0.7},
+    {
+        "feature": "recent_activity",
+        "label": 'Recent email: "We are considering switching"',
+        "direction": "+",
+        "weight": 0.7,
+    },
     {"feature": "tenure_days", "label": "Days as a customer = 300", "direction": "-", "weight": 0.1},
 ]
 
 
 def _churn(company, model_version, probability, **extra):
-    return PredictionFactory(organization=company.organization, company=company, contact=None, task=Task.CHURN,
-                             model_version=model_version, probability=probability, top_factors=CHURN_FACTORS,
-                             **extra)
+    return PredictionFactory(
+        organization=company.organization,
+        company=company,
+        contact=None,
+        task=Task.CHURN,
+        model_version=model_version,
+        probability=probability,
+        top_factors=CHURN_FACTORS,
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -26,8 +37,9 @@ def accounts(tenant_a):
     """Three scored accounts (0.2, 0.8, 0.5), the fixture company unscored for churn (it only has a lead
     score on its contact), and an old, retired churn row that must not count."""
     org = tenant_a.organization
-    churn_model = ModelVersionFactory(organization=org, task=Task.CHURN, architecture="churn_transformer",
-                                      status=ModelVersion.Status.CHAMPION)
+    churn_model = ModelVersionFactory(
+        organization=org, task=Task.CHURN, architecture="churn_transformer", status=ModelVersion.Status.CHAMPION
+    )
     low, high, mid = (CompanyFactory(organization=org, name=name) for name in ("Low AG", "High AG", "Mid AG"))
     for company, probability in ((low, 0.2), (high, 0.8), (mid, 0.5)):
         _churn(company, churn_model, probability)

@@ -22,7 +22,9 @@ def fake_hub(monkeypatch):
 
 def hubspot_connection(organization, fake: FakeHubSpot, token: str):
     return connection_create(
-        organization=organization, kind="hubspot", name="HubSpot",
+        organization=organization,
+        kind="hubspot",
+        name="HubSpot",
         config={"base_url": fake.url, "requests_per_second": 0, "search_requests_per_second": 0},
         credentials={"token": token},
     )
@@ -86,8 +88,12 @@ def no_allow_list(settings):
 
 
 def test_a_connection_to_an_internal_address_cannot_be_created(api_manager, tenant_a, fake_hub, no_allow_list):
-    body = {"kind": "hubspot", "name": "Internal", "config": {"base_url": fake_hub.url},
-            "credentials": {"token": fake_hub.token}}
+    body = {
+        "kind": "hubspot",
+        "name": "Internal",
+        "config": {"base_url": fake_hub.url},
+        "credentials": {"token": fake_hub.token},
+    }
 
     response = api_manager.post("/api/v1/connections/", body, format="json")
 
@@ -99,7 +105,10 @@ def test_a_connection_to_an_internal_address_cannot_be_created(api_manager, tena
 def test_a_stored_connection_to_an_internal_address_is_never_called(api_manager, tenant_a, fake_hub, no_allow_list):
     # A row saved before the guard existed: the test action must not send its token there.
     connection = CRMConnection.objects.create(
-        organization=tenant_a.organization, kind="hubspot", name="Old", config={"base_url": fake_hub.url},
+        organization=tenant_a.organization,
+        kind="hubspot",
+        name="Old",
+        config={"base_url": fake_hub.url},
         credentials={"token": fake_hub.token},
     )
 
@@ -114,7 +123,9 @@ def test_an_allow_listed_name_that_resolves_to_loopback_is_never_called(api_mana
     settings.CRM_ALLOWED_HOSTS, settings.CRM_ALLOWED_NETWORKS = ["localhost"], []
     port = fake_hub.url.rsplit(":", 1)[1]
     connection = connection_create(  # the name passes; its address is checked when connecting
-        organization=tenant_a.organization, kind="hubspot", name="Loopback",
+        organization=tenant_a.organization,
+        kind="hubspot",
+        name="Loopback",
         config={"base_url": f"http://localhost:{port}", "requests_per_second": 0, "search_requests_per_second": 0},
         credentials={"token": fake_hub.token},
     )

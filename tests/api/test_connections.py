@@ -11,8 +11,12 @@ NEW_SECRET = "pd-token-never-echo-0815"
 
 
 def create(client, **data):
-    body = {"kind": "fake", "name": "Pipeline CRM", "config": {"base_url": "http://crm.local"},
-            "credentials": {"api_token": NEW_SECRET}} | data
+    body = {
+        "kind": "fake",
+        "name": "Pipeline CRM",
+        "config": {"base_url": "http://crm.local"},
+        "credentials": {"api_token": NEW_SECRET},
+    } | data
     return client.post("/api/v1/connections/", body, format="json")
 
 
@@ -68,8 +72,9 @@ def test_multi_org_user_must_name_the_organisation(tenant_a, fake_connector):
 def test_rep_reads_but_cannot_manage(api_rep, tenant_a, fake_connector):
     listing = api_rep.get("/api/v1/connections/")
     created = create(api_rep)
-    updated = api_rep.patch(f"/api/v1/connections/{tenant_a.connection.id}/", {"sync_interval_minutes": 5},
-                            format="json")
+    updated = api_rep.patch(
+        f"/api/v1/connections/{tenant_a.connection.id}/", {"sync_interval_minutes": 5}, format="json"
+    )
     synced = api_rep.post(f"/api/v1/connections/{tenant_a.connection.id}/sync/", {}, format="json")
 
     assert listing.status_code == 200
@@ -82,8 +87,11 @@ def test_rep_reads_but_cannot_manage(api_rep, tenant_a, fake_connector):
 def test_update_changes_settings_and_never_returns_credentials(api_manager, tenant_a, fake_connector):
     response = api_manager.patch(
         f"/api/v1/connections/{tenant_a.connection.id}/",
-        {"config": {"base_url": "http://new.local"}, "credentials": {"api_key": NEW_SECRET},
-         "sync_interval_minutes": 15},
+        {
+            "config": {"base_url": "http://new.local"},
+            "credentials": {"api_key": NEW_SECRET},
+            "sync_interval_minutes": 15,
+        },
         format="json",
     )
 

@@ -18,11 +18,13 @@ def scored(tenant_a):
     mid = ContactFactory(organization=org)
     unscored = ContactFactory(organization=org)
     for contact, probability in ((low, 0.2), (high, 0.9), (mid, 0.55)):
-        PredictionFactory(organization=org, contact=contact, model_version=tenant_a.model_version,
-                          probability=probability)
+        PredictionFactory(
+            organization=org, contact=contact, model_version=tenant_a.model_version, probability=probability
+        )
     # History must not count: an older, non-current prediction of `unscored`.
-    PredictionFactory(organization=org, contact=unscored, model_version=tenant_a.model_version,
-                      probability=0.99, is_current=False)
+    PredictionFactory(
+        organization=org, contact=unscored, model_version=tenant_a.model_version, probability=0.99, is_current=False
+    )
     return {"low": low, "high": high, "mid": mid, "unscored": unscored, "plain": tenant_a.contact}
 
 
@@ -111,5 +113,7 @@ def test_activities_filter_by_contact_and_kind(api_manager, tenant_a):
     other = ActivityFactory(organization=tenant_a.organization, kind="call")
 
     assert set(ids(api_manager.get("/api/v1/activities/", {"contact": tenant_a.contact.id}))) == {
-        tenant_a.activity.id, call.id}
+        tenant_a.activity.id,
+        call.id,
+    }
     assert set(ids(api_manager.get("/api/v1/activities/", {"kind": "call"}))) == {call.id, other.id}

@@ -21,8 +21,12 @@ def test_a_utc_offset_no_database_accepts_is_a_400(api_manager, tenant_a, offset
 def test_a_real_offset_is_compared_in_utc(api_manager, tenant_a):
     occurred = tenant_a.activity.occurred_at
 
-    before = api_manager.get("/api/v1/activities/", {"occurred_before": occurred.strftime("%Y-%m-%dT%H:%M:%S") + "-14:00"})
-    after = api_manager.get("/api/v1/activities/", {"occurred_after": occurred.strftime("%Y-%m-%dT%H:%M:%S") + "+14:00"})
+    before = api_manager.get(
+        "/api/v1/activities/", {"occurred_before": occurred.strftime("%Y-%m-%dT%H:%M:%S") + "-14:00"}
+    )
+    after = api_manager.get(
+        "/api/v1/activities/", {"occurred_after": occurred.strftime("%Y-%m-%dT%H:%M:%S") + "+14:00"}
+    )
 
     assert before.status_code == 200 and ids(before) == [tenant_a.activity.id]  # 14 h later than the activity
     assert after.status_code == 200 and ids(after) == [tenant_a.activity.id]  # 14 h earlier
@@ -30,8 +34,11 @@ def test_a_real_offset_is_compared_in_utc(api_manager, tenant_a):
 
 @pytest.mark.parametrize(
     "config",
-    [{"base_url": "http://crm.local", "bad\u0000key": 1}, {"base_url": "http://crm.local\u0000"},
-     {"base_url": "http://crm.local", "nested": [{"deep": "a\u0000b"}]}],
+    [
+        {"base_url": "http://crm.local", "bad\u0000key": 1},
+        {"base_url": "http://crm.local\u0000"},
+        {"base_url": "http://crm.local", "nested": [{"deep": "a\u0000b"}]},
+    ],
 )
 def test_a_nul_anywhere_in_a_json_body_is_a_400(api_manager, tenant_a, fake_connector, config):
     body = {"kind": "fake", "name": "With NUL", "config": config}

@@ -17,8 +17,9 @@ ADDRESS = "1 Harbour Road, Dublin"
 @pytest.fixture(autouse=True)
 def composer_settings(tenant_a, tenant_b) -> None:
     for tenant in (tenant_a, tenant_b):
-        EmailSettings.objects.create(organization=tenant.organization, backend="composer",
-                                     sender_postal_address=ADDRESS)
+        EmailSettings.objects.create(
+            organization=tenant.organization, backend="composer", sender_postal_address=ADDRESS
+        )
 
 
 @pytest.fixture
@@ -49,8 +50,9 @@ def test_request_is_202_and_the_task_is_queued_on_commit(
     api_rep, rep_a, tenant_a, enqueued, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(api_rep, contact=tenant_a.contact.id, intent="first_touch",
-                        options={"tone": "formal", "length": "medium"})
+        response = post(
+            api_rep, contact=tenant_a.contact.id, intent="first_touch", options={"tone": "formal", "length": "medium"}
+        )
 
     assert response.status_code == 202, response.content
     body = response.json()
@@ -96,8 +98,9 @@ def test_contacts_that_must_not_be_emailed_are_409_with_the_reason(api_rep, tena
     elif case == "no_email_address":
         contact.email = ""
     else:
-        EmailSuppression.objects.create(organization=tenant_a.organization, email=contact.email.lower(),
-                                        reason="complaint")
+        EmailSuppression.objects.create(
+            organization=tenant_a.organization, email=contact.email.lower(), reason="complaint"
+        )
         contact.email = contact.email.upper()
     contact.save()
 
@@ -111,12 +114,15 @@ def test_contacts_that_must_not_be_emailed_are_409_with_the_reason(api_rep, tena
     assert enqueued == []
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ({"intent": "spam"}, "intent"),
-    ({"intent": "renewal", "options": {"tone": "shouty"}}, "options"),
-    ({"intent": "renewal", "deal": "abc"}, "deal"),
-    ({}, "intent"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"intent": "spam"}, "intent"),
+        ({"intent": "renewal", "options": {"tone": "shouty"}}, "options"),
+        ({"intent": "renewal", "deal": "abc"}, "deal"),
+        ({}, "intent"),
+    ],
+)
 def test_bad_input_is_400_with_field_errors(api_rep, tenant_a, enqueued, data, field):
     response = post(api_rep, contact=tenant_a.contact.id, **data)
 
@@ -204,7 +210,9 @@ def test_reject_flow_requires_a_reason(api_rep, tenant_a, enqueued):
     assert "reason" in missing.json()["error"]["fields"]
     assert response.status_code == 200
     assert (response.json()["rep_action"], response.json()["reject_reason"]) == (
-        "rejected", "Tone is off for this customer")
+        "rejected",
+        "Tone is off for this customer",
+    )
 
 
 def test_acting_on_a_draft_that_is_not_ready_is_409(api_rep, tenant_a, enqueued):
@@ -217,5 +225,9 @@ def test_acting_on_a_draft_that_is_not_ready_is_409(api_rep, tenant_a, enqueued)
 
 
 def test_anonymous_callers_get_401(tenant_a):
-    assert APIClient().post("/api/v1/emails/", {"contact": tenant_a.contact.id, "intent": "renewal"},
-                            format="json").status_code == 401
+    assert (
+        APIClient()
+        .post("/api/v1/emails/", {"contact": tenant_a.contact.id, "intent": "renewal"}, format="json")
+        .status_code
+        == 401
+    )

@@ -11,8 +11,13 @@ def post(client, **data):
 
 
 def test_rep_posts_override_feedback_as_themself(api_rep, rep_a, tenant_a):
-    response = post(api_rep, prediction=tenant_a.prediction.id, verdict="override", override_value=0.8,
-                    reason="Budget confirmed on the call")
+    response = post(
+        api_rep,
+        prediction=tenant_a.prediction.id,
+        verdict="override",
+        override_value=0.8,
+        reason="Budget confirmed on the call",
+    )
 
     assert response.status_code == 201, response.content
     created = Feedback.objects.get(id=response.json()["id"])

@@ -16,8 +16,9 @@ def _two_champions(tenant):
 def test_manager_rolls_back(api_manager, tenant_a):
     previous, newer = _two_champions(tenant_a)
 
-    response = api_manager.post("/api/v1/model-versions/rollback/",
-                                {"organization": "acme", "task": "lead_conversion"}, format="json")
+    response = api_manager.post(
+        "/api/v1/model-versions/rollback/", {"organization": "acme", "task": "lead_conversion"}, format="json"
+    )
 
     assert response.status_code == 200, response.content
     assert response.json()["id"] == previous.id and response.json()["status"] == "champion"

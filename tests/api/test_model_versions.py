@@ -28,8 +28,9 @@ def test_rep_cannot_promote(api_rep, tenant_a):
 
 
 def test_model_versions_are_read_only(api_manager, tenant_a):
-    response = api_manager.patch(f"/api/v1/model-versions/{tenant_a.model_version.id}/", {"status": "champion"},
-                                 format="json")
+    response = api_manager.patch(
+        f"/api/v1/model-versions/{tenant_a.model_version.id}/", {"status": "champion"}, format="json"
+    )
 
     assert response.status_code == 405
     assert "artifact_path" not in api_manager.get(f"/api/v1/model-versions/{tenant_a.model_version.id}/").json()
@@ -48,19 +49,30 @@ def test_service_validation_error_becomes_a_standard_400(api_manager, tenant_a, 
     response = api_manager.post(f"/api/v1/model-versions/{tenant_a.model_version.id}/promote/")
 
     assert response.status_code == 400
-    assert response.json() == {"error": {
-        "code": "invalid",
-        "message": "The candidate's ROC-AUC is below the champion's.",
-        "fields": {"non_field_errors": ["The candidate's ROC-AUC is below the champion's."]},
-    }}
+    assert response.json() == {
+        "error": {
+            "code": "invalid",
+            "message": "The candidate's ROC-AUC is below the champion's.",
+            "fields": {"non_field_errors": ["The candidate's ROC-AUC is below the champion's."]},
+        }
+    }
 
 
 def test_a_version_says_which_family_serves_and_why(api_manager, tenant_a):
-    gate = {"promote": True, "family": "logistic", "reasons": ["logistic serves: transformer is significantly worse"],
-            "family_choice": {"family": "logistic", "comparisons": [
-                {"a": "transformer", "b": "logistic", "difference": -0.04, "low": -0.06, "high": -0.02}]}}
-    version = ModelVersionFactory(organization=tenant_a.organization, architecture="logistic",
-                                  metrics={"roc_auc": 0.8, "family": "logistic", "gate": gate})
+    gate = {
+        "promote": True,
+        "family": "logistic",
+        "reasons": ["logistic serves: transformer is significantly worse"],
+        "family_choice": {
+            "family": "logistic",
+            "comparisons": [{"a": "transformer", "b": "logistic", "difference": -0.04, "low": -0.06, "high": -0.02}],
+        },
+    }
+    version = ModelVersionFactory(
+        organization=tenant_a.organization,
+        architecture="logistic",
+        metrics={"roc_auc": 0.8, "family": "logistic", "gate": gate},
+    )
 
     body = api_manager.get(f"/api/v1/model-versions/{version.id}/").json()
 

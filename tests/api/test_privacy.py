@@ -24,8 +24,11 @@ def test_export_by_contact_id(api_admin, tenant_a):
 
 
 def test_erase_by_email_in_a_named_organisation(api_admin, tenant_a):
-    response = api_admin.post("/api/v1/privacy/erase/", {"organization": tenant_a.organization.slug,
-                                                         "email": tenant_a.contact.email}, format="json")
+    response = api_admin.post(
+        "/api/v1/privacy/erase/",
+        {"organization": tenant_a.organization.slug, "email": tenant_a.contact.email},
+        format="json",
+    )
 
     assert response.status_code == 200 and response.json()["contacts"] == 1
     assert not Contact.objects.filter(pk=tenant_a.contact.id).exists()
@@ -33,11 +36,14 @@ def test_erase_by_email_in_a_named_organisation(api_admin, tenant_a):
     assert entry.actor_id == response.wsgi_request.user.id
 
 
-@pytest.mark.parametrize("body_of", [
-    lambda b: {"contact": b.contact.id},
-    lambda b: {"organization": b.organization.slug, "email": b.contact.email},
-    lambda b: {"organization": b.organization.id, "contact": b.contact.id},
-])
+@pytest.mark.parametrize(
+    "body_of",
+    [
+        lambda b: {"contact": b.contact.id},
+        lambda b: {"organization": b.organization.slug, "email": b.contact.email},
+        lambda b: {"organization": b.organization.id, "contact": b.contact.id},
+    ],
+)
 @pytest.mark.parametrize("verb", ["export", "erase"])
 def test_another_organisations_person_is_a_404(api_admin, tenant_b, body_of, verb):
     response = api_admin.post(f"/api/v1/privacy/{verb}/", body_of(tenant_b), format="json")
@@ -48,8 +54,11 @@ def test_another_organisations_person_is_a_404(api_admin, tenant_b, body_of, ver
 
 
 def test_own_organisation_with_a_foreign_contact_id_is_a_404(api_admin, tenant_a, tenant_b):
-    response = api_admin.post("/api/v1/privacy/erase/", {"organization": tenant_a.organization.slug,
-                                                         "contact": tenant_b.contact.id}, format="json")
+    response = api_admin.post(
+        "/api/v1/privacy/erase/",
+        {"organization": tenant_a.organization.slug, "contact": tenant_b.contact.id},
+        format="json",
+    )
 
     assert response.status_code == 404 and Contact.objects.filter(pk=tenant_b.contact.id).exists()
 
@@ -59,8 +68,9 @@ def test_only_admins_may_export_or_erase(tenant_a, role):
     client = client_for(member(tenant_a.organization, role))
 
     for verb in ("export", "erase"):
-        assert client.post(f"/api/v1/privacy/{verb}/", {"contact": tenant_a.contact.id},
-                           format="json").status_code == 403
+        assert (
+            client.post(f"/api/v1/privacy/{verb}/", {"contact": tenant_a.contact.id}, format="json").status_code == 403
+        )
     assert Contact.objects.filter(pk=tenant_a.contact.id).exists()
 
 

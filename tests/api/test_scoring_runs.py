@@ -11,9 +11,17 @@ from tests.factories import ModelVersionFactory, PredictionFactory
 def _run(model_version, *, score_psi: float, drift: str) -> ScoringRun:
     now = timezone.now()
     return ScoringRun.objects.create(
-        organization=model_version.organization, model_version=model_version, trigger=ScoringRun.Trigger.FULL,
-        started_at=now, finished_at=now, scored=120, overrides_kept=2,
-        score_histogram={"0-9": 100, "10-19": 20}, mean_probability=0.08, score_psi=score_psi, drift=drift,
+        organization=model_version.organization,
+        model_version=model_version,
+        trigger=ScoringRun.Trigger.FULL,
+        started_at=now,
+        finished_at=now,
+        scored=120,
+        overrides_kept=2,
+        score_histogram={"0-9": 100, "10-19": 20},
+        mean_probability=0.08,
+        score_psi=score_psi,
+        drift=drift,
         feature_psi={
             "lead_source": {"psi": 0.31, "band": "major", "label": "Lead source"},
             "open_deals": {"psi": 0.02, "band": "stable", "label": "Open deals"},
@@ -59,8 +67,12 @@ def test_scoring_runs_are_read_only(api_manager, tenant_a):
 def test_a_prediction_says_who_set_its_probability(api_rep, tenant_a):
     Prediction.objects.filter(contact=tenant_a.contact).update(is_current=False)
     pooled = PredictionFactory(
-        organization=tenant_a.organization, contact=tenant_a.contact, model_version=tenant_a.model_version,
-        probability=0.9, source=Prediction.Source.OVERRIDE, model_probability=0.35,
+        organization=tenant_a.organization,
+        contact=tenant_a.contact,
+        model_version=tenant_a.model_version,
+        probability=0.9,
+        source=Prediction.Source.OVERRIDE,
+        model_probability=0.35,
         note="Override by anna on 2026-11-28 (model: 0.35): Signed LOI",
     )
 

@@ -28,8 +28,9 @@ def upsert_path(request, monkeypatch):
 def erased(db):
     """Ada (P1) was erased from this connection; her address is tombstoned for the whole organisation."""
     connection = CRMConnectionFactory()
-    person_tombstone_add(organization_id=connection.organization_id, emails=[" Ada@Example.test "],
-                         records=[(connection.pk, "P1")])
+    person_tombstone_add(
+        organization_id=connection.organization_id, emails=[" Ada@Example.test "], records=[(connection.pk, "P1")]
+    )
     return connection
 
 
@@ -38,11 +39,15 @@ def _upsert(fn, connection, records):
 
 
 def test_the_sync_does_not_re_import_an_erased_contact(erased, upsert_path):
-    result = _upsert(contact_bulk_upsert, erased, [
-        {"external_id": "P1", "first_name": "Ada", "email": "changed@example.test"},  # same CRM record
-        {"external_id": "P9", "first_name": "Ada", "email": "ada@example.test"},  # a new record, same address
-        {"external_id": "P2", "first_name": "Grace", "email": "grace@example.test"},
-    ])
+    result = _upsert(
+        contact_bulk_upsert,
+        erased,
+        [
+            {"external_id": "P1", "first_name": "Ada", "email": "changed@example.test"},  # same CRM record
+            {"external_id": "P9", "first_name": "Ada", "email": "ada@example.test"},  # a new record, same address
+            {"external_id": "P2", "first_name": "Grace", "email": "grace@example.test"},
+        ],
+    )
 
     assert (result.created, result.erased, result.failed) == (1, 2, 0)
     assert list(Contact.objects.values_list("external_id", flat=True)) == ["P2"]
@@ -51,11 +56,20 @@ def test_the_sync_does_not_re_import_an_erased_contact(erased, upsert_path):
 def test_their_activities_are_left_out_and_deals_lose_the_link(erased, upsert_path):
     _upsert(contact_bulk_upsert, erased, [{"external_id": "P2", "first_name": "Grace"}])
 
-    activities = _upsert(activity_bulk_upsert, erased, [
-        {"external_id": "A1", "kind": "note", "occurred_at": "2024-01-01T00:00:00Z", "body": "Ada's note",
-         "contact_external_id": "P1"},
-        {"external_id": "A2", "kind": "note", "occurred_at": "2024-01-01T00:00:00Z", "contact_external_id": "P2"},
-    ])
+    activities = _upsert(
+        activity_bulk_upsert,
+        erased,
+        [
+            {
+                "external_id": "A1",
+                "kind": "note",
+                "occurred_at": "2024-01-01T00:00:00Z",
+                "body": "Ada's note",
+                "contact_external_id": "P1",
+            },
+            {"external_id": "A2", "kind": "note", "occurred_at": "2024-01-01T00:00:00Z", "contact_external_id": "P2"},
+        ],
+    )
     deals = _upsert(deal_bulk_upsert, erased, [{"external_id": "D1", "name": "Engines", "contact_external_id": "P1"}])
 
     assert (activities.created, activities.erased, activities.failed) == (1, 1, 0)  # no row error either

@@ -252,8 +252,16 @@ def test_fast_path_and_orm_path_give_identical_rows(conn, monkeypatch):
     assert outcomes[True] == outcomes[False] == [(2, 0, 0, []), (1, 1, 1, [(2, "lifecycle_stage")])]
     assert Contact.objects.get(connection=conn, external_id="4").first_name == "\\N"
     fields = [
-        "external_id", "first_name", "last_name", "converted_at", "email", "opted_out", "remote_created_at",
-        "lifecycle_stage", "properties", "deleted_at",
+        "external_id",
+        "first_name",
+        "last_name",
+        "converted_at",
+        "email",
+        "opted_out",
+        "remote_created_at",
+        "lifecycle_stage",
+        "properties",
+        "deleted_at",
     ]
     rows = {
         c.pk: list(Contact.objects.filter(connection=c).order_by("external_id").values_list(*fields))

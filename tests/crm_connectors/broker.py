@@ -29,7 +29,9 @@ def broker_down() -> Iterator[None]:
     keys = ("broker_url", "broker_write_url", "broker_read_url", "broker_transport_options")
     saved = {key: app.conf[key] for key in keys}
     app.conf.update(
-        broker_url=DEAD_BROKER_URL, broker_write_url=DEAD_BROKER_URL, broker_read_url=DEAD_BROKER_URL,
+        broker_url=DEAD_BROKER_URL,
+        broker_write_url=DEAD_BROKER_URL,
+        broker_read_url=DEAD_BROKER_URL,
         broker_transport_options={},
     )
     _pools_reset()

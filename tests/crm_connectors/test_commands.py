@@ -40,8 +40,16 @@ def test_connect_then_sync_csv_inline_and_async(
 
     connection_id = int(
         _call(
-            "crm_connect", "csv", "--org", CSV_ORG_SLUG, "--name", "files",
-            "--path", str(csv_root), "--mapping", "mapping.yaml",
+            "crm_connect",
+            "csv",
+            "--org",
+            CSV_ORG_SLUG,
+            "--name",
+            "files",
+            "--path",
+            str(csv_root),
+            "--mapping",
+            "mapping.yaml",
         )
     )
     assert CRMConnection.objects.get(pk=connection_id).config == {"path": str(csv_root), "mapping_file": "mapping.yaml"}
@@ -62,8 +70,18 @@ def test_connect_then_sync_csv_inline_and_async(
 def test_crm_connect_stores_secrets_in_credentials_only():
     _call("org_create", "acme")
     connection_id = int(
-        _call("crm_connect", "test-paged", "--org", "acme", "--name", "crm", "--base-url", "http://127.0.0.1:9",
-              "--token", "tok-123")
+        _call(
+            "crm_connect",
+            "test-paged",
+            "--org",
+            "acme",
+            "--name",
+            "crm",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--token",
+            "tok-123",
+        )
     )
     connection = CRMConnection.objects.get(pk=connection_id)
     assert connection.config == {"base_url": "http://127.0.0.1:9"}

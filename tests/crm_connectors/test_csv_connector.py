@@ -65,8 +65,12 @@ def test_bad_cells_are_reported_with_line_column_reason_and_good_rows_kept(csv_r
     assert ada["remote_created_at"] == dt.datetime(2024, 1, 2, 8, 0, tzinfo=dt.UTC)
     assert _errors([page]) == [
         (3, "Email", "'bob-at-x' is not an email address"),
-        (4, "Stage", "'prospect' is not one of: subscriber, lead, mql, sql, opportunity, customer, other "
-                     "(map synonyms under `values`)"),
+        (
+            4,
+            "Stage",
+            "'prospect' is not one of: subscriber, lead, mql, sql, opportunity, customer, other "
+            "(map synonyms under `values`)",
+        ),
         (4, "Created", "'02/01/2024' is not a date (an ISO 8601 date)"),
         (5, "Contact ID", "duplicate external id (first on line 2)"),
         (6, "Contact ID", "external id is empty"),
@@ -93,8 +97,12 @@ def test_date_format_separators_synonyms_and_timezone(csv_root):
             "deals": {
                 "file": "deals.csv",
                 "columns": {
-                    "external_id": "ID", "name": "Deal", "amount": "Value", "status": "Outcome",
-                    "close_date": "Closes", "remote_created_at": "Created",
+                    "external_id": "ID",
+                    "name": "Deal",
+                    "amount": "Value",
+                    "status": "Outcome",
+                    "close_date": "Closes",
+                    "remote_created_at": "Created",
                 },
                 "values": {"status": {"closed won": "won"}},
             }
@@ -213,12 +221,29 @@ def test_symlink_out_of_the_root_is_refused(csv_root, tmp_path_factory):
     [
         ({"objects": {"leads": {}}}, "unknown key"),
         ({"objects": {"companies": {"file": "c.csv", "columns": {"external_id": "ID"}}}}, "must map name"),
-        ({"objects": {"companies": {"file": "c.csv", "columns": {"external_id": "ID", "name": "N", "size": "S"}}}},
-         "unknown field"),
-        ({"encoding": "utf-9", "objects": {"companies": {"file": "c", "columns": {"external_id": "a", "name": "b"}}}},
-         "unknown encoding"),
-        ({"objects": {"deals": {"file": "d.csv", "columns": {"external_id": "a", "name": "b"},
-                                "values": {"status": {"Closed Won": "victory"}}}}}, "not one of"),
+        (
+            {"objects": {"companies": {"file": "c.csv", "columns": {"external_id": "ID", "name": "N", "size": "S"}}}},
+            "unknown field",
+        ),
+        (
+            {
+                "encoding": "utf-9",
+                "objects": {"companies": {"file": "c", "columns": {"external_id": "a", "name": "b"}}},
+            },
+            "unknown encoding",
+        ),
+        (
+            {
+                "objects": {
+                    "deals": {
+                        "file": "d.csv",
+                        "columns": {"external_id": "a", "name": "b"},
+                        "values": {"status": {"Closed Won": "victory"}},
+                    }
+                }
+            },
+            "not one of",
+        ),
     ],
 )
 def test_bad_mapping_is_a_clear_connector_error(csv_root, mapping, message):

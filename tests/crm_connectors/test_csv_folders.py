@@ -55,8 +55,9 @@ def test_saving_a_connection_outside_its_organisations_folder_is_refused(db, vic
     path = str(victim_export) if path == "__VICTIM__" else path
 
     with pytest.raises(ConnectorError, match="outside the folders CSV imports may read"):
-        connection_create(organization=attacker, kind="csv", name="steal", config={"path": path,
-                                                                                   "mapping": basic_mapping()})
+        connection_create(
+            organization=attacker, kind="csv", name="steal", config={"path": path, "mapping": basic_mapping()}
+        )
     assert not CRMConnection.objects.exists()
 
 
@@ -64,9 +65,17 @@ def test_saving_a_connection_outside_its_organisations_folder_is_refused(db, vic
     "config",
     [
         {"path": "export", "mapping_file": "../../victim/export/mapping.yaml"},
-        {"path": "export", "mapping": {"objects": {"contacts": {"file": "../../victim/export/contacts.csv",
-                                                                "columns": {"external_id": "Contact ID",
-                                                                            "email": "Email"}}}}},
+        {
+            "path": "export",
+            "mapping": {
+                "objects": {
+                    "contacts": {
+                        "file": "../../victim/export/contacts.csv",
+                        "columns": {"external_id": "Contact ID", "email": "Email"},
+                    }
+                }
+            },
+        },
     ],
 )
 def test_saving_a_mapping_that_names_files_outside_is_refused(db, victim_export, config):
@@ -75,8 +84,12 @@ def test_saving_a_mapping_that_names_files_outside_is_refused(db, victim_export,
 
 
 def test_a_path_inside_the_own_folder_is_accepted_before_the_folder_exists(db, import_root):
-    connection = connection_create(organization=OrganizationFactory(slug="acme"), kind="csv", name="later",
-                                   config={"path": "weekly", "mapping": basic_mapping()})
+    connection = connection_create(
+        organization=OrganizationFactory(slug="acme"),
+        kind="csv",
+        name="later",
+        config={"path": "weekly", "mapping": basic_mapping()},
+    )
 
     assert connection.config["path"] == "weekly"
 
@@ -86,8 +99,10 @@ def test_sync_refuses_another_organisations_folder_even_when_the_saved_config_po
     existed (or straight into the database) is refused when it syncs, and nothing is imported."""
     attacker = OrganizationFactory(slug="attacker")
     connection = CRMConnection.objects.create(
-        organization=attacker, kind="csv", name="steal", config={"path": str(victim_export),
-                                                                 "mapping": basic_mapping()},
+        organization=attacker,
+        kind="csv",
+        name="steal",
+        config={"path": str(victim_export), "mapping": basic_mapping()},
     )
 
     run = connection_sync(connection_id=connection.pk)
@@ -100,8 +115,9 @@ def test_a_symlink_into_another_organisations_folder_is_refused_at_sync(db, vict
     attacker = OrganizationFactory(slug="attacker")
     own = import_root / "attacker" / "export"
     own.mkdir(parents=True)
-    connection = connection_create(organization=attacker, kind="csv", name="files",
-                                   config={"path": "export", "mapping": basic_mapping()})
+    connection = connection_create(
+        organization=attacker, kind="csv", name="files", config={"path": "export", "mapping": basic_mapping()}
+    )
     (own / "contacts.csv").symlink_to(victim_export / "contacts.csv")  # placed after the save-time check
 
     run = connection_sync(connection_id=connection.pk)
@@ -112,8 +128,9 @@ def test_a_symlink_into_another_organisations_folder_is_refused_at_sync(db, vict
 
 def test_the_owner_imports_its_own_folder_with_a_relative_path(db, victim_export):
     victim = OrganizationFactory(slug="victim")
-    connection = connection_create(organization=victim, kind="csv", name="files",
-                                   config={"path": "export", "mapping": CONTACTS_ONLY})
+    connection = connection_create(
+        organization=victim, kind="csv", name="files", config={"path": "export", "mapping": CONTACTS_ONLY}
+    )
 
     run = connection_sync(connection_id=connection.pk)
 
@@ -123,8 +140,11 @@ def test_the_owner_imports_its_own_folder_with_a_relative_path(db, victim_export
 
 def test_a_connector_not_bound_to_an_organisation_reads_nothing(victim_export):
     with pytest.raises(ConnectorError, match="organisation"):
-        list(_bound({"path": str(victim_export)}, organization_slug="").iter_changes(
-            object_type="contacts", cursor={}, full=False))
+        list(
+            _bound({"path": str(victim_export)}, organization_slug="").iter_changes(
+                object_type="contacts", cursor={}, full=False
+            )
+        )
 
 
 def test_an_organisation_named_like_the_app_data_cannot_read_it(tmp_path, settings):
@@ -140,7 +160,9 @@ def test_an_organisation_named_like_the_app_data_cannot_read_it(tmp_path, settin
 
 def test_the_default_import_root_holds_neither_the_model_store_nor_the_database():
     roots = [Path(root).resolve() for root in django_settings.CSV_IMPORT_ROOTS]
-    protected = [Path(django_settings.MODEL_STORE_DIR).resolve(), Path(django_settings.VAR_DIR).resolve()
-                 / "salesai.sqlite3"]
+    protected = [
+        Path(django_settings.MODEL_STORE_DIR).resolve(),
+        Path(django_settings.VAR_DIR).resolve() / "salesai.sqlite3",
+    ]
 
     assert roots and not any(path.is_relative_to(root) for root in roots for path in protected)

@@ -46,7 +46,9 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?")[0]
-                server.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body})
+                server.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
                 script = server.scripts.get(path)
                 if not script:
                     status, headers, payload = 404, {}, {"message": "no script"}
@@ -160,7 +162,10 @@ def test_timeouts_and_connection_errors_are_retried(sleeps):
         return httpx.Response(200, json={"fine": True})
 
     client = CRMHttpClient(
-        base_url="http://crm.test", auth=BearerTokenAuth(SECRET), transport=httpx.MockTransport(handler), sleep=sleeps.append
+        base_url="http://crm.test",
+        auth=BearerTokenAuth(SECRET),
+        transport=httpx.MockTransport(handler),
+        sleep=sleeps.append,
     )
     assert client.get_json("/x") == {"fine": True}
     assert calls["n"] == 3 and len(sleeps) == 2
@@ -324,7 +329,11 @@ def test_oauth_second_401_is_an_error_not_a_loop(server, sleeps):
     server.script("/oauth/v1/token", (200, {}, token_endpoint(issued)))
     server.script("/data", (401, {}, {"message": "nope"}))
     auth = OAuth2RefreshAuth(
-        token_url=f"{server.url}/oauth/v1/token", client_id="c", client_secret="s", refresh_token="r0", access_token="a0"
+        token_url=f"{server.url}/oauth/v1/token",
+        client_id="c",
+        client_secret="s",
+        refresh_token="r0",
+        access_token="a0",
     )
     with make_client(server, sleeps, auth=auth) as client, pytest.raises(CRMHttpError) as info:
         client.get_json("/data")
@@ -356,7 +365,11 @@ def test_oauth_without_access_token_fetches_one_first(server, sleeps):
     server.script("/data", (200, {}, protected_endpoint({"access-1"})))
     saved: list = []
     auth = OAuth2RefreshAuth(
-        token_url=f"{server.url}/oauth/v1/token", client_id="c", client_secret="s", refresh_token="keep-me", on_tokens=saved.append
+        token_url=f"{server.url}/oauth/v1/token",
+        client_id="c",
+        client_secret="s",
+        refresh_token="keep-me",
+        on_tokens=saved.append,
     )
     with make_client(server, sleeps, auth=auth) as client:
         assert client.get_json("/data")["valid"] is True
@@ -384,7 +397,11 @@ def test_oauth_not_expired_uses_stored_token(server, sleeps):
 def test_oauth_refused_refresh_raises_auth_refresh_failed_without_secrets(server, sleeps):
     server.script(
         "/oauth/v1/token",
-        (400, {}, {"status": "BAD_REFRESH_TOKEN", "message": "refresh token r-topsecret is invalid", "refresh_token": "x"}),
+        (
+            400,
+            {},
+            {"status": "BAD_REFRESH_TOKEN", "message": "refresh token r-topsecret is invalid", "refresh_token": "x"},
+        ),
     )
     server.script("/data", (401, {}, {}))
     auth = OAuth2RefreshAuth(
@@ -492,7 +509,11 @@ def test_client_draws_from_budget(server):
 def test_on_response_sees_every_response(server, sleeps):
     seen = []
     server.script("/x", (500, {}, {}), (200, {"X-HubSpot-RateLimit-Remaining": "42"}, {}))
-    with make_client(server, sleeps, on_response=lambda r: seen.append((r.status_code, r.headers.get("x-hubspot-ratelimit-remaining")))) as client:
+    with make_client(
+        server,
+        sleeps,
+        on_response=lambda r: seen.append((r.status_code, r.headers.get("x-hubspot-ratelimit-remaining"))),
+    ) as client:
         client.get_json("/x")
     assert seen == [(500, None), (200, "42")]
 
@@ -543,8 +564,12 @@ def test_a_base_url_outside_the_vendor_hosts_is_refused_before_any_request(no_al
 
     calls = []
     with pytest.raises(HostNotAllowed, match="CRM_ALLOWED_HOSTS"):
-        CRMHttpClient(base_url="https://metadata.internal.example", auth=BearerTokenAuth(SECRET),
-                      vendor_hosts=HUBSPOT_HOSTS, transport=recording_transport(calls))
+        CRMHttpClient(
+            base_url="https://metadata.internal.example",
+            auth=BearerTokenAuth(SECRET),
+            vendor_hosts=HUBSPOT_HOSTS,
+            transport=recording_transport(calls),
+        )
     assert calls == []
 
 
@@ -552,8 +577,13 @@ def test_an_absolute_url_to_another_host_never_gets_the_credentials(no_allow_lis
     from crm_connectors.http import HostNotAllowed
 
     calls = []
-    client = CRMHttpClient(base_url="https://api.hubapi.com", auth=BearerTokenAuth(SECRET), vendor_hosts=HUBSPOT_HOSTS,
-                           transport=recording_transport(calls), sleep=sleeps.append)
+    client = CRMHttpClient(
+        base_url="https://api.hubapi.com",
+        auth=BearerTokenAuth(SECRET),
+        vendor_hosts=HUBSPOT_HOSTS,
+        transport=recording_transport(calls),
+        sleep=sleeps.append,
+    )
     with pytest.raises(HostNotAllowed):
         client.get_json("http://169.254.169.254/latest/meta-data/")
     client.get_json("/crm/v3/objects/contacts")
@@ -580,8 +610,21 @@ def test_an_allow_listed_private_ip_still_needs_its_network(settings):
 
 
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-                "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1"],
+    "address",
+    [
+        "127.0.0.1",
+        "10.0.0.1",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+    ],
 )
 def test_private_loopback_link_local_and_mapped_addresses_are_refused(no_allow_list, address):
     from crm_connectors.http import address_allowed
@@ -602,7 +645,9 @@ def test_a_name_resolving_to_loopback_is_refused_when_connecting(server, sleeps,
     settings.CRM_ALLOWED_HOSTS, settings.CRM_ALLOWED_NETWORKS = ["localhost"], []
     port = server.url.rsplit(":", 1)[1]
     server.script("/x", (200, {}, {"ok": 1}))
-    with CRMHttpClient(base_url=f"http://localhost:{port}", auth=BearerTokenAuth(SECRET), sleep=sleeps.append) as client:
+    with CRMHttpClient(
+        base_url=f"http://localhost:{port}", auth=BearerTokenAuth(SECRET), sleep=sleeps.append
+    ) as client:
         with pytest.raises(HostNotAllowed, match="resolves to"):
             client.get_json("/x")
 
@@ -613,9 +658,14 @@ def test_oauth_refresh_never_sends_the_refresh_token_to_a_foreign_host(no_allow_
     from crm_connectors.http import HostNotAllowed
 
     calls = []
-    auth = OAuth2RefreshAuth(token_url="http://169.254.169.254/token", client_id="c", client_secret="s",
-                             refresh_token="r-secret", vendor_hosts=HUBSPOT_HOSTS,
-                             http=httpx.Client(transport=recording_transport(calls)))
+    auth = OAuth2RefreshAuth(
+        token_url="http://169.254.169.254/token",
+        client_id="c",
+        client_secret="s",
+        refresh_token="r-secret",
+        vendor_hosts=HUBSPOT_HOSTS,
+        http=httpx.Client(transport=recording_transport(calls)),
+    )
     with pytest.raises(HostNotAllowed):
         auth.refresh()
     assert calls == []

@@ -57,5 +57,7 @@ def test_listed_ids_are_concatenated_and_a_completed_listing_closes_its_batch():
     first.listed_external_ids, second.listed_external_ids = ["a", "gone-from-page"], ["b"]
     second.listing_complete = True
     merged = list(pages_batched([first, second, after], max_records=100))
-    assert [(p.listed_external_ids, p.listing_complete) for p in merged] == [(["a", "gone-from-page", "b"], True),
-                                                                             (None, False)]
+    assert [(p.listed_external_ids, p.listing_complete) for p in merged] == [
+        (["a", "gone-from-page", "b"], True),
+        (None, False),
+    ]

@@ -16,15 +16,20 @@ pytestmark = pytest.mark.django_db
 def rows():
     connection = CRMConnectionFactory(kind="hubspot")
     other = CRMConnectionFactory(kind="hubspot", organization=connection.organization)
-    contacts = {external_id: ContactFactory(organization=connection.organization, connection=connection,
-                                            external_id=external_id) for external_id in ("1", "2", "3", "4")}
+    contacts = {
+        external_id: ContactFactory(
+            organization=connection.organization, connection=connection, external_id=external_id
+        )
+        for external_id in ("1", "2", "3", "4")
+    }
     stranger = ContactFactory(organization=connection.organization, connection=other, external_id="9")
     return connection, contacts, stranger
 
 
 def live(connection) -> list[str]:
-    return sorted(Contact.objects.filter(connection=connection, deleted_at__isnull=True)
-                  .values_list("external_id", flat=True))
+    return sorted(
+        Contact.objects.filter(connection=connection, deleted_at__isnull=True).values_list("external_id", flat=True)
+    )
 
 
 def test_rows_the_listing_did_not_name_are_soft_deleted(rows):

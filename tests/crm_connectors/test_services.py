@@ -62,7 +62,10 @@ def test_connection_create_refuses_to_change_kind(csv_root):
 def test_credentials_are_encrypted_at_rest_and_kept_on_update():
     org = OrganizationFactory()
     connection = connection_create(
-        organization=org, kind="csv", name="crm", config={"path": ".", "mapping": {}},
+        organization=org,
+        kind="csv",
+        name="crm",
+        config={"path": ".", "mapping": {}},
         credentials={"token": "pat-na1-very-secret"},
     )
     with db_connection.cursor() as cursor:

@@ -218,7 +218,9 @@ def test_records_changed_signal_carries_changed_contact_ids(
         assert event["contact_ids"] == sorted(ids.values())
         assert event["company_ids"] == [Company.objects.get().pk]
         assert (event["organization_id"], event["connection_id"], event["sync_run_id"]) == (
-            connection.organization_id, connection.pk, run.pk
+            connection.organization_id,
+            connection.pk,
+            run.pk,
         )
 
         with django_capture_on_commit_callbacks(execute=True):
@@ -253,13 +255,19 @@ def test_a_failing_records_changed_receiver_does_not_fail_the_sync(
 
 def test_rotated_credentials_are_saved_even_when_the_run_fails():
     connection = connection_create(
-        organization=OrganizationFactory(), kind="test-rotating", name="oauth",
+        organization=OrganizationFactory(),
+        kind="test-rotating",
+        name="oauth",
         credentials={"client_id": "id", "refresh_token": "old-refresh"},
     )
     run = connection_sync(connection_id=connection.pk)
     assert run.status == SyncRun.Status.FAILED
     connection.refresh_from_db()
-    assert connection.credentials == {"client_id": "id", "access_token": "new-access", "refresh_token": "rotated-refresh"}
+    assert connection.credentials == {
+        "client_id": "id",
+        "access_token": "new-access",
+        "refresh_token": "rotated-refresh",
+    }
     with db_connection.cursor() as cursor:  # the column itself holds ciphertext only
         cursor.execute("SELECT credentials FROM crm_connectors_crmconnection WHERE id = %s", [connection.pk])
         (raw,) = cursor.fetchone()

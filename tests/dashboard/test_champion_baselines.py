@@ -3,15 +3,25 @@ candidate the gate kept is shown as such, never as "no model yet"."""
 
 from ml.models import ModelVersion
 
-GATE = {"promote": True, "family": "lightgbm", "reasons": [
-    "lightgbm serves: transformer is significantly worse",
-    "transformer 0.8400 vs lightgbm 0.8700: difference -0.0300, 95% CI [-0.0500, -0.0100] on 900 rows"]}
+GATE = {
+    "promote": True,
+    "family": "lightgbm",
+    "reasons": [
+        "lightgbm serves: transformer is significantly worse",
+        "transformer 0.8400 vs lightgbm 0.8700: difference -0.0300, 95% CI [-0.0500, -0.0100] on 900 rows",
+    ],
+}
 
 
 def test_champion_card_compares_every_family_and_says_which_serves(client_a, tenant_a):
-    metrics = {"roc_auc": 0.870, "brier": 0.099, "family": "lightgbm", "gate": GATE,
-               "transformer": {"roc_auc": 0.840, "brier": 0.104},
-               "baselines": {"lightgbm": {"roc_auc": 0.870, "brier": 0.099}, "logistic": {"error": "one class"}}}
+    metrics = {
+        "roc_auc": 0.870,
+        "brier": 0.099,
+        "family": "lightgbm",
+        "gate": GATE,
+        "transformer": {"roc_auc": 0.840, "brier": 0.104},
+        "baselines": {"lightgbm": {"roc_auc": 0.870, "brier": 0.099}, "logistic": {"error": "one class"}},
+    }
     ModelVersion.objects.filter(id=tenant_a.model_version.id).update(
         status=ModelVersion.Status.CHAMPION, architecture="lightgbm", metrics=metrics
     )
@@ -36,7 +46,8 @@ def test_versions_trained_without_baselines_show_no_comparison(client_a, tenant_
 def test_a_kept_candidate_is_shown_with_the_gates_reasons(client_a, tenant_a):
     kept = {**GATE, "promote": False, "reasons": ["worse than the champion: candidate 0.80 vs champion 0.85"]}
     ModelVersion.objects.filter(id=tenant_a.model_version.id).update(
-        status=ModelVersion.Status.CANDIDATE, metrics={"roc_auc": 0.80, "gate": kept})
+        status=ModelVersion.Status.CANDIDATE, metrics={"roc_auc": 0.80, "gate": kept}
+    )
 
     html = client_a.get("/app/").content.decode()
 

@@ -19,8 +19,16 @@ FACTORS = [
 def _account(organization, probability, *, factors=FACTORS, **extra):
     company = CompanyFactory(organization=organization)
     model_version = ModelVersionFactory(organization=organization, task=Task.CHURN)
-    PredictionFactory(organization=organization, company=company, contact=None, task=Task.CHURN,
-                      model_version=model_version, probability=probability, top_factors=factors, **extra)
+    PredictionFactory(
+        organization=organization,
+        company=company,
+        contact=None,
+        task=Task.CHURN,
+        model_version=model_version,
+        probability=probability,
+        top_factors=factors,
+        **extra,
+    )
     return company
 
 

@@ -7,10 +7,16 @@ from tests.factories import ActivityFactory, PredictionFactory
 
 
 def test_contact_page_shows_score_factors_activities_and_history(client_a, tenant_a):
-    older = PredictionFactory(organization=tenant_a.organization, contact=tenant_a.contact,
-                              model_version=tenant_a.model_version, probability=0.31, is_current=False)
-    call = ActivityFactory(organization=tenant_a.organization, contact=tenant_a.contact, kind="call",
-                           subject="Discovery call booked")
+    older = PredictionFactory(
+        organization=tenant_a.organization,
+        contact=tenant_a.contact,
+        model_version=tenant_a.model_version,
+        probability=0.31,
+        is_current=False,
+    )
+    call = ActivityFactory(
+        organization=tenant_a.organization, contact=tenant_a.contact, kind="call", subject="Discovery call booked"
+    )
 
     response = client_a.get(f"/app/contacts/{tenant_a.contact.id}/")
 
@@ -26,15 +32,28 @@ def test_contact_page_shows_score_factors_activities_and_history(client_a, tenan
 
 def test_foreign_contact_is_404(client_a, tenant_a, tenant_b):
     assert client_a.get(f"/app/contacts/{tenant_b.contact.id}/").status_code == 404
-    assert client_a.post(f"/app/contacts/{tenant_b.contact.id}/feedback/",
-                         {"prediction_id": tenant_b.prediction.id, "verdict": "agree"}).status_code == 404
+    assert (
+        client_a.post(
+            f"/app/contacts/{tenant_b.contact.id}/feedback/",
+            {"prediction_id": tenant_b.prediction.id, "verdict": "agree"},
+        ).status_code
+        == 404
+    )
 
 
 def test_feedback_form_records_the_users_verdict(client_a, rep_a, tenant_a):
     url = f"/app/contacts/{tenant_a.contact.id}/feedback/"
 
-    response = client_a.post(url, {"prediction_id": tenant_a.prediction.id, "verdict": "override",
-                                   "override_score": "70", "reason": "Champion left the company"}, follow=True)
+    response = client_a.post(
+        url,
+        {
+            "prediction_id": tenant_a.prediction.id,
+            "verdict": "override",
+            "override_score": "70",
+            "reason": "Champion left the company",
+        },
+        follow=True,
+    )
 
     feedback = Feedback.objects.get(user=rep_a)
     assert (feedback.prediction, feedback.verdict, feedback.override_value) == (tenant_a.prediction, "override", 0.7)
@@ -44,8 +63,10 @@ def test_feedback_form_records_the_users_verdict(client_a, rep_a, tenant_a):
 
 
 def test_override_without_estimate_is_rejected_on_the_page(client_a, rep_a, tenant_a):
-    response = client_a.post(f"/app/contacts/{tenant_a.contact.id}/feedback/",
-                             {"prediction_id": tenant_a.prediction.id, "verdict": "override"})
+    response = client_a.post(
+        f"/app/contacts/{tenant_a.contact.id}/feedback/",
+        {"prediction_id": tenant_a.prediction.id, "verdict": "override"},
+    )
 
     assert response.status_code == 400
     assert "Give your own estimate when you override the score." in response.content.decode()
@@ -56,8 +77,9 @@ def test_prediction_of_another_contact_or_org_is_refused(client_a, rep_a, tenant
     other_contact_prediction = PredictionFactory(organization=tenant_a.organization)
 
     for prediction in (tenant_b.prediction, other_contact_prediction):
-        response = client_a.post(f"/app/contacts/{tenant_a.contact.id}/feedback/",
-                                 {"prediction_id": prediction.id, "verdict": "agree"})
+        response = client_a.post(
+            f"/app/contacts/{tenant_a.contact.id}/feedback/", {"prediction_id": prediction.id, "verdict": "agree"}
+        )
         assert response.status_code == 400
         assert "That score no longer exists" in response.content.decode()
     assert not Feedback.objects.filter(user=rep_a).exists()
@@ -67,8 +89,9 @@ def test_feedback_post_needs_a_csrf_token(rep_a, tenant_a):
     client = Client(enforce_csrf_checks=True)
     client.force_login(rep_a)
 
-    response = client.post(f"/app/contacts/{tenant_a.contact.id}/feedback/",
-                           {"prediction_id": tenant_a.prediction.id, "verdict": "agree"})
+    response = client.post(
+        f"/app/contacts/{tenant_a.contact.id}/feedback/", {"prediction_id": tenant_a.prediction.id, "verdict": "agree"}
+    )
 
     assert response.status_code == 403
     assert not Feedback.objects.filter(user=rep_a).exists()

@@ -29,8 +29,9 @@ def _request_draft(page, base_url: str, contact_id: int, intent: str, queued: li
 def test_rep_requests_reviews_edits_and_accepts_drafts(live_server, transactional_db, browser_page, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     tenant = make_tenant("acme")
-    EmailSettings.objects.create(organization=tenant.organization, backend="composer",
-                                 sender_postal_address="Acme, 5 Harbour Road, Hamburg")
+    EmailSettings.objects.create(
+        organization=tenant.organization, backend="composer", sender_postal_address="Acme, 5 Harbour Road, Hamburg"
+    )
     user = MembershipFactory(organization=tenant.organization, role=Membership.Role.REP).user
     page = browser_page
     queued: list[int] = []

@@ -14,8 +14,9 @@ ADDRESS = "Acme Corp, 5 Harbour Road, Hamburg"
 @pytest.fixture
 def email_settings_a(tenant_a):
     # The composer: deterministic and fast; the page does not care which backend wrote the draft.
-    return EmailSettings.objects.create(organization=tenant_a.organization, backend="composer",
-                                        sender_postal_address=ADDRESS)
+    return EmailSettings.objects.create(
+        organization=tenant_a.organization, backend="composer", sender_postal_address=ADDRESS
+    )
 
 
 def _request(client, contact, **fields):
@@ -31,8 +32,9 @@ def _ready_email(client, tenant, rep):
 
 
 def test_contact_page_offers_the_draft_form_with_the_contacts_deals(client_a, tenant_a, tenant_b):
-    other_contacts_deal = DealFactory(organization=tenant_a.organization, company=tenant_a.company,
-                                      contact=None, name="Company-wide renewal")
+    other_contacts_deal = DealFactory(
+        organization=tenant_a.organization, company=tenant_a.company, contact=None, name="Company-wide renewal"
+    )
 
     html = client_a.get(f"/app/contacts/{tenant_a.contact.id}/").content.decode()
 
@@ -44,13 +46,16 @@ def test_contact_page_offers_the_draft_form_with_the_contacts_deals(client_a, te
     assert f'<option value="{tenant_b.deal.id}">' not in html
 
 
-def test_requesting_a_draft_queues_it_and_the_page_refreshes_until_ready(client_a, rep_a, tenant_a,
-                                                                          email_settings_a):
+def test_requesting_a_draft_queues_it_and_the_page_refreshes_until_ready(client_a, rep_a, tenant_a, email_settings_a):
     response = _request(client_a, tenant_a.contact, deal=str(tenant_a.deal.id), tone="formal", length="medium")
 
     email = GeneratedEmail.objects.get(contact=tenant_a.contact)
-    assert (email.status, email.intent, email.deal_id, email.requested_by) == ("queued", "deal_nudge",
-                                                                               tenant_a.deal.id, rep_a)
+    assert (email.status, email.intent, email.deal_id, email.requested_by) == (
+        "queued",
+        "deal_nudge",
+        tenant_a.deal.id,
+        rep_a,
+    )
     assert email.options == {"tone": "formal", "length": "medium"}
     assert response.headers["Location"] == f"/app/emails/{email.id}/"
 
@@ -87,18 +92,45 @@ def test_review_page_shows_draft_citations_and_guardrail_report(client_a, rep_a,
 
 def test_report_lists_violations_caught_in_earlier_attempts(client_a, tenant_a):
     email = GeneratedEmail.objects.create(
-        organization=tenant_a.organization, contact=tenant_a.contact, intent="deal_nudge", status="ready",
-        subject="Next steps", body="Hi there.", backend="composer", model_name="composer", fallback_used=True,
+        organization=tenant_a.organization,
+        contact=tenant_a.contact,
+        intent="deal_nudge",
+        status="ready",
+        subject="Next steps",
+        body="Hi there.",
+        backend="composer",
+        model_name="composer",
+        fallback_used=True,
         latency_seconds=4.25,
         guardrail_report={
-            "passed": True, "violations": [], "fallback_used": True,
+            "passed": True,
+            "violations": [],
+            "fallback_used": True,
             "attempts": [
-                {"backend": "local", "model": "tiny", "seconds": 2.0, "passed": False, "error": "",
-                 "violations": [{"code": "ungrounded_amount", "text": "$99,000", "message": "not in the CRM"}]},
-                {"backend": "local", "model": "tiny", "seconds": 0.1, "passed": False, "error": "timed out",
-                 "violations": []},
-                {"backend": "composer", "model": "composer", "seconds": 0.01, "passed": True, "violations": [],
-                 "error": ""},
+                {
+                    "backend": "local",
+                    "model": "tiny",
+                    "seconds": 2.0,
+                    "passed": False,
+                    "error": "",
+                    "violations": [{"code": "ungrounded_amount", "text": "$99,000", "message": "not in the CRM"}],
+                },
+                {
+                    "backend": "local",
+                    "model": "tiny",
+                    "seconds": 0.1,
+                    "passed": False,
+                    "error": "timed out",
+                    "violations": [],
+                },
+                {
+                    "backend": "composer",
+                    "model": "composer",
+                    "seconds": 0.01,
+                    "passed": True,
+                    "violations": [],
+                    "error": "",
+                },
             ],
         },
     )
@@ -114,14 +146,21 @@ def test_report_lists_violations_caught_in_earlier_attempts(client_a, tenant_a):
 def test_refused_contacts_get_the_reason_and_nothing_is_stored(client_a, tenant_a, email_settings_a):
     opted_out = ContactFactory(organization=tenant_a.organization, opted_out=True)
     suppressed = ContactFactory(organization=tenant_a.organization, email="Bounced@Example.test")
-    EmailSuppression.objects.create(organization=tenant_a.organization, email="bounced@example.test",
-                                    reason="hard bounce")
+    EmailSuppression.objects.create(
+        organization=tenant_a.organization, email="bounced@example.test", reason="hard bounce"
+    )
     no_address = ContactFactory(organization=tenant_a.organization, email="")
 
-    for contact, words in ((opted_out, "opted out"), (suppressed, "suppression list"),
-                           (no_address, "no email address")):
-        response = client_a.post(f"/app/contacts/{contact.id}/emails/",
-                                 {"intent": "first_touch", "tone": "friendly", "length": "short"}, follow=True)
+    for contact, words in (
+        (opted_out, "opted out"),
+        (suppressed, "suppression list"),
+        (no_address, "no email address"),
+    ):
+        response = client_a.post(
+            f"/app/contacts/{contact.id}/emails/",
+            {"intent": "first_touch", "tone": "friendly", "length": "short"},
+            follow=True,
+        )
         assert response.redirect_chain == [(f"/app/contacts/{contact.id}/", 302)]
         html = response.content.decode()
         assert '<li class="error">No draft:' in html and words in html
@@ -139,8 +178,14 @@ def test_invalid_choices_are_shown_on_the_contact_page(client_a, tenant_a, tenan
 
 
 def test_another_organisations_drafts_and_contacts_are_404(client_a, tenant_a, tenant_b):
-    foreign = GeneratedEmail.objects.create(organization=tenant_b.organization, contact=tenant_b.contact,
-                                            intent="first_touch", status="ready", subject="s", body="b")
+    foreign = GeneratedEmail.objects.create(
+        organization=tenant_b.organization,
+        contact=tenant_b.contact,
+        intent="first_touch",
+        status="ready",
+        subject="s",
+        body="b",
+    )
 
     assert client_a.get(f"/app/emails/{foreign.id}/").status_code == 404
     for action, data in (("accept", {}), ("edit", {"subject": "x", "body": "y"}), ("reject", {"reason": "no"})):
@@ -153,8 +198,9 @@ def test_another_organisations_drafts_and_contacts_are_404(client_a, tenant_a, t
 
 def test_list_shows_the_organisations_drafts_only(client_a, rep_a, tenant_a, tenant_b, email_settings_a):
     email = _ready_email(client_a, tenant_a, rep_a)
-    foreign = GeneratedEmail.objects.create(organization=tenant_b.organization, contact=tenant_b.contact,
-                                            intent="win_back", status="failed")
+    foreign = GeneratedEmail.objects.create(
+        organization=tenant_b.organization, contact=tenant_b.contact, intent="win_back", status="failed"
+    )
 
     html = client_a.get("/app/emails/").content.decode()
 
@@ -187,8 +233,7 @@ def test_edit_saves_the_reps_version_and_the_diff(client_a, rep_a, tenant_a, ema
     email = _ready_email(client_a, tenant_a, rep_a)
     new_body = email.body.replace(email.body.splitlines()[0], "Hello again, a line I wrote myself.", 1)
 
-    response = client_a.post(f"/app/emails/{email.id}/edit/", {"subject": "My subject", "body": new_body},
-                             follow=True)
+    response = client_a.post(f"/app/emails/{email.id}/edit/", {"subject": "My subject", "body": new_body}, follow=True)
 
     email.refresh_from_db()
     assert (email.rep_action, email.final_subject, email.final_body) == ("edited", "My subject", new_body.strip())
@@ -211,12 +256,10 @@ def test_edit_without_body_and_reject_without_reason_are_refused(client_a, rep_a
 def test_reject_keeps_the_reason(client_a, rep_a, tenant_a, email_settings_a):
     email = _ready_email(client_a, tenant_a, rep_a)
 
-    response = client_a.post(f"/app/emails/{email.id}/reject/", {"reason": "Wrong tone for this account"},
-                             follow=True)
+    response = client_a.post(f"/app/emails/{email.id}/reject/", {"reason": "Wrong tone for this account"}, follow=True)
 
     email.refresh_from_db()
-    assert (email.rep_action, email.reject_reason, email.acted_by) == ("rejected", "Wrong tone for this account",
-                                                                       rep_a)
+    assert (email.rep_action, email.reject_reason, email.acted_by) == ("rejected", "Wrong tone for this account", rep_a)
     assert "“Wrong tone for this account”" in response.content.decode()
 
 

@@ -43,10 +43,18 @@ def test_member_sees_scored_leads_with_reasons(client_a, tenant_a, tenant_b):
 def test_leads_are_open_scored_and_best_first(client_a, tenant_a):
     org, model_version = tenant_a.organization, tenant_a.model_version
     best = PredictionFactory(organization=org, model_version=model_version, probability=0.93).contact
-    converted = PredictionFactory(organization=org, model_version=model_version, probability=0.99,
-                                  contact=ContactFactory(organization=org, converted_at=timezone.now())).contact
-    deleted = PredictionFactory(organization=org, model_version=model_version, probability=0.98,
-                                contact=ContactFactory(organization=org, deleted_at=timezone.now())).contact
+    converted = PredictionFactory(
+        organization=org,
+        model_version=model_version,
+        probability=0.99,
+        contact=ContactFactory(organization=org, converted_at=timezone.now()),
+    ).contact
+    deleted = PredictionFactory(
+        organization=org,
+        model_version=model_version,
+        probability=0.98,
+        contact=ContactFactory(organization=org, deleted_at=timezone.now()),
+    ).contact
     unscored = ContactFactory(organization=org)
 
     html = client_a.get("/app/").content.decode()
@@ -57,10 +65,15 @@ def test_leads_are_open_scored_and_best_first(client_a, tenant_a):
 
 
 def test_champion_and_sync_runs_are_shown(client_a, tenant_a):
-    ModelVersion.objects.filter(id=tenant_a.model_version.id).update(status=ModelVersion.Status.CHAMPION,
-                                                                      trained_rows=4321)
-    SyncRunFactory(connection=tenant_a.connection, status=SyncRun.Status.PARTIAL, created=7,
-                   errors=[{"reason": "bad email"}, {"reason": "bad date"}])
+    ModelVersion.objects.filter(id=tenant_a.model_version.id).update(
+        status=ModelVersion.Status.CHAMPION, trained_rows=4321
+    )
+    SyncRunFactory(
+        connection=tenant_a.connection,
+        status=SyncRun.Status.PARTIAL,
+        created=7,
+        errors=[{"reason": "bad email"}, {"reason": "bad date"}],
+    )
 
     html = client_a.get("/app/").content.decode()
 

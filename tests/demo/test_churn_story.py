@@ -90,6 +90,7 @@ def test_churn_date_is_exported_as_a_company_property(tmp_path, crm):
 def test_the_churn_story_changes_nothing_of_the_lead_story(monkeypatch):
     small = {"companies": 60, "contacts": 300, "deals": 120, "activities": 1200}
     with_churn = generate_demo_crm(seed=5, now=NOW, **small)
+
     def no_churn(self) -> None:
         self.company_health = [None] * len(self.company_rows)
         self.company_churned_at = [None] * len(self.company_rows)
@@ -98,8 +99,11 @@ def test_the_churn_story_changes_nothing_of_the_lead_story(monkeypatch):
     without = generate_demo_crm(seed=5, now=NOW, **small)
 
     def lead_view(crm: DemoCRM):
-        pre = sorted((a.contact_external_id, a.occurred_at, a.kind, a.direction, a.subject, a.body)
-                     for a in crm.activities if not a.after_conversion)
+        pre = sorted(
+            (a.contact_external_id, a.occurred_at, a.kind, a.direction, a.subject, a.body)
+            for a in crm.activities
+            if not a.after_conversion
+        )
         return crm.contacts, crm.deals, [(c.name, c.created_at, c.industry) for c in crm.companies], pre
 
     assert lead_view(with_churn) == lead_view(without)
@@ -167,8 +171,16 @@ def test_words_carry_churn_signal_that_counts_do_not_and_neither_is_an_oracle(cr
         snapshot, churned = start + timedelta(days=15), churn.get(company)
         while snapshot + timedelta(days=90) <= NOW and (churned is None or snapshot.date() < churned):
             recent = [a for a in history[company] if a.occurred_at < snapshot][-16:]
-            counts.append([sum(a.occurred_at >= snapshot - timedelta(days=days) and f"{a.kind}/{a.direction}" == k
-                               for a in recent) for days in (30, 90) for k in kinds])
+            counts.append(
+                [
+                    sum(
+                        a.occurred_at >= snapshot - timedelta(days=days) and f"{a.kind}/{a.direction}" == k
+                        for a in recent
+                    )
+                    for days in (30, 90)
+                    for k in kinds
+                ]
+            )
             texts.append(" ".join(f"{a.subject} {a.body}" for a in recent))
             labels.append(churned is not None and churned <= (snapshot + timedelta(days=90)).date())
             groups.append(company)
@@ -177,8 +189,9 @@ def test_words_carry_churn_signal_that_counts_do_not_and_neither_is_an_oracle(cr
     assert 0.05 < y.mean() < 0.25
 
     def cv_auc(X) -> float:
-        predicted = cross_val_predict(LogisticRegression(max_iter=3000), X, y, cv=GroupKFold(5), groups=groups,
-                                      method="predict_proba")[:, 1]
+        predicted = cross_val_predict(
+            LogisticRegression(max_iter=3000), X, y, cv=GroupKFold(5), groups=groups, method="predict_proba"
+        )[:, 1]
         return roc_auc_score(y, predicted)
 
     auc_counts = cv_auc(StandardScaler().fit_transform(np.log1p(np.array(counts, dtype=float))))

@@ -47,8 +47,14 @@ def test_the_demo_pipeline_serves_every_open_lead_and_customer_account(settings:
     churn = Prediction.objects.filter(organization=organization, task=Task.CHURN, is_current=True)
     scored_accounts = set(churn.values_list("company_id", flat=True))
     # The current customers as the churn features define them (won a deal, not churned, not deleted).
-    customers = churn_scoring_frame(organization_id=organization.id, as_of=timezone.now(), company_ids=None,
-                                    property_keys=[], sequence_length=4, text=False).frame.index
+    customers = churn_scoring_frame(
+        organization_id=organization.id,
+        as_of=timezone.now(),
+        company_ids=None,
+        property_keys=[],
+        sequence_length=4,
+        text=False,
+    ).frame.index
     assert len(scored_accounts) > 50 and scored_accounts == {int(i) for i in customers}
     assert not churn.filter(top_factors=[]).exists(), "every churn score carries its reasons"
     printed_scored = [line for line in printed.splitlines() if line.startswith("scored churn risk of ")]

@@ -45,8 +45,9 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     # The churn story adds the customers' own post-sale activities on top of the activities asked for.
     generated = first.generated
     assert generated["activities"] > SIZES["activities"]
-    assert {k: v for k, v in generated.items() if k != "activities"} == {k: v for k, v in SIZES.items()
-                                                                           if k != "activities"}
+    assert {k: v for k, v in generated.items() if k != "activities"} == {
+        k: v for k, v in SIZES.items() if k != "activities"
+    }
     assert run.created == sum(generated.values())
     # The export lands in the demo organisation's own import folder, the only place its connection may read.
     assert first.folder == var_dir / "demo" / "export" and (first.folder / "mapping.yaml").is_file()
@@ -69,7 +70,9 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     assert Organization.objects.filter(slug="demo").count() == 1
     assert CRMConnection.objects.filter(organization=first.organization, name=DEMO_CONNECTION_NAME).count() == 1
     assert _row_counts(first.organization) == generated
-    assert authenticate(LOGIN_REQUEST, username="demo", password="pw-demo-2") is not None  # the password follows the argument
+    assert (
+        authenticate(LOGIN_REQUEST, username="demo", password="pw-demo-2") is not None
+    )  # the password follows the argument
 
 
 @pytest.mark.django_db

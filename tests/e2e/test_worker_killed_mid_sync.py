@@ -39,10 +39,31 @@ def _worker(queue: str, log: Path, csv_root: Path) -> subprocess.Popen:
     }
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "salesai", "worker", "-Q", queue, "--pool", "solo",
-             "--concurrency", "1", "--prefetch-multiplier", "1", "-l", "info", "--without-heartbeat",
-             "--without-gossip", "--without-mingle"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "salesai",
+                "worker",
+                "-Q",
+                queue,
+                "--pool",
+                "solo",
+                "--concurrency",
+                "1",
+                "--prefetch-multiplier",
+                "1",
+                "-l",
+                "info",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -60,11 +81,16 @@ def test_a_run_whose_worker_was_killed_is_resumed_from_its_cursor(tmp_path, sett
     organization = OrganizationFactory()
     folder = tmp_path / organization.slug  # a connection reads only its organisation's folder
     folder.mkdir()
-    write_csv(folder / "companies.csv", ["Company ID", "Company Name", "Employees"],
-              [[f"C{i}", f"Company {i}", str(i)] for i in range(COMPANIES)])
+    write_csv(
+        folder / "companies.csv",
+        ["Company ID", "Company Name", "Employees"],
+        [[f"C{i}", f"Company {i}", str(i)] for i in range(COMPANIES)],
+    )
     mapping = {"objects": {"companies": {"file": "companies.csv", "columns": COMPANY_COLUMNS}}}
     connection = connection_create(
-        organization=organization, kind="csv", name="export",
+        organization=organization,
+        kind="csv",
+        name="export",
         config={"path": str(folder), "mapping": mapping, "page_size": 10},  # many small commits
     )
     log = tmp_path / "worker.log"
@@ -72,7 +98,9 @@ def test_a_run_whose_worker_was_killed_is_resumed_from_its_cursor(tmp_path, sett
         worker = _worker(queue.name, log, tmp_path)
         try:
             run = sync_run_start(connection_id=connection.pk, full=True)
-            _wait_for(lambda: SyncRun.objects.filter(pk=run.pk, created__gte=50).exists(), what="the first pages", log=log)
+            _wait_for(
+                lambda: SyncRun.objects.filter(pk=run.pk, created__gte=50).exists(), what="the first pages", log=log
+            )
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
         finally:
@@ -89,7 +117,8 @@ def test_a_run_whose_worker_was_killed_is_resumed_from_its_cursor(tmp_path, sett
         try:
             _wait_for(
                 lambda: SyncRun.objects.filter(pk=run.pk, status__in=["succeeded", "partial", "failed"]).exists(),
-                what="the resumed run", log=log,
+                what="the resumed run",
+                log=log,
             )
         finally:
             worker.send_signal(signal.SIGTERM)

@@ -62,9 +62,27 @@ def celery_worker_process(tmp_path: Path):
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            [*celery, "worker", "-Q", queues, "--concurrency", "1", "--prefetch-multiplier", "1",
-             "--pool", "solo", "-l", "info", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                *celery,
+                "worker",
+                "-Q",
+                queues,
+                "--concurrency",
+                "1",
+                "--prefetch-multiplier",
+                "1",
+                "--pool",
+                "solo",
+                "-l",
+                "info",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield worker, log_path
@@ -84,7 +102,9 @@ def _wait_for(predicate, *, what: str, worker, log_path: Path):
         if value:
             return value
         if worker.poll() is not None:
-            pytest.fail(f"worker exited with {worker.returncode} while waiting for {what}:\n{log_path.read_text()[-4000:]}")
+            pytest.fail(
+                f"worker exited with {worker.returncode} while waiting for {what}:\n{log_path.read_text()[-4000:]}"
+            )
         time.sleep(0.5)
     pytest.fail(f"timed out waiting for {what}; worker log tail:\n{log_path.read_text()[-4000:]}")
 
@@ -92,19 +112,25 @@ def _wait_for(predicate, *, what: str, worker, log_path: Path):
 def test_csv_import_training_scoring_and_api_through_a_real_worker(tmp_path, settings, celery_worker_process):
     worker, log_path = celery_worker_process
     csv_folder = Path(settings.CSV_IMPORT_ROOTS[0]) / "e2e" / "crm"  # the e2e organisation's import folder
-    crm = generate_demo_crm(seed=11, companies=80, contacts=600, deals=200, activities=2500, now=demo_now(day=date(2026, 6, 1)))
+    crm = generate_demo_crm(
+        seed=11, companies=80, contacts=600, deals=200, activities=2500, now=demo_now(day=date(2026, 6, 1))
+    )
     write_demo_csvs(crm=crm, folder=csv_folder)
 
     org = organization_create(slug="e2e", name="E2E Inc", admin_username="e2e-admin").organization
     connection = connection_create(
-        organization=org, kind="csv", name="export",
+        organization=org,
+        kind="csv",
+        name="export",
         config={"path": str(csv_folder), "mapping_file": str(csv_folder / "mapping.yaml")},
     )
 
     sync_run = sync_run_start(connection_id=connection.id, full=True)
     _wait_for(
         lambda: SyncRun.objects.filter(pk=sync_run.pk, status__in=["succeeded", "partial", "failed"]).exists(),
-        what="the sync run", worker=worker, log_path=log_path,
+        what="the sync run",
+        worker=worker,
+        log_path=log_path,
     )
     sync_run.refresh_from_db()
     assert sync_run.status == SyncRun.Status.SUCCEEDED, sync_run.error_summary
@@ -114,7 +140,9 @@ def test_csv_import_training_scoring_and_api_through_a_real_worker(tmp_path, set
     training_run = training_run_start(organization_id=org.id, params={"epochs": 8, "baseline_lightgbm_configs": 2})
     _wait_for(
         lambda: TrainingRun.objects.filter(pk=training_run.pk, status__in=["succeeded", "failed"]).exists(),
-        what="the training run", worker=worker, log_path=log_path,
+        what="the training run",
+        worker=worker,
+        log_path=log_path,
     )
     training_run.refresh_from_db()
     assert training_run.status == TrainingRun.Status.SUCCEEDED, training_run.error
@@ -125,7 +153,9 @@ def test_csv_import_training_scoring_and_api_through_a_real_worker(tmp_path, set
     open_leads = Contact.objects.filter(organization=org, converted_at__isnull=True, deleted_at__isnull=True).count()
     _wait_for(
         lambda: Prediction.objects.filter(organization=org, is_current=True).count() == open_leads,
-        what="scores for every open lead", worker=worker, log_path=log_path,
+        what="scores for every open lead",
+        worker=worker,
+        log_path=log_path,
     )
 
     user = UserFactory()

@@ -66,15 +66,23 @@ def synthetic_org_create(*, contacts: int = 300, seed: int = 0, slug: str = "syn
     for contact, (created, converted_at) in zip(created_contacts, plans, strict=True):
         end = converted_at or now
         span = max((end - created).total_seconds(), 3600.0)
-        moments = [("email", "outbound", created + timedelta(seconds=float(rng.uniform(0, span))))
-                   for _ in range(int(rng.poisson(2)))]
-        moments += [("email", "inbound", created + timedelta(seconds=float(rng.uniform(0, span))))
-                    for _ in range(int(rng.poisson(0.4)))]
+        moments = [
+            ("email", "outbound", created + timedelta(seconds=float(rng.uniform(0, span))))
+            for _ in range(int(rng.poisson(2)))
+        ]
+        moments += [
+            ("email", "inbound", created + timedelta(seconds=float(rng.uniform(0, span))))
+            for _ in range(int(rng.poisson(0.4)))
+        ]
         if converted_at is not None:  # the buying signal: replies and meetings shortly before converting
-            moments += [("email", "inbound", converted_at - timedelta(days=float(rng.uniform(1, 45))))
-                        for _ in range(int(rng.integers(2, 6)))]
-            moments += [("meeting", "", converted_at - timedelta(days=float(rng.uniform(1, 30))))
-                        for _ in range(int(rng.integers(1, 3)))]
+            moments += [
+                ("email", "inbound", converted_at - timedelta(days=float(rng.uniform(1, 45))))
+                for _ in range(int(rng.integers(2, 6)))
+            ]
+            moments += [
+                ("meeting", "", converted_at - timedelta(days=float(rng.uniform(1, 30))))
+                for _ in range(int(rng.integers(1, 3)))
+            ]
         for kind, direction, moment in moments:
             if created <= moment < now:
                 activities.append(

@@ -21,12 +21,14 @@ def fixture_frame() -> pd.DataFrame:
     """The rows the fixtures were fitted on (same seed and recipe as when they were written)."""
     rng = np.random.default_rng(0)
     rows = 300
-    return pd.DataFrame({
-        "score": rng.normal(size=rows),
-        "plan": rng.choice(["free", "pro", None], rows).astype(object),
-        "visits": rng.poisson(3, rows).astype(float),
-        "signed_up": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 300, rows), unit="D"),
-    })
+    return pd.DataFrame(
+        {
+            "score": rng.normal(size=rows),
+            "plan": rng.choice(["free", "pro", None], rows).astype(object),
+            "visits": rng.poisson(3, rows).astype(float),
+            "signed_up": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 300, rows), unit="D"),
+        }
+    )
 
 
 @pytest.mark.parametrize("family", ["logistic", "lightgbm"])

@@ -158,8 +158,13 @@ def test_dates_and_500_levels_become_calendar_parts_and_statistics(name: str) ->
     rows = split(len(frame))
     model = fit(name, frame, labels, rows, **({"n_configs": 3} if name == "lightgbm" else {}))
     encoded = model.encode(frame.iloc[rows[2]])
-    for column in ("first_contact", "first_contact__day_of_year", "first_contact__month", "first_contact__weekday",
-                   "landing_page__frequency"):
+    for column in (
+        "first_contact",
+        "first_contact__day_of_year",
+        "first_contact__month",
+        "first_contact__weekday",
+        "landing_page__frequency",
+    ):
         assert column in encoded.columns
     assert ("landing_page__target" in encoded.columns) == (name == "lightgbm")  # logistic: in its pipeline
     assert model.evaluate(frame.iloc[rows[2]], labels[rows[2]])["roc_auc"] > 0.65
@@ -200,8 +205,11 @@ def test_an_encoder_pickled_before_derived_columns_encodes_as_before() -> None:
     encoder = _FrameEncoder(schema=TableSchema.infer(frame), min_frequency=5, as_category=True)
     encoder.fit(frame)
     old_state = {  # the attributes the previous version had
-        "numeric_columns": ["score", "visits", "marker", "seen"], "datetime_columns": {"seen"},
-        "categorical_columns": ["plan"], "min_frequency": 5, "as_category": True,
+        "numeric_columns": ["score", "visits", "marker", "seen"],
+        "datetime_columns": {"seen"},
+        "categorical_columns": ["plan"],
+        "min_frequency": 5,
+        "as_category": True,
         "vocabulary": {"plan": encoder.vocabulary["plan"]},
     }
     old = _FrameEncoder.__new__(_FrameEncoder)
@@ -233,13 +241,21 @@ def test_all_missing_constant_columns_and_20_rows_fit_or_fail_plainly(name: str)
     train, valid, test = np.arange(12), np.arange(12, 16), np.arange(16, 20)
     labels[valid] = [0, 1, 0, 1]
     model = FITS[name](
-        frame=frame.iloc[train], labels=labels[train], valid_frame=frame.iloc[valid], valid_labels=labels[valid],
-        schema=TableSchema.infer(frame), **options,
+        frame=frame.iloc[train],
+        labels=labels[train],
+        valid_frame=frame.iloc[valid],
+        valid_labels=labels[valid],
+        schema=TableSchema.infer(frame),
+        **options,
     )
     probabilities = model.probabilities(frame.iloc[test])
     assert probabilities.shape == (4,) and np.isfinite(probabilities).all()
     with pytest.raises(ValueError, match="both positive and negative"):
         FITS[name](
-            frame=frame.iloc[train], labels=np.ones(12), valid_frame=frame.iloc[valid], valid_labels=labels[valid],
-            schema=TableSchema.infer(frame), **options,
+            frame=frame.iloc[train],
+            labels=np.ones(12),
+            valid_frame=frame.iloc[valid],
+            valid_labels=labels[valid],
+            schema=TableSchema.infer(frame),
+            **options,
         )

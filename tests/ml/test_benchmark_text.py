@@ -40,8 +40,9 @@ class SpyEmbed:
 
 def test_text_columns_are_embedded_once_per_distinct_value(tmp_path: Path) -> None:
     embed = SpyEmbed()
-    dataset = benchmark_dataset_load(csv_path=_csv(tmp_path / "n.csv"), target="Churn", positive="Yes",
-                                     text=["Note"], embed=embed)
+    dataset = benchmark_dataset_load(
+        csv_path=_csv(tmp_path / "n.csv"), target="Churn", positive="Yes", text=["Note"], embed=embed
+    )
     assert dataset.schema.column("Note").kind == "text"
     assert len(embed.calls) == 1 and len(embed.calls[0]) == len(set(embed.calls[0])) == 14
     vectors = dataset.embeddings["Note"]
@@ -52,11 +53,13 @@ def test_text_columns_are_embedded_once_per_distinct_value(tmp_path: Path) -> No
 
 
 def test_transformer_reads_the_text_tokens_in_the_benchmark(tmp_path: Path) -> None:
-    dataset = benchmark_dataset_load(csv_path=_csv(tmp_path / "n.csv"), target="Churn", positive="Yes",
-                                     text=["Note"], embed=SpyEmbed())
+    dataset = benchmark_dataset_load(
+        csv_path=_csv(tmp_path / "n.csv"), target="Churn", positive="Yes", text=["Note"], embed=SpyEmbed()
+    )
     params = TrainingParams(epochs=6, d_token=8, n_layers=1, n_heads=2, batch_size=64, min_frequency=1000)
-    result = benchmark_run(dataset=dataset, folds=2, models=["transformer", "lightgbm"], params=params,
-                           lightgbm_configs=1)
+    result = benchmark_run(
+        dataset=dataset, folds=2, models=["transformer", "lightgbm"], params=params, lightgbm_configs=1
+    )
     summary = result.summary()
     # min_frequency=1000 folds every raw note into "<rare>" for LightGBM: only the Transformer's text tokens
     # can still see what the note says.

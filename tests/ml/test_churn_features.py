@@ -23,25 +23,43 @@ def accounts():
     plus a company that never bought. The data runs until today (the latest activity)."""
     now = timezone.now().replace(microsecond=0)
     org = OrganizationFactory(slug="churners")
-    churned = CompanyFactory(organization=org, properties={"churn_date": (now - 40 * DAY).date().isoformat(),
-                                                           "tier": "gold"})
+    churned = CompanyFactory(
+        organization=org, properties={"churn_date": (now - 40 * DAY).date().isoformat(), "tier": "gold"}
+    )
     renewal = CompanyFactory(organization=org, properties={"tier": "silver"})
     loyal = CompanyFactory(organization=org, properties={"churn_date": "", "tier": "gold"})
     prospect = CompanyFactory(organization=org)
     since = now - 300 * DAY
     for company in (churned, renewal, loyal):
-        ContactFactory(organization=org, company=company, converted_at=since,
-                       remote_created_at=since - 30 * DAY)
+        ContactFactory(organization=org, company=company, converted_at=since, remote_created_at=since - 30 * DAY)
     ContactFactory(organization=org, company=prospect)
-    DealFactory(organization=org, company=renewal, name="Annual renewal 2026", status=Deal.Status.LOST,
-                close_date=(now - 100 * DAY).date())
+    DealFactory(
+        organization=org,
+        company=renewal,
+        name="Annual renewal 2026",
+        status=Deal.Status.LOST,
+        close_date=(now - 100 * DAY).date(),
+    )
     for company in (churned, renewal, loyal):
         for days in (250, 200, 150, 100, 60, 41, 10, 1):
-            ActivityFactory(organization=org, contact=company.contacts.first(), kind=Activity.Kind.NOTE,
-                            direction="", subject="", body=f"note {days} days ago",
-                            occurred_at=now - days * DAY)
-    return {"org": org, "now": now, "since": since, "churned": churned, "renewal": renewal, "loyal": loyal,
-            "prospect": prospect}
+            ActivityFactory(
+                organization=org,
+                contact=company.contacts.first(),
+                kind=Activity.Kind.NOTE,
+                direction="",
+                subject="",
+                body=f"note {days} days ago",
+                occurred_at=now - days * DAY,
+            )
+    return {
+        "org": org,
+        "now": now,
+        "since": since,
+        "churned": churned,
+        "renewal": renewal,
+        "loyal": loyal,
+        "prospect": prospect,
+    }
 
 
 def test_labels_follow_the_churn_date_and_lost_renewals(accounts):
@@ -74,8 +92,13 @@ def test_features_only_use_what_happened_before_the_snapshot(accounts):
     loyal = accounts["loyal"]
     last = before.frame.loc[before.frame.index == loyal.id, "as_of"].max().to_pydatetime()
     for moment in (last, last + timedelta(hours=1)):
-        ActivityFactory(organization=org, contact=loyal.contacts.first(), kind=Activity.Kind.EMAIL,
-                        direction=Activity.Direction.INBOUND, occurred_at=moment)
+        ActivityFactory(
+            organization=org,
+            contact=loyal.contacts.first(),
+            kind=Activity.Kind.EMAIL,
+            direction=Activity.Direction.INBOUND,
+            occurred_at=moment,
+        )
     DealFactory(organization=org, company=loyal, status=Deal.Status.OPEN, remote_created_at=last)
     after = churn_training_frame(organization_id=org.id, text=False)
     rows_before = before.frame[before.frame.index == loyal.id].drop(columns="as_of").reset_index(drop=True)

@@ -16,8 +16,14 @@ from ml.engine.training import TrainingParams
 
 
 def _config(**extra) -> ChurnTransformerConfig:
-    return ChurnTransformerConfig(table=FTTransformerConfig(n_numeric=1, d_token=8, n_heads=2, n_layers=1),
-                                  n_kinds=7, n_directions=5, sequence_length=3, text_dim=4, **extra)
+    return ChurnTransformerConfig(
+        table=FTTransformerConfig(n_numeric=1, d_token=8, n_heads=2, n_layers=1),
+        n_kinds=7,
+        n_directions=5,
+        sequence_length=3,
+        text_dim=4,
+        **extra,
+    )
 
 
 def test_text_scale_multiplies_the_text_part_of_each_token():
@@ -44,9 +50,12 @@ def test_old_configs_read_text_at_scale_one_and_new_models_at_sqrt_dim():
     frame = pd.DataFrame({"tenure_days": rng.uniform(30, 300, rows)})
     vectors = rng.normal(size=(rows, dim)).astype(np.float32)
     sequences = ActivitySequences(
-        kind=np.full((rows, 2), 4), direction=np.ones((rows, 2), dtype=np.int64),
-        numeric=np.zeros((rows, 2, 2), dtype=np.float32), text_index=np.stack([np.arange(rows)] * 2, axis=1),
-        vectors=vectors / np.linalg.norm(vectors, axis=1, keepdims=True), texts=["t"] * rows,
+        kind=np.full((rows, 2), 4),
+        direction=np.ones((rows, 2), dtype=np.int64),
+        numeric=np.zeros((rows, 2, 2), dtype=np.float32),
+        text_index=np.stack([np.arange(rows)] * 2, axis=1),
+        vectors=vectors / np.linalg.norm(vectors, axis=1, keepdims=True),
+        texts=["t"] * rows,
         text_kinds=["note"] * rows,
     )
     labels = (np.arange(rows) % 4 == 0).astype(int)

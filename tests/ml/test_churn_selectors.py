@@ -18,8 +18,15 @@ def churn_model():
 
 
 def _churn(company, model_version, probability, **extra):
-    return PredictionFactory(organization=company.organization, company=company, contact=None, task=Task.CHURN,
-                             model_version=model_version, probability=probability, **extra)
+    return PredictionFactory(
+        organization=company.organization,
+        company=company,
+        contact=None,
+        task=Task.CHURN,
+        model_version=model_version,
+        probability=probability,
+        **extra,
+    )
 
 
 def test_an_account_has_at_most_one_current_churn_prediction(churn_model):

@@ -112,21 +112,35 @@ def test_the_activity_that_moves_the_risk_is_named():
     schema = TableSchema(columns=(ColumnSpec("tenure_days", "numeric", "Days as a customer"),))
     frame = pd.DataFrame({"tenure_days": [100.0, 200.0, 300.0]})
     preprocessor = TablePreprocessor(schema=schema, min_frequency=1).fit(frame)
-    config = ChurnTransformerConfig(table=FTTransformerConfig(n_numeric=1, d_token=8, n_heads=2, n_layers=1),
-                                    n_kinds=7, n_directions=5, sequence_length=4, text_dim=3)
+    config = ChurnTransformerConfig(
+        table=FTTransformerConfig(n_numeric=1, d_token=8, n_heads=2, n_layers=1),
+        n_kinds=7,
+        n_directions=5,
+        sequence_length=4,
+        text_dim=3,
+    )
     net = ChurnTransformer(config).eval()
     with torch.no_grad():  # make the second text dimension ("switching") raise the risk a lot
         net.activities.text.weight.zero_()
         net.activities.text.weight[:, 1] = 3.0
     vectors = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)
     sequences = ActivitySequences(
-        kind=np.array([[0, 0, 4, 4]] * 3), direction=np.ones((3, 4), dtype=np.int64),
-        numeric=np.zeros((3, 4, 2), dtype=np.float32), text_index=np.array([[-1, -1, 0, 1]] * 3),
-        vectors=vectors, texts=["Routine check-in.", "Said they are considering switching to Leadly."],
+        kind=np.array([[0, 0, 4, 4]] * 3),
+        direction=np.ones((3, 4), dtype=np.int64),
+        numeric=np.zeros((3, 4, 2), dtype=np.float32),
+        text_index=np.array([[-1, -1, 0, 1]] * 3),
+        vectors=vectors,
+        texts=["Routine check-in.", "Said they are considering switching to Leadly."],
         text_kinds=["note", "note"],
     )
-    factors = churn_factors(net=net, preprocessor=preprocessor, frame=frame, encoded=preprocessor.transform(frame),
-                            sequences=sequences, device=torch.device("cpu"))
+    factors = churn_factors(
+        net=net,
+        preprocessor=preprocessor,
+        frame=frame,
+        encoded=preprocessor.transform(frame),
+        sequences=sequences,
+        device=torch.device("cpu"),
+    )
     activity = [f for f in factors[0] if f["feature"] == ACTIVITY_FACTOR]
     assert len(activity) == 1 and "considering switching" in activity[0]["label"]
     assert activity[0]["label"].startswith('Recent note: "')

@@ -43,8 +43,8 @@ def test_psi_is_zero_for_the_same_distribution_and_grows_with_the_shift():
 
 
 @pytest.mark.parametrize(
-    ("value", "band"), [(None, ""), (0.0, "stable"), (0.099, "stable"), (0.1, "moderate"), (0.25, "moderate"),
-                        (0.26, "major")],
+    ("value", "band"),
+    [(None, ""), (0.0, "stable"), (0.099, "stable"), (0.1, "moderate"), (0.25, "moderate"), (0.26, "major")],
 )
 def test_bands(value, band):
     assert psi_band(value) == band
@@ -68,8 +68,11 @@ def test_same_population_is_stable_and_a_shifted_field_is_major():
     assert report.band == "major" and report.score_psi > 0.25
     assert report.feature_psi["amount"]["band"] == "major"
     # A category never seen in training lands in "<other>": that is drift too, and labelled in words.
-    assert report.feature_psi["source"] == {"psi": report.feature_psi["source"]["psi"], "band": "major",
-                                            "label": "Source"}
+    assert report.feature_psi["source"] == {
+        "psi": report.feature_psi["source"]["psi"],
+        "band": "major",
+        "label": "Source",
+    }
 
 
 def test_chunks_add_up_to_the_whole():
@@ -114,8 +117,9 @@ def test_training_stores_a_reference_and_each_scoring_run_its_drift(settings: An
 
     # Every open lead now comes from a source the model never saw: that field drifts, measurably.
     Contact.objects.filter(organization=organization, converted_at__isnull=True).update(lead_source="Partner")
-    some = list(Contact.objects.filter(organization=organization, converted_at__isnull=True)
-                .values_list("id", flat=True)[:40])
+    some = list(
+        Contact.objects.filter(organization=organization, converted_at__isnull=True).values_list("id", flat=True)[:40]
+    )
     second = scoring_services.contacts_score(organization_id=organization.id, contact_ids=some)
     run = ScoringRun.objects.get(pk=second.scoring_run_id)
     assert run.trigger == "contacts" and run.scored == len(some)

@@ -67,8 +67,9 @@ def test_refused_contact_exits_2_with_the_reason(contact, field):
     err = StringIO()
 
     with pytest.raises(SystemExit) as exited:
-        call_command("email_draft", "--contact", str(contact.id), "--backend", "composer", stdout=StringIO(),
-                     stderr=err)
+        call_command(
+            "email_draft", "--contact", str(contact.id), "--backend", "composer", stdout=StringIO(), stderr=err
+        )
 
     assert exited.value.code == 2
     assert ("opted out" if field == "opted_out" else "no email address") in err.getvalue()

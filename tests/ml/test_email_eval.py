@@ -32,8 +32,7 @@ def org(db):
     """12 contacts with an address (2 opted out, 1 suppressed), 1 without; deals and meetings for every intent."""
     organization = OrganizationFactory(slug="evalco", name="Evalco")
     EmailSettings.objects.create(organization=organization, backend="composer", sender_postal_address=ADDRESS)
-    ProductCatalogueEntry.objects.create(organization=organization, name="Forecasting", list_price=59,
-                                         currency="EUR")
+    ProductCatalogueEntry.objects.create(organization=organization, name="Forecasting", list_price=59, currency="EUR")
     company = CompanyFactory(organization=organization, name="Northwind Traders")
     contacts = [ContactFactory(organization=organization, company=company) for _ in range(9)]
     ContactFactory(organization=organization, company=company, opted_out=True)
@@ -42,13 +41,24 @@ def org(db):
     EmailSuppression.objects.create(organization=organization, email="gone@northwind.test", reason="complaint")
     ContactFactory(organization=organization, company=company, email="")
     close = date.today() + timedelta(days=20)
-    for status, contact in (("open", contacts[0]), ("open", contacts[1]), ("won", contacts[2]),
-                            ("lost", contacts[3])):
-        DealFactory(organization=organization, company=company, contact=contact, status=status, amount=18500,
-                    close_date=close, stage="negotiation" if status == "open" else "closed")
+    for status, contact in (("open", contacts[0]), ("open", contacts[1]), ("won", contacts[2]), ("lost", contacts[3])):
+        DealFactory(
+            organization=organization,
+            company=company,
+            contact=contact,
+            status=status,
+            amount=18500,
+            close_date=close,
+            stage="negotiation" if status == "open" else "closed",
+        )
     for contact in contacts[4:6]:
-        ActivityFactory(organization=organization, contact=contact, kind=Activity.Kind.MEETING,
-                        subject="Pipeline review", occurred_at=timezone.now() - timedelta(days=2))
+        ActivityFactory(
+            organization=organization,
+            contact=contact,
+            kind=Activity.Kind.MEETING,
+            subject="Pipeline review",
+            occurred_at=timezone.now() - timedelta(days=2),
+        )
     organization.suppressed_contact = suppressed
     return organization
 
@@ -68,8 +78,9 @@ def test_cases_are_deterministic_exercise_every_intent_and_skip_contacts_without
             assert Deal.objects.get(pk=case.deal_id).status == "lost"
         if case.intent == "meeting_follow_up":
             assert Activity.objects.filter(contact_id=case.contact_id, kind="meeting").exists()
-    assert [case.contact_id for case in email_eval_cases(organization_id=org.id, n=4, seed=5)] == \
-        [case.contact_id for case in cases[:4]]
+    assert [case.contact_id for case in email_eval_cases(organization_id=org.id, n=4, seed=5)] == [
+        case.contact_id for case in cases[:4]
+    ]
 
 
 def test_eval_counts_refusals_and_ships_no_violation(org):
@@ -134,8 +145,12 @@ def test_fallbacks_and_caught_violations_are_counted_per_draft(org, monkeypatch)
     assert summary["shipped_by_backend"] == {"openai": 6, "composer": 3}
     assert set(summary["latency_seconds"]["by_backend"]) == {"openai", "composer"}
     assert summary["latency_seconds"]["by_backend"]["composer"]["n"] == 3
-    stored_codes = [violation["code"] for email in ready for attempt in email.guardrail_report["attempts"]
-                    for violation in attempt["violations"]]
+    stored_codes = [
+        violation["code"]
+        for email in ready
+        for attempt in email.guardrail_report["attempts"]
+        for violation in attempt["violations"]
+    ]
     assert summary["violations_caught"]["total"] == len(stored_codes) >= 3 * 2  # two stopped attempts each
     assert summary["violations_caught"]["by_code"]["ungrounded_percentage"] == 3 * 2
     assert summary["violations_caught"]["drafts_with_any"] == 3
@@ -144,8 +159,12 @@ def test_fallbacks_and_caught_violations_are_counted_per_draft(org, monkeypatch)
 
 
 def test_the_recheck_catches_a_tampered_ready_draft(org):
-    contact = org.suppressed_contact.company.contacts.filter(opted_out=False).exclude(
-        pk=org.suppressed_contact.pk).exclude(email="").first()
+    contact = (
+        org.suppressed_contact.company.contacts.filter(opted_out=False)
+        .exclude(pk=org.suppressed_contact.pk)
+        .exclude(email="")
+        .first()
+    )
     email = email_draft_create(organization_id=org.id, contact_id=contact.id, intent="first_touch")
     email = email_draft_generate(email_id=email.id)
     assert email.status == "ready", email.error
@@ -171,14 +190,41 @@ def test_the_recheck_catches_a_tampered_ready_draft(org):
 
 def test_summary_is_computed_from_the_rows():
     rows = [
-        EvalRow(contact_id=1, intent="first_touch", status="ready", email_id=1, backend="local", latency_seconds=4.0,
-                caught=["ungrounded_amount", "ungrounded_amount"], fallback_used=False, subject_chars=30,
-                body_chars=400, compliance={"footer_at_end": True}),
-        EvalRow(contact_id=2, intent="renewal", status="ready", email_id=2, backend="composer", latency_seconds=9.0,
-                caught=["ungrounded_name", "placeholder"], fallback_used=True, subject_chars=50, body_chars=600,
-                compliance={"footer_at_end": True}),
-        EvalRow(contact_id=3, intent="win_back", status="failed", email_id=3, backend="local", latency_seconds=2.0,
-                caught=["ungrounded_date"]),
+        EvalRow(
+            contact_id=1,
+            intent="first_touch",
+            status="ready",
+            email_id=1,
+            backend="local",
+            latency_seconds=4.0,
+            caught=["ungrounded_amount", "ungrounded_amount"],
+            fallback_used=False,
+            subject_chars=30,
+            body_chars=400,
+            compliance={"footer_at_end": True},
+        ),
+        EvalRow(
+            contact_id=2,
+            intent="renewal",
+            status="ready",
+            email_id=2,
+            backend="composer",
+            latency_seconds=9.0,
+            caught=["ungrounded_name", "placeholder"],
+            fallback_used=True,
+            subject_chars=50,
+            body_chars=600,
+            compliance={"footer_at_end": True},
+        ),
+        EvalRow(
+            contact_id=3,
+            intent="win_back",
+            status="failed",
+            email_id=3,
+            backend="local",
+            latency_seconds=2.0,
+            caught=["ungrounded_date"],
+        ),
         EvalRow(contact_id=4, intent="deal_nudge", status="refused", refusal_code="opted_out"),
     ]
 
@@ -201,8 +247,21 @@ def test_command_prints_the_table_and_writes_json(org, tmp_path):
     out = StringIO()
     path = tmp_path / "eval.json"
 
-    call_command("email_eval", "--org", "evalco", "--n", "6", "--backend", "composer", "--seed", "2",
-                 "--json", str(path), stdout=out, stderr=StringIO())
+    call_command(
+        "email_eval",
+        "--org",
+        "evalco",
+        "--n",
+        "6",
+        "--backend",
+        "composer",
+        "--seed",
+        "2",
+        "--json",
+        str(path),
+        stdout=out,
+        stderr=StringIO(),
+    )
 
     text = out.getvalue()
     data = json.loads(path.read_text())
@@ -240,8 +299,19 @@ def test_an_interrupted_run_summarises_the_finished_drafts(org, monkeypatch):
     monkeypatch.setattr("ml.email_services.email_backend_get", lambda **kwargs: InterruptedOnThirdDraft())
     out = StringIO()
 
-    call_command("email_eval", "--org", "evalco", "--n", "10", "--backend", "openai", "--seed", "9",
-                 stdout=out, stderr=StringIO())
+    call_command(
+        "email_eval",
+        "--org",
+        "evalco",
+        "--n",
+        "10",
+        "--backend",
+        "openai",
+        "--seed",
+        "9",
+        stdout=out,
+        stderr=StringIO(),
+    )
 
     text = out.getvalue()
     ready = GeneratedEmail.objects.filter(organization=org, status="ready")

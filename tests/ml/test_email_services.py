@@ -42,17 +42,30 @@ def organization():
 
 @pytest.fixture
 def email_settings(organization):
-    return EmailSettings.objects.create(organization=organization, backend=EmailSettings.Backend.COMPOSER,
-                                        sender_postal_address=ADDRESS)
+    return EmailSettings.objects.create(
+        organization=organization, backend=EmailSettings.Backend.COMPOSER, sender_postal_address=ADDRESS
+    )
 
 
 @pytest.fixture
 def contact(organization, email_settings):
     contact = ContactFactory(organization=organization, first_name="Dana", last_name="Okafor")
-    DealFactory(organization=organization, contact=contact, company=contact.company, name="Fleet rollout",
-                amount=Decimal("48500"), currency="EUR", stage="negotiation")
-    ActivityFactory(organization=organization, contact=contact, kind=Activity.Kind.MEETING, subject="Discovery call",
-                    occurred_at=timezone.now() - timedelta(days=2))
+    DealFactory(
+        organization=organization,
+        contact=contact,
+        company=contact.company,
+        name="Fleet rollout",
+        amount=Decimal("48500"),
+        currency="EUR",
+        stage="negotiation",
+    )
+    ActivityFactory(
+        organization=organization,
+        contact=contact,
+        kind=Activity.Kind.MEETING,
+        subject="Discovery call",
+        occurred_at=timezone.now() - timedelta(days=2),
+    )
     return contact
 
 
@@ -121,12 +134,15 @@ def test_request_stores_a_queued_draft_and_enqueues_after_commit(
     assert stored.requested_by == rep
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"intent": "sell_harder"}, "intent"),
-    ({"options": {"tone": "angry"}}, "tone"),
-    ({"options": {"length": "epic"}}, "length"),
-    ({"options": {"colour": "blue"}}, "colour"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"intent": "sell_harder"}, "intent"),
+        ({"options": {"tone": "angry"}}, "tone"),
+        ({"options": {"length": "epic"}}, "length"),
+        ({"options": {"colour": "blue"}}, "colour"),
+    ],
+)
 def test_bad_input_is_a_field_error_and_stores_nothing(contact, enqueued, kwargs, field):
     with pytest.raises(ValidationError) as caught:
         draft_request(contact, **kwargs)
@@ -187,9 +203,13 @@ def test_composer_draft_is_ready_grounded_and_carries_the_footer(contact, rep, e
     assert email.latency_seconds is not None and email.finished_at is not None
     assert email.citations and all("fact_ids" in citation for citation in email.citations)
     # The stored text passes the guardrails again against the stored facts.
-    sheet = fact_sheet_build(contact=email.contact, deal=email.deal, sender=email.requested_by,
-                             email_settings=EmailSettings.objects.get(organization_id=email.organization_id),
-                             now=timezone.now())
+    sheet = fact_sheet_build(
+        contact=email.contact,
+        deal=email.deal,
+        sender=email.requested_by,
+        email_settings=EmailSettings.objects.get(organization_id=email.organization_id),
+        now=timezone.now(),
+    )
     assert draft_check(subject=email.subject, body=email.body, fact_sheet=sheet).passed
 
 
@@ -218,8 +238,10 @@ def test_an_unreachable_backend_falls_back_to_the_composer(contact, rep, enqueue
 
 
 def test_an_invented_amount_is_never_shipped(contact, rep, enqueued, use_backend):
-    invented = ("Subject: A special offer\n\nHi Dana,\n\nWe can give you a discount of EUR 9,999 if you sign by "
-                "Friday.\n\nBest,\nSam Reyes")
+    invented = (
+        "Subject: A special offer\n\nHi Dana,\n\nWe can give you a discount of EUR 9,999 if you sign by "
+        "Friday.\n\nBest,\nSam Reyes"
+    )
     use_backend(FakeBackend([invented]))
 
     email = ready_email(contact, rep)
@@ -233,8 +255,13 @@ def test_an_invented_amount_is_never_shipped(contact, rep, enqueued, use_backend
 
 def test_the_requested_options_and_examples_reach_the_pipeline(organization, contact, rep, enqueued, monkeypatch):
     previous = GeneratedEmail.objects.create(
-        organization=organization, contact=ContactFactory(organization=organization), intent="deal_nudge",
-        status="ready", rep_action="accepted", final_subject="Checking in", final_body="Hi Lee, any news?",
+        organization=organization,
+        contact=ContactFactory(organization=organization),
+        intent="deal_nudge",
+        status="ready",
+        rep_action="accepted",
+        final_subject="Checking in",
+        final_body="Hi Lee, any news?",
         acted_at=timezone.now(),
     )
     seen: dict[str, Any] = {}
@@ -249,8 +276,7 @@ def test_the_requested_options_and_examples_reach_the_pipeline(organization, con
 
     email_draft_generate(email_id=email.id)
 
-    assert (seen["options"].intent, seen["options"].tone, seen["options"].length) == (
-        "deal_nudge", "direct", "medium")
+    assert (seen["options"].intent, seen["options"].tone, seen["options"].length) == ("deal_nudge", "direct", "medium")
     assert seen["backend"] is None  # composer-only organisation
     assert [text for text in seen["examples"] if previous.final_body in text]
 
@@ -367,8 +393,11 @@ def test_openai_backend_gets_the_endpoint_and_the_stored_key(email_settings, con
     email_backend_get(email_settings=email_settings)
 
     call = configured[0]
-    assert (call["kind"], call["openai_base_url"], call["openai_model"]) == ("openai", "http://vllm:8000/v1",
-                                                                             "qwen2.5-7b")
+    assert (call["kind"], call["openai_base_url"], call["openai_model"]) == (
+        "openai",
+        "http://vllm:8000/v1",
+        "qwen2.5-7b",
+    )
     assert (call["api_key"], call["timeout"], call["retries"]) == ("sk-test", 7.5, 4)
 
 

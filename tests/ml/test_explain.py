@@ -88,8 +88,17 @@ def test_factors_keep_at_most_k_per_direction():
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, "unknown"), (float("nan"), "unknown"), (4.0, "4"), (12000.0, "12,000"), (45.25, "45.2"),
-     ("Referral", "Referral"), ("", "unknown"), (datetime(2025, 1, 31, 10, tzinfo=UTC), "2025-01-31"), (True, "yes")],
+    [
+        (None, "unknown"),
+        (float("nan"), "unknown"),
+        (4.0, "4"),
+        (12000.0, "12,000"),
+        (45.25, "45.2"),
+        ("Referral", "Referral"),
+        ("", "unknown"),
+        (datetime(2025, 1, 31, 10, tzinfo=UTC), "2025-01-31"),
+        (True, "yes"),
+    ],
 )
 def test_value_text(value, text):
     assert value_text(value) == text

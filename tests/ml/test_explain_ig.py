@@ -41,9 +41,7 @@ def crm_model() -> tuple[ScoringModel, pd.DataFrame]:
     return trained.scoring_model(), latest
 
 
-def _at_baseline(
-    preprocessor: TablePreprocessor, encoded: EncodedTable, rows: np.ndarray, fields: list[str]
-) -> None:
+def _at_baseline(preprocessor: TablePreprocessor, encoded: EncodedTable, rows: np.ndarray, fields: list[str]) -> None:
     """In place: these rows' `fields` take the typical row's value (text: nothing written)."""
     baseline = preprocessor.baseline()
     for name in fields:
@@ -199,8 +197,14 @@ def test_predictions_explain_groups_text_columns_into_one_named_factor():
     model, frame, evidence = _text_model(documents)
     factors = predictions_explain(model=model, frame=frame, explainer=OcclusionExplainer(), text_evidence=evidence)
     assert factors[0] == [
-        {"feature": "text", "label": 'Note: "Budget approved."', "value": "Budget approved.", "direction": "+",
-         "weight": pytest.approx(3.0, abs=1e-4), "sentence_weight": pytest.approx(3.0, abs=1e-4)}
+        {
+            "feature": "text",
+            "label": 'Note: "Budget approved."',
+            "value": "Budget approved.",
+            "direction": "+",
+            "weight": pytest.approx(3.0, abs=1e-4),
+            "sentence_weight": pytest.approx(3.0, abs=1e-4),
+        }
     ]
     assert [(f["feature"], f["direction"], f["label"]) for f in factors[1]] == [
         ("text", "-", 'Call: "Asked for a demo."')

@@ -15,8 +15,15 @@ from tests.ml.crm_data import synthetic_org_create
 
 pytestmark = pytest.mark.django_db
 
-TINY = {"d_token": 16, "n_heads": 2, "n_layers": 1, "epochs": 8, "batch_size": 64, "test_fraction": 0.3,
-        "baseline_lightgbm_configs": 2}
+TINY = {
+    "d_token": 16,
+    "n_heads": 2,
+    "n_layers": 1,
+    "epochs": 8,
+    "batch_size": 64,
+    "test_fraction": 0.3,
+    "baseline_lightgbm_configs": 2,
+}
 
 
 @pytest.fixture
@@ -67,27 +74,48 @@ def test_without_the_opt_in_there_is_no_pooled_model_and_no_score(settings: Any,
         pooled_model_train(params=TINY)
     assert "pooled" in error.value.message_dict
     # Even an existing pooled champion is not used while the fallback is off.
-    ModelVersion.objects.create(organization=None, version=1, status=ModelVersion.Status.CHAMPION,
-                                architecture="ft_transformer", artifact_path="_pooled/lead_conversion/v1.pt")
+    ModelVersion.objects.create(
+        organization=None,
+        version=1,
+        status=ModelVersion.Status.CHAMPION,
+        architecture="ft_transformer",
+        artifact_path="_pooled/lead_conversion/v1.pt",
+    )
     with pytest.raises(scoring_services.NoChampionModel):
         scoring_services.contacts_score(organization_id=small_org.id)
 
 
 def test_an_organisations_own_champion_comes_before_the_pooled_one(pooled_settings, small_org):
-    pooled = ModelVersion.objects.create(organization=None, version=1, status=ModelVersion.Status.CHAMPION,
-                                         architecture="ft_transformer", artifact_path="_pooled/lead_conversion/v1.pt")
-    own = ModelVersion.objects.create(organization=small_org, version=1, status=ModelVersion.Status.CHAMPION,
-                                      architecture="ft_transformer", artifact_path="tiny/lead_conversion/v1.pt")
+    pooled = ModelVersion.objects.create(
+        organization=None,
+        version=1,
+        status=ModelVersion.Status.CHAMPION,
+        architecture="ft_transformer",
+        artifact_path="_pooled/lead_conversion/v1.pt",
+    )
+    own = ModelVersion.objects.create(
+        organization=small_org,
+        version=1,
+        status=ModelVersion.Status.CHAMPION,
+        architecture="ft_transformer",
+        artifact_path="tiny/lead_conversion/v1.pt",
+    )
     assert scoring_services._scoring_version(organization_id=small_org.id, model_version_id=None) == own
     own.delete()
     assert scoring_services._scoring_version(organization_id=small_org.id, model_version_id=None) == pooled
 
 
 def test_pooled_versions_number_and_crown_themselves_apart_from_every_organisation(pooled_settings):
-    first = ModelVersion.objects.create(organization=None, version=1, status=ModelVersion.Status.CHAMPION,
-                                        architecture="ft_transformer", artifact_path="_pooled/lead_conversion/v1.pt")
-    second = ModelVersion.objects.create(organization=None, version=2, architecture="ft_transformer",
-                                         artifact_path="_pooled/lead_conversion/v2.pt")
+    first = ModelVersion.objects.create(
+        organization=None,
+        version=1,
+        status=ModelVersion.Status.CHAMPION,
+        architecture="ft_transformer",
+        artifact_path="_pooled/lead_conversion/v1.pt",
+    )
+    second = ModelVersion.objects.create(
+        organization=None, version=2, architecture="ft_transformer", artifact_path="_pooled/lead_conversion/v2.pt"
+    )
     model_versions.model_version_promote(model_version_id=second.id)
     first.refresh_from_db()
     assert first.status == ModelVersion.Status.RETIRED

@@ -34,14 +34,24 @@ def _training_set():
 def _apply(feedback, converted_at=None):
     frame, labels, split = _training_set()
     return feedback_training_set(
-        frame=frame, labels=labels, split=split, feedback=feedback, converted_at=converted_at or {},
-        horizon_days=HORIZON, weights=WEIGHTS,
+        frame=frame,
+        labels=labels,
+        split=split,
+        feedback=feedback,
+        converted_at=converted_at or {},
+        horizon_days=HORIZON,
+        weights=WEIGHTS,
     )
 
 
 def _verdict(contact_id, days, verdict, *, model=0.3, value=None):
-    return FeedbackLabel(contact_id=contact_id, given_at=S + timedelta(days=days), verdict=verdict,
-                         model_probability=model, override_value=value)
+    return FeedbackLabel(
+        contact_id=contact_id,
+        given_at=S + timedelta(days=days),
+        verdict=verdict,
+        model_probability=model,
+        override_value=value,
+    )
 
 
 def test_no_feedback_leaves_the_training_set_exactly_as_it_was():
@@ -67,11 +77,13 @@ def test_an_override_becomes_a_soft_label_on_the_row_and_a_weighted_copy():
 
 
 def test_disagree_pulls_towards_the_opposite_call_and_agree_weighs_up():
-    result = _apply([
-        _verdict(3, 5, "disagree", model=0.2),  # the model said "no" on a row that did not convert
-        _verdict(4, 5, "agree", model=0.1),
-        _verdict(2, 5, "disagree", model=0.2),  # the model said "no", it converted: the outcome already agrees
-    ])
+    result = _apply(
+        [
+            _verdict(3, 5, "disagree", model=0.2),  # the model said "no" on a row that did not convert
+            _verdict(4, 5, "agree", model=0.1),
+            _verdict(2, 5, "disagree", model=0.2),  # the model said "no", it converted: the outcome already agrees
+        ]
+    )
     assert result.changed_rows == 2
     assert (result.labels[2], result.weights[2]) == (1, pytest.approx(0.5))  # target 0.5: the row + a copy
     assert (result.labels[3], result.weights[3]) == (0, pytest.approx(1.5))
@@ -94,12 +106,14 @@ def test_only_feedback_given_inside_the_label_window_and_before_conversion_count
 
 
 def test_held_out_rows_keep_their_outcomes_and_the_newest_verdict_wins():
-    result = _apply([
-        _verdict(5, 5, "override", value=0.0),  # valid row
-        _verdict(6, 5, "override", value=1.0),  # test row
-        _verdict(1, 5, "override", value=1.0),
-        _verdict(1, 8, "agree"),  # newer: wins
-    ])
+    result = _apply(
+        [
+            _verdict(5, 5, "override", value=0.0),  # valid row
+            _verdict(6, 5, "override", value=1.0),  # test row
+            _verdict(1, 5, "override", value=1.0),
+            _verdict(1, 8, "agree"),  # newer: wins
+        ]
+    )
     assert result.changed_rows == 1
     assert (result.labels[0], result.weights[0]) == (0, pytest.approx(1.5))
     assert list(result.labels[4:6]) == [1, 0] and list(result.weights[4:6]) == [1.0, 1.0]
@@ -115,8 +129,9 @@ def test_weights_are_validated():
 # --- from the database --------------------------------------------------------------------------------------
 def _give(contact: Contact, *, at: datetime, verdict: str = "override", value: float | None = 0.9) -> Feedback:
     version = ModelVersionFactory(organization=contact.organization)
-    prediction = PredictionFactory(organization=contact.organization, contact=contact, model_version=version,
-                                   probability=0.2)
+    prediction = PredictionFactory(
+        organization=contact.organization, contact=contact, model_version=version, probability=0.2
+    )
     feedback = FeedbackFactory(prediction=prediction, verdict=verdict, override_value=value)
     Feedback.objects.filter(pk=feedback.pk).update(created_at=at)  # created_at is auto_now_add
     return feedback
@@ -183,7 +198,8 @@ def test_training_passes_the_feedback_weights_to_the_transformer_and_the_baselin
     )
     changed = version.metrics["feedback"]["rows_changed"]
     assert changed > 0
-    assert all(seen[name] is not None for name in ("train_tabular_model", "logistic_baseline_fit",
-                                                    "lightgbm_baseline_fit"))
+    assert all(
+        seen[name] is not None for name in ("train_tabular_model", "logistic_baseline_fit", "lightgbm_baseline_fit")
+    )
     weights = np.asarray(seen["train_tabular_model"])
     assert len(weights) == len(frame) + changed and (weights != 1.0).sum() >= changed

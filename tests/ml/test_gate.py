@@ -18,8 +18,15 @@ from salesai.core.models import Contact
 from tests.factories import ModelVersionFactory, OrganizationFactory
 from tests.ml.crm_data import synthetic_org_create
 
-TINY = {"d_token": 16, "n_heads": 2, "n_layers": 1, "epochs": 15, "batch_size": 64, "test_fraction": 0.3,
-        "baseline_lightgbm_configs": 3}
+TINY = {
+    "d_token": 16,
+    "n_heads": 2,
+    "n_layers": 1,
+    "epochs": 15,
+    "batch_size": 64,
+    "test_fraction": 0.3,
+    "baseline_lightgbm_configs": 3,
+}
 
 
 def scores_with_signal(labels: np.ndarray, strength: float, seed: int) -> np.ndarray:
@@ -36,7 +43,9 @@ def labels() -> np.ndarray:
 def test_auc_difference_matches_sklearn_and_its_interval_holds_the_difference(labels):
     a, b = scores_with_signal(labels, 1.0, 1), scores_with_signal(labels, 0.9, 2)
     result = auc_difference(labels=labels, scores_a=a, scores_b=b, a="A", b="B")
-    assert result.auc_a == pytest.approx(roc_auc_score(labels, a)) and result.auc_b == pytest.approx(roc_auc_score(labels, b))
+    assert result.auc_a == pytest.approx(roc_auc_score(labels, a)) and result.auc_b == pytest.approx(
+        roc_auc_score(labels, b)
+    )
     assert result.low < result.difference < result.high and result.rows == 2000
     identical = auc_difference(labels=labels, scores_a=a, scores_b=a)
     assert identical.difference == 0 and identical.low == pytest.approx(0) and identical.verdict == "tie"
@@ -58,9 +67,14 @@ def test_the_delong_interval_covers_the_bootstrap_spread(labels):
 
 # --- which family serves -----------------------------------------------------------------------------------
 def test_a_significantly_better_baseline_serves(labels):
-    choice = family_choose(labels=labels, probabilities={
-        "transformer": scores_with_signal(labels, 0.3, 1), "lightgbm": scores_with_signal(labels, 1.5, 2),
-        "logistic": scores_with_signal(labels, 1.0, 3)})
+    choice = family_choose(
+        labels=labels,
+        probabilities={
+            "transformer": scores_with_signal(labels, 0.3, 1),
+            "lightgbm": scores_with_signal(labels, 1.5, 2),
+            "logistic": scores_with_signal(labels, 1.0, 3),
+        },
+    )
     assert choice.family == "lightgbm" and "significantly worse" in choice.reasons[0]
     assert {c["b"] for c in choice.comparisons} == {"lightgbm", "logistic"}
     assert all(c["high"] < 0 for c in choice.comparisons if c["b"] == "lightgbm")
@@ -88,8 +102,13 @@ def choice_of(family: str = "transformer") -> FamilyChoice:
 
 
 def evidence(labels: np.ndarray, champion: np.ndarray, candidate: np.ndarray, metrics: dict | None = None):
-    return ChampionEvidence(model_version_id=7, metrics=metrics or {}, labels=labels,
-                            champion_probabilities=champion, candidate_probabilities=candidate)
+    return ChampionEvidence(
+        model_version_id=7,
+        metrics=metrics or {},
+        labels=labels,
+        champion_probabilities=champion,
+        candidate_probabilities=candidate,
+    )
 
 
 def probabilities(scores: np.ndarray) -> np.ndarray:
@@ -97,24 +116,31 @@ def probabilities(scores: np.ndarray) -> np.ndarray:
 
 
 def test_no_champion_promotes_the_chosen_family():
-    decision = champion_decide(choice=choice_of("lightgbm"), candidate_metrics={"roc_auc": 0.8}, champion=None,
-                               margin=0.005)
+    decision = champion_decide(
+        choice=choice_of("lightgbm"), candidate_metrics={"roc_auc": 0.8}, champion=None, margin=0.005
+    )
     assert decision.promote and decision.family == "lightgbm" and "no current champion" in decision.reasons[-1]
 
 
 def test_paired_better_worse_and_tie(labels):
     strong, weak = probabilities(scores_with_signal(labels, 1.5, 1)), probabilities(scores_with_signal(labels, 0.5, 2))
-    better = champion_decide(choice=choice_of(), candidate_metrics={}, champion=evidence(labels, weak, strong), margin=0.005)
+    better = champion_decide(
+        choice=choice_of(), candidate_metrics={}, champion=evidence(labels, weak, strong), margin=0.005
+    )
     assert better.promote and better.champion_comparison["verdict"] == "better" and better.method == "delong"
-    worse = champion_decide(choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, weak), margin=0.005)
+    worse = champion_decide(
+        choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, weak), margin=0.005
+    )
     assert not worse.promote and "worse than the champion" in worse.reasons[-1]
     # A tie: the same ranking; calibration on those rows decides (newer data wins when not worse calibrated).
     squashed = 0.5 + (strong - 0.5) * 0.2  # same order, far worse Brier
-    tie_worse = champion_decide(choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, squashed),
-                                margin=0.005)
+    tie_worse = champion_decide(
+        choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, squashed), margin=0.005
+    )
     assert tie_worse.champion_comparison["verdict"] == "tie" and not tie_worse.promote
-    tie_same = champion_decide(choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, strong),
-                               margin=0.005)
+    tie_same = champion_decide(
+        choice=choice_of(), candidate_metrics={}, champion=evidence(labels, strong, strong), margin=0.005
+    )
     assert tie_same.promote and "a tie" in tie_same.reasons[-1]
 
 
@@ -122,12 +148,19 @@ def test_without_shared_rows_the_stored_metrics_decide_with_the_margin():
     stored = ChampionEvidence(model_version_id=3, metrics={"roc_auc": 0.85, "brier": 0.10, "ece": 0.03})
     worse = champion_decide(choice=choice_of(), candidate_metrics={"roc_auc": 0.82}, champion=stored, margin=0.005)
     assert not worse.promote and worse.method == "stored metrics" and worse.champion_model_version_id == 3
-    assert champion_decide(choice=choice_of(), candidate_metrics={"roc_auc": 0.86}, champion=stored, margin=0.005).promote
-    tie = champion_decide(choice=choice_of(), candidate_metrics={"roc_auc": 0.853, "brier": 0.09, "ece": 0.02},
-                          champion=stored, margin=0.005)
+    assert champion_decide(
+        choice=choice_of(), candidate_metrics={"roc_auc": 0.86}, champion=stored, margin=0.005
+    ).promote
+    tie = champion_decide(
+        choice=choice_of(),
+        candidate_metrics={"roc_auc": 0.853, "brier": 0.09, "ece": 0.02},
+        champion=stored,
+        margin=0.005,
+    )
     assert tie.promote
-    assert not champion_decide(choice=choice_of(), candidate_metrics={"roc_auc": float("nan")}, champion=stored,
-                               margin=0.005).promote
+    assert not champion_decide(
+        choice=choice_of(), candidate_metrics={"roc_auc": float("nan")}, champion=stored, margin=0.005
+    ).promote
 
 
 # --- the gate inside training ------------------------------------------------------------------------------
@@ -141,8 +174,9 @@ def small_org(settings: Any):
 def test_a_first_model_whose_transformer_trails_is_served_by_the_best_baseline(small_org, settings):
     """A Transformer that learned nothing (one epoch at a tiny learning rate) is significantly worse than the
     baselines: the best baseline serves, with its own reasons, and the organisation is scored."""
-    run = training_services.training_run_create(organization_id=small_org.id,
-                                       params={**TINY, "epochs": 1, "learning_rate": 1e-7})
+    run = training_services.training_run_create(
+        organization_id=small_org.id, params={**TINY, "epochs": 1, "learning_rate": 1e-7}
+    )
     version = training_services.training_run_execute(training_run_id=run.pk)
     gate = version.metrics["gate"]
     assert version.status == ModelVersion.Status.CHAMPION and gate["promote"] is True
@@ -164,8 +198,12 @@ def test_a_first_model_whose_transformer_trails_is_served_by_the_best_baseline(s
 @pytest.mark.django_db
 def test_training_keeps_a_stronger_champion(small_org, settings):
     settings.ML_GATE_REQUIRE_BEATS_BASELINE = False
-    champion = ModelVersionFactory(organization=small_org, version=1, status=ModelVersion.Status.CHAMPION,
-                                   metrics={"roc_auc": 0.999, "brier": 0.001, "ece": 0.0})
+    champion = ModelVersionFactory(
+        organization=small_org,
+        version=1,
+        status=ModelVersion.Status.CHAMPION,
+        metrics={"roc_auc": 0.999, "brier": 0.001, "ece": 0.0},
+    )
     version = training_services.model_train(organization_id=small_org.id, params=TINY)
     assert (version.version, version.status) == (2, ModelVersion.Status.CANDIDATE)
     assert version.metrics["gate"]["champion_model_version_id"] == champion.id

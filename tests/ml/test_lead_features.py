@@ -71,11 +71,21 @@ def test_open_deals_count_deals_created_before_and_not_closed_before_as_of():
     common = {"organization": org, "contact": contact, "company": contact.company}
     DealFactory(**common, amount=1000, remote_created_at=AS_OF - timedelta(days=30), status=Deal.Status.OPEN)
     # Won later: at as_of it was still open. Its outcome must not matter.
-    DealFactory(**common, amount=500, remote_created_at=AS_OF - timedelta(days=30), status=Deal.Status.WON,
-                close_date=(AS_OF + timedelta(days=10)).date())
+    DealFactory(
+        **common,
+        amount=500,
+        remote_created_at=AS_OF - timedelta(days=30),
+        status=Deal.Status.WON,
+        close_date=(AS_OF + timedelta(days=10)).date(),
+    )
     # Lost before as_of: closed, not counted.
-    DealFactory(**common, amount=9999, remote_created_at=AS_OF - timedelta(days=60), status=Deal.Status.LOST,
-                close_date=(AS_OF - timedelta(days=5)).date())
+    DealFactory(
+        **common,
+        amount=9999,
+        remote_created_at=AS_OF - timedelta(days=60),
+        status=Deal.Status.LOST,
+        close_date=(AS_OF - timedelta(days=5)).date(),
+    )
     row = lead_feature_frame(organization_id=org.id, as_of=AS_OF).loc[contact.pk]
     assert row["open_deals"] == 2
     assert row["open_deal_amount"] == 1500
@@ -115,13 +125,21 @@ def test_default_snapshots_end_a_horizon_before_the_latest_data():
 
 def test_company_attributes_and_custom_properties_with_inferred_types():
     org = OrganizationFactory()
-    company = CompanyFactory(organization=org, industry="Retail", employee_count=250, annual_revenue=1_000_000,
-                             country="France")
+    company = CompanyFactory(
+        organization=org, industry="Retail", employee_count=250, annual_revenue=1_000_000, country="France"
+    )
     for i in range(10):
-        _contact(org, company=company, properties={
-            "seats": i, "tier": "gold" if i % 2 else "silver", "lifecycle_hint": "customer",
-            "signup_date": "2024-01-02", "rare_field": "x" if i == 0 else "",
-        })
+        _contact(
+            org,
+            company=company,
+            properties={
+                "seats": i,
+                "tier": "gold" if i % 2 else "silver",
+                "lifecycle_hint": "customer",
+                "signup_date": "2024-01-02",
+                "rare_field": "x" if i == 0 else "",
+            },
+        )
     frame = lead_feature_frame(organization_id=org.id, as_of=AS_OF)
     assert set(frame["company_country"]) == {"France"} and set(frame["company_industry"]) == {"Retail"}
     assert set(frame["company_employee_count"]) == {250.0}
@@ -175,4 +193,3 @@ def test_email_domain_type():
     assert email_domain_type("a@Gmail.com") == "Free webmail"
     assert email_domain_type("a@acme.example") == "Corporate"
     assert email_domain_type("") is None and email_domain_type("not-an-email") is None
-

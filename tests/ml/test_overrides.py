@@ -29,8 +29,13 @@ TINY = {"d_token": 16, "n_heads": 2, "n_layers": 1, "epochs": 8, "batch_size": 6
 def _override(contact: Contact, *, value: float, hours_ago: float = 1.0, reason: str = "") -> Feedback:
     Prediction.objects.filter(contact=contact).update(is_current=False)  # one current prediction per contact
     prediction = PredictionFactory(organization=contact.organization, contact=contact, probability=0.3)
-    feedback = FeedbackFactory(prediction=prediction, verdict="override", override_value=value, reason=reason,
-                               user=UserFactory(username="rep-anna"))
+    feedback = FeedbackFactory(
+        prediction=prediction,
+        verdict="override",
+        override_value=value,
+        reason=reason,
+        user=UserFactory(username="rep-anna"),
+    )
     Feedback.objects.filter(pk=feedback.pk).update(created_at=timezone.now() - timedelta(hours=hours_ago))
     return feedback
 
@@ -99,8 +104,9 @@ def test_rescoring_keeps_the_override_until_new_evidence_then_serves_the_model(s
     scoring_services.contacts_score(organization_id=organization.id)
     current = Prediction.objects.filter(organization=organization, is_current=True).order_by("probability").first()
     assert current.source == Prediction.Source.MODEL and current.model_probability == current.probability
-    feedback_services.feedback_create(prediction_id=current.id, user_id=UserFactory().id, verdict="override",
-                             override_value=0.97, reason="Signed LOI")
+    feedback_services.feedback_create(
+        prediction_id=current.id, user_id=UserFactory().id, verdict="override", override_value=0.97, reason="Signed LOI"
+    )
 
     result = scoring_services.contacts_score(organization_id=organization.id)
     assert result.overrides_kept == 1 and ScoringRun.objects.get(pk=result.scoring_run_id).overrides_kept == 1

@@ -12,9 +12,7 @@ from ml.registry import artifact_absolute_path, artifact_relative_path, model_lo
 @pytest.fixture(scope="module")
 def trained():
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {"x": rng.normal(size=300), "kind": rng.choice(["a", "b", None], 300).astype(object)}
-    )
+    frame = pd.DataFrame({"x": rng.normal(size=300), "kind": rng.choice(["a", "b", None], 300).astype(object)})
     labels = (frame["x"] + rng.normal(0, 0.5, 300) > 0.5).astype(int)
     schema = TableSchema(columns=(ColumnSpec("x", "numeric", "X"), ColumnSpec("kind", "categorical", "Kind")))
     params = TrainingParams(d_token=16, n_heads=2, n_layers=1, epochs=3, batch_size=64)
@@ -82,8 +80,10 @@ def _text_problem(n: int = 300, dim: int = 6) -> tuple[pd.DataFrame, np.ndarray,
     rng = np.random.default_rng(3)
     direction = np.eye(dim, dtype=np.float32)[0]
     labels = rng.integers(0, 2, n)
-    notes = [None if i % 5 == 0 else (direction * (2 * y - 1) + rng.normal(0, 0.3, dim)).astype(np.float32)
-             for i, y in enumerate(labels)]
+    notes = [
+        None if i % 5 == 0 else (direction * (2 * y - 1) + rng.normal(0, 0.3, dim)).astype(np.float32)
+        for i, y in enumerate(labels)
+    ]
     frame = pd.DataFrame({"x": rng.normal(size=n), "notes": pd.Series(notes, dtype=object)})
     schema = TableSchema(columns=(ColumnSpec("x", "numeric", "X"), ColumnSpec("notes", "text", "Notes")))
     return frame, labels, schema
@@ -133,8 +133,9 @@ def test_checkpoints_from_before_embeddings_and_ensembles_still_load_and_score(t
     frame = pd.DataFrame({"x": rng.normal(size=200), "kind": rng.choice(["a", "b"], 200).astype(object)})
     labels = (frame["x"] + rng.normal(0, 0.5, 200) > 0.5).astype(int)
     schema = TableSchema(columns=(ColumnSpec("x", "numeric", "X"), ColumnSpec("kind", "categorical", "Kind")))
-    params = TrainingParams(d_token=16, n_heads=2, n_layers=2, epochs=2, batch_size=64, numeric_embedding="linear",
-                            n_members=1)
+    params = TrainingParams(
+        d_token=16, n_heads=2, n_layers=2, epochs=2, batch_size=64, numeric_embedding="linear", n_members=1
+    )
     model = train_tabular_model(frame=frame, labels=labels, schema=schema, params=params)
     path = tmp_path / "old.pt"
     checkpoint_save(trained=model, path=path, task="lead_conversion")

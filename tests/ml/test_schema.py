@@ -140,8 +140,13 @@ def test_text_encodings_round_trip_and_older_dicts_without_text_load():
 def test_infer_reads_kinds_from_dtypes():
     schema = TableSchema.infer(_frame(), reference_column="as_of")
     kinds = {c.name: c.kind for c in schema.columns}
-    assert kinds == {"amount": "numeric", "count": "numeric", "source": "categorical", "title": "categorical",
-                     "seen": "datetime"}
+    assert kinds == {
+        "amount": "numeric",
+        "count": "numeric",
+        "source": "categorical",
+        "title": "categorical",
+        "seen": "datetime",
+    }
 
 
 def test_using_before_fit_fails_clearly():

@@ -49,8 +49,9 @@ def test_fifty_calls_enqueue_one_delayed_task_that_scores_the_union(
     settings.ML_RESCORE_DEBOUNCE_SECONDS = 45
     organization = OrganizationFactory()
     for i in range(50):
-        _enqueue_committed(django_capture_on_commit_callbacks, organization_id=organization.id,
-                           contact_ids=[i, i + 1, 1000])
+        _enqueue_committed(
+            django_capture_on_commit_callbacks, organization_id=organization.id, contact_ids=[i, i + 1, 1000]
+        )
     assert enqueued == [{"args": (organization.id,), "kwargs": {"pending": True}, "countdown": 45}]
     # The task the worker would run after the countdown:
     summary = tasks.score_contacts(*enqueued[0]["args"], **enqueued[0]["kwargs"])

@@ -173,7 +173,9 @@ def test_scoring_without_a_champion_is_refused_and_the_task_skips():
     with pytest.raises(scoring_services.NoChampionModel):
         scoring_services.contacts_score(organization_id=organization.id)
     assert tasks.score_contacts(organization.id) == {
-        "organization_id": organization.id, "scored": 0, "skipped": "no champion model"
+        "organization_id": organization.id,
+        "scored": 0,
+        "skipped": "no champion model",
     }
     foreign = ModelVersionFactory()
     with pytest.raises(ValidationError) as error:
@@ -188,8 +190,9 @@ def test_feedback_is_recorded_for_the_predictions_organization():
     agree = feedback_services.feedback_create(
         prediction_id=prediction.id, user_id=user.id, verdict="agree", reason=" ok "
     )
-    override = feedback_services.feedback_create(prediction_id=prediction.id, user_id=user.id, verdict="override",
-                                        override_value=0.85, reason="talked to them")
+    override = feedback_services.feedback_create(
+        prediction_id=prediction.id, user_id=user.id, verdict="override", override_value=0.85, reason="talked to them"
+    )
     assert (agree.organization_id, agree.reason, agree.override_value) == (prediction.organization_id, "ok", None)
     assert override.override_value == 0.85
     assert Feedback.objects.filter(prediction=prediction).count() == 2

@@ -47,9 +47,9 @@ def test_training_learns_a_real_signal_and_is_deterministic():
     frame, labels = _problem()
     first = train_tabular_model(frame=frame, labels=labels, schema=SCHEMA, params=TrainingParams(**TINY))
     assert first.metrics["roc_auc"] > 0.75
-    assert first.metrics["split_rows"]["train"] + first.metrics["split_rows"]["valid"] + first.metrics[
-        "split_rows"
-    ]["test"] == len(frame)
+    assert first.metrics["split_rows"]["train"] + first.metrics["split_rows"]["valid"] + first.metrics["split_rows"][
+        "test"
+    ] == len(frame)
     assert first.log and {"epoch", "train_loss", "valid_loss"} <= set(first.log[0])
     assert first.calibrator.method == "platt"
     second = train_tabular_model(frame=frame, labels=labels, schema=SCHEMA, params=TrainingParams(**TINY))
@@ -60,7 +60,9 @@ def test_training_learns_a_real_signal_and_is_deterministic():
 def test_early_stopping_keeps_the_best_epoch():
     frame, labels = _problem(n=400)
     trained = train_tabular_model(
-        frame=frame, labels=labels, schema=SCHEMA,
+        frame=frame,
+        labels=labels,
+        schema=SCHEMA,
         params=TrainingParams(**{**TINY, "epochs": 40, "patience": 2, "learning_rate": 3e-2}),
     )
     losses = [entry["valid_loss"] for entry in trained.log]
@@ -105,9 +107,7 @@ def _text_problem(n: int = 900, dim: int = 8, seed: int = 0) -> tuple[pd.DataFra
 def test_text_tokens_learn_a_signal_only_the_text_carries():
     frame, labels, schema = _text_problem()
     with_text = train_tabular_model(frame=frame, labels=labels, schema=schema, params=TrainingParams(**TINY))
-    without = train_tabular_model(
-        frame=frame, labels=labels, schema=schema, params=TrainingParams(**TINY, text=False)
-    )
+    without = train_tabular_model(frame=frame, labels=labels, schema=schema, params=TrainingParams(**TINY, text=False))
     assert with_text.config.n_text == 1 and with_text.config.text_dim == 8
     assert without.config.n_text == 0 and "notes" not in without.preprocessor.fields
     assert with_text.metrics["roc_auc"] > 0.7
@@ -182,7 +182,10 @@ def test_search_never_sees_the_test_rows(monkeypatch):
     monkeypatch.setattr(training, "_fit_net", spy)
     split = (np.arange(0, 400), np.arange(400, 500), np.arange(500, 600))
     trained = train_tabular_model(
-        frame=frame, labels=labels, schema=schema, split=split,
+        frame=frame,
+        labels=labels,
+        schema=schema,
+        split=split,
         params=TrainingParams(**{**TINY, "epochs": 2, "search_candidates": 3}),
     )
     assert len(seen) == 2 * 3  # three candidates, each handed its training and validation rows

@@ -24,10 +24,16 @@ def awkward_table(rows: int, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray
     score = rng.normal(size=rows)
     page = rng.integers(0, 500, size=rows)
     labels = (score + 0.3 * (page % 3 == 0) + rng.normal(scale=0.8, size=rows) > 1.0).astype(int)
-    frame = pd.DataFrame({
-        "score": score, "page": [f"page-{p}" for p in page], "empty": [None] * rows, "constant": ["same"] * rows,
-        "channel": rng.choice(["web", "event", "referral"], size=rows),
-    }, index=pd.Index(np.arange(1000, 1000 + rows), name="contact"))
+    frame = pd.DataFrame(
+        {
+            "score": score,
+            "page": [f"page-{p}" for p in page],
+            "empty": [None] * rows,
+            "constant": ["same"] * rows,
+            "channel": rng.choice(["web", "event", "referral"], size=rows),
+        },
+        index=pd.Index(np.arange(1000, 1000 + rows), name="contact"),
+    )
     return frame, labels
 
 
@@ -37,10 +43,16 @@ def train(frame: pd.DataFrame, labels: np.ndarray, *, organization: Any = None) 
     params = training_params_build(dict(TINY))
     data = TrainingData(frame=frame, labels=labels, schema=schema, baseline_schema=schema)
     spec = TrainingSpec(
-        task=Task.LEAD_CONVERSION, organization=organization, params=params, lightgbm_configs=2,
-        artifact_relative=lambda version: f"{organization.slug}/recipe/v{version}.pt", extra_metrics={},
+        task=Task.LEAD_CONVERSION,
+        organization=organization,
+        params=params,
+        lightgbm_configs=2,
+        artifact_relative=lambda version: f"{organization.slug}/recipe/v{version}.pt",
+        extra_metrics={},
     )
-    return recipe_train(spec=spec, data=data, transformer=table_transformer_recipe(params=params, feature_schema_extra={}))
+    return recipe_train(
+        spec=spec, data=data, transformer=table_transformer_recipe(params=params, feature_schema_extra={})
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -51,12 +51,29 @@ def world(db) -> World:
     organization = OrganizationFactory(slug="acme")
     connection = CRMConnectionFactory(organization=organization, name="hubspot")
     other_connection = CRMConnectionFactory(organization=organization, name="csv")
-    contact = ContactFactory(organization=organization, connection=connection, external_id="P1",
-                             first_name="Ada", last_name="Lovelace", email=EMAIL)
-    duplicate = ContactFactory(organization=organization, connection=other_connection, external_id="row-7",
-                               company=contact.company, email=EMAIL.upper())
-    bystander = ContactFactory(organization=organization, connection=connection, external_id="P2",
-                               company=contact.company, first_name="Grace", email="grace@navy.test")
+    contact = ContactFactory(
+        organization=organization,
+        connection=connection,
+        external_id="P1",
+        first_name="Ada",
+        last_name="Lovelace",
+        email=EMAIL,
+    )
+    duplicate = ContactFactory(
+        organization=organization,
+        connection=other_connection,
+        external_id="row-7",
+        company=contact.company,
+        email=EMAIL.upper(),
+    )
+    bystander = ContactFactory(
+        organization=organization,
+        connection=connection,
+        external_id="P2",
+        company=contact.company,
+        first_name="Grace",
+        email="grace@navy.test",
+    )
     namesake = ContactFactory(organization=OrganizationFactory(slug="globex"), email=EMAIL, external_id="P1")
 
     ActivityFactory(organization=organization, contact=contact, subject="Hello", body=THEIR_TEXT)
@@ -69,24 +86,36 @@ def world(db) -> World:
     FeedbackFactory(prediction=prediction, reason="Ada told me she is buying")
     PredictionFactory(organization=organization, contact=bystander)
     company_prediction = PredictionFactory(
-        organization=organization, contact=None, company=contact.company, task="churn",
+        organization=organization,
+        contact=None,
+        company=contact.company,
+        task="churn",
         model_version=prediction.model_version,
         top_factors=[{"label": f"Note: {THEIR_TEXT}", "direction": "+"}, {"label": "Seats fell", "direction": "+"}],
     )
-    GeneratedEmail.objects.create(organization=organization, contact=contact, intent="first_touch",
-                                  subject="Hi Ada", body="Dear Ada")
-    ScoreWrite.objects.create(connection=connection, contact=contact, external_id="P1", score=50, probability=0.5,
-                              status="written")
+    GeneratedEmail.objects.create(
+        organization=organization, contact=contact, intent="first_touch", subject="Hi Ada", body="Dear Ada"
+    )
+    ScoreWrite.objects.create(
+        connection=connection, contact=contact, external_id="P1", score=50, probability=0.5, status="written"
+    )
     PendingScoring.objects.create(organization=organization, contact_id=contact.pk)
 
-    WebhookEvent.objects.create(connection=connection, event_id="e-1", payload=[{"objectId": "P1", "x": 1}],
-                                headers={"X-Signature": "s"})
-    WebhookEvent.objects.create(connection=connection, event_id="e-2",
-                                payload={"current": {"email": EMAIL.title()}})
+    WebhookEvent.objects.create(
+        connection=connection, event_id="e-1", payload=[{"objectId": "P1", "x": 1}], headers={"X-Signature": "s"}
+    )
+    WebhookEvent.objects.create(connection=connection, event_id="e-2", payload={"current": {"email": EMAIL.title()}})
     WebhookEvent.objects.create(connection=connection, event_id="e-3", payload=[{"objectId": "P2"}])
-    SyncRunFactory(connection=other_connection, status=SyncRun.Status.PARTIAL, failed=2, errors=[
-        {"object": "contacts", "line": 3, "external_id": "row-7", "reason": f"'{EMAIL}x' is not an email"},
-        {"object": "contacts", "line": 4, "external_id": "row-8", "reason": "'bob@' is not an email address"},
-    ], error_summary=f"2 record(s) rejected. First: contacts: '{EMAIL}x' is not an email")
-    return World(organization, connection, other_connection, contact, duplicate, bystander, namesake,
-                 company_prediction)
+    SyncRunFactory(
+        connection=other_connection,
+        status=SyncRun.Status.PARTIAL,
+        failed=2,
+        errors=[
+            {"object": "contacts", "line": 3, "external_id": "row-7", "reason": f"'{EMAIL}x' is not an email"},
+            {"object": "contacts", "line": 4, "external_id": "row-8", "reason": "'bob@' is not an email address"},
+        ],
+        error_summary=f"2 record(s) rejected. First: contacts: '{EMAIL}x' is not an email",
+    )
+    return World(
+        organization, connection, other_connection, contact, duplicate, bystander, namesake, company_prediction
+    )

@@ -28,7 +28,9 @@ def test_export_writes_json_and_erase_needs_yes(world, tmp_path):
     assert "contacts=2" in report
     assert not Contact.objects.filter(organization=world.organization, email__iexact=EMAIL).exists()
     assert list(AuditLogEntry.objects.order_by("id").values_list("action", "actor_id")) == [
-        ("person.export", None), ("person.erase", None)]
+        ("person.export", None),
+        ("person.erase", None),
+    ]
 
 
 def test_another_organisations_contact_is_refused(world):

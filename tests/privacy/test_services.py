@@ -51,8 +51,9 @@ def test_erase_by_email_removes_the_person_from_every_table(world):
     assert Prediction.objects.filter(contact=world.bystander).exists()
     # Tombstones hold no personal data; the audit entry says who, with counts only.
     assert ErasedPerson.objects.filter(organization=world.organization).count() == 3
-    assert not any(EMAIL in str(value).lower() for value in ErasedPerson.objects.values_list(
-        "external_id", "email_sha256"))
+    assert not any(
+        EMAIL in str(value).lower() for value in ErasedPerson.objects.values_list("external_id", "email_sha256")
+    )
     entry = AuditLogEntry.objects.get(action="person.erase")
     assert (entry.actor_id, entry.organization_id) == (actor.id, world.organization.id)
     assert entry.detail["contacts"] == 2 and EMAIL not in json.dumps(entry.detail).lower()

@@ -26,8 +26,10 @@ class Command(BaseCommand):
         event_ids, connection_id = options["event_ids"], options["connection"]
         statuses = tuple(
             status
-            for status, wanted in ((WebhookEvent.Status.FAILED, options["failed"]),
-                                   (WebhookEvent.Status.RECEIVED, options["received"]))
+            for status, wanted in (
+                (WebhookEvent.Status.FAILED, options["failed"]),
+                (WebhookEvent.Status.RECEIVED, options["received"]),
+            )
             if wanted
         )
         if bool(event_ids) == bool(statuses):

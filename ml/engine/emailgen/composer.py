@@ -24,8 +24,11 @@ from ml.engine.emailgen.types import DraftOptions, FactSheet
 
 VALUE_MAX_CHARS = 80  # longer values (long deal names, subjects) read badly inside a sentence
 
-GREETINGS = {"friendly": ("Hi {first},", "Hi there,"), "formal": ("Dear {full},", "Hello,"),
-             "direct": ("{first},", "Hello,")}
+GREETINGS = {
+    "friendly": ("Hi {first},", "Hi there,"),
+    "formal": ("Dear {full},", "Hello,"),
+    "direct": ("{first},", "Hello,"),
+}
 SIGN_OFFS = {"friendly": "Best,", "formal": "Kind regards,", "direct": "Thanks,"}
 SENTENCE_BUDGET = {"short": 3, "medium": 5, "long": 7}  # sentences between greeting and sign-off
 
@@ -42,10 +45,13 @@ class Facts:
         for fact in fact_sheet.facts:
             if fact.trusted and _usable(fact.value):
                 values.setdefault(fact.id, fact.value.strip())
-        for fact_id, value in (("contact.first_name", fact_sheet.contact_first_name),
-                               ("contact.full_name", fact_sheet.contact_name),
-                               ("company.name", fact_sheet.company_name), ("sender.name", fact_sheet.sender_name),
-                               ("organization.name", fact_sheet.organization_name)):
+        for fact_id, value in (
+            ("contact.first_name", fact_sheet.contact_first_name),
+            ("contact.full_name", fact_sheet.contact_name),
+            ("company.name", fact_sheet.company_name),
+            ("sender.name", fact_sheet.sender_name),
+            ("organization.name", fact_sheet.organization_name),
+        ):
             if _usable(value or ""):
                 values.setdefault(fact_id, value.strip())
         return cls(values)
@@ -66,8 +72,12 @@ class Facts:
 
 def _usable(value: str) -> bool:
     value = value.strip()
-    return bool(value) and len(value) <= VALUE_MAX_CHARS and "\n" not in value and value.lower() != "none" and not any(
-        p.search(value) for p in PLACEHOLDER_RES
+    return (
+        bool(value)
+        and len(value) <= VALUE_MAX_CHARS
+        and "\n" not in value
+        and value.lower() != "none"
+        and not any(p.search(value) for p in PLACEHOLDER_RES)
     )
 
 
@@ -152,8 +162,9 @@ def _subjects(facts: Facts, intent: str) -> list[str]:
 
 def _last_meeting(facts: Facts) -> dict[str, str]:
     # Notes and tasks are internal: "our last note" means nothing to the contact.
-    activities = [a for a in facts.group("activity") if a.get("date") and a.get("kind", "").lower() not in
-                  ("note", "task")]
+    activities = [
+        a for a in facts.group("activity") if a.get("date") and a.get("kind", "").lower() not in ("note", "task")
+    ]
     meetings = [a for a in activities if a.get("kind", "").lower() in ("meeting", "call")]
     found = (meetings or activities or [{}])[0]
     return {**found, "kind": found.get("kind", "conversation").lower()}
@@ -173,8 +184,9 @@ def _sentences(facts: Facts, intent: str, tone: str) -> tuple[list[str], list[st
 
     at_company = f" at {company}" if company else ""
     product_line = f"Our {product['name']} may be a good fit{' for ' + company if company else ''}." if product else ""
-    price_line = (f"For reference, the list price of {product['name']} is {product['price']}."
-                  if product.get("price") else "")
+    price_line = (
+        f"For reference, the list price of {product['name']} is {product['price']}." if product.get("price") else ""
+    )
     context = [
         f"As {title}{at_company}, you see first-hand how your team works." if title else "",
         f"We work with many teams in {industry}." if industry else "",
@@ -191,40 +203,51 @@ def _sentences(facts: Facts, intent: str, tone: str) -> tuple[list[str], list[st
         when = f" on {meeting['date']}" if meeting.get("date") else ""
         core = [
             f"Thank you for the {meeting['kind']}{when}." if meeting.get("date") else "Thank you for your time.",
-            f"I wanted to follow up on {_quoted(meeting['subject'])} while it is fresh." if meeting.get("subject")
+            f"I wanted to follow up on {_quoted(meeting['subject'])} while it is fresh."
+            if meeting.get("subject")
             else "I wanted to follow up while our conversation is fresh.",
             *deal_bits[:1],
         ]
-        closing = {"friendly": "What would be a good next step for you?",
-                   "formal": "Please let me know how you would like to proceed.",
-                   "direct": "What is the next step on your side?"}[tone]
+        closing = {
+            "friendly": "What would be a good next step for you?",
+            "formal": "Please let me know how you would like to proceed.",
+            "direct": "What is the next step on your side?",
+        }[tone]
         return core, [*deal_bits[1:], product_line, *context], closing
     if intent == "deal_nudge":
         core = deal_bits or ["I wanted to check in on where things stand."]
-        closing = {"friendly": "Is there anything I can do to help move things forward?",
-                   "formal": "Please let me know if there is anything you need from us.",
-                   "direct": "What do you need from me to move forward?"}[tone]
+        closing = {
+            "friendly": "Is there anything I can do to help move things forward?",
+            "formal": "Please let me know if there is anything you need from us.",
+            "direct": "What do you need from me to move forward?",
+        }[tone]
         return core, [product_line, price_line, *context], closing
     if intent == "renewal":
         core = [
-            f"I'm reaching out about the renewal of {company}'s account with {org}." if company and org
+            f"I'm reaching out about the renewal of {company}'s account with {org}."
+            if company and org
             else "I'm reaching out about your upcoming renewal.",
             *deal_bits[:2],
         ]
-        closing = {"friendly": "Could we find time to go over the renewal together?",
-                   "formal": "Would you be available to review the renewal with me?",
-                   "direct": "When can we review the renewal?"}[tone]
+        closing = {
+            "friendly": "Could we find time to go over the renewal together?",
+            "formal": "Would you be available to review the renewal with me?",
+            "direct": "When can we review the renewal?",
+        }[tone]
         return core, [*deal_bits[2:], product_line, price_line, *context], closing
     if intent == "win_back":
-        when = (f" Our last {meeting['kind']} was on {meeting['date']}." if meeting.get("date") else "")
+        when = f" Our last {meeting['kind']} was on {meeting['date']}." if meeting.get("date") else ""
         core = [
             f"It has been a while since we last spoke.{when}",
             f"I would like to understand what {company} needs today and whether {org} can help again."
-            if company and org else "I would like to understand what your team needs today.",
+            if company and org
+            else "I would like to understand what your team needs today.",
         ]
-        closing = {"friendly": "Would you be open to catching up?",
-                   "formal": "Would you be open to a brief conversation?",
-                   "direct": "Is it worth a short call?"}[tone]
+        closing = {
+            "friendly": "Would you be open to catching up?",
+            "formal": "Would you be open to a brief conversation?",
+            "direct": "Is it worth a short call?",
+        }[tone]
         return core, [product_line, *context, price_line], closing
     # first_touch (and anything unknown)
     core = [

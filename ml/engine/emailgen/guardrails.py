@@ -35,36 +35,684 @@ WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 
 
 # Capitalised words that are not names: sentence starts, greetings, sign-offs, title-cased subjects.
 COMMON_WORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "another", "any", "anyone", "anything", "are", "as", "at", "away", "back", "be", "because", "been", "before", "being", "below", "best", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "done", "down", "during", "each", "either", "else", "even", "ever", "every", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "however", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "least", "less", "let", "like", "may", "maybe", "me", "might", "mine", "more", "most", "much", "must", "my", "myself", "neither", "never", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only", "or", "other", "others", "otherwise", "our", "ours", "ourselves", "out", "over", "own", "perhaps", "quite", "rather", "same", "shall", "she", "should", "since", "so", "some", "someone", "something", "soon", "still", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "though", "through", "thus", "to", "too", "under", "until", "up", "upon", "us", "very", "via", "was", "we", "were", "what", "whatever", "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will", "with", "within", "without", "would", "yet", "you", "your", "yours", "yourself", "yourselves", "hi", "hello", "hey", "dear", "greetings", "good", "morning", "afternoon", "evening", "thanks", "thank", "regards", "kind", "kindest", "warm", "warmest", "warmly", "sincerely", "cheers", "best", "wishes", "yours", "cordially", "respectfully", "talk", "soon", "speak", "later", "all", "the", "best", "hope", "hoping", "trust", "trusting", "glad", "happy", "pleased", "great", "wonderful", "excited", "delighted", "sorry", "apologies", "congratulations", "just", "quick", "following", "follow", "followup", "up", "checking", "check", "touching", "touch", "base", "reaching", "reach", "writing", "write", "wanted", "want", "wanting", "looking", "look", "let", "lets", "please", "feel", "free", "happy", "would", "love", "like", "could", "can", "shall", "re", "fw", "fwd", "subject", "ps", "p.s", "note", "nb", "fyi", "asap", "ok", "okay", "yes", "no", "sure", "absolutely", "certainly", "definitely", "meeting", "meetings", "call", "calls", "demo", "demos", "chat", "conversation", "discussion", "session", "review", "workshop", "presentation", "renewal", "renewals", "contract", "contracts", "deal", "deals", "proposal", "proposals", "quote", "quotes", "pricing", "price", "prices", "plan", "plans", "offer", "offers", "update", "updates", "next", "steps", "step", "idea", "ideas", "question", "questions", "thoughts", "thought", "time", "times", "today", "tomorrow", "week", "weeks", "month", "months", "quarter", "quarters", "year", "years", "day", "days", "morning", "team", "teams", "company", "companies", "account", "accounts", "customer", "customers", "client", "clients", "partner", "partners", "partnership", "business", "product", "products", "service", "services", "platform", "solution", "solutions", "support", "success", "value", "results", "goals", "goal", "priorities", "priority", "growth", "revenue", "sales", "marketing", "operations", "finance", "data", "insights", "analytics", "pipeline", "process", "processes", "budget", "budgets", "cost", "costs", "savings", "roi", "crm", "api", "ai", "saas", "b2b", "kpi", "kpis", "ceo", "cto", "cfo", "coo", "cio", "cmo", "vp", "svp", "evp", "hr", "it", "it's", "i'm", "i'd", "i'll", "i've", "we're", "we'd", "we'll", "we've", "you're", "you'd", "you'll", "you've", "let's", "that's", "there's", "here's", "what's", "don't", "doesn't", "didn't", "can't", "won't", "wouldn't", "couldn't", "shouldn't", "isn't", "aren't", "wasn't", "weren't", "haven't", "hasn't", "recently", "currently", "already", "again", "also", "finally", "first", "second", "third", "last", "new", "recent", "latest", "short", "brief", "quickly", "happily", "unfortunately", "fortunately", "hopefully", "ideally", "given", "based", "regarding", "re:", "about", "welcome", "welcoming", "onboarding", "getting", "started", "start", "started", "starting", "continue", "continuing", "keep", "keeping", "wishing", "wish", "appreciate", "appreciated", "appreciating", "enjoyed", "enjoy", "enjoying", "loved", "great", "grateful", "thankful", "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "madam", "team", "request", "requests", "introduction", "intro", "opportunity", "opportunities", "collaboration", "invitation", "invite", "reminder", "feedback", "agenda", "summary", "recap", "overview", "inquiry", "information", "details", "detail", "options", "option", "proposal", "offerings", "important", "quick", "brief", "friendly", "reminder", "exciting", "news", "announcement"]
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "another",
+        "any",
+        "anyone",
+        "anything",
+        "are",
+        "as",
+        "at",
+        "away",
+        "back",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "best",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "done",
+        "down",
+        "during",
+        "each",
+        "either",
+        "else",
+        "even",
+        "ever",
+        "every",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "however",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "least",
+        "less",
+        "let",
+        "like",
+        "may",
+        "maybe",
+        "me",
+        "might",
+        "mine",
+        "more",
+        "most",
+        "much",
+        "must",
+        "my",
+        "myself",
+        "neither",
+        "never",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "one",
+        "only",
+        "or",
+        "other",
+        "others",
+        "otherwise",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "perhaps",
+        "quite",
+        "rather",
+        "same",
+        "shall",
+        "she",
+        "should",
+        "since",
+        "so",
+        "some",
+        "someone",
+        "something",
+        "soon",
+        "still",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "though",
+        "through",
+        "thus",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "very",
+        "via",
+        "was",
+        "we",
+        "were",
+        "what",
+        "whatever",
+        "when",
+        "where",
+        "whether",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "within",
+        "without",
+        "would",
+        "yet",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "hi",
+        "hello",
+        "hey",
+        "dear",
+        "greetings",
+        "good",
+        "morning",
+        "afternoon",
+        "evening",
+        "thanks",
+        "thank",
+        "regards",
+        "kind",
+        "kindest",
+        "warm",
+        "warmest",
+        "warmly",
+        "sincerely",
+        "cheers",
+        "best",
+        "wishes",
+        "yours",
+        "cordially",
+        "respectfully",
+        "talk",
+        "soon",
+        "speak",
+        "later",
+        "all",
+        "the",
+        "best",
+        "hope",
+        "hoping",
+        "trust",
+        "trusting",
+        "glad",
+        "happy",
+        "pleased",
+        "great",
+        "wonderful",
+        "excited",
+        "delighted",
+        "sorry",
+        "apologies",
+        "congratulations",
+        "just",
+        "quick",
+        "following",
+        "follow",
+        "followup",
+        "up",
+        "checking",
+        "check",
+        "touching",
+        "touch",
+        "base",
+        "reaching",
+        "reach",
+        "writing",
+        "write",
+        "wanted",
+        "want",
+        "wanting",
+        "looking",
+        "look",
+        "let",
+        "lets",
+        "please",
+        "feel",
+        "free",
+        "happy",
+        "would",
+        "love",
+        "like",
+        "could",
+        "can",
+        "shall",
+        "re",
+        "fw",
+        "fwd",
+        "subject",
+        "ps",
+        "p.s",
+        "note",
+        "nb",
+        "fyi",
+        "asap",
+        "ok",
+        "okay",
+        "yes",
+        "no",
+        "sure",
+        "absolutely",
+        "certainly",
+        "definitely",
+        "meeting",
+        "meetings",
+        "call",
+        "calls",
+        "demo",
+        "demos",
+        "chat",
+        "conversation",
+        "discussion",
+        "session",
+        "review",
+        "workshop",
+        "presentation",
+        "renewal",
+        "renewals",
+        "contract",
+        "contracts",
+        "deal",
+        "deals",
+        "proposal",
+        "proposals",
+        "quote",
+        "quotes",
+        "pricing",
+        "price",
+        "prices",
+        "plan",
+        "plans",
+        "offer",
+        "offers",
+        "update",
+        "updates",
+        "next",
+        "steps",
+        "step",
+        "idea",
+        "ideas",
+        "question",
+        "questions",
+        "thoughts",
+        "thought",
+        "time",
+        "times",
+        "today",
+        "tomorrow",
+        "week",
+        "weeks",
+        "month",
+        "months",
+        "quarter",
+        "quarters",
+        "year",
+        "years",
+        "day",
+        "days",
+        "morning",
+        "team",
+        "teams",
+        "company",
+        "companies",
+        "account",
+        "accounts",
+        "customer",
+        "customers",
+        "client",
+        "clients",
+        "partner",
+        "partners",
+        "partnership",
+        "business",
+        "product",
+        "products",
+        "service",
+        "services",
+        "platform",
+        "solution",
+        "solutions",
+        "support",
+        "success",
+        "value",
+        "results",
+        "goals",
+        "goal",
+        "priorities",
+        "priority",
+        "growth",
+        "revenue",
+        "sales",
+        "marketing",
+        "operations",
+        "finance",
+        "data",
+        "insights",
+        "analytics",
+        "pipeline",
+        "process",
+        "processes",
+        "budget",
+        "budgets",
+        "cost",
+        "costs",
+        "savings",
+        "roi",
+        "crm",
+        "api",
+        "ai",
+        "saas",
+        "b2b",
+        "kpi",
+        "kpis",
+        "ceo",
+        "cto",
+        "cfo",
+        "coo",
+        "cio",
+        "cmo",
+        "vp",
+        "svp",
+        "evp",
+        "hr",
+        "it",
+        "it's",
+        "i'm",
+        "i'd",
+        "i'll",
+        "i've",
+        "we're",
+        "we'd",
+        "we'll",
+        "we've",
+        "you're",
+        "you'd",
+        "you'll",
+        "you've",
+        "let's",
+        "that's",
+        "there's",
+        "here's",
+        "what's",
+        "don't",
+        "doesn't",
+        "didn't",
+        "can't",
+        "won't",
+        "wouldn't",
+        "couldn't",
+        "shouldn't",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "haven't",
+        "hasn't",
+        "recently",
+        "currently",
+        "already",
+        "again",
+        "also",
+        "finally",
+        "first",
+        "second",
+        "third",
+        "last",
+        "new",
+        "recent",
+        "latest",
+        "short",
+        "brief",
+        "quickly",
+        "happily",
+        "unfortunately",
+        "fortunately",
+        "hopefully",
+        "ideally",
+        "given",
+        "based",
+        "regarding",
+        "re:",
+        "about",
+        "welcome",
+        "welcoming",
+        "onboarding",
+        "getting",
+        "started",
+        "start",
+        "started",
+        "starting",
+        "continue",
+        "continuing",
+        "keep",
+        "keeping",
+        "wishing",
+        "wish",
+        "appreciate",
+        "appreciated",
+        "appreciating",
+        "enjoyed",
+        "enjoy",
+        "enjoying",
+        "loved",
+        "great",
+        "grateful",
+        "thankful",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "dr",
+        "prof",
+        "sir",
+        "madam",
+        "team",
+        "request",
+        "requests",
+        "introduction",
+        "intro",
+        "opportunity",
+        "opportunities",
+        "collaboration",
+        "invitation",
+        "invite",
+        "reminder",
+        "feedback",
+        "agenda",
+        "summary",
+        "recap",
+        "overview",
+        "inquiry",
+        "information",
+        "details",
+        "detail",
+        "options",
+        "option",
+        "proposal",
+        "offerings",
+        "important",
+        "quick",
+        "brief",
+        "friendly",
+        "reminder",
+        "exciting",
+        "news",
+        "announcement",
+    ]
 )
-ACRONYMS = frozenset({"crm", "roi", "api", "ai", "saas", "b2b", "kpi", "kpis", "ceo", "cto", "cfo", "coo", "cio",
-                      "cmo", "vp", "svp", "evp", "hr", "it", "ps", "fyi", "asap", "faq", "qbr", "ok", "re", "fw",
-                      "fwd", "nb", "eu", "us", "uk", "usa"})
+ACRONYMS = frozenset(
+    {
+        "crm",
+        "roi",
+        "api",
+        "ai",
+        "saas",
+        "b2b",
+        "kpi",
+        "kpis",
+        "ceo",
+        "cto",
+        "cfo",
+        "coo",
+        "cio",
+        "cmo",
+        "vp",
+        "svp",
+        "evp",
+        "hr",
+        "it",
+        "ps",
+        "fyi",
+        "asap",
+        "faq",
+        "qbr",
+        "ok",
+        "re",
+        "fw",
+        "fwd",
+        "nb",
+        "eu",
+        "us",
+        "uk",
+        "usa",
+    }
+)
 CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
-CURRENCY_CODES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "INR", "SEK", "NOK", "DKK", "NZD", "SGD",
-                  "CNY", "BRL", "MXN", "PLN", "ZAR", "HKD")
+CURRENCY_CODES = (
+    "USD",
+    "EUR",
+    "GBP",
+    "CAD",
+    "AUD",
+    "CHF",
+    "JPY",
+    "INR",
+    "SEK",
+    "NOK",
+    "DKK",
+    "NZD",
+    "SGD",
+    "CNY",
+    "BRL",
+    "MXN",
+    "PLN",
+    "ZAR",
+    "HKD",
+)
 CURRENCY_WORDS = {"dollars": "USD", "dollar": "USD", "euros": "EUR", "euro": "EUR", "pounds": "GBP"}
 DOLLAR_FAMILY = {"USD", "CAD", "AUD", "NZD", "SGD", "HKD"}  # "$" may mean any of these
-MULTIPLIERS = {"k": 1_000, "thousand": 1_000, "m": 1_000_000, "mn": 1_000_000, "million": 1_000_000,
-               "bn": 1_000_000_000, "b": 1_000_000_000, "billion": 1_000_000_000}
-PRODUCT_NOUNS = ("plan", "edition", "suite", "platform", "tier", "package", "bundle", "add-on", "addon", "module",
-                 "app", "license", "licence", "subscription", "product", "solution", "tool", "service", "version",
-                 "cloud", "engine", "studio", "hub", "console")
-PRODUCT_MARKERS = frozenset({"pro", "plus", "premium", "enterprise", "ultimate", "max", "ultra", "lite", "starter",
-                             "professional", "business", "team", "advanced", "basic", "essentials", "growth"})
-COMPANY_SUFFIXES = frozenset({"inc", "corp", "corporation", "ltd", "llc", "gmbh", "ag", "co", "plc", "sa", "bv",
-                              "kg", "limited", "group"})
-ABBREVIATIONS = ("mr", "mrs", "ms", "dr", "prof", "inc", "ltd", "co", "corp", "st", "jr", "sr", "vs", "etc",
-                 "e.g", "i.e", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-                 "no", "approx")
+MULTIPLIERS = {
+    "k": 1_000,
+    "thousand": 1_000,
+    "m": 1_000_000,
+    "mn": 1_000_000,
+    "million": 1_000_000,
+    "bn": 1_000_000_000,
+    "b": 1_000_000_000,
+    "billion": 1_000_000_000,
+}
+PRODUCT_NOUNS = (
+    "plan",
+    "edition",
+    "suite",
+    "platform",
+    "tier",
+    "package",
+    "bundle",
+    "add-on",
+    "addon",
+    "module",
+    "app",
+    "license",
+    "licence",
+    "subscription",
+    "product",
+    "solution",
+    "tool",
+    "service",
+    "version",
+    "cloud",
+    "engine",
+    "studio",
+    "hub",
+    "console",
+)
+PRODUCT_MARKERS = frozenset(
+    {
+        "pro",
+        "plus",
+        "premium",
+        "enterprise",
+        "ultimate",
+        "max",
+        "ultra",
+        "lite",
+        "starter",
+        "professional",
+        "business",
+        "team",
+        "advanced",
+        "basic",
+        "essentials",
+        "growth",
+    }
+)
+COMPANY_SUFFIXES = frozenset(
+    {"inc", "corp", "corporation", "ltd", "llc", "gmbh", "ag", "co", "plc", "sa", "bv", "kg", "limited", "group"}
+)
+ABBREVIATIONS = (
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "st",
+    "jr",
+    "sr",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "no",
+    "approx",
+)
 SENTENCE_START_SUFFIXES = ("ly", "ing", "ed", "ions", "ness", "ment", "ments")
 
 # --- patterns ---------------------------------------------------------------------------------------------------
 
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _MULT = r"(?:k|K|m|M|mn|bn|B|thousand|million|billion)"
-_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
-         r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)"
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)"
+)
 _CODES = "|".join(CURRENCY_CODES)
 LINK_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b|\bhttps?://\S+|\bwww\.[\w-]+(?:\.[\w/?=&%#-]+)+", re.I)
 ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?\b")
@@ -73,8 +721,11 @@ MONTH_DAY_RE = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,
 DAY_MONTH_RE = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\b\.?(?:,?\s+(\d{{4}})\b)?")
 MONTH_YEAR_RE = re.compile(rf"\b({_MONTH})\.?,?\s+(\d{{4}})\b")
 MONTH_RE = re.compile(r"\b(January|February|March|April|June|July|August|September|October|November|December)\b")
-WEEKDAY_RE = re.compile(r"\b(?:(?:next|this|last|coming)\s+)?(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|"
-                        r"Sunday)s?\b", re.I)
+WEEKDAY_RE = re.compile(
+    r"\b(?:(?:next|this|last|coming)\s+)?(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|"
+    r"Sunday)s?\b",
+    re.I,
+)
 QUARTER_RE = re.compile(r"\b(?:Q([1-4])|(first|second|third|fourth) quarter)(?:\s+(?:of\s+)?(\d{4}))?\b", re.I)
 RELATIVE_RE = re.compile(
     r"\b(?:(?:next|this|last|coming|following)\s+(?:week|month|quarter|year|weekend)|tomorrow|yesterday|tonight|"
@@ -84,12 +735,8 @@ RELATIVE_RE = re.compile(
     re.I,
 )
 TIME_RE = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s?(am|pm|a\.m\.|p\.m\.)(?=\W|$)|\b(\d{1,2}):(\d{2})\b", re.I)
-MONEY_PREFIX_RE = re.compile(
-    rf"(?:([$€£¥])|\b({_CODES})\b)\s?({_NUM})(?:\s?({_MULT})\b)?", re.I
-)
-MONEY_SUFFIX_RE = re.compile(
-    rf"\b({_NUM})(?:\s?({_MULT}))?\s?(?:([€£])|\b({_CODES}|dollars?|euros?|pounds)\b)", re.I
-)
+MONEY_PREFIX_RE = re.compile(rf"(?:([$€£¥])|\b({_CODES})\b)\s?({_NUM})(?:\s?({_MULT})\b)?", re.I)
+MONEY_SUFFIX_RE = re.compile(rf"\b({_NUM})(?:\s?({_MULT}))?\s?(?:([€£])|\b({_CODES}|dollars?|euros?|pounds)\b)", re.I)
 # Offers are what reps complain about most when a writer invents them: only a trusted fact can make one.
 OFFER_RE = re.compile(
     r"\b(?:discount(?:s|ed)?|free\s+(?:trial|month|months|upgrade|of charge|shipping|onboarding|seats?|licen[cs]es?)|"
@@ -158,8 +805,9 @@ def _decimal(text: str) -> Decimal | None:
         return None
 
 
-def _number_claim(kind: str, match_text: str, start: int, end: int, number: str, mult: str | None,
-                  currency: str = "") -> Claim | None:
+def _number_claim(
+    kind: str, match_text: str, start: int, end: int, number: str, mult: str | None, currency: str = ""
+) -> Claim | None:
     value = _decimal(number)
     if value is None:
         return None
@@ -254,7 +902,8 @@ def _word_key(word: str) -> str:
 def _name_claims(text: str, taken: list[tuple[int, int]], *, subject: bool) -> list[Claim]:
     """Capitalised spans that are not common words: people, companies, products."""
     words = [
-        m for m in WORD_RE.finditer(text)
+        m
+        for m in WORD_RE.finditer(text)
         if m.group(0)[0].isupper() and all(m.end() <= s or m.start() >= e for s, e in taken)
     ]
     runs: list[list[re.Match]] = []
@@ -311,7 +960,7 @@ _NOUNS = "|".join(re.escape(n) for n in PRODUCT_NOUNS)
 
 
 def _product_context(text: str, start: int, end: int, keys: list[str]) -> bool:
-    """"our/the/your <Capitalised> plan|suite|platform", or a capitalised span ending in such a noun."""
+    """ "our/the/your <Capitalised> plan|suite|platform", or a capitalised span ending in such a noun."""
     if "'s" in text[start:end].replace("’", "'"):
         return False  # "Anna's plan" is hers, not a product
     if len(keys) > 1 and keys[-1] in PRODUCT_NOUNS:
@@ -406,9 +1055,13 @@ def claim_ground(claim: Claim, index: FactIndex) -> list[str]:
 
 def _ground(claim: Claim, index: FactIndex) -> list[str]:
     if claim.kind == "amount":
-        return [fid for value, kind, currency, fid in index.numbers
-                if kind == "amount" and abs(value - claim.value) <= claim.tolerance
-                and _currency_compatible(claim.currency, currency)]
+        return [
+            fid
+            for value, kind, currency, fid in index.numbers
+            if kind == "amount"
+            and abs(value - claim.value) <= claim.tolerance
+            and _currency_compatible(claim.currency, currency)
+        ]
     if claim.kind == "number":
         ids = [fid for value, _kind, _currency, fid in index.numbers if abs(value - claim.value) <= claim.tolerance]
         if claim.value == claim.value.to_integral_value():
@@ -433,8 +1086,11 @@ def _date_ground(claim: Claim, index: FactIndex) -> list[str]:
     if claim.ymd:
         ids = []
         for y, mo, d in (claim.ymd, *claim.ymd_alternatives):
-            ids += [fid for day, fid in index.dates
-                    if (y is None or day.year == y) and (mo is None or day.month == mo) and (d is None or day.day == d)]
+            ids += [
+                fid
+                for day, fid in index.dates
+                if (y is None or day.year == y) and (mo is None or day.month == mo) and (d is None or day.day == d)
+            ]
         return list(dict.fromkeys(ids))
     if claim.weekday is not None:
         return [fid for day, fid in index.dates if day.weekday() == claim.weekday]
@@ -490,8 +1146,10 @@ _MESSAGES = {
     "name": ("ungrounded_name", "{text!r} is not a person, company or other name found in the CRM facts."),
     "product": ("ungrounded_product", "{text!r} looks like a product that is not in the catalogue."),
     "link": ("ungrounded_link", "The link or address {text!r} is not in the CRM facts."),
-    "offer": ("ungrounded_offer", "The offer {text!r} (discount, free extra, special pricing) is not in the CRM "
-              "facts."),
+    "offer": (
+        "ungrounded_offer",
+        "The offer {text!r} (discount, free extra, special pricing) is not in the CRM facts.",
+    ),
 }
 
 
@@ -515,30 +1173,52 @@ def draft_check(*, subject: str, body: str, fact_sheet: FactSheet, length: str |
     content, footer_ok = body_split_footer(body=body, fact_sheet=fact_sheet)
     footer = fact_sheet.footer
     if not footer.postal_address.strip() or not footer.unsubscribe_text.strip():
-        violations.append(Violation("missing_footer", "", "The organisation has no postal address or unsubscribe "
-                                    "text configured for the compliance footer."))
+        violations.append(
+            Violation(
+                "missing_footer",
+                "",
+                "The organisation has no postal address or unsubscribe text configured for the compliance footer.",
+            )
+        )
     elif not footer_ok:
-        violations.append(Violation("missing_footer", footer.render(), "The compliance footer (unsubscribe line "
-                                    "and postal address) must end the email, exactly as configured."))
+        violations.append(
+            Violation(
+                "missing_footer",
+                footer.render(),
+                "The compliance footer (unsubscribe line "
+                "and postal address) must end the email, exactly as configured.",
+            )
+        )
 
     subject = subject.strip()
     if not subject:
         violations.append(Violation("subject_length", "", "The subject is empty."))
     elif len(subject) > SUBJECT_MAX_CHARS:
-        violations.append(Violation("subject_length", subject, f"The subject is {len(subject)} characters; "
-                                    f"at most {SUBJECT_MAX_CHARS} fit in an inbox."))
+        violations.append(
+            Violation(
+                "subject_length",
+                subject,
+                f"The subject is {len(subject)} characters; at most {SUBJECT_MAX_CHARS} fit in an inbox.",
+            )
+        )
     limit = min(BODY_MAX_CHARS.get(length or "", BODY_HARD_MAX_CHARS), BODY_HARD_MAX_CHARS)
     if len(content.strip()) < BODY_MIN_CHARS:
         violations.append(Violation("empty", content, "The email has no body text."))
     elif len(content) > limit:
-        violations.append(Violation("body_length", "", f"The body is {len(content)} characters; the limit for "
-                                    f"{length or 'any'} emails is {limit}."))
+        violations.append(
+            Violation(
+                "body_length",
+                "",
+                f"The body is {len(content)} characters; the limit for {length or 'any'} emails is {limit}.",
+            )
+        )
 
     for where, text in (("subject", subject), ("body", content)):
         for pattern in PLACEHOLDER_RES:
             for m in pattern.finditer(text):
-                violations.append(Violation("placeholder", m.group(0), f"Unfilled placeholder {m.group(0)!r} "
-                                            f"in the {where}."))
+                violations.append(
+                    Violation("placeholder", m.group(0), f"Unfilled placeholder {m.group(0)!r} in the {where}.")
+                )
 
     for claim in claims_extract(_placeholders_masked(subject), subject=True):
         claims_checked += 1
@@ -559,8 +1239,9 @@ def draft_check(*, subject: str, body: str, fact_sheet: FactSheet, length: str |
         cited += _common_word_mentions(sentence, index)
         citations.append(Citation(number, sentence, list(dict.fromkeys(cited))))
 
-    return GuardrailReport(passed=not violations, violations=violations, citations=citations,
-                           claims_checked=claims_checked)
+    return GuardrailReport(
+        passed=not violations, violations=violations, citations=citations, claims_checked=claims_checked
+    )
 
 
 def _placeholders_masked(text: str) -> str:

@@ -108,44 +108,96 @@ def draft_generate(
 
     for number in range(max(0, options.max_attempts) if backend is not None else 0):
         seed = options.seed + number
-        messages = prompt_messages(fact_sheet=fact_sheet, options=options, examples=examples, outline=outline,
-                                   feedback=feedback)
+        messages = prompt_messages(
+            fact_sheet=fact_sheet, options=options, examples=examples, outline=outline, feedback=feedback
+        )
         if getattr(backend, "continues_assistant_message", False):
             # Small models drift out of the format when sampling; starting their reply keeps it parseable.
             messages.append({"role": "assistant", "content": "Subject:"})
         attempt_started = time.perf_counter()
         try:
-            result = backend.generate(messages, max_new_tokens=max_new_tokens,
-                                      temperature=TEMPERATURES[min(number, len(TEMPERATURES) - 1)], seed=seed)
+            result = backend.generate(
+                messages,
+                max_new_tokens=max_new_tokens,
+                temperature=TEMPERATURES[min(number, len(TEMPERATURES) - 1)],
+                seed=seed,
+            )
         except BackendError as exc:
-            attempts.append(Attempt(backend=backend.name, model=backend.model_name, passed=False, error=str(exc),
-                                    seconds=time.perf_counter() - attempt_started, seed=seed))
+            attempts.append(
+                Attempt(
+                    backend=backend.name,
+                    model=backend.model_name,
+                    passed=False,
+                    error=str(exc),
+                    seconds=time.perf_counter() - attempt_started,
+                    seed=seed,
+                )
+            )
             if not exc.retryable:
                 break
             continue
         parsed = draft_parse(text=result.text)
         if parsed.violation is not None:
-            attempts.append(Attempt(backend=result.backend, model=result.model, passed=False,
-                                    violations=[parsed.violation], seconds=time.perf_counter() - attempt_started,
-                                    seed=seed, completion_tokens=result.completion_tokens))
+            attempts.append(
+                Attempt(
+                    backend=result.backend,
+                    model=result.model,
+                    passed=False,
+                    violations=[parsed.violation],
+                    seconds=time.perf_counter() - attempt_started,
+                    seed=seed,
+                    completion_tokens=result.completion_tokens,
+                )
+            )
             continue
         subject = parsed.subject
         body = body_finish(body=parsed.body, fact_sheet=fact_sheet, options=options)
         report = draft_check(subject=subject, body=body, fact_sheet=fact_sheet, length=options.length)
-        attempts.append(Attempt(backend=result.backend, model=result.model, passed=report.passed,
-                                violations=report.violations, seconds=time.perf_counter() - attempt_started,
-                                seed=seed, completion_tokens=result.completion_tokens))
+        attempts.append(
+            Attempt(
+                backend=result.backend,
+                model=result.model,
+                passed=report.passed,
+                violations=report.violations,
+                seconds=time.perf_counter() - attempt_started,
+                seed=seed,
+                completion_tokens=result.completion_tokens,
+            )
+        )
         if report.passed:
-            return _outcome(subject=subject, body=body, report=report, attempts=attempts, backend=result.backend,
-                            model=result.model, fallback_used=False, started=started)
+            return _outcome(
+                subject=subject,
+                body=body,
+                report=report,
+                attempts=attempts,
+                backend=result.backend,
+                model=result.model,
+                fallback_used=False,
+                started=started,
+            )
         feedback = [v.text for v in report.violations if v.code.startswith(FEEDBACK_CODES) and v.text]
 
     composed_started = time.perf_counter()
     report = draft_check(subject=outline_subject, body=outline_body, fact_sheet=fact_sheet, length=options.length)
-    attempts.append(Attempt(backend=COMPOSER_NAME, model=COMPOSER_MODEL, passed=report.passed,
-                            violations=report.violations, seconds=time.perf_counter() - composed_started))
-    return _outcome(subject=outline_subject, body=outline_body, report=report, attempts=attempts,
-                    backend=COMPOSER_NAME, model=COMPOSER_MODEL, fallback_used=backend is not None, started=started)
+    attempts.append(
+        Attempt(
+            backend=COMPOSER_NAME,
+            model=COMPOSER_MODEL,
+            passed=report.passed,
+            violations=report.violations,
+            seconds=time.perf_counter() - composed_started,
+        )
+    )
+    return _outcome(
+        subject=outline_subject,
+        body=outline_body,
+        report=report,
+        attempts=attempts,
+        backend=COMPOSER_NAME,
+        model=COMPOSER_MODEL,
+        fallback_used=backend is not None,
+        started=started,
+    )
 
 
 def _outcome(

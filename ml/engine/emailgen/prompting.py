@@ -57,15 +57,19 @@ def prompt_messages(
     at_company = f" at {fact_sheet.company_name}" if fact_sheet.company_name else ""
     lines = [
         f"Write {INTENT_GOALS.get(options.intent, INTENT_GOALS['first_touch'])}.",
-        f"From: {fact_sheet.sender_name} ({fact_sheet.organization_name})" if fact_sheet.organization_name
+        f"From: {fact_sheet.sender_name} ({fact_sheet.organization_name})"
+        if fact_sheet.organization_name
         else f"From: {fact_sheet.sender_name}",
         f"To: {recipient}{at_company}",
         f"Tone: {TONE_STYLES.get(options.tone, TONE_STYLES['friendly'])}. "
         f"Length: {LENGTH_GUIDES.get(options.length, LENGTH_GUIDES['short'])}.",
         "",
         "Facts (the only things the email may state):",
-        *[f"- {fact.id}: {fact.label}: {fact.value}" for fact in fact_sheet.facts
-          if fact.trusted and fact.kind not in ("email", "address")],
+        *[
+            f"- {fact.id}: {fact.label}: {fact.value}"
+            for fact in fact_sheet.facts
+            if fact.trusted and fact.kind not in ("email", "address")
+        ],
     ]
     notes = [fact for fact in fact_sheet.facts if not fact.trusted and fact.value.strip()]
     if notes:
@@ -86,9 +90,12 @@ def prompt_messages(
     if outline:
         lines += ["", "Draft to rewrite in the requested tone (keep every fact exactly as written):", outline.strip()]
     if feedback:
-        lines += ["", "A previous draft was rejected because these are not in the facts; leave them out: "
-                  + "; ".join(dict.fromkeys(feedback))]
-    lines += ["", "Start your answer with \"Subject:\"."]
+        lines += [
+            "",
+            "A previous draft was rejected because these are not in the facts; leave them out: "
+            + "; ".join(dict.fromkeys(feedback)),
+        ]
+    lines += ["", 'Start your answer with "Subject:".']
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(lines)}]
 
 
@@ -121,6 +128,7 @@ def draft_parse(*, text: str) -> ParsedDraft:
     return ParsedDraft(
         subject="",
         body="",
-        violation=Violation("unparseable", cleaned[:200], "The model did not answer with a \"Subject:\" line "
-                            "followed by an email body."),
+        violation=Violation(
+            "unparseable", cleaned[:200], 'The model did not answer with a "Subject:" line followed by an email body.'
+        ),
     )

@@ -128,8 +128,12 @@ class FeatureTokenizer(nn.Module):
         self.categorical_bias = nn.Parameter(torch.empty(len(cardinalities), d).uniform_(-bound, bound))
         offsets = torch.tensor([0, *cardinalities[:-1]], dtype=torch.long).cumsum(0)
         self.register_buffer("categorical_offsets", offsets[: len(cardinalities)])
-        self.periodic = None if linear else PeriodicEmbedding(
-            n_features=config.n_numeric, d_out=d, n_frequencies=config.n_frequencies, sigma=config.frequency_scale
+        self.periodic = (
+            None
+            if linear
+            else PeriodicEmbedding(
+                n_features=config.n_numeric, d_out=d, n_frequencies=config.n_frequencies, sigma=config.frequency_scale
+            )
         )
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:

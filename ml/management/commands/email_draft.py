@@ -29,8 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--tone", default=TONES[0], choices=TONES)
         parser.add_argument("--length", default=LENGTHS[0], choices=LENGTHS)
         parser.add_argument("--deal", type=int, default=None, help="deal id (default: the most recent open deal)")
-        parser.add_argument("--backend", choices=EmailSettings.Backend.values, default=None,
-                            help="override the organisation's backend for this draft")
+        parser.add_argument(
+            "--backend",
+            choices=EmailSettings.Backend.values,
+            default=None,
+            help="override the organisation's backend for this draft",
+        )
         parser.add_argument("--json", action="store_true", help="print the stored draft as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -72,14 +76,20 @@ class Command(BaseCommand):
             write(f"error: {email.error}")
         if email.status != GeneratedEmail.Status.READY:
             return
-        write(f"backend: {email.backend} ({email.model_name}), {email.latency_seconds}s"
-              f"{', composer fallback' if email.fallback_used else ''}")
-        write(f"guardrails: {'passed' if report.get('passed') else 'FAILED'}, "
-              f"{report.get('claims_checked', 0)} claims checked, {len(report.get('attempts', []))} attempt(s)")
+        write(
+            f"backend: {email.backend} ({email.model_name}), {email.latency_seconds}s"
+            f"{', composer fallback' if email.fallback_used else ''}"
+        )
+        write(
+            f"guardrails: {'passed' if report.get('passed') else 'FAILED'}, "
+            f"{report.get('claims_checked', 0)} claims checked, {len(report.get('attempts', []))} attempt(s)"
+        )
         for attempt in report.get("attempts", []):
             problems = ", ".join(v.get("code", "") for v in attempt.get("violations", [])) or attempt.get("error", "")
-            write(f"  - {attempt.get('backend')}: {'passed' if attempt.get('passed') else 'rejected'}"
-                  f"{f' ({problems})' if problems else ''}")
+            write(
+                f"  - {attempt.get('backend')}: {'passed' if attempt.get('passed') else 'rejected'}"
+                f"{f' ({problems})' if problems else ''}"
+            )
         write("")
         write(f"Subject: {email.subject}")
         write("")

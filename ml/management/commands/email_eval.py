@@ -12,14 +12,20 @@ from salesai.core.models import Organization
 
 
 class Command(BaseCommand):
-    help = ("Draft emails for N contacts of an organisation (synchronously, no worker) and report grounding "
-            "violations caught and shipped, compliance, fallback rate, lengths and latency per backend.")
+    help = (
+        "Draft emails for N contacts of an organisation (synchronously, no worker) and report grounding "
+        "violations caught and shipped, compliance, fallback rate, lengths and latency per backend."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org", required=True, help="organisation slug")
         parser.add_argument("--n", type=int, default=100, help="number of contacts to draft for")
-        parser.add_argument("--backend", choices=EmailSettings.Backend.values, default=None,
-                            help="override the organisation's backend for this run")
+        parser.add_argument(
+            "--backend",
+            choices=EmailSettings.Backend.values,
+            default=None,
+            help="override the organisation's backend for this run",
+        )
         parser.add_argument("--seed", type=int, default=0, help="which contacts are picked")
         parser.add_argument("--json", dest="json_out", help="write every figure and per-draft row to this file")
 

@@ -18,8 +18,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org", required=True, help="organisation slug")
-        parser.add_argument("--task", default=Task.LEAD_CONVERSION, choices=Task.values,
-                            help="lead_conversion scores open leads, churn scores customer accounts")
+        parser.add_argument(
+            "--task",
+            default=Task.LEAD_CONVERSION,
+            choices=Task.values,
+            help="lead_conversion scores open leads, churn scores customer accounts",
+        )
         parser.add_argument("--async", dest="run_async", action="store_true", help="queue it on the gpu queue")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -37,7 +41,8 @@ class Command(BaseCommand):
             # A dropped database connection (restart, failover) is retried on a fresh one, not a crash.
             result = db_call_retried(
                 lambda: scoring_services.contacts_score(organization_id=organization.id),
-                attempts=settings.ML_SCORING_DB_ATTEMPTS, what="lead scoring",
+                attempts=settings.ML_SCORING_DB_ATTEMPTS,
+                what="lead scoring",
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
@@ -59,7 +64,8 @@ class Command(BaseCommand):
         try:
             prediction_ids = db_call_retried(
                 lambda: churn_services.accounts_score(organization_id=organization.id),
-                attempts=settings.ML_SCORING_DB_ATTEMPTS, what="churn scoring",
+                attempts=settings.ML_SCORING_DB_ATTEMPTS,
+                what="churn scoring",
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc

@@ -42,8 +42,10 @@ class Command(BaseCommand):
         metrics = version.metrics
         split = metrics.get("split_rows", {})
         family = metrics.get("family", "transformer")
-        self.stdout.write(f"{organization.slug} {version.task} v{version.version} ({version.status}): "
-                          f"{family} serves ({version.architecture})")
+        self.stdout.write(
+            f"{organization.slug} {version.task} v{version.version} ({version.status}): "
+            f"{family} serves ({version.architecture})"
+        )
         self.stdout.write(
             f"rows: {version.trained_rows} (train {split.get('train')}, valid {split.get('valid')}, "
             f"test {split.get('test')}), best epoch {metrics.get('best_epoch')}, {metrics.get('training_seconds')}s"
@@ -61,10 +63,16 @@ class Command(BaseCommand):
             if values.get("error"):
                 self.stdout.write(f"  {name:<12} failed: {values['error']}")
                 continue
-            self.stdout.write(f"  {name:<12} " + " ".join(
-                f"{'n/a' if v is None else f'{v:.4f}' if i < 4 else f'{v:.1f}':>8}" for i, v in enumerate(cells)
-            ) + marker)
+            self.stdout.write(
+                f"  {name:<12} "
+                + " ".join(
+                    f"{'n/a' if v is None else f'{v:.4f}' if i < 4 else f'{v:.1f}':>8}" for i, v in enumerate(cells)
+                )
+                + marker
+            )
         gate = metrics.get("gate") or {}
         if gate:
-            self.stdout.write(f"gate: {'promoted' if gate.get('promote') else 'kept as candidate'}: "
-                              + "; ".join(gate.get("reasons", [])))
+            self.stdout.write(
+                f"gate: {'promoted' if gate.get('promote') else 'kept as candidate'}: "
+                + "; ".join(gate.get("reasons", []))
+            )

@@ -22,8 +22,19 @@ class CRMConnectionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CRMConnection
-        fields = ["id", "organization", "kind", "name", "config", "credentials", "has_credentials", "is_active",
-                  "sync_interval_minutes", "last_synced_at", "created_at"]
+        fields = [
+            "id",
+            "organization",
+            "kind",
+            "name",
+            "config",
+            "credentials",
+            "has_credentials",
+            "is_active",
+            "sync_interval_minutes",
+            "last_synced_at",
+            "created_at",
+        ]
         read_only_fields = ["id", "has_credentials", "last_synced_at", "created_at"]
         # Name uniqueness within the organisation is checked in validate(), after the organisation defaults.
         validators: list = []
@@ -49,13 +60,17 @@ class CRMConnectionSerializer(serializers.ModelSerializer):
             if organization is None:
                 several = organizations_for_user(user=user).exists()
                 raise serializers.ValidationError(
-                    {"organization": "Required: you belong to several organisations." if several
-                     else "You are not a member of any organisation."}
+                    {
+                        "organization": "Required: you belong to several organisations."
+                        if several
+                        else "You are not a member of any organisation."
+                    }
                 )
             attrs["organization"] = organization
-        if self.instance is None and connection_list(organization=attrs["organization"]).filter(
-            name=attrs["name"]
-        ).exists():
+        if (
+            self.instance is None
+            and connection_list(organization=attrs["organization"]).filter(name=attrs["name"]).exists()
+        ):
             raise serializers.ValidationError({"name": "This organisation already has a connection with this name."})
         return attrs
 
@@ -67,8 +82,7 @@ class CRMConnectionUpdateSerializer(CRMConnectionSerializer):
     organization = OrganizationField(read_only=True)
 
     class Meta(CRMConnectionSerializer.Meta):
-        read_only_fields = [*CRMConnectionSerializer.Meta.read_only_fields, "organization", "kind", "name",
-                            "is_active"]
+        read_only_fields = [*CRMConnectionSerializer.Meta.read_only_fields, "organization", "kind", "name", "is_active"]
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
@@ -76,8 +90,22 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SyncRun
-        fields = ["id", "connection", "mode", "status", "created", "updated", "unchanged", "deleted", "failed",
-                  "error_count", "error_summary", "queued_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "connection",
+            "mode",
+            "status",
+            "created",
+            "updated",
+            "unchanged",
+            "deleted",
+            "failed",
+            "error_count",
+            "error_summary",
+            "queued_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_error_count(self, run: SyncRun) -> int:

@@ -7,8 +7,16 @@ from ml.models import Prediction
 from salesai.api.serializers.ml import FactorSerializer
 from salesai.core.models import Activity, Company, Contact, Deal
 
-SYNCED_FIELDS = ["id", "organization", "connection", "external_id", "properties", "remote_updated_at",
-                 "created_at", "updated_at"]
+SYNCED_FIELDS = [
+    "id",
+    "organization",
+    "connection",
+    "external_id",
+    "properties",
+    "remote_updated_at",
+    "created_at",
+    "updated_at",
+]
 
 
 class OrganizationSlugField(serializers.SlugRelatedField):
@@ -20,15 +28,27 @@ class CompanySerializer(serializers.ModelSerializer):
     """List shape: the current churn risk comes from annotations (ml.churn_selectors), no query per row."""
 
     organization = OrganizationSlugField()
-    churn_risk = serializers.FloatField(read_only=True, allow_null=True,
-                                        help_text="calibrated churn probability, null when unscored")
+    churn_risk = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="calibrated churn probability, null when unscored"
+    )
     churn_score = serializers.IntegerField(read_only=True, allow_null=True, help_text="0-100, null when unscored")
     churn_prediction_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = Company
-        fields = [*SYNCED_FIELDS, "name", "domain", "industry", "employee_count", "annual_revenue", "country", "city",
-                  "churn_risk", "churn_score", "churn_prediction_id"]
+        fields = [
+            *SYNCED_FIELDS,
+            "name",
+            "domain",
+            "industry",
+            "employee_count",
+            "annual_revenue",
+            "country",
+            "city",
+            "churn_risk",
+            "churn_score",
+            "churn_prediction_id",
+        ]
         read_only_fields = fields
 
 
@@ -45,9 +65,25 @@ class ContactSerializer(serializers.ModelSerializer):
     class Meta:
         model = Contact
         fields = [
-            *SYNCED_FIELDS, "company", "company_name", "first_name", "last_name", "full_name", "email", "phone",
-            "job_title", "lead_source", "lead_status", "lifecycle_stage", "owner_email", "opted_out",
-            "remote_created_at", "converted_at", "current_score", "current_probability", "current_prediction_id",
+            *SYNCED_FIELDS,
+            "company",
+            "company_name",
+            "first_name",
+            "last_name",
+            "full_name",
+            "email",
+            "phone",
+            "job_title",
+            "lead_source",
+            "lead_status",
+            "lifecycle_stage",
+            "owner_email",
+            "opted_out",
+            "remote_created_at",
+            "converted_at",
+            "current_score",
+            "current_probability",
+            "current_prediction_id",
         ]
         read_only_fields = fields
 
@@ -106,8 +142,19 @@ class DealSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Deal
-        fields = [*SYNCED_FIELDS, "company", "contact", "name", "amount", "currency", "pipeline", "stage", "status",
-                  "close_date", "remote_created_at"]
+        fields = [
+            *SYNCED_FIELDS,
+            "company",
+            "contact",
+            "name",
+            "amount",
+            "currency",
+            "pipeline",
+            "stage",
+            "status",
+            "close_date",
+            "remote_created_at",
+        ]
         read_only_fields = fields
 
 
@@ -116,6 +163,5 @@ class ActivitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Activity
-        fields = [*SYNCED_FIELDS, "kind", "direction", "subject", "body", "occurred_at", "contact", "company",
-                  "deal"]
+        fields = [*SYNCED_FIELDS, "kind", "direction", "subject", "body", "occurred_at", "contact", "company", "deal"]
         read_only_fields = fields

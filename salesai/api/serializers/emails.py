@@ -17,7 +17,9 @@ class EmailRequestSerializer(serializers.Serializer):
     contact = serializers.IntegerField(min_value=1, help_text="Id of a contact of one of your organisations.")
     intent = serializers.ChoiceField(choices=EmailIntent.choices)
     deal = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True,
+        min_value=1,
+        required=False,
+        allow_null=True,
         help_text="The deal to write about; default: the contact's most recent open deal.",
     )
     options = EmailOptionsSerializer(required=False)
@@ -49,16 +51,43 @@ class GeneratedEmailSerializer(serializers.ModelSerializer):
     fact_sheet = serializers.JSONField(read_only=True, help_text="The facts the draft was checked against.")
     # Declared so the schema lists the "" every unreviewed draft returns (read-only model fields lose it).
     rep_action = serializers.ChoiceField(
-        choices=[("", "Not reviewed yet"), *GeneratedEmail.RepAction.choices], read_only=True,
+        choices=[("", "Not reviewed yet"), *GeneratedEmail.RepAction.choices],
+        read_only=True,
         help_text="The rep's verdict; empty until reviewed.",
     )
 
     class Meta:
         model = GeneratedEmail
-        fields = ["id", "organization", "contact", "contact_name", "deal", "intent", "options", "status", "subject",
-                  "body", "citations", "guardrail_report", "fact_sheet", "backend", "model_name", "fallback_used",
-                  "latency_seconds", "error", "rep_action", "final_subject", "final_body", "edit_diff",
-                  "reject_reason", "requested_by", "acted_by", "acted_at", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "organization",
+            "contact",
+            "contact_name",
+            "deal",
+            "intent",
+            "options",
+            "status",
+            "subject",
+            "body",
+            "citations",
+            "guardrail_report",
+            "fact_sheet",
+            "backend",
+            "model_name",
+            "fallback_used",
+            "latency_seconds",
+            "error",
+            "rep_action",
+            "final_subject",
+            "final_body",
+            "edit_diff",
+            "reject_reason",
+            "requested_by",
+            "acted_by",
+            "acted_at",
+            "created_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 

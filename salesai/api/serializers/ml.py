@@ -23,9 +23,23 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prediction
-        fields = ["id", "organization", "task", "contact", "company", "probability", "score", "top_factors",
-                  "is_current", "model_version", "model_version_number", "source", "model_probability", "note",
-                  "created_at"]
+        fields = [
+            "id",
+            "organization",
+            "task",
+            "contact",
+            "company",
+            "probability",
+            "score",
+            "top_factors",
+            "is_current",
+            "model_version",
+            "model_version_number",
+            "source",
+            "model_probability",
+            "note",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -37,7 +51,10 @@ class FeedbackSerializer(serializers.ModelSerializer):
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
     verdict = serializers.ChoiceField(choices=Feedback.Verdict.choices)
     override_value = serializers.FloatField(
-        min_value=0.0, max_value=1.0, required=False, allow_null=True,
+        min_value=0.0,
+        max_value=1.0,
+        required=False,
+        allow_null=True,
         help_text="The rep's own probability (0..1); required when verdict is override.",
     )
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
@@ -51,16 +68,33 @@ class FeedbackSerializer(serializers.ModelSerializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     family = serializers.SerializerMethodField(
-        help_text="The model family this version serves: transformer, lightgbm or logistic.")
+        help_text="The model family this version serves: transformer, lightgbm or logistic."
+    )
     gate = serializers.SerializerMethodField(
         help_text="The promotion gate's decision: promote, family, reasons, the paired DeLong intervals of the "
-                  "family choice (family_choice.comparisons) and of the champion comparison.")
+        "family choice (family_choice.comparisons) and of the champion comparison."
+    )
 
     class Meta:
         model = ModelVersion
         # artifact_path is a server-side location, not something API clients need.
-        fields = ["id", "organization", "task", "version", "status", "architecture", "family", "gate", "training_run",
-                  "metrics", "feature_schema", "artifact_sha256", "trained_rows", "created_at", "promoted_at"]
+        fields = [
+            "id",
+            "organization",
+            "task",
+            "version",
+            "status",
+            "architecture",
+            "family",
+            "gate",
+            "training_run",
+            "metrics",
+            "feature_schema",
+            "artifact_sha256",
+            "trained_rows",
+            "created_at",
+            "promoted_at",
+        ]
         read_only_fields = fields
 
     def get_family(self, model_version: ModelVersion) -> str:

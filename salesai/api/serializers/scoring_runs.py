@@ -19,15 +19,31 @@ class ScoringRunSerializer(serializers.ModelSerializer):
     pooled_model = serializers.SerializerMethodField(help_text="Scored by the pooled fallback model.")
     score_histogram = serializers.DictField(child=serializers.IntegerField(), read_only=True)
     feature_psi = serializers.DictField(
-        child=FeaturePsiSerializer(), read_only=True,
+        child=FeaturePsiSerializer(),
+        read_only=True,
         help_text="PSI per input field; bands: stable < 0.1 <= moderate <= 0.25 < major.",
     )
 
     class Meta:
         model = ScoringRun
-        fields = ["id", "organization", "task", "model_version", "model_version_number", "pooled_model", "trigger",
-                  "started_at", "finished_at", "scored", "overrides_kept", "score_histogram", "mean_probability",
-                  "score_psi", "drift", "feature_psi"]
+        fields = [
+            "id",
+            "organization",
+            "task",
+            "model_version",
+            "model_version_number",
+            "pooled_model",
+            "trigger",
+            "started_at",
+            "finished_at",
+            "scored",
+            "overrides_kept",
+            "score_histogram",
+            "mean_probability",
+            "score_psi",
+            "drift",
+            "feature_psi",
+        ]
         read_only_fields = fields
 
     def get_pooled_model(self, run: ScoringRun) -> bool:

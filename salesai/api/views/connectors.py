@@ -67,8 +67,10 @@ class ConnectionViewSet(
             sync_interval_minutes=data.get("sync_interval_minutes"),
             actor_id=request.user.id,
         )
-        return Response(CRMConnectionSerializer(connection, context=self.get_serializer_context()).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            CRMConnectionSerializer(connection, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     def update(self, request: Request, *args: object, **kwargs: object) -> Response:
         connection = self.get_object()
@@ -95,8 +97,9 @@ class ConnectionViewSet(
         serializer = SyncStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = sync_run_start(connection_id=connection.id, full=serializer.validated_data["full"])
-        return Response(SyncStartedSerializer({"sync_run_id": run.id, "status": run.status}).data,
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            SyncStartedSerializer({"sync_run_id": run.id, "status": run.status}).data, status=status.HTTP_202_ACCEPTED
+        )
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])

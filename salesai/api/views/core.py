@@ -35,8 +35,16 @@ class CompanyViewSet(ReadOnlyScopedViewSet):
 
     filterset_class = CompanyFilter
     search_fields = ["name", "domain"]
-    ordering_fields = ["name", "employee_count", "annual_revenue", "created_at", "updated_at", "remote_updated_at",
-                       "churn_risk", "churn_score"]
+    ordering_fields = [
+        "name",
+        "employee_count",
+        "annual_revenue",
+        "created_at",
+        "updated_at",
+        "remote_updated_at",
+        "churn_risk",
+        "churn_score",
+    ]
     ordering = ["name"]
 
     def get_queryset(self) -> QuerySet[Company]:
@@ -55,8 +63,17 @@ class ContactViewSet(ReadOnlyScopedViewSet):
 
     filterset_class = ContactFilter
     search_fields = ["first_name", "last_name", "email", "company__name"]
-    ordering_fields = ["last_name", "first_name", "email", "created_at", "updated_at", "remote_created_at",
-                       "remote_updated_at", "current_score", "current_probability"]
+    ordering_fields = [
+        "last_name",
+        "first_name",
+        "email",
+        "created_at",
+        "updated_at",
+        "remote_created_at",
+        "remote_updated_at",
+        "current_score",
+        "current_probability",
+    ]
     ordering = ["last_name", "first_name"]
 
     def get_queryset(self) -> QuerySet[Contact]:

@@ -40,9 +40,7 @@ from salesai.api.views.base import OrganizationScopedViewSet
 from salesai.core.models import Contact
 from salesai.core.selectors import contact_list_for_user
 
-ERROR_RESPONSE = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='{"error": {"code": "...", "message": "..."}}'
-)
+ERROR_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description='{"error": {"code": "...", "message": "..."}}')
 
 
 class Conflict(APIException):
@@ -114,27 +112,34 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Or
         email = self.get_object()
         return self._acted(lambda: email_draft_accept(email_id=email.id, user_id=request.user.id))
 
-    @extend_schema(request=EmailEditSerializer, responses={200: GeneratedEmailSerializer, 400: ERROR_RESPONSE,
-                                                            409: ERROR_RESPONSE})
+    @extend_schema(
+        request=EmailEditSerializer, responses={200: GeneratedEmailSerializer, 400: ERROR_RESPONSE, 409: ERROR_RESPONSE}
+    )
     @action(detail=True, methods=["post"])
     def edit(self, request: Request, pk: str | None = None) -> Response:
         """Save the rep's own final subject and body; the diff against the draft is kept."""
         email = self.get_object()
         serializer = EmailEditSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return self._acted(lambda: email_draft_edit(email_id=email.id, user_id=request.user.id,
-                                                    **serializer.validated_data))
+        return self._acted(
+            lambda: email_draft_edit(email_id=email.id, user_id=request.user.id, **serializer.validated_data)
+        )
 
-    @extend_schema(request=EmailRejectSerializer, responses={200: GeneratedEmailSerializer, 400: ERROR_RESPONSE,
-                                                              409: ERROR_RESPONSE})
+    @extend_schema(
+        request=EmailRejectSerializer,
+        responses={200: GeneratedEmailSerializer, 400: ERROR_RESPONSE, 409: ERROR_RESPONSE},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         """Discard the draft, saying why."""
         email = self.get_object()
         serializer = EmailRejectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return self._acted(lambda: email_draft_reject(email_id=email.id, user_id=request.user.id,
-                                                      reason=serializer.validated_data["reason"]))
+        return self._acted(
+            lambda: email_draft_reject(
+                email_id=email.id, user_id=request.user.id, reason=serializer.validated_data["reason"]
+            )
+        )
 
     def _acted(self, act: Callable[[], GeneratedEmail]) -> Response:
         # Field errors stay 400s (the standard handler); state conflicts become 409s.

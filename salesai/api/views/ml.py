@@ -89,6 +89,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Orga
         organization = serializer.validated_data["organization"]
         if not membership_can_manage(user=request.user, organization_id=organization.id):
             raise PermissionDenied(MANAGE_DENIED_MESSAGE)
-        restored = model_version_rollback(organization_id=organization.id, task=serializer.validated_data["task"],
-                                          actor_id=request.user.id)
+        restored = model_version_rollback(
+            organization_id=organization.id, task=serializer.validated_data["task"], actor_id=request.user.id
+        )
         return Response(self.get_serializer(restored).data)

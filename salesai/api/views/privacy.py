@@ -33,8 +33,12 @@ class PersonDataViewSet(ViewSet):
         reasons, feedback, email drafts, score writes, webhook payloads and sync errors naming them)."""
         organization, data = self._parsed(request)
         try:
-            body = person_data_export(organization_id=organization.pk, email=data.get("email"),
-                                      contact_id=data.get("contact"), actor_id=request.user.id)
+            body = person_data_export(
+                organization_id=organization.pk,
+                email=data.get("email"),
+                contact_id=data.get("contact"),
+                actor_id=request.user.id,
+            )
         except PersonNotFound as exc:
             raise NotFound() from exc
         return Response(body)
@@ -46,8 +50,12 @@ class PersonDataViewSet(ViewSet):
         removed, per table."""
         organization, data = self._parsed(request)
         try:
-            report = person_erase(organization_id=organization.pk, email=data.get("email"),
-                                  contact_id=data.get("contact"), actor_id=request.user.id)
+            report = person_erase(
+                organization_id=organization.pk,
+                email=data.get("email"),
+                contact_id=data.get("contact"),
+                actor_id=request.user.id,
+            )
         except PersonNotFound as exc:
             raise NotFound() from exc
         return Response(ErasureReportSerializer(asdict(report)).data, status=status.HTTP_200_OK)

@@ -6,130 +6,209 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
-        ('crm_connectors', '0001_initial'),
+        ("core", "0001_initial"),
+        ("crm_connectors", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='activity',
-            name='connection',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm_connectors.crmconnection'),
+            model_name="activity",
+            name="connection",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="crm_connectors.crmconnection",
+            ),
         ),
         migrations.AddField(
-            model_name='company',
-            name='connection',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm_connectors.crmconnection'),
+            model_name="company",
+            name="connection",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="crm_connectors.crmconnection",
+            ),
         ),
         migrations.AddField(
-            model_name='activity',
-            name='company',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='activities', to='core.company'),
+            model_name="activity",
+            name="company",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="activities",
+                to="core.company",
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='company',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='contacts', to='core.company'),
+            model_name="contact",
+            name="company",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="contacts",
+                to="core.company",
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='connection',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm_connectors.crmconnection'),
+            model_name="contact",
+            name="connection",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="crm_connectors.crmconnection",
+            ),
         ),
         migrations.AddField(
-            model_name='activity',
-            name='contact',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='activities', to='core.contact'),
+            model_name="activity",
+            name="contact",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="activities",
+                to="core.contact",
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='company',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deals', to='core.company'),
+            model_name="deal",
+            name="company",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="deals",
+                to="core.company",
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='connection',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm_connectors.crmconnection'),
+            model_name="deal",
+            name="connection",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="crm_connectors.crmconnection",
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='contact',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deals', to='core.contact'),
+            model_name="deal",
+            name="contact",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="deals",
+                to="core.contact",
+            ),
         ),
         migrations.AddField(
-            model_name='activity',
-            name='deal',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='activities', to='core.deal'),
+            model_name="activity",
+            name="deal",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="activities",
+                to="core.deal",
+            ),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL),
+            model_name="membership",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='organization',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='core.organization'),
+            model_name="membership",
+            name="organization",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="core.organization"
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='organization',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.organization'),
+            model_name="deal",
+            name="organization",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.organization"
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='organization',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.organization'),
+            model_name="contact",
+            name="organization",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.organization"
+            ),
         ),
         migrations.AddField(
-            model_name='company',
-            name='organization',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.organization'),
+            model_name="company",
+            name="organization",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.organization"
+            ),
         ),
         migrations.AddField(
-            model_name='activity',
-            name='organization',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.organization'),
+            model_name="activity",
+            name="organization",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="core.organization"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'organization'), name='membership_user_org_uniq'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(fields=("user", "organization"), name="membership_user_org_uniq"),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['organization', 'status'], name='core_deal_organiz_953d3c_idx'),
+            model_name="deal",
+            index=models.Index(fields=["organization", "status"], name="core_deal_organiz_953d3c_idx"),
         ),
         migrations.AddConstraint(
-            model_name='deal',
-            constraint=models.UniqueConstraint(fields=('connection', 'external_id'), name='deal_connection_external_id_uniq'),
+            model_name="deal",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "external_id"), name="deal_connection_external_id_uniq"
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['organization', 'last_name'], name='core_contac_organiz_211cdd_idx'),
+            model_name="contact",
+            index=models.Index(fields=["organization", "last_name"], name="core_contac_organiz_211cdd_idx"),
         ),
         migrations.AddConstraint(
-            model_name='contact',
-            constraint=models.UniqueConstraint(fields=('connection', 'external_id'), name='contact_connection_external_id_uniq'),
+            model_name="contact",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "external_id"), name="contact_connection_external_id_uniq"
+            ),
         ),
         migrations.AddIndex(
-            model_name='company',
-            index=models.Index(fields=['organization', 'name'], name='core_compan_organiz_e7d908_idx'),
+            model_name="company",
+            index=models.Index(fields=["organization", "name"], name="core_compan_organiz_e7d908_idx"),
         ),
         migrations.AddConstraint(
-            model_name='company',
-            constraint=models.UniqueConstraint(fields=('connection', 'external_id'), name='company_connection_external_id_uniq'),
+            model_name="company",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "external_id"), name="company_connection_external_id_uniq"
+            ),
         ),
         migrations.AddIndex(
-            model_name='activity',
-            index=models.Index(fields=['contact', 'occurred_at'], name='core_activi_contact_cf913a_idx'),
+            model_name="activity",
+            index=models.Index(fields=["contact", "occurred_at"], name="core_activi_contact_cf913a_idx"),
         ),
         migrations.AddConstraint(
-            model_name='activity',
-            constraint=models.UniqueConstraint(fields=('connection', 'external_id'), name='activity_connection_external_id_uniq'),
+            model_name="activity",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "external_id"), name="activity_connection_external_id_uniq"
+            ),
         ),
     ]

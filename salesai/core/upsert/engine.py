@@ -112,7 +112,8 @@ def _erased_left_out(
     if spec.model is Contact:
         digests = set(tombstones.exclude(email_sha256="").values_list("email_sha256", flat=True))
         kept = [
-            row for row in rows
+            row
+            for row in rows
             if row.external_id not in erased_ids and ErasedPerson.email_key(row.values.get("email")) not in digests
         ]
     else:
@@ -155,7 +156,8 @@ def _live_ids(model: type[SyncedRecord], connection_id: int, external_ids: Colle
     ids: dict[str, int] = {}
     for chunk in chunks(list(external_ids), ORM_CHUNK_SIZE):
         ids.update(
-            model.objects.filter(connection_id=connection_id, external_id__in=chunk, deleted_at__isnull=True)
-            .values_list("external_id", "id")
+            model.objects.filter(
+                connection_id=connection_id, external_id__in=chunk, deleted_at__isnull=True
+            ).values_list("external_id", "id")
         )
     return ids

@@ -18,8 +18,18 @@ _COMMON_FIELDS = ("properties", "remote_updated_at")
 _DATA_FIELDS: dict[type[SyncedRecord], tuple[str, ...]] = {
     Company: ("name", "domain", "industry", "employee_count", "annual_revenue", "country", "city"),
     Contact: (
-        "first_name", "last_name", "email", "phone", "job_title", "lead_source", "lead_status",
-        "lifecycle_stage", "owner_email", "opted_out", "remote_created_at", "converted_at",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "job_title",
+        "lead_source",
+        "lead_status",
+        "lifecycle_stage",
+        "owner_email",
+        "opted_out",
+        "remote_created_at",
+        "converted_at",
     ),
     Deal: ("name", "amount", "currency", "pipeline", "stage", "status", "close_date", "remote_created_at"),
     Activity: ("kind", "direction", "subject", "body", "occurred_at"),
@@ -35,6 +45,7 @@ _PARENTS: dict[type[SyncedRecord], tuple[tuple[str, str, type[SyncedRecord]], ..
         ("deal_external_id", "deal_id", Deal),
     ),
 }
+
 
 class InvalidValue(ValueError):
     pass

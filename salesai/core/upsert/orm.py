@@ -59,4 +59,3 @@ def upsert_orm(
         # CPU-bound (minutes for a few thousand rows); plain updates inside the page's transaction are fast.
         for pk, values in to_update:
             model.objects.filter(pk=pk).update(**values)
-

@@ -138,8 +138,8 @@ def _existing_external_ids(model: type[SyncedRecord], connection_id: int, extern
     found: set[str] = set()
     for chunk in chunks(external_ids, ORM_CHUNK_SIZE):
         found.update(
-            model.objects.filter(connection_id=connection_id, external_id__in=chunk)
-            .values_list("external_id", flat=True)
+            model.objects.filter(connection_id=connection_id, external_id__in=chunk).values_list(
+                "external_id", flat=True
+            )
         )
     return found
-

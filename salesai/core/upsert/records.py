@@ -50,7 +50,6 @@ class UpsertResult:
         return len(self.errors)
 
 
-
 @dataclass
 class Row:
     """A validated record: `values` holds attname -> normalized value for the fields the record carries."""

@@ -33,8 +33,16 @@ STEP_MS = 1000  # record i was last modified at BASE_MS + i * STEP_MS
 SEARCH_CAP = 10_000
 ENGAGEMENTS = ("emails", "notes", "calls", "meetings", "tasks")
 # Engagements share one id space in HubSpot: give each type its own id range.
-ID_BASE = {"contacts": 0, "companies": 0, "deals": 0, "emails": 1_000_000_000, "notes": 2_000_000_000,
-           "calls": 3_000_000_000, "meetings": 4_000_000_000, "tasks": 5_000_000_000}
+ID_BASE = {
+    "contacts": 0,
+    "companies": 0,
+    "deals": 0,
+    "emails": 1_000_000_000,
+    "notes": 2_000_000_000,
+    "calls": 3_000_000_000,
+    "meetings": 4_000_000_000,
+    "tasks": 5_000_000_000,
+}
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate"}  # every other object: hs_lastmodifieddate
 
 STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
@@ -46,57 +54,96 @@ LAST = ("Silva", "Novak", "Okafor", "Berg", "Kim", "Rossi", "Dubois", "Tanaka")
 # name -> (type, fieldType, hubspotDefined)
 PROPERTY_DEFINITIONS: dict[str, dict[str, tuple[str, str, bool]]] = {
     "contacts": {
-        "hs_object_id": ("number", "number", True), "firstname": ("string", "text", True),
-        "lastname": ("string", "text", True), "email": ("string", "text", True),
-        "phone": ("string", "phonenumber", True), "jobtitle": ("string", "text", True),
-        "lifecyclestage": ("enumeration", "radio", True), "hs_lead_status": ("enumeration", "radio", True),
-        "hs_analytics_source": ("enumeration", "select", True), "hs_email_optout": ("bool", "booleancheckbox", True),
-        "createdate": ("datetime", "date", True), "lastmodifieddate": ("datetime", "date", True),
+        "hs_object_id": ("number", "number", True),
+        "firstname": ("string", "text", True),
+        "lastname": ("string", "text", True),
+        "email": ("string", "text", True),
+        "phone": ("string", "phonenumber", True),
+        "jobtitle": ("string", "text", True),
+        "lifecyclestage": ("enumeration", "radio", True),
+        "hs_lead_status": ("enumeration", "radio", True),
+        "hs_analytics_source": ("enumeration", "select", True),
+        "hs_email_optout": ("bool", "booleancheckbox", True),
+        "createdate": ("datetime", "date", True),
+        "lastmodifieddate": ("datetime", "date", True),
         "hs_lifecyclestage_customer_date": ("datetime", "date", True),
         "hs_merged_object_ids": ("enumeration", "checkbox", True),
-        "nps_score": ("number", "number", False), "is_vip": ("bool", "booleancheckbox", False),
-        "favorite_products": ("enumeration", "checkbox", False), "renewal_date": ("date", "date", False),
-        "last_demo_at": ("datetime", "date", False), "referral_code": ("string", "text", False),
+        "nps_score": ("number", "number", False),
+        "is_vip": ("bool", "booleancheckbox", False),
+        "favorite_products": ("enumeration", "checkbox", False),
+        "renewal_date": ("date", "date", False),
+        "last_demo_at": ("datetime", "date", False),
+        "referral_code": ("string", "text", False),
     },
     "companies": {
-        "hs_object_id": ("number", "number", True), "name": ("string", "text", True),
-        "domain": ("string", "text", True), "industry": ("enumeration", "select", True),
-        "numberofemployees": ("number", "number", True), "annualrevenue": ("number", "number", True),
-        "country": ("string", "text", True), "city": ("string", "text", True),
-        "createdate": ("datetime", "date", True), "hs_lastmodifieddate": ("datetime", "date", True),
-        "hs_merged_object_ids": ("enumeration", "checkbox", True), "tier": ("enumeration", "select", False),
+        "hs_object_id": ("number", "number", True),
+        "name": ("string", "text", True),
+        "domain": ("string", "text", True),
+        "industry": ("enumeration", "select", True),
+        "numberofemployees": ("number", "number", True),
+        "annualrevenue": ("number", "number", True),
+        "country": ("string", "text", True),
+        "city": ("string", "text", True),
+        "createdate": ("datetime", "date", True),
+        "hs_lastmodifieddate": ("datetime", "date", True),
+        "hs_merged_object_ids": ("enumeration", "checkbox", True),
+        "tier": ("enumeration", "select", False),
     },
     "deals": {
-        "hs_object_id": ("number", "number", True), "dealname": ("string", "text", True),
-        "amount": ("number", "number", True), "deal_currency_code": ("enumeration", "select", True),
-        "pipeline": ("enumeration", "select", True), "dealstage": ("enumeration", "radio", True),
-        "closedate": ("datetime", "date", True), "createdate": ("datetime", "date", True),
-        "hs_lastmodifieddate": ("datetime", "date", True), "hs_is_closed_won": ("bool", "booleancheckbox", True),
-        "hs_is_closed": ("bool", "booleancheckbox", True), "hs_merged_object_ids": ("enumeration", "checkbox", True),
+        "hs_object_id": ("number", "number", True),
+        "dealname": ("string", "text", True),
+        "amount": ("number", "number", True),
+        "deal_currency_code": ("enumeration", "select", True),
+        "pipeline": ("enumeration", "select", True),
+        "dealstage": ("enumeration", "radio", True),
+        "closedate": ("datetime", "date", True),
+        "createdate": ("datetime", "date", True),
+        "hs_lastmodifieddate": ("datetime", "date", True),
+        "hs_is_closed_won": ("bool", "booleancheckbox", True),
+        "hs_is_closed": ("bool", "booleancheckbox", True),
+        "hs_merged_object_ids": ("enumeration", "checkbox", True),
         "forecast_category": ("enumeration", "select", False),
     },
 }
 _ENGAGEMENT_COMMON = {
-    "hs_object_id": ("number", "number", True), "hs_timestamp": ("datetime", "date", True),
-    "createdate": ("datetime", "date", True), "hs_lastmodifieddate": ("datetime", "date", True),
+    "hs_object_id": ("number", "number", True),
+    "hs_timestamp": ("datetime", "date", True),
+    "createdate": ("datetime", "date", True),
+    "hs_lastmodifieddate": ("datetime", "date", True),
 }
 PROPERTY_DEFINITIONS.update(
     {
-        "emails": {**_ENGAGEMENT_COMMON, "hs_email_subject": ("string", "text", True),
-                   "hs_email_text": ("string", "textarea", True), "hs_email_direction": ("enumeration", "select", True)},
+        "emails": {
+            **_ENGAGEMENT_COMMON,
+            "hs_email_subject": ("string", "text", True),
+            "hs_email_text": ("string", "textarea", True),
+            "hs_email_direction": ("enumeration", "select", True),
+        },
         "notes": {**_ENGAGEMENT_COMMON, "hs_note_body": ("string", "textarea", True)},
-        "calls": {**_ENGAGEMENT_COMMON, "hs_call_title": ("string", "text", True),
-                  "hs_call_body": ("string", "textarea", True), "hs_call_direction": ("enumeration", "select", True),
-                  "call_outcome_code": ("enumeration", "select", False)},
-        "meetings": {**_ENGAGEMENT_COMMON, "hs_meeting_title": ("string", "text", True),
-                     "hs_meeting_body": ("string", "textarea", True)},
-        "tasks": {**_ENGAGEMENT_COMMON, "hs_task_subject": ("string", "text", True),
-                  "hs_task_body": ("string", "textarea", True)},
+        "calls": {
+            **_ENGAGEMENT_COMMON,
+            "hs_call_title": ("string", "text", True),
+            "hs_call_body": ("string", "textarea", True),
+            "hs_call_direction": ("enumeration", "select", True),
+            "call_outcome_code": ("enumeration", "select", False),
+        },
+        "meetings": {
+            **_ENGAGEMENT_COMMON,
+            "hs_meeting_title": ("string", "text", True),
+            "hs_meeting_body": ("string", "textarea", True),
+        },
+        "tasks": {
+            **_ENGAGEMENT_COMMON,
+            "hs_task_subject": ("string", "text", True),
+            "hs_task_body": ("string", "textarea", True),
+        },
     }
 )
 # (from, to) -> (unlabeled typeId, primary typeId or None)
 ASSOCIATION_TYPES = {
-    ("contacts", "companies"): (279, 1), ("deals", "companies"): (341, 5), ("deals", "contacts"): (3, None),
+    ("contacts", "companies"): (279, 1),
+    ("deals", "companies"): (341, 5),
+    ("deals", "contacts"): (3, None),
     **{(e, "contacts"): (t, None) for e, t in zip(ENGAGEMENTS, (198, 202, 194, 200, 204), strict=True)},
     **{(e, "companies"): (t, None) for e, t in zip(ENGAGEMENTS, (186, 190, 182, 188, 192), strict=True)},
     **{(e, "deals"): (t, None) for e, t in zip(ENGAGEMENTS, (210, 214, 206, 212, 216), strict=True)},
@@ -137,7 +184,10 @@ class FakeHubSpot:
     ) -> None:
         self.hub_id, self.app_id = hub_id, app_id
         self.counts = {
-            "contacts": contacts, "companies": companies, "deals": deals, **dict.fromkeys(ENGAGEMENTS, engagements)
+            "contacts": contacts,
+            "companies": companies,
+            "deals": deals,
+            **dict.fromkeys(ENGAGEMENTS, engagements),
         }
         self.token = token
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
@@ -210,7 +260,9 @@ class FakeHubSpot:
             self.overrides[object_type].setdefault(index, {}).update(properties)
             self.modified_ms[object_type][index] = at_ms if at_ms is not None else self.now_ms()
 
-    def modify_many(self, object_type: str, indexes: range | list[int], *, at_ms: int | None = None, **properties: Any) -> None:
+    def modify_many(
+        self, object_type: str, indexes: range | list[int], *, at_ms: int | None = None, **properties: Any
+    ) -> None:
         """A bulk edit: many records get the same new values and last-modified time."""
         stamp = at_ms if at_ms is not None else self.now_ms()
         with self._lock:
@@ -269,27 +321,43 @@ class FakeHubSpot:
             first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
             stage = STAGES[i % len(STAGES)]
             props.update(
-                firstname=first, lastname=last, email=f"{first.lower()}.{last.lower()}{i}@example.test",
-                phone=f"+1 555 {i:07d}", jobtitle=("VP Sales", "Engineer", "CFO", None)[i % 4], lifecyclestage=stage,
-                hs_lead_status=("NEW", "OPEN", "IN_PROGRESS")[i % 3], hs_analytics_source="ORGANIC_SEARCH",
+                firstname=first,
+                lastname=last,
+                email=f"{first.lower()}.{last.lower()}{i}@example.test",
+                phone=f"+1 555 {i:07d}",
+                jobtitle=("VP Sales", "Engineer", "CFO", None)[i % 4],
+                lifecyclestage=stage,
+                hs_lead_status=("NEW", "OPEN", "IN_PROGRESS")[i % 3],
+                hs_analytics_source="ORGANIC_SEARCH",
                 hs_email_optout="true" if i % 10 == 0 else "false",
                 hs_lifecyclestage_customer_date=iso(created + 86_400_000) if stage == "customer" else None,
-                nps_score=str(i % 11), is_vip="true" if i % 7 == 0 else "false",
-                favorite_products="alpha;beta" if i % 2 else None, renewal_date="2026-06-01" if i % 3 == 0 else None,
+                nps_score=str(i % 11),
+                is_vip="true" if i % 7 == 0 else "false",
+                favorite_products="alpha;beta" if i % 2 else None,
+                renewal_date="2026-06-01" if i % 3 == 0 else None,
                 last_demo_at=str(created + 3_600_000) if i % 5 == 0 else None,  # epoch-ms, as HubSpot sometimes sends
                 referral_code=f"R{i}",
             )
         elif object_type == "companies":
             props.update(
-                name=f"Company {i}", domain=f"company{i}.example.test", industry=INDUSTRIES[i % len(INDUSTRIES)],
-                numberofemployees=str(10 + i % 500), annualrevenue=f"{100000 + i * 10}.50", country="Germany",
-                city="Berlin", tier=("gold", "silver", None)[i % 3],
+                name=f"Company {i}",
+                domain=f"company{i}.example.test",
+                industry=INDUSTRIES[i % len(INDUSTRIES)],
+                numberofemployees=str(10 + i % 500),
+                annualrevenue=f"{100000 + i * 10}.50",
+                country="Germany",
+                city="Berlin",
+                tier=("gold", "silver", None)[i % 3],
             )
         elif object_type == "deals":
             stage = DEAL_STAGES[i % len(DEAL_STAGES)]
             props.update(
-                dealname=f"Deal {i}", amount=str(1000 + i), deal_currency_code="EUR", pipeline="default",
-                dealstage=stage, closedate=iso(BASE_MS + (i % 90) * 86_400_000),
+                dealname=f"Deal {i}",
+                amount=str(1000 + i),
+                deal_currency_code="EUR",
+                pipeline="default",
+                dealstage=stage,
+                closedate=iso(BASE_MS + (i % 90) * 86_400_000),
                 hs_is_closed_won="true" if stage == "closedwon" else "false",
                 hs_is_closed="true" if stage in ("closedwon", "closedlost") else "false",
                 forecast_category=("pipeline", "commit")[i % 2],
@@ -297,13 +365,20 @@ class FakeHubSpot:
         else:
             props["hs_timestamp"] = iso(created + 60_000)
             if object_type == "emails":
-                props.update(hs_email_subject=f"Re: proposal {i}", hs_email_text=f"Hello {i}",
-                             hs_email_direction=("EMAIL", "INCOMING_EMAIL")[i % 2])
+                props.update(
+                    hs_email_subject=f"Re: proposal {i}",
+                    hs_email_text=f"Hello {i}",
+                    hs_email_direction=("EMAIL", "INCOMING_EMAIL")[i % 2],
+                )
             elif object_type == "notes":
                 props.update(hs_note_body=f"<p>Note {i}</p>")
             elif object_type == "calls":
-                props.update(hs_call_title=f"Call {i}", hs_call_body="Discussed pricing",
-                             hs_call_direction=("OUTBOUND", "INBOUND")[i % 2], call_outcome_code="connected")
+                props.update(
+                    hs_call_title=f"Call {i}",
+                    hs_call_body="Discussed pricing",
+                    hs_call_direction=("OUTBOUND", "INBOUND")[i % 2],
+                    call_outcome_code="connected",
+                )
             elif object_type == "meetings":
                 props.update(hs_meeting_title=f"Demo {i}", hs_meeting_body="Agenda")
             elif object_type == "tasks":
@@ -376,8 +451,15 @@ class FakeHubSpot:
         if req.path.startswith("/oauth/v1/access-tokens/") and req.method == "GET":
             return self._token_info(req.path.rsplit("/", 1)[-1])
         if not self._authorized(req.headers.get("authorization", "")):
-            return 401, {}, {"status": "error", "category": "INVALID_AUTHENTICATION",
-                             "message": "Authentication credentials not found or expired."}
+            return (
+                401,
+                {},
+                {
+                    "status": "error",
+                    "category": "INVALID_AUTHENTICATION",
+                    "message": "Authentication credentials not found or expired.",
+                },
+            )
         parts = req.path.strip("/").split("/")
         written = self._writeback_route(parts, req)
         if written is not None:
@@ -399,12 +481,30 @@ class FakeHubSpot:
 
     def _writeback_route(self, parts: list[str], req: Req) -> tuple[int, dict[str, str], Any] | None:
         if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 5 and req.method == "GET":
-            definition = {**PROPERTY_DEFINITIONS.get(parts[3], {}), **self.extra_properties.get(parts[3], {})}.get(parts[4])
+            definition = {**PROPERTY_DEFINITIONS.get(parts[3], {}), **self.extra_properties.get(parts[3], {})}.get(
+                parts[4]
+            )
             if definition is None:
-                return 404, {}, {"status": "error", "category": "OBJECT_NOT_FOUND",
-                                 "message": f"Unable to find property {parts[4]}"}
-            return 200, {}, {"name": parts[4], "type": definition[0], "fieldType": definition[1],
-                             "hubspotDefined": definition[2], "groupName": "contactinformation"}
+                return (
+                    404,
+                    {},
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": f"Unable to find property {parts[4]}",
+                    },
+                )
+            return (
+                200,
+                {},
+                {
+                    "name": parts[4],
+                    "type": definition[0],
+                    "fieldType": definition[1],
+                    "hubspotDefined": definition[2],
+                    "groupName": "contactinformation",
+                },
+            )
         if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4 and req.method == "POST":
             body = req.body or {}
             missing = [key for key in ("name", "label", "type", "fieldType", "groupName") if not body.get(key)]
@@ -412,8 +512,15 @@ class FakeHubSpot:
                 return 400, {}, {"status": "error", "category": "VALIDATION_ERROR", "message": f"missing {missing}"}
             known = {**PROPERTY_DEFINITIONS.get(parts[3], {}), **self.extra_properties.get(parts[3], {})}
             if body["name"] in known:
-                return 409, {}, {"status": "error", "category": "OBJECT_ALREADY_EXISTS",
-                                 "message": f"A property named '{body['name']}' already exists."}
+                return (
+                    409,
+                    {},
+                    {
+                        "status": "error",
+                        "category": "OBJECT_ALREADY_EXISTS",
+                        "message": f"A property named '{body['name']}' already exists.",
+                    },
+                )
             self.add_property(parts[3], body["name"], body["type"], body["fieldType"])
             return 201, {"Location": f"/crm/v3/properties/{parts[3]}/{body['name']}"}, {**body, "hubspotDefined": False}
         if parts[:3] == ["crm", "v3", "objects"] and parts[4:] == ["batch", "update"] and req.method == "POST":
@@ -430,20 +537,43 @@ class FakeHubSpot:
         for item in inputs:
             for name in item.get("properties") or {}:
                 if name not in known:  # HubSpot refuses the whole batch for an unknown property
-                    return 400, {}, {"status": "error", "category": "VALIDATION_ERROR",
-                                     "message": f'Property "{name}" does not exist', "subCategory": "PROPERTY_DOESNT_EXIST"}
+                    return (
+                        400,
+                        {},
+                        {
+                            "status": "error",
+                            "category": "VALIDATION_ERROR",
+                            "message": f'Property "{name}" does not exist',
+                            "subCategory": "PROPERTY_DOESNT_EXIST",
+                        },
+                    )
         results, errors = [], []
         for item in inputs:
             record_id = str(item.get("id"))
             index = self.index_of(object_type, record_id) if record_id.isdigit() else -1
             if not (0 <= index < self.counts[object_type] and self._is_live(object_type, index)):
-                errors.append({"status": "error", "category": "OBJECT_NOT_FOUND", "message": "record not found",
-                               "context": {"ids": [record_id]}, "errors": [], "links": {}})
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "record not found",
+                        "context": {"ids": [record_id]},
+                        "errors": [],
+                        "links": {},
+                    }
+                )
                 continue
             if record_id in self.write_rejects:
-                errors.append({"status": "error", "category": "VALIDATION_ERROR", "message": self.write_rejects[record_id],
-                               "context": {"objectWriteTraceId": [str(item.get("objectWriteTraceId"))]},
-                               "errors": [], "links": {}})
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": self.write_rejects[record_id],
+                        "context": {"objectWriteTraceId": [str(item.get("objectWriteTraceId"))]},
+                        "errors": [],
+                        "links": {},
+                    }
+                )
                 continue
             self.modify(object_type, index, **(item.get("properties") or {}))
             record = self.record(object_type, index, list((item.get("properties") or {}).keys()))
@@ -467,9 +597,11 @@ class FakeHubSpot:
 
     def _token(self, req: Req) -> tuple[int, dict[str, str], Any]:
         form = req.body if isinstance(req.body, dict) else {}
-        if form.get("grant_type") != "refresh_token" or form.get("client_id") != self.client_id or form.get(
-            "client_secret"
-        ) != self.client_secret:
+        if (
+            form.get("grant_type") != "refresh_token"
+            or form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+        ):
             return 400, {}, {"status": "BAD_CLIENT_ID", "message": "missing or unknown client"}
         if form.get("refresh_token") != self.refresh_token:
             return 400, {}, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}
@@ -479,21 +611,46 @@ class FakeHubSpot:
             self.access_tokens[access] = self.clock() + self.access_token_ttl
             if self.rotate_refresh_tokens:
                 self.refresh_token = f"refresh-{self.token_requests}"
-        return 200, {}, {"token_type": "bearer", "access_token": access, "refresh_token": self.refresh_token,
-                         "expires_in": self.access_token_ttl, "hub_id": self.hub_id, "token_use": "access_token"}
+        return (
+            200,
+            {},
+            {
+                "token_type": "bearer",
+                "access_token": access,
+                "refresh_token": self.refresh_token,
+                "expires_in": self.access_token_ttl,
+                "hub_id": self.hub_id,
+                "token_use": "access_token",
+            },
+        )
 
     def _token_info(self, token: str) -> tuple[int, dict[str, str], Any]:
         """Introspection (CONTRACT.md 1): the token itself is the credential, no Authorization header."""
         expiry = self.access_tokens.get(token)
         if expiry is None or self.clock() >= expiry:
             return 404, {}, {"status": "error", "message": "access token not found or expired"}
-        return 200, {}, {"token": token, "hub_id": self.hub_id, "app_id": self.app_id, "user_id": 1,
-                         "scopes": ["crm.objects.contacts.read"], "token_type": "access",
-                         "expires_in": int(expiry - self.clock()), "hub_domain": "demo.example.com"}
+        return (
+            200,
+            {},
+            {
+                "token": token,
+                "hub_id": self.hub_id,
+                "app_id": self.app_id,
+                "user_id": 1,
+                "scopes": ["crm.objects.contacts.read"],
+                "token_type": "access",
+                "expires_in": int(expiry - self.clock()),
+                "hub_domain": "demo.example.com",
+            },
+        )
 
     def _check_type(self, object_type: str) -> tuple[int, dict, Any] | None:
         if object_type not in self.counts:
-            return 400, {}, {"status": "error", "category": "VALIDATION_ERROR", "message": f"Unknown object type {object_type}"}
+            return (
+                400,
+                {},
+                {"status": "error", "category": "VALIDATION_ERROR", "message": f"Unknown object type {object_type}"},
+            )
         return None
 
     def _list(self, object_type: str, req: Req) -> tuple[int, dict[str, str], Any]:
@@ -537,9 +694,12 @@ class FakeHubSpot:
         for to_type in to_types:
             links = self.associations(object_type, index, to_type)
             entries = [
-                {"id": self.record_id(to_type, target),
-                 "type": f"{object_type[:-1]}_to_{to_type[:-1]}" + ("" if type_id in (1, 5) else "_unlabeled")}
-                for target, type_ids in links for type_id in type_ids
+                {
+                    "id": self.record_id(to_type, target),
+                    "type": f"{object_type[:-1]}_to_{to_type[:-1]}" + ("" if type_id in (1, 5) else "_unlabeled"),
+                }
+                for target, type_ids in links
+                for type_id in type_ids
             ]
             if entries:
                 block: dict[str, Any] = {"results": entries[: self.associations_page_size]}
@@ -557,15 +717,26 @@ class FakeHubSpot:
         after = int(body.get("after") or 0)
         limit = min(200, int(body.get("limit") or 10))
         if after >= SEARCH_CAP or after + limit > SEARCH_CAP:  # no result past the 10,000th, ever
-            return 400, {}, {"status": "error", "category": "VALIDATION_ERROR",
-                             "message": f"Paging beyond {SEARCH_CAP} results is not supported"}
+            return (
+                400,
+                {},
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": f"Paging beyond {SEARCH_CAP} results is not supported",
+                },
+            )
         groups = body.get("filterGroups") or [{"filters": []}]
         sorts = body.get("sorts") or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
         cache_key = json.dumps([object_type, groups, sorts, self._version, self.counts[object_type]])
         matches = self._search_cache.get(cache_key)
         if matches is None:
-            matches = [i for i in range(self.counts[object_type]) if self._is_live(object_type, i)
-                       and any(all(self._filter(object_type, i, f) for f in g.get("filters", [])) for g in groups)]
+            matches = [
+                i
+                for i in range(self.counts[object_type])
+                if self._is_live(object_type, i)
+                and any(all(self._filter(object_type, i, f) for f in g.get("filters", [])) for g in groups)
+            ]
             sort = sorts[0] if isinstance(sorts[0], dict) else {"propertyName": str(sorts[0]).lstrip("-")}
             key = sort.get("propertyName")
             if key != "hs_object_id":
@@ -600,8 +771,16 @@ class FakeHubSpot:
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
         if missing:
             out["numErrors"] = 1
-            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some objects",
-                              "context": {"ids": missing}, "errors": [], "links": {}}]
+            out["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "Could not get some objects",
+                    "context": {"ids": missing},
+                    "errors": [],
+                    "links": {},
+                }
+            ]
             return 207, {}, out
         return 200, {}, out
 
@@ -637,9 +816,17 @@ class FakeHubSpot:
             return bad
         definitions = {**PROPERTY_DEFINITIONS[object_type], **self.extra_properties[object_type]}
         results = [
-            {"name": name, "label": name.replace("_", " ").title(), "type": type_, "fieldType": field_type,
-             "hubspotDefined": defined, "groupName": "info", "options": [], "calculated": False,
-             "modificationMetadata": {"archivable": True, "readOnlyDefinition": defined, "readOnlyValue": False}}
+            {
+                "name": name,
+                "label": name.replace("_", " ").title(),
+                "type": type_,
+                "fieldType": field_type,
+                "hubspotDefined": defined,
+                "groupName": "info",
+                "options": [],
+                "calculated": False,
+                "modificationMetadata": {"archivable": True, "readOnlyDefinition": defined, "readOnlyValue": False},
+            }
             for name, (type_, field_type, defined) in definitions.items()
         ]
         return 200, {}, {"results": results}
@@ -651,7 +838,11 @@ class FakeHubSpot:
         results, missing = [], []
         for item in inputs:
             index = self.index_of(from_type, item["id"])
-            links = self.associations(from_type, index, to_type) if 0 <= index < self.counts[from_type] and self._is_live(from_type, index) else []
+            links = (
+                self.associations(from_type, index, to_type)
+                if 0 <= index < self.counts[from_type] and self._is_live(from_type, index)
+                else []
+            )
             start = int(item.get("after") or 0)
             chunk = links[start : start + self.associations_page_size]
             if not chunk:
@@ -659,10 +850,20 @@ class FakeHubSpot:
                 continue
             result: dict[str, Any] = {
                 "from": {"id": str(item["id"])},
-                "to": [{"toObjectId": int(self.record_id(to_type, t)),
-                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": tid,
-                                              "label": "Primary" if tid in (1, 5) else None} for tid in type_ids]}
-                       for t, type_ids in chunk],
+                "to": [
+                    {
+                        "toObjectId": int(self.record_id(to_type, t)),
+                        "associationTypes": [
+                            {
+                                "category": "HUBSPOT_DEFINED",
+                                "typeId": tid,
+                                "label": "Primary" if tid in (1, 5) else None,
+                            }
+                            for tid in type_ids
+                        ],
+                    }
+                    for t, type_ids in chunk
+                ],
             }
             if start + self.associations_page_size < len(links):
                 result["paging"] = {"next": {"after": str(start + self.associations_page_size)}}
@@ -671,8 +872,16 @@ class FakeHubSpot:
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
         if missing:
             out["numErrors"] = 1
-            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "No associations found",
-                              "context": {"fromObjectId": missing}, "errors": [], "links": {}}]
+            out["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "No associations found",
+                    "context": {"fromObjectId": missing},
+                    "errors": [],
+                    "links": {},
+                }
+            ]
             return 207, {}, out
         return 200, {}, out
 
@@ -703,7 +912,9 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None
-        req = Req(self.command, split.path, parse_qs(split.query), body, {k.lower(): v for k, v in self.headers.items()})
+        req = Req(
+            self.command, split.path, parse_qs(split.query), body, {k.lower(): v for k, v in self.headers.items()}
+        )
         try:
             status, headers, payload = self.hub.handle(req)
         except Exception as exc:  # noqa: BLE001 - a fake bug should show up as a 500, not a hung test
@@ -729,8 +940,17 @@ def rate_limited(times: int, *, retry_after: str | None = "1", policy: str = "TE
             return None
         left[0] -= 1
         headers = {"Retry-After": retry_after} if retry_after else {}
-        return 429, headers, {"status": "error", "message": f"You have reached your {policy.lower()} limit.",
-                              "errorType": "RATE_LIMIT", "policyName": policy, "correlationId": "c0ffee"}
+        return (
+            429,
+            headers,
+            {
+                "status": "error",
+                "message": f"You have reached your {policy.lower()} limit.",
+                "errorType": "RATE_LIMIT",
+                "policyName": policy,
+                "correlationId": "c0ffee",
+            },
+        )
 
     return fault
 

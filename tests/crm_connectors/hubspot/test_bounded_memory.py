@@ -14,8 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 def live(connection) -> list[str]:
-    return sorted(Contact.objects.filter(connection=connection, deleted_at__isnull=True)
-                  .values_list("external_id", flat=True))
+    return sorted(
+        Contact.objects.filter(connection=connection, deleted_at__isnull=True).values_list("external_id", flat=True)
+    )
 
 
 def test_a_full_hubspot_sync_reconciles_through_the_table_without_holding_the_ids(hub_connection, sleeps):
@@ -33,8 +34,9 @@ def test_a_full_hubspot_sync_reconciles_through_the_table_without_holding_the_id
         cursor.execute(f"SELECT 1 FROM salesai_listed_{connection.pk}_contacts")  # the run dropped its table
 
 
-def test_changes_are_announced_in_chunks_each_id_once(hub_connection, sleeps, monkeypatch,
-                                                      django_capture_on_commit_callbacks, settings):
+def test_changes_are_announced_in_chunks_each_id_once(
+    hub_connection, sleeps, monkeypatch, django_capture_on_commit_callbacks, settings
+):
     monkeypatch.setattr(sync, "ANNOUNCE_CHUNK_IDS", 10)
     settings.SYNC_BATCH_RECORDS = 1  # every HubSpot page (100 records) commits alone
     received: list[dict] = []
@@ -55,7 +57,8 @@ def test_changes_are_announced_in_chunks_each_id_once(hub_connection, sleeps, mo
     assert sorted(contact_ids) == sorted(Contact.objects.filter(connection=connection).values_list("id", flat=True))
     assert len(contact_ids) == len(set(contact_ids)) == 250
     assert sorted(i for event in received for i in event["company_ids"]) == sorted(
-        Company.objects.filter(connection=connection).values_list("id", flat=True))
+        Company.objects.filter(connection=connection).values_list("id", flat=True)
+    )
     # Announced after each page that brought the pending ids to 10 or more: 2 companies + 100, 100, 50.
     assert [len(e["contact_ids"]) + len(e["company_ids"]) for e in received] == [102, 100, 50]
     assert {event["sync_run_id"] for event in received} == {run.pk}

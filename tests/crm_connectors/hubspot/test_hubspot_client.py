@@ -34,8 +34,9 @@ def test_daily_policy_429_stops_with_a_resume_time():
 def test_burst_remaining_zero_pauses_the_shared_budget():
     clock = Clock()
     budget = RateBudget(per_second=100, burst=100, clock=clock, sleep=clock.sleep)
-    rate_limit_watcher(budget)(response(headers={"X-HubSpot-RateLimit-Remaining": "0",
-                                                  "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}))
+    rate_limit_watcher(budget)(
+        response(headers={"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"})
+    )
     budget.acquire()
     assert clock.t == pytest.approx(10.0)
 

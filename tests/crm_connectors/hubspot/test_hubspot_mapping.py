@@ -49,27 +49,42 @@ def test_typed_values():
     assert typed_value(PropertyDefinition("t", "datetime"), "2026-01-05T10:11:12Z") == "2026-01-05T10:11:12+00:00"
     assert typed_value(PropertyDefinition("m", "enumeration", "checkbox"), "a;b;") == ["a", "b"]
     assert typed_value(PropertyDefinition("e", "enumeration", "select"), "gold") == "gold"
-    for definition, value in ((PropertyDefinition("n", "number"), "NaN"), (PropertyDefinition("n", "number"), "x"),
-                              (PropertyDefinition("b", "bool"), "yes"), (PropertyDefinition("s", "string"), 5)):
+    for definition, value in (
+        (PropertyDefinition("n", "number"), "NaN"),
+        (PropertyDefinition("n", "number"), "x"),
+        (PropertyDefinition("b", "bool"), "yes"),
+        (PropertyDefinition("s", "string"), 5),
+    ):
         with pytest.raises(MappingError):
             typed_value(definition, value)
 
 
 def test_custom_properties_skip_hubspot_defined_and_archived():
-    custom = custom_properties([
-        {"name": "email", "type": "string", "hubspotDefined": True},
-        {"name": "tier", "type": "enumeration", "fieldType": "select"},
-        {"name": "old", "type": "string", "archived": True},
-    ])
+    custom = custom_properties(
+        [
+            {"name": "email", "type": "string", "hubspotDefined": True},
+            {"name": "tier", "type": "enumeration", "fieldType": "select"},
+            {"name": "old", "type": "string", "archived": True},
+        ]
+    )
     assert custom == {"tier": PropertyDefinition("tier", "enumeration", "select")}
 
 
 def test_contact_mapping_missing_values_and_custom_stage():
-    raw = {"id": 501, "properties": {"email": " ana@example.com ", "lifecyclestage": "1234567", "jobtitle": None,
-                                     "lastmodifieddate": "2026-01-05T10:11:12.345Z", "tier": "gold"},
-           "updatedAt": "2026-01-05T10:11:12.345Z"}
-    record = map_record("contacts", raw, custom={"tier": PropertyDefinition("tier", "string")},
-                        parents={"company_external_id": None})
+    raw = {
+        "id": 501,
+        "properties": {
+            "email": " ana@example.com ",
+            "lifecyclestage": "1234567",
+            "jobtitle": None,
+            "lastmodifieddate": "2026-01-05T10:11:12.345Z",
+            "tier": "gold",
+        },
+        "updatedAt": "2026-01-05T10:11:12.345Z",
+    }
+    record = map_record(
+        "contacts", raw, custom={"tier": PropertyDefinition("tier", "string")}, parents={"company_external_id": None}
+    )
     assert record["external_id"] == "501"
     assert record["email"] == "ana@example.com" and record["job_title"] == ""
     assert record["lifecycle_stage"] == "other"  # a portal's own stage id
@@ -116,7 +131,10 @@ def test_merged_ids_and_parent_choice():
         ({"associations": {"deals": {"results": [{"id": "3", "type": "x"}]}}}, None),  # none of this type
         ({"associations": {"companies": {"results": []}}}, None),
         # Several targets: only v4 type ids say which is primary.
-        ({"associations": {"companies": {"results": [{"id": "9", "type": "a"}, {"id": "8", "type": "a"}]}}}, UNRESOLVED),
+        (
+            {"associations": {"companies": {"results": [{"id": "9", "type": "a"}, {"id": "8", "type": "a"}]}}},
+            UNRESOLVED,
+        ),
         ({"associations": {"companies": {"results": [{"id": "9"}], "paging": {"next": {"after": "1"}}}}}, UNRESOLVED),
         ({"associations": {"companies": {"results": [{"type": "a"}]}}}, UNRESOLVED),
         ({"associations": {"companies": "9"}}, UNRESOLVED),

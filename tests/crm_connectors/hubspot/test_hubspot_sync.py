@@ -41,7 +41,11 @@ def test_full_sync_exact_counts_and_mapping(fake_hub, hub_connection):
     assert live(Deal, connection).count() == 12
     assert live(Activity, connection).count() == 30
     assert sorted(set(live(Activity, connection).values_list("kind", flat=True))) == [
-        "call", "email", "meeting", "note", "task"
+        "call",
+        "email",
+        "meeting",
+        "note",
+        "task",
     ]
 
     contact = Contact.objects.get(connection=connection, external_id="6")  # index 5
@@ -53,8 +57,11 @@ def test_full_sync_exact_counts_and_mapping(fake_hub, hub_connection):
     assert contact.remote_created_at == dt.datetime(2025, 12, 2, 0, 0, 5, tzinfo=dt.UTC)
     # Custom properties only, typed by their HubSpot type.
     assert contact.properties == {
-        "nps_score": 5, "is_vip": False, "favorite_products": ["alpha", "beta"], "last_demo_at":
-        "2025-12-02T01:00:05+00:00", "referral_code": "R5",
+        "nps_score": 5,
+        "is_vip": False,
+        "favorite_products": ["alpha", "beta"],
+        "last_demo_at": "2025-12-02T01:00:05+00:00",
+        "referral_code": "R5",
     }
     assert "firstname" not in contact.properties and "hs_object_id" not in contact.properties
     assert Contact.objects.get(connection=connection, external_id="1").opted_out is True
@@ -97,7 +104,9 @@ def test_full_sync_takes_single_parents_from_inline_associations_and_reads_the_r
     assert all(r.query.get("associations") == ["companies"] for r in contact_lists[1:])
     v4_reads = {r.path for r in fake_hub.requests if r.path.startswith("/crm/v4/associations/")}
     # Every contact and deal has one company (and a deal one contact): settled inline, no v4 read.
-    assert not {path for path in v4_reads if path.startswith(("/crm/v4/associations/contacts/", "/crm/v4/associations/deals/"))}
+    assert not {
+        path for path in v4_reads if path.startswith(("/crm/v4/associations/contacts/", "/crm/v4/associations/deals/"))
+    }
     # Engagements link two contacts each: which one is primary only v4 type ids tell.
     assert "/crm/v4/associations/emails/contacts/batch/read" in v4_reads
     # Same parents as the v4 path gives: the primary company, and for engagements the lowest id.
@@ -129,11 +138,16 @@ def test_incremental_sync_reads_only_changed_records(fake_hub, hub_connection):
     # Incremental runs search; they never list live records again.
     searched = {r.path for r in fake_hub.requests if r.path.endswith("/search")}
     assert "/crm/v3/objects/contacts/search" in searched
-    assert not [r for r in fake_hub.requests if r.path == "/crm/v3/objects/contacts" and "archived" not in r.query
-                and r.query.get("limit") != ["1"]]
+    assert not [
+        r
+        for r in fake_hub.requests
+        if r.path == "/crm/v3/objects/contacts" and "archived" not in r.query and r.query.get("limit") != ["1"]
+    ]
     body = next(r.body for r in fake_hub.requests if r.path == "/crm/v3/objects/contacts/search")
     names = [f["propertyName"] for f in body["filterGroups"][0]["filters"]]
-    assert names[0] == "lastmodifieddate" and body["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+    assert names[0] == "lastmodifieddate" and body["sorts"] == [
+        {"propertyName": "hs_object_id", "direction": "ASCENDING"}
+    ]
     deal_body = next(r.body for r in fake_hub.requests if r.path == "/crm/v3/objects/deals/search")
     assert deal_body["filterGroups"][0]["filters"][0]["propertyName"] == "hs_lastmodifieddate"
 
@@ -147,8 +161,9 @@ def test_incremental_past_the_10000_search_cap_returns_every_record_once(hub_con
         fake.modify_many("contacts", range(12_000))  # one bulk edit: 12,000 changes in one window
         # Pretend a full sync finished before the edit: the next run is incremental.
         since = fake.now_ms() - 1
-        connection.cursor = {"contacts": {"contacts": {"mode": "incremental", "since": since,
-                                                        "archived": {"checked_at": since}}}}
+        connection.cursor = {
+            "contacts": {"contacts": {"mode": "incremental", "since": since, "archived": {"checked_at": since}}}
+        }
         connection.save(update_fields=["cursor"])
 
         run = sync(connection)
@@ -205,7 +220,9 @@ def test_full_sync_reconciles_purged_records_incremental_does_not(fake_hub, hub_
 
 def test_resumed_full_sync_does_not_reconcile_with_a_partial_id_set(fake_hub, hub_connection):
     connection = hub_connection(fake_hub)
-    fake_hub.fault = lambda req: (500, {}, {}) if req.path == "/crm/v3/objects/contacts" and req.query.get("after") else None
+    fake_hub.fault = lambda req: (
+        (500, {}, {}) if req.path == "/crm/v3/objects/contacts" and req.query.get("after") else None
+    )
     assert sync(connection, full=True).status == SyncRun.Status.FAILED
     fake_hub.fault = None
     resumed = sync(connection)
@@ -247,8 +264,11 @@ def test_crash_mid_full_sync_resumes_without_loss_or_duplicates(fake_hub, hub_co
     assert live(Contact, connection).count() == 250
     assert Contact.objects.filter(connection=connection).count() == 250
     # It resumed at the failed page instead of listing contacts from the start.
-    listed = [r.query.get("after") for r in fake_hub.requests
-              if r.path == "/crm/v3/objects/contacts" and "archived" not in r.query and r.query.get("limit") != ["1"]]
+    listed = [
+        r.query.get("after")
+        for r in fake_hub.requests
+        if r.path == "/crm/v3/objects/contacts" and "archived" not in r.query and r.query.get("limit") != ["1"]
+    ]
     assert listed == [["200"]]
 
 
@@ -315,21 +335,34 @@ def test_bad_private_app_token_fails_the_run_without_leaking_it(fake_hub, hub_co
 
 
 def oauth_credentials(fake, **extra):
-    return {"client_id": fake.client_id, "client_secret": fake.client_secret, "refresh_token": fake.refresh_token,
-            **extra}
+    return {
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "refresh_token": fake.refresh_token,
+        **extra,
+    }
 
 
 def persist_into(connection):
     """What the sync engine does with rotated credentials: store them (encrypted) on the connection."""
+
     def save(credentials):
-        connection_create(organization=connection.organization, kind=connection.kind, name=connection.name,
-                          config=connection.config, credentials=credentials)
+        connection_create(
+            organization=connection.organization,
+            kind=connection.kind,
+            name=connection.name,
+            config=connection.config,
+            credentials=credentials,
+        )
+
     return save
 
 
 def test_expired_access_token_is_refreshed_and_rotated_refresh_token_saved(fake_hub, hub_connection):
     far = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
-    connection = hub_connection(fake_hub, credentials=oauth_credentials(fake_hub, access_token="revoked", expires_at=far))
+    connection = hub_connection(
+        fake_hub, credentials=oauth_credentials(fake_hub, access_token="revoked", expires_at=far)
+    )
     connector = HubSpotConnector(config=connection.config, credentials=connection.credentials)
     connector.on_credentials_change = persist_into(connection)
 
@@ -357,8 +390,9 @@ def test_expired_access_token_is_refreshed_and_rotated_refresh_token_saved(fake_
 def test_token_near_expiry_is_refreshed_before_the_call(fake_hub, hub_connection):
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)).isoformat()
     fake_hub.access_tokens["almost-expired"] = fake_hub.clock() + 20
-    connection = hub_connection(fake_hub, credentials=oauth_credentials(fake_hub, access_token="almost-expired",
-                                                                       expires_at=soon))
+    connection = hub_connection(
+        fake_hub, credentials=oauth_credentials(fake_hub, access_token="almost-expired", expires_at=soon)
+    )
     saved = []
     connector = HubSpotConnector(config=connection.config, credentials=connection.credentials)
     connector.on_credentials_change = saved.append
@@ -369,8 +403,14 @@ def test_token_near_expiry_is_refreshed_before_the_call(fake_hub, hub_connection
 
 
 def test_refused_refresh_fails_the_run(fake_hub, hub_connection):
-    connection = hub_connection(fake_hub, credentials={"client_id": fake_hub.client_id, "client_secret": "wrong-secret-value",
-                                                      "refresh_token": "refresh-0"})
+    connection = hub_connection(
+        fake_hub,
+        credentials={
+            "client_id": fake_hub.client_id,
+            "client_secret": "wrong-secret-value",
+            "refresh_token": "refresh-0",
+        },
+    )
     run = sync(connection, full=True)
     assert run.status == SyncRun.Status.FAILED
     assert "AuthRefreshFailed" in run.error_summary and "wrong-secret-value" not in run.error_summary
@@ -378,8 +418,18 @@ def test_refused_refresh_fails_the_run(fake_hub, hub_connection):
 
 def test_crm_connect_command_makes_a_working_hubspot_connection(fake_hub, db, capsys):
     organization = OrganizationFactory()
-    call_command("crm_connect", "hubspot", "--org", organization.slug, "--name", "hs", "--base-url", fake_hub.url,
-                 "--token", fake_hub.token)
+    call_command(
+        "crm_connect",
+        "hubspot",
+        "--org",
+        organization.slug,
+        "--name",
+        "hs",
+        "--base-url",
+        fake_hub.url,
+        "--token",
+        fake_hub.token,
+    )
     connection = CRMConnection.objects.get(pk=int(capsys.readouterr().out.strip()))
     assert connection.kind == "hubspot" and connection.credentials == {"token": fake_hub.token}
     HubSpotConnector(config=connection.config, credentials=connection.credentials).check_credentials()

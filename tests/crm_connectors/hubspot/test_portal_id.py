@@ -69,13 +69,23 @@ def test_private_app_tokens_are_not_introspected(sleeps, hub_connection):
 
 @pytest.mark.parametrize("app_id", [54321, "54321"])
 def test_app_id_config_is_accepted(app_id):
-    connection = connection_create(organization=OrganizationFactory(), kind="hubspot", name="hs",
-                                   config={"app_id": app_id}, credentials={"token": "t"})
+    connection = connection_create(
+        organization=OrganizationFactory(),
+        kind="hubspot",
+        name="hs",
+        config={"app_id": app_id},
+        credentials={"token": "t"},
+    )
     assert connection.config["app_id"] == app_id
 
 
 @pytest.mark.parametrize("app_id", ["my-app", 0, True])
 def test_a_bad_app_id_is_refused(app_id):
     with pytest.raises(ConnectorError, match="app_id"):
-        connection_create(organization=OrganizationFactory(), kind="hubspot", name="hs", config={"app_id": app_id},
-                          credentials={"token": "t"})
+        connection_create(
+            organization=OrganizationFactory(),
+            kind="hubspot",
+            name="hs",
+            config={"app_id": app_id},
+            credentials={"token": "t"},
+        )

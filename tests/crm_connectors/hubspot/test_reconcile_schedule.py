@@ -44,8 +44,9 @@ def test_updating_a_connection_keeps_one_entry_and_follows_the_setting(fake_hub,
     connection = hub_connection(fake_hub)
     settings.SYNC_RECONCILE_INTERVAL_DAYS = 3
     CRMConnection.objects.filter(pk=connection.pk).update(is_active=False)
-    connection_create(organization=connection.organization, kind="hubspot", name=connection.name,
-                      config=connection.config)
+    connection_create(
+        organization=connection.organization, kind="hubspot", name=connection.name, config=connection.config
+    )
 
     entries = PeriodicTask.objects.filter(name__startswith="crm-reconcile-")
     assert [(e.name, e.interval.every, e.enabled) for e in entries] == [(f"crm-reconcile-{connection.pk}", 3, False)]
@@ -54,7 +55,9 @@ def test_updating_a_connection_keeps_one_entry_and_follows_the_setting(fake_hub,
 def test_csv_connections_get_no_reconcile_entry(tmp_path, settings):
     settings.CSV_IMPORT_ROOTS = [str(tmp_path)]
     connection = connection_create(
-        organization=OrganizationFactory(), kind="csv", name="export",
+        organization=OrganizationFactory(),
+        kind="csv",
+        name="export",
         config={"path": "export", "mapping": basic_mapping()},
     )
     assert PeriodicTask.objects.filter(name=f"crm-sync-{connection.pk}").exists()

@@ -30,14 +30,40 @@ OBJECTS = {"contacts", "companies", "deals", "notes", "meetings", "calls", "emai
 LIST_PARAMS = {"limit", "after", "properties", "propertiesWithHistory", "associations", "archived"}  # §2.2
 LIST_LIMIT, SEARCH_LIMIT, BATCH_LIMIT, SEARCH_CAP = 100, 200, 100, 10_000  # §2.2, §2.6
 SEARCH_FIELDS = {"filterGroups", "sorts", "properties", "limit", "after", "query"}  # §2.6
-OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
-             "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}  # §2.6
+OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}  # §2.6
 BATCH_READ_FIELDS = {"inputs", "properties", "propertiesWithHistory", "idProperty"}  # §2.2
 BATCH_UPDATE_INPUT = {"id", "properties", "idProperty", "objectWriteTraceId"}  # §2.2, §4.3
 PROPERTY_REQUIRED = {"name", "label", "type", "fieldType", "groupName"}  # §4.2
-PROPERTY_OPTIONAL = {"description", "displayOrder", "hasUniqueValue", "hidden", "formField", "options",
-                     "numberDisplayHint", "textDisplayHint", "showCurrencySymbol", "currencyPropertyName",
-                     "dataSensitivity", "calculationFormula", "externalOptions", "referencedObjectType"}  # §4.2
+PROPERTY_OPTIONAL = {
+    "description",
+    "displayOrder",
+    "hasUniqueValue",
+    "hidden",
+    "formField",
+    "options",
+    "numberDisplayHint",
+    "textDisplayHint",
+    "showCurrencySymbol",
+    "currencyPropertyName",
+    "dataSensitivity",
+    "calculationFormula",
+    "externalOptions",
+    "referencedObjectType",
+}  # §4.2
 PROPERTY_LIST_PARAMS = {"archived", "dataSensitivity"}  # §4.1
 REFRESH_FORM = {"grant_type", "client_id", "client_secret", "refresh_token"}  # §1.2, §1.3
 MODIFIED = {"contacts": "lastmodifieddate"}  # §2.4; every other object: hs_lastmodifieddate
@@ -47,8 +73,9 @@ def check(request: httpx.Request) -> list[str]:
     url = urlsplit(str(request.url))
     path, query = url.path, dict(parse_qsl(url.query))
     where = f"{request.method} {path}"
-    body = json.loads(request.content) if request.content and "json" in request.headers.get("content-type", "") \
-        else None
+    body = (
+        json.loads(request.content) if request.content and "json" in request.headers.get("content-type", "") else None
+    )
     problems: list[str] = []
 
     def expect(condition: bool, message: str) -> None:
@@ -82,8 +109,10 @@ def check(request: httpx.Request) -> list[str]:
         expect(len(groups) == 1, "one filter group for sync (§2.6)")
         filters = [f for group in groups for f in group.get("filters", [])]
         expect(all(f.get("operator") in OPERATORS and "propertyName" in f for f in filters), "bad filter")
-        expect(all(re.fullmatch(r"\d+", str(f.get("value"))) for f in filters if "date" in f.get("propertyName", "")),
-               "date filter values are epoch-ms strings")
+        expect(
+            all(re.fullmatch(r"\d+", str(f.get("value"))) for f in filters if "date" in f.get("propertyName", "")),
+            "date filter values are epoch-ms strings",
+        )
         modified = MODIFIED.get(match[1], "hs_lastmodifieddate")
         expect(filters and filters[0].get("propertyName") == modified, f"the cursor property is {modified}")
         expect(body.get("sorts") == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}], "one id sort")
@@ -98,8 +127,10 @@ def check(request: httpx.Request) -> list[str]:
         else:
             expect(set(body) == {"inputs"}, f"batch/update fields {sorted(body)}")
             expect(all(set(item) <= BATCH_UPDATE_INPUT and "id" in item for item in inputs), "batch/update inputs")
-            expect(all(isinstance(v, str) for item in inputs for v in item.get("properties", {}).values()),
-                   "property values are strings (§2.5)")
+            expect(
+                all(isinstance(v, str) for item in inputs for v in item.get("properties", {}).values()),
+                "property values are strings (§2.5)",
+            )
             traces = [item.get("objectWriteTraceId") for item in inputs]
             expect(all(traces) and len(set(traces)) == len(traces), "a unique objectWriteTraceId per input (§4.3)")
     elif match := re.fullmatch(r"/crm/v4/associations/([^/]+)/([^/]+)/batch/read", path):  # §3.1
@@ -138,8 +169,9 @@ def test_every_request_matches_the_contract(wire, hub_connection, sleeps):
         assert connection_sync(connection_id=connection.pk).status == "succeeded"
         connection.refresh_from_db()
         connector = HubSpotConnector(config=connection.config, credentials=connection.credentials)
-        page = connector.records_fetch(object_type="contacts", external_ids=[fake.record_id("contacts", i)
-                                                                              for i in range(105)])
+        page = connector.records_fetch(
+            object_type="contacts", external_ids=[fake.record_id("contacts", i) for i in range(105)]
+        )
         assert len(page.records) == 104 and page.deleted_external_ids == [fake.record_id("contacts", 9)]
         for index in (1, 2, 3):
             contact = Contact.objects.get(connection=connection, external_id=fake.record_id("contacts", index))
@@ -151,12 +183,25 @@ def test_every_request_matches_the_contract(wire, hub_connection, sleeps):
         assert (summary.written, summary.churn.written) == (3, 2)
 
     sent = [r for r in wire if urlsplit(str(r.url)).netloc == host]
-    kinds = {re.sub(r"/(contacts|companies|deals|notes|meetings|calls|emails|tasks)", "/{o}",
-                    re.sub(r"access-tokens/.+", "access-tokens/{t}", urlsplit(str(r.url)).path)) for r in sent}
-    assert {"/oauth/v1/token", "/oauth/v1/access-tokens/{t}", "/crm/v3/objects/{o}", "/crm/v3/objects/{o}/search",
-            "/crm/v3/objects/{o}/batch/read", "/crm/v3/objects/{o}/batch/update",
-            "/crm/v4/associations/{o}/{o}/batch/read",
-            "/crm/v3/properties/{o}", "/crm/v3/properties/{o}/salesai_lead_score"} <= kinds
+    kinds = {
+        re.sub(
+            r"/(contacts|companies|deals|notes|meetings|calls|emails|tasks)",
+            "/{o}",
+            re.sub(r"access-tokens/.+", "access-tokens/{t}", urlsplit(str(r.url)).path),
+        )
+        for r in sent
+    }
+    assert {
+        "/oauth/v1/token",
+        "/oauth/v1/access-tokens/{t}",
+        "/crm/v3/objects/{o}",
+        "/crm/v3/objects/{o}/search",
+        "/crm/v3/objects/{o}/batch/read",
+        "/crm/v3/objects/{o}/batch/update",
+        "/crm/v4/associations/{o}/{o}/batch/read",
+        "/crm/v3/properties/{o}",
+        "/crm/v3/properties/{o}/salesai_lead_score",
+    } <= kinds
     assert any(r.method == "POST" and urlsplit(str(r.url)).path == "/crm/v3/properties/contacts" for r in sent)
     problems = [problem for request in sent for problem in check(request)]
     assert problems == []
@@ -167,16 +212,33 @@ def test_every_request_matches_the_contract(wire, hub_connection, sleeps):
     [
         ("GET", "/crm/v3/objects/contacts?limit=101", None, "limit 101"),
         ("GET", "/crm/v3/objects/contacts?hapikey=x", None, "list parameters ['hapikey']"),
-        ("POST", "/crm/v3/objects/contacts/search",
-         {"filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "1"}]}],
-          "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}], "limit": 200, "after": "9900"},
-         "cap"),
-        ("POST", "/crm/v3/objects/deals/search",
-         {"filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "1"}]}],
-          "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}], "limit": 100},
-         "hs_lastmodifieddate"),
-        ("POST", "/crm/v3/objects/contacts/batch/update",
-         {"inputs": [{"id": "1", "properties": {"s": 5}, "objectWriteTraceId": "a"}]}, "strings"),
+        (
+            "POST",
+            "/crm/v3/objects/contacts/search",
+            {
+                "filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "1"}]}],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "limit": 200,
+                "after": "9900",
+            },
+            "cap",
+        ),
+        (
+            "POST",
+            "/crm/v3/objects/deals/search",
+            {
+                "filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "1"}]}],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "limit": 100,
+            },
+            "hs_lastmodifieddate",
+        ),
+        (
+            "POST",
+            "/crm/v3/objects/contacts/batch/update",
+            {"inputs": [{"id": "1", "properties": {"s": 5}, "objectWriteTraceId": "a"}]},
+            "strings",
+        ),
         ("POST", "/crm/v3/properties/contacts", {"name": "s", "label": "S", "type": "number"}, "property fields"),
         ("GET", "/crm/v3/objects/tickets", None, "unknown object"),
         ("GET", "/contacts/v1/lists/all/contacts/all", None, "not an endpoint"),

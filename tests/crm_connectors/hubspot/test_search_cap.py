@@ -39,8 +39,9 @@ def test_25000_changes_past_the_search_cap_are_read_exactly_once(hub_connection,
         connection = hub_connection(fake)
         since = fake.now_ms() - 60_000
         # Pretend a full sync finished before the edits (and after the records' original times).
-        connection.cursor = {"contacts": {"contacts": {"mode": "incremental", "since": since,
-                                                        "archived": {"checked_at": since}}}}
+        connection.cursor = {
+            "contacts": {"contacts": {"mode": "incremental", "since": since, "archived": {"checked_at": since}}}
+        }
         connection.save(update_fields=["cursor"])
         fake.modify_many("contacts", range(UNCHANGED, UNCHANGED + SAME_INSTANT), at_ms=since + 1)
         fake.modify_many("contacts", range(UNCHANGED + SAME_INSTANT, total), at_ms=since + 2, jobtitle="Edited")

@@ -49,8 +49,13 @@ V2_ENTITIES = {
     "/api/v2/deals/archived": "deals",
     "/api/v2/activities": "activities",
 }
-RECENTS_ITEMS = {"person": "persons", "organization": "organizations", "deal": "deals", "activity": "activities",
-                 "note": "notes"}
+RECENTS_ITEMS = {
+    "person": "persons",
+    "organization": "organizations",
+    "deal": "deals",
+    "activity": "activities",
+    "note": "notes",
+}
 
 # Custom field keys are 40-character hashes in Pipedrive.
 ORG_TIER = "a" * 40
@@ -78,8 +83,13 @@ def default_fields() -> dict[str, list[dict]]:
     return {
         "organizations": [
             _field("Name", "name", "varchar", custom=False),
-            _field("Industry", "industry", "enum", custom=False,
-                   options=[{"id": 1, "label": "Software"}, {"id": 2, "label": "Retail"}]),
+            _field(
+                "Industry",
+                "industry",
+                "enum",
+                custom=False,
+                options=[{"id": 1, "label": "Software"}, {"id": 2, "label": "Retail"}],
+            ),
             _field("Tier", ORG_TIER, "enum", options=[{"id": 11, "label": "Gold"}, {"id": 12, "label": "Silver"}]),
             _field("Founded", ORG_FOUNDED, "int"),
         ],
@@ -92,8 +102,12 @@ def default_fields() -> dict[str, list[dict]]:
         "deals": [
             _field("Title", "title", "varchar", custom=False),
             _field("Contract months", DEAL_TERM, "int"),
-            _field("Competitors", DEAL_COMPETITORS, "set",
-                   options=[{"id": 21, "label": "Acme CRM"}, {"id": 22, "label": "Other CRM"}]),
+            _field(
+                "Competitors",
+                DEAL_COMPETITORS,
+                "set",
+                options=[{"id": 21, "label": "Acme CRM"}, {"id": 22, "label": "Other CRM"}],
+            ),
         ],
     }
 
@@ -269,85 +283,99 @@ class FakePipedrive:
                     record["status"] = "deleted"
             self._stamp(record, new=False)
 
-    def seed(self, *, organizations: int = 0, persons: int = 0, deals: int = 0, activities: int = 0,
-             notes: int = 0) -> dict[str, list[int]]:
+    def seed(
+        self, *, organizations: int = 0, persons: int = 0, deals: int = 0, activities: int = 0, notes: int = 0
+    ) -> dict[str, list[int]]:
         """Deterministic records; persons, deals, activities and notes link to the ones made before them."""
         ids: dict[str, list[int]] = {"organizations": [], "persons": [], "deals": [], "activities": [], "notes": []}
         for n in range(organizations):
-            ids["organizations"].append(self.add(
-                "organizations",
-                name=f"Org {n}",
-                website=f"https://www.org{n}.example/about",
-                industry=1 + n % 2,
-                employee_count=10 * (n + 1),
-                annual_revenue=1000 * (n + 1),
-                address={"value": f"{n} Main St", "country": "Germany", "locality": "Berlin"},
-                custom_fields={ORG_TIER: 11 + n % 2, ORG_FOUNDED: 1990 + n},
-            ))
+            ids["organizations"].append(
+                self.add(
+                    "organizations",
+                    name=f"Org {n}",
+                    website=f"https://www.org{n}.example/about",
+                    industry=1 + n % 2,
+                    employee_count=10 * (n + 1),
+                    annual_revenue=1000 * (n + 1),
+                    address={"value": f"{n} Main St", "country": "Germany", "locality": "Berlin"},
+                    custom_fields={ORG_TIER: 11 + n % 2, ORG_FOUNDED: 1990 + n},
+                )
+            )
             self.tick()
         orgs = ids["organizations"]
         for n in range(persons):
-            ids["persons"].append(self.add(
-                "persons",
-                name=f"Person {n}",
-                first_name=f"First{n}",
-                last_name=f"Last{n}",
-                org_id=orgs[n % len(orgs)] if orgs else None,
-                emails=[{"value": f"other{n}@example.com", "primary": False, "label": "home"},
-                        {"value": f"person{n}@example.com", "primary": True, "label": "work"}],
-                phones=[{"value": f"+49 30 {n:04d}", "primary": True, "label": "work"}],
-                custom_fields={PERSON_SCORE: 0.5 + n, PERSON_NEWSLETTER: n % 2 == 0, PERSON_BIRTHDAY: "1990-05-17"},
-            ))
+            ids["persons"].append(
+                self.add(
+                    "persons",
+                    name=f"Person {n}",
+                    first_name=f"First{n}",
+                    last_name=f"Last{n}",
+                    org_id=orgs[n % len(orgs)] if orgs else None,
+                    emails=[
+                        {"value": f"other{n}@example.com", "primary": False, "label": "home"},
+                        {"value": f"person{n}@example.com", "primary": True, "label": "work"},
+                    ],
+                    phones=[{"value": f"+49 30 {n:04d}", "primary": True, "label": "work"}],
+                    custom_fields={PERSON_SCORE: 0.5 + n, PERSON_NEWSLETTER: n % 2 == 0, PERSON_BIRTHDAY: "1990-05-17"},
+                )
+            )
             self.tick()
         people = ids["persons"]
         for n in range(deals):
             status = ("open", "won", "lost")[n % 3]
-            ids["deals"].append(self.add(
-                "deals",
-                title=f"Deal {n}",
-                value=100 * (n + 1),
-                currency="EUR",
-                person_id=people[n % len(people)] if people else None,
-                org_id=orgs[n % len(orgs)] if orgs else None,
-                pipeline_id=1,
-                stage_id=1 + n % 2,
-                status=status,
-                expected_close_date="2026-03-31",
-                close_time=None if status == "open" else "2026-01-20T10:00:00Z",
-                custom_fields={DEAL_TERM: 12, DEAL_COMPETITORS: [21, 22]},
-            ))
+            ids["deals"].append(
+                self.add(
+                    "deals",
+                    title=f"Deal {n}",
+                    value=100 * (n + 1),
+                    currency="EUR",
+                    person_id=people[n % len(people)] if people else None,
+                    org_id=orgs[n % len(orgs)] if orgs else None,
+                    pipeline_id=1,
+                    stage_id=1 + n % 2,
+                    status=status,
+                    expected_close_date="2026-03-31",
+                    close_time=None if status == "open" else "2026-01-20T10:00:00Z",
+                    custom_fields={DEAL_TERM: 12, DEAL_COMPETITORS: [21, 22]},
+                )
+            )
             self.tick()
         deal_ids = ids["deals"]
         kinds = ("call", "meeting", "email", "task", "deadline", "lunch")
         for n in range(activities):
-            ids["activities"].append(self.add(
-                "activities",
-                subject=f"Activity {n}",
-                type=kinds[n % len(kinds)],
-                done=n % 2 == 0,
-                due_date="2026-01-10",
-                due_time="14:30",
-                person_id=people[n % len(people)] if people else None,
-                org_id=orgs[n % len(orgs)] if orgs else None,
-                deal_id=deal_ids[n % len(deal_ids)] if deal_ids else None,
-                note=f"<p>Talked about <b>pricing</b> &amp; terms {n}</p>",
-            ))
+            ids["activities"].append(
+                self.add(
+                    "activities",
+                    subject=f"Activity {n}",
+                    type=kinds[n % len(kinds)],
+                    done=n % 2 == 0,
+                    due_date="2026-01-10",
+                    due_time="14:30",
+                    person_id=people[n % len(people)] if people else None,
+                    org_id=orgs[n % len(orgs)] if orgs else None,
+                    deal_id=deal_ids[n % len(deal_ids)] if deal_ids else None,
+                    note=f"<p>Talked about <b>pricing</b> &amp; terms {n}</p>",
+                )
+            )
             self.tick()
         for n in range(notes):
-            ids["notes"].append(self.add(
-                "notes",
-                content=f"<div>Note {n}<br>second line</div>",
-                person_id=people[n % len(people)] if people else None,
-                org_id=orgs[n % len(orgs)] if orgs else None,
-                deal_id=deal_ids[n % len(deal_ids)] if deal_ids else None,
-            ))
+            ids["notes"].append(
+                self.add(
+                    "notes",
+                    content=f"<div>Note {n}<br>second line</div>",
+                    person_id=people[n % len(people)] if people else None,
+                    org_id=orgs[n % len(orgs)] if orgs else None,
+                    deal_id=deal_ids[n % len(deal_ids)] if deal_ids else None,
+                )
+            )
             self.tick()
         return ids
 
     # --- request handling (called from the server thread) ---------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes
-               ) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             self.requests.append((method, path, query))
             if method == "POST" and path == "/oauth/token":
@@ -395,8 +423,16 @@ class FakePipedrive:
                 raise _BadRequest(400, "name and field_type are required")
             key = f"{self._new_id():040x}"
             self.fields[entity].append(_field(payload["name"], key, payload["field_type"]))
-            return {"success": True, "data": {"id": len(self.fields[entity]), "key": key, "name": payload["name"],
-                                              "field_type": payload["field_type"], "edit_flag": True}}
+            return {
+                "success": True,
+                "data": {
+                    "id": len(self.fields[entity]),
+                    "key": key,
+                    "name": payload["name"],
+                    "field_type": payload["field_type"],
+                    "edit_flag": True,
+                },
+            }
         parts = path.strip("/").split("/")
         writable = ("persons", "organizations")
         if method == "PATCH" and parts[:2] == ["api", "v2"] and len(parts) == 4 and parts[2] in writable:
@@ -440,14 +476,18 @@ class FakePipedrive:
         self._access_tokens[access_token] = time.time() + self.access_token_ttl
         if self.rotate_refresh_tokens:
             self.refresh_token = f"pd-refresh-{self.oauth_refreshes + 1}"
-        return 200, {}, {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "refresh_token": self.refresh_token,
-            "scope": "base,deals:read,contacts:read,activities:read",
-            "expires_in": self.access_token_ttl,
-            "api_domain": self.url,
-        }
+        return (
+            200,
+            {},
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "refresh_token": self.refresh_token,
+                "scope": "base,deals:read,contacts:read,activities:read",
+                "expires_in": self.access_token_ttl,
+                "api_domain": self.url,
+            },
+        )
 
     def _route(self, method: str, path: str, query: dict[str, str]) -> Any:
         if method != "GET":
@@ -483,7 +523,9 @@ class FakePipedrive:
         offset = json.loads(base64.urlsafe_b64decode(query["cursor"]))["offset"] if query.get("cursor") else 0
         page = items[offset : offset + limit]
         more = offset + limit < len(items)
-        next_cursor = base64.urlsafe_b64encode(json.dumps({"offset": offset + limit}).encode()).decode() if more else None
+        next_cursor = (
+            base64.urlsafe_b64encode(json.dumps({"offset": offset + limit}).encode()).decode() if more else None
+        )
         return {"success": True, "data": page, "additional_data": {"next_cursor": next_cursor}}
 
     def _v2_list(self, path: str, query: dict[str, str]) -> dict:
@@ -525,7 +567,11 @@ class FakePipedrive:
             last = page[-1]
             marker = {"v": _iso(last[sort_by]) if sort_by != "id" else None, "id": last["id"]}
             next_cursor = base64.urlsafe_b64encode(json.dumps(marker).encode()).decode()
-        return {"success": True, "data": [self._v2_shape(r) for r in page], "additional_data": {"next_cursor": next_cursor}}
+        return {
+            "success": True,
+            "data": [self._v2_shape(r) for r in page],
+            "additional_data": {"next_cursor": next_cursor},
+        }
 
     @staticmethod
     def _v2_shape(row: dict) -> dict:
@@ -554,7 +600,11 @@ class FakePipedrive:
         pagination = {"start": start, "limit": limit, "more_items_in_collection": more}
         if more:
             pagination["next_start"] = start + limit
-        return {"success": True, "data": [self._v1_shape(r) for r in page], "additional_data": {"pagination": pagination}}
+        return {
+            "success": True,
+            "data": [self._v1_shape(r) for r in page],
+            "additional_data": {"pagination": pagination},
+        }
 
     def _recents(self, query: dict[str, str]) -> dict:
         if not query.get("since_timestamp"):
@@ -614,4 +664,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._serve("PATCH")
-

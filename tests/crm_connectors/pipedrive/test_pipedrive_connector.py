@@ -92,9 +92,21 @@ def test_activity_kinds_can_be_remapped_in_config(fake):
 @pytest.mark.django_db
 def test_crm_connect_creates_a_pipedrive_connection(fake):
     organization = OrganizationFactory()
-    call_command("crm_connect", "pipedrive", "--org", organization.slug, "--name", "pd", "--base-url", fake.url,
-                 "--token", fake.api_token)
+    call_command(
+        "crm_connect",
+        "pipedrive",
+        "--org",
+        organization.slug,
+        "--name",
+        "pd",
+        "--base-url",
+        fake.url,
+        "--token",
+        fake.api_token,
+    )
     connection = CRMConnection.objects.get(organization=organization, name="pd")
     assert (connection.kind, connection.config, connection.credentials) == (
-        "pipedrive", {"base_url": fake.url}, {"token": fake.api_token}
+        "pipedrive",
+        {"base_url": fake.url},
+        {"token": fake.api_token},
     )

@@ -43,8 +43,17 @@ def test_custom_values_are_typed_by_their_field(field_type, raw, expected):
 
 @pytest.mark.parametrize(
     ("field_type", "raw"),
-    [("int", "twelve"), ("int", 1.5), ("int", True), ("double", "n/a"), ("boolean", "yes"), ("date", "28.02.2026"),
-     ("varchar", 5), ("set", 3), ("time", "9 am")],
+    [
+        ("int", "twelve"),
+        ("int", 1.5),
+        ("int", True),
+        ("double", "n/a"),
+        ("boolean", "yes"),
+        ("date", "28.02.2026"),
+        ("varchar", 5),
+        ("set", 3),
+        ("time", "9 am"),
+    ],
 )
 def test_values_that_do_not_fit_their_field_are_refused(field_type, raw):
     with pytest.raises((TypeError, ValueError)):
@@ -80,7 +89,10 @@ def test_person_maps_primary_email_and_keeps_job_title_absent_when_not_sent():
         mapping.EMPTY_SCHEMA,
     )
     assert (contact["first_name"], contact["email"], contact["phone"], contact["company_external_id"]) == (
-        "Ada Lovelace", "work@x.test", "", None
+        "Ada Lovelace",
+        "work@x.test",
+        "",
+        None,
     )
     assert "job_title" not in contact
     assert contact["remote_updated_at"] == T0
@@ -90,8 +102,15 @@ def test_person_maps_primary_email_and_keeps_job_title_absent_when_not_sent():
 
 def test_open_deal_uses_the_expected_close_date_and_unknown_status_is_refused():
     deal = mapping.deal_to_deal(
-        {"id": 9, "title": "Big", "status": "open", "expected_close_date": "2026-04-30", "stage_id": 3,
-         "pipeline_id": 1, "close_time": None},
+        {
+            "id": 9,
+            "title": "Big",
+            "status": "open",
+            "expected_close_date": "2026-04-30",
+            "stage_id": 3,
+            "pipeline_id": 1,
+            "close_time": None,
+        },
         mapping.EMPTY_SCHEMA,
         pipelines={"1": "Sales"},
         stages={},
@@ -122,8 +141,12 @@ def test_note_html_becomes_plain_text():
 
 @pytest.mark.parametrize(
     ("website", "domain"),
-    [("https://www.Acme.com/about", "acme.com"), ("acme.io", "acme.io"), ("http://shop.acme.de:8080?x", "shop.acme.de"),
-     ("", "")],
+    [
+        ("https://www.Acme.com/about", "acme.com"),
+        ("acme.io", "acme.io"),
+        ("http://shop.acme.de:8080?x", "shop.acme.de"),
+        ("", ""),
+    ],
 )
 def test_website_domain(website, domain):
     assert mapping.website_domain(website) == domain

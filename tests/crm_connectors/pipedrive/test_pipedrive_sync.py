@@ -35,20 +35,33 @@ def test_full_sync_creates_every_record_once_with_mapped_fields(fake, pipedrive_
 
     org = Company.objects.get(external_id=str(ids["organizations"][0]))
     assert (org.name, org.domain, org.industry, org.employee_count, org.country, org.city) == (
-        "Org 0", "org0.example", "Software", 10, "Germany", "Berlin"
+        "Org 0",
+        "org0.example",
+        "Software",
+        10,
+        "Germany",
+        "Berlin",
     )
     assert org.properties == {"Tier": "Gold", "Founded": 1990}
 
     person = Contact.objects.get(external_id=str(ids["persons"][1]))
     assert (person.first_name, person.last_name, person.email, person.phone) == (
-        "First1", "Last1", "person1@example.com", "+49 30 0001"
+        "First1",
+        "Last1",
+        "person1@example.com",
+        "+49 30 0001",
     )
     assert person.company.external_id == str(ids["organizations"][1])
     assert person.properties == {"Lead score": 1.5, "Newsletter": False, "Birthday": "1990-05-17"}
 
     won = Deal.objects.get(external_id=str(ids["deals"][1]))
     assert (won.name, won.amount, won.currency, won.status, won.pipeline, won.stage) == (
-        "Deal 1", Decimal("200.00"), "EUR", "won", "Sales", "Proposal"
+        "Deal 1",
+        Decimal("200.00"),
+        "EUR",
+        "won",
+        "Sales",
+        "Proposal",
     )
     assert won.close_date == dt.date(2026, 1, 20)  # closed: the close time, not the expected date
     assert won.contact.external_id == str(ids["persons"][1])
@@ -201,7 +214,11 @@ def test_a_value_of_the_wrong_type_rejects_only_its_record(fake, pipedrive_conne
 
     assert _counts(run) == ("partial", 3, 0, 0, 0, 1)
     error = run.errors[0]
-    assert (error["object"], error["external_id"], error["column"]) == ("contacts", str(ids["persons"][1]), "Lead score")
+    assert (error["object"], error["external_id"], error["column"]) == (
+        "contacts",
+        str(ids["persons"][1]),
+        "Lead score",
+    )
     assert "'very high' is not a number" in error["reason"]
     assert Contact.objects.count() == 2
 
@@ -222,7 +239,11 @@ def test_set_field_with_a_scalar_is_a_row_error(fake, pipedrive_connection):
 
 def test_oauth_connection_syncs_with_a_refreshed_access_token(fake, pipedrive_connection):
     fake.seed(organizations=3, persons=2)
-    credentials = {"client_id": fake.client_id, "client_secret": fake.client_secret, "refresh_token": fake.refresh_token}
+    credentials = {
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "refresh_token": fake.refresh_token,
+    }
     connection = pipedrive_connection(credentials=credentials, oauth_token_url=fake.token_url)
 
     run = connection_sync(connection_id=connection.pk)

@@ -115,8 +115,11 @@ def test_every_request_matches_the_openapi_files(wire, monkeypatch):
     with FakePipedrive(api_token=f"pd-{uuid.uuid4().hex}") as fake:
         ids = fake.seed(organizations=2, persons=5, deals=3, activities=3, notes=2)
         connection = connection_create(
-            organization=OrganizationFactory(), kind="pipedrive", name="pipedrive",
-            config={"base_url": fake.url, "page_size": 500, **FAST_BUDGET}, credentials={"token": fake.api_token},
+            organization=OrganizationFactory(),
+            kind="pipedrive",
+            name="pipedrive",
+            config={"base_url": fake.url, "page_size": 500, **FAST_BUDGET},
+            credentials={"token": fake.api_token},
         )
         assert connection_sync(connection_id=connection.pk, full=True).status == "succeeded"
         fake.tick(5)
@@ -137,9 +140,15 @@ def test_every_request_matches_the_openapi_files(wire, monkeypatch):
     sent = [r for r in wire if urlsplit(str(r.url)).netloc == host]
     paths = {(r.method, urlsplit(str(r.url)).path) for r in sent}
     # The run really went through every kind of call this test is about.
-    assert {("GET", "/api/v2/persons"), ("GET", "/api/v2/deals/archived"), ("GET", "/v1/notes"),
-            ("GET", "/v1/recents"), ("POST", "/v1/personFields"), ("POST", "/v1/organizationFields"),
-            ("PATCH", f"/api/v2/organizations/{ids['organizations'][0]}")} <= paths
+    assert {
+        ("GET", "/api/v2/persons"),
+        ("GET", "/api/v2/deals/archived"),
+        ("GET", "/v1/notes"),
+        ("GET", "/v1/recents"),
+        ("POST", "/v1/personFields"),
+        ("POST", "/v1/organizationFields"),
+        ("PATCH", f"/api/v2/organizations/{ids['organizations'][0]}"),
+    } <= paths
     assert any(method == "PATCH" for method, _ in paths)
     assert any("ids=" in str(r.url) for r in sent)
     problems = [problem for request in sent for problem in check(request)]

@@ -38,32 +38,78 @@ KEY_PREFIXES = {"Account": "001", "Contact": "003", "Lead": "00Q", "Opportunity"
 _COMMON = {"Id": "id", "IsDeleted": "boolean", "CreatedDate": "datetime", "SystemModstamp": "datetime"}
 STANDARD_FIELDS: dict[str, dict[str, str]] = {
     "Account": {
-        "Name": "string", "Website": "url", "Industry": "picklist", "NumberOfEmployees": "int",
-        "AnnualRevenue": "currency", "BillingCountry": "string", "BillingCity": "string", "OwnerId": "reference",
+        "Name": "string",
+        "Website": "url",
+        "Industry": "picklist",
+        "NumberOfEmployees": "int",
+        "AnnualRevenue": "currency",
+        "BillingCountry": "string",
+        "BillingCity": "string",
+        "OwnerId": "reference",
     },
     "Contact": {
-        "AccountId": "reference", "FirstName": "string", "LastName": "string", "Email": "email", "Phone": "phone",
-        "Title": "string", "LeadSource": "picklist", "HasOptedOutOfEmail": "boolean", "OwnerId": "reference",
+        "AccountId": "reference",
+        "FirstName": "string",
+        "LastName": "string",
+        "Email": "email",
+        "Phone": "phone",
+        "Title": "string",
+        "LeadSource": "picklist",
+        "HasOptedOutOfEmail": "boolean",
+        "OwnerId": "reference",
     },
     "Lead": {
-        "FirstName": "string", "LastName": "string", "Email": "email", "Phone": "phone", "Title": "string",
-        "Company": "string", "LeadSource": "picklist", "Status": "picklist", "HasOptedOutOfEmail": "boolean",
-        "OwnerId": "reference", "IsConverted": "boolean", "ConvertedDate": "date", "ConvertedContactId": "reference",
-        "ConvertedAccountId": "reference", "ConvertedOpportunityId": "reference",
+        "FirstName": "string",
+        "LastName": "string",
+        "Email": "email",
+        "Phone": "phone",
+        "Title": "string",
+        "Company": "string",
+        "LeadSource": "picklist",
+        "Status": "picklist",
+        "HasOptedOutOfEmail": "boolean",
+        "OwnerId": "reference",
+        "IsConverted": "boolean",
+        "ConvertedDate": "date",
+        "ConvertedContactId": "reference",
+        "ConvertedAccountId": "reference",
+        "ConvertedOpportunityId": "reference",
     },
     "Opportunity": {
-        "Name": "string", "AccountId": "reference", "ContactId": "reference", "Amount": "currency",
-        "StageName": "picklist", "IsClosed": "boolean", "IsWon": "boolean", "CloseDate": "date", "OwnerId": "reference",
+        "Name": "string",
+        "AccountId": "reference",
+        "ContactId": "reference",
+        "Amount": "currency",
+        "StageName": "picklist",
+        "IsClosed": "boolean",
+        "IsWon": "boolean",
+        "CloseDate": "date",
+        "OwnerId": "reference",
     },
     "Task": {
-        "Subject": "combobox", "Description": "textarea", "ActivityDate": "date", "CompletedDateTime": "datetime",
-        "TaskSubtype": "picklist", "CallType": "picklist", "WhoId": "reference", "WhatId": "reference",
-        "AccountId": "reference", "IsArchived": "boolean", "Status": "picklist",
+        "Subject": "combobox",
+        "Description": "textarea",
+        "ActivityDate": "date",
+        "CompletedDateTime": "datetime",
+        "TaskSubtype": "picklist",
+        "CallType": "picklist",
+        "WhoId": "reference",
+        "WhatId": "reference",
+        "AccountId": "reference",
+        "IsArchived": "boolean",
+        "Status": "picklist",
     },
     "Event": {
-        "Subject": "combobox", "Description": "textarea", "StartDateTime": "datetime", "ActivityDateTime": "datetime",
-        "ActivityDate": "date", "WhoId": "reference", "WhatId": "reference", "AccountId": "reference",
-        "IsArchived": "boolean", "IsAllDayEvent": "boolean",
+        "Subject": "combobox",
+        "Description": "textarea",
+        "StartDateTime": "datetime",
+        "ActivityDateTime": "datetime",
+        "ActivityDate": "date",
+        "WhoId": "reference",
+        "WhatId": "reference",
+        "AccountId": "reference",
+        "IsArchived": "boolean",
+        "IsAllDayEvent": "boolean",
     },
 }
 DELETED_FEED_DAYS = 15
@@ -272,7 +318,12 @@ class FakeSalesforce:
             return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "body is not JSON"}]
         records = body.get("records") or []
         if len(records) > 200:
-            return 400, [{"errorCode": "EXCEEDED_ID_LIMIT", "message": "record limit reached. cannot submit more than 200 records into this call"}]
+            return 400, [
+                {
+                    "errorCode": "EXCEEDED_ID_LIMIT",
+                    "message": "record limit reached. cannot submit more than 200 records into this call",
+                }
+            ]
         if body.get("allOrNone") is not False:
             return 400, [{"errorCode": "UNSUPPORTED", "message": "the fake only implements allOrNone=false"}]
         results = []
@@ -283,14 +334,23 @@ class FakeSalesforce:
             values = {key: value for key, value in record.items() if key not in ("attributes", "id")}
             unknown = [name for name in values if name not in self.fields.get(sobject, {})]
             if stored is None or stored["IsDeleted"]:
-                error = {"statusCode": "ENTITY_IS_DELETED" if stored else "INVALID_CROSS_REFERENCE_KEY",
-                         "message": "entity is deleted" if stored else "invalid cross reference id", "fields": []}
+                error = {
+                    "statusCode": "ENTITY_IS_DELETED" if stored else "INVALID_CROSS_REFERENCE_KEY",
+                    "message": "entity is deleted" if stored else "invalid cross reference id",
+                    "fields": [],
+                }
             elif unknown:
-                error = {"statusCode": "INVALID_FIELD", "message": f"No such column '{unknown[0]}' on sobject of type {sobject}",
-                         "fields": unknown}
+                error = {
+                    "statusCode": "INVALID_FIELD",
+                    "message": f"No such column '{unknown[0]}' on sobject of type {sobject}",
+                    "fields": unknown,
+                }
             elif record_id in self.write_rejects:
-                error = {"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": self.write_rejects[record_id],
-                         "fields": list(values)}
+                error = {
+                    "statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                    "message": self.write_rejects[record_id],
+                    "fields": list(values),
+                }
             else:
                 self.update(sobject, record_id, **values)
                 results.append({"id": record_id, "success": True, "errors": []})
@@ -320,14 +380,18 @@ class FakeSalesforce:
         token = f"00Dfake!{next(self._ids)}"
         self.valid_tokens.add(token)
         issued = str(int(self.now.timestamp() * 1000))
-        return 200, {
-            "access_token": token,
-            "instance_url": self.url,
-            "id": f"{self.url}/id/00Dfake/005fake",
-            "token_type": "Bearer",
-            "issued_at": issued,
-            "signature": "fake-signature",
-        }, {}
+        return (
+            200,
+            {
+                "access_token": token,
+                "instance_url": self.url,
+                "id": f"{self.url}/id/00Dfake/005fake",
+                "token_type": "Bearer",
+                "issued_at": issued,
+                "signature": "fake-signature",
+            },
+            {},
+        )
 
     def _api(self, resource: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
         try:
@@ -350,8 +414,12 @@ class FakeSalesforce:
         if sobject not in self.fields:
             raise SoqlError("NOT_FOUND", f"The requested resource does not exist: {sobject}")
         fields = [
-            {"name": name, "type": kind, "custom": name.endswith("__c"),
-             **({"relationshipName": "Owner", "referenceTo": ["User"]} if name == "OwnerId" else {})}
+            {
+                "name": name,
+                "type": kind,
+                "custom": name.endswith("__c"),
+                **({"relationshipName": "Owner", "referenceTo": ["User"]} if name == "OwnerId" else {}),
+            }
             for name, kind in self.fields[sobject].items()
         ]
         return {"name": sobject, "queryable": True, "replicateable": True, "fields": fields}
@@ -443,9 +511,15 @@ class FakeSalesforce:
             if field == "Owner.Email":
                 owner_id = record.get("OwnerId")
                 out["Owner"] = (
-                    {"attributes": {"type": "User", "url": f"/services/data/v{API_VERSION}/sobjects/User/{owner_id}"},
-                     "Email": self.users.get(owner_id)}
-                    if owner_id else None
+                    {
+                        "attributes": {
+                            "type": "User",
+                            "url": f"/services/data/v{API_VERSION}/sobjects/User/{owner_id}",
+                        },
+                        "Email": self.users.get(owner_id),
+                    }
+                    if owner_id
+                    else None
                 )
                 continue
             value = record.get(field)
@@ -462,8 +536,12 @@ def _condition(text: str, known: dict[str, str], sobject: str):
         raise SoqlError("INVALID_FIELD", f"No such column '{field}' on entity '{sobject}'.")
     value = _literal(literal)
     compare = {
-        "=": lambda a, b: a == b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
     }[op]
 
     def check(record: dict[str, Any]) -> bool:

@@ -24,8 +24,10 @@ def test_website_domain(website, domain):
 
 
 def test_describe_selects_only_fields_the_org_has_and_owner_email_through_the_relationship():
-    describe = {"fields": [{"name": n, "type": "string"} for n in ("Id", "SystemModstamp", "FirstName", "OwnerId")]
-                + [{"name": "Score__c", "type": "double"}, {"name": "Blob__c", "type": "base64"}]}
+    describe = {
+        "fields": [{"name": n, "type": "string"} for n in ("Id", "SystemModstamp", "FirstName", "OwnerId")]
+        + [{"name": "Score__c", "type": "double"}, {"name": "Blob__c", "type": "base64"}]
+    }
     shape = mapping.shape_from_describe("Contact", describe)
     assert shape.fields == ("Id", "FirstName", "Owner.Email", "SystemModstamp", "Score__c")
     assert shape.custom_types == {"Score__c": "double"}
@@ -44,17 +46,26 @@ def test_describe_selects_only_fields_the_org_has_and_owner_email_through_the_re
     ],
 )
 def test_task_kind_and_direction(raw, expected):
-    record = mapping.record_map(_shape("Task"), {
-        "Id": "00T000000000001AAA", "SystemModstamp": "2026-01-01T00:00:00.000+0000",
-        "CreatedDate": "2025-12-31T09:30:00.000+0000", **raw,
-    })
+    record = mapping.record_map(
+        _shape("Task"),
+        {
+            "Id": "00T000000000001AAA",
+            "SystemModstamp": "2026-01-01T00:00:00.000+0000",
+            "CreatedDate": "2025-12-31T09:30:00.000+0000",
+            **raw,
+        },
+    )
     assert (record["kind"], record.get("direction")) == expected
     assert record["occurred_at"] == "2025-12-31T09:30:00+00:00"  # neither completed nor dated: created
 
 
 def test_what_id_links_by_key_prefix_and_keeps_other_objects_in_properties():
-    base = {"Id": "00U000000000001AAA", "SystemModstamp": "2026-01-01T00:00:00.000+0000",
-            "StartDateTime": "2026-01-05T14:00:00.000+0000", "WhoId": "00Q000000000009AAA"}
+    base = {
+        "Id": "00U000000000001AAA",
+        "SystemModstamp": "2026-01-01T00:00:00.000+0000",
+        "StartDateTime": "2026-01-05T14:00:00.000+0000",
+        "WhoId": "00Q000000000009AAA",
+    }
     links = {"WhatId": "006000000000001AAA", "AccountId": "001000000000002AAA"}
     on_deal = mapping.record_map(_shape("Event"), {**base, **links})
     assert (on_deal["deal_external_id"], on_deal["company_external_id"]) == ("006000000000001AAA", "001000000000002AAA")
@@ -67,8 +78,12 @@ def test_what_id_links_by_key_prefix_and_keeps_other_objects_in_properties():
 @pytest.mark.parametrize(
     ("kind", "value", "expected"),
     [
-        ("int", 3.0, 3), ("double", 2, 2), ("boolean", False, False), ("date", "2026-02-01", "2026-02-01"),
-        ("datetime", "2026-02-01T10:00:00.000+0000", "2026-02-01T10:00:00+00:00"), ("multipicklist", "a;b", ["a", "b"]),
+        ("int", 3.0, 3),
+        ("double", 2, 2),
+        ("boolean", False, False),
+        ("date", "2026-02-01", "2026-02-01"),
+        ("datetime", "2026-02-01T10:00:00.000+0000", "2026-02-01T10:00:00+00:00"),
+        ("multipicklist", "a;b", ["a", "b"]),
         ("picklist", None, None),
     ],
 )

@@ -50,18 +50,21 @@ def definitions() -> list[dict[str, Any]]:
         pattern = pattern.replace(re.escape("v{{version}}"), r"v(?P<version>\d+\.\d)")
         pattern = re.sub(r"<[A-Z_]+>|\\\{\\\{_?\w+\\\}\\\}", "[^/]+", pattern.replace("\\<", "<").replace("\\>", ">"))
         since = _SINCE_VERSION.search(raw.get("description") or "")
-        found.append({
-            "name": f"{path.parent.name}/{path.name}",
-            "method": raw["method"],
-            "pattern": re.compile("^" + pattern.rstrip("/") + "/?$"),
-            "params": {q["key"] for q in raw.get("queryParams") or []},
-            "min_version": since.group(1) if since else None,
-            "body": raw.get("rawModeData"),
-            # Form bodies ("urlencoded", or "params" for a POST): field -> the definition's value.
-            "form": {item["key"]: item.get("value", "") for item in raw.get("data") or []}
-            if raw.get("dataMode") in ("urlencoded", "params") else None,
-            "description": raw.get("description") or "",
-        })
+        found.append(
+            {
+                "name": f"{path.parent.name}/{path.name}",
+                "method": raw["method"],
+                "pattern": re.compile("^" + pattern.rstrip("/") + "/?$"),
+                "params": {q["key"] for q in raw.get("queryParams") or []},
+                "min_version": since.group(1) if since else None,
+                "body": raw.get("rawModeData"),
+                # Form bodies ("urlencoded", or "params" for a POST): field -> the definition's value.
+                "form": {item["key"]: item.get("value", "") for item in raw.get("data") or []}
+                if raw.get("dataMode") in ("urlencoded", "params")
+                else None,
+                "description": raw.get("description") or "",
+            }
+        )
     return found
 
 
@@ -74,8 +77,11 @@ def candidates(method: str, path: str) -> list[dict[str, Any]]:
     found = [d for d in definitions() if d["method"] == method and d["pattern"].match(path)]
     query = definition("rest/query.json")
     # query.json: a large result's next batch is read from its `nextRecordsUrl` (.../query/<query locator>).
-    if not found and method == "GET" and "nextRecordsUrl" in query["description"] and re.match(
-        r"^/services/data/v\d+\.\d/query/[^/]+$", path
+    if (
+        not found
+        and method == "GET"
+        and "nextRecordsUrl" in query["description"]
+        and re.match(r"^/services/data/v\d+\.\d/query/[^/]+$", path)
     ):
         found = [{**query, "name": "rest/query.json (nextRecordsUrl)", "params": set()}]
     return found
@@ -106,8 +112,9 @@ def check_against(request: httpx.Request, found: dict[str, Any]) -> list[str]:
     where = f"{request.method} {url.path}"
     problems = []
     query = dict(parse_qsl(url.query))
-    problems += [f"{where}: query parameter {name!r} not in {found['name']}" for name in query
-                 if name not in found["params"]]
+    problems += [
+        f"{where}: query parameter {name!r} not in {found['name']}" for name in query if name not in found["params"]
+    ]
     version = re.search(r"/v(\d+\.\d)/", url.path)
     if version and version.group(1) != DEFAULT_API_VERSION:
         problems.append(f"{where}: API version {version.group(1)}, configured {DEFAULT_API_VERSION}")
@@ -130,8 +137,11 @@ def check_against(request: httpx.Request, found: dict[str, Any]) -> list[str]:
             records = body.get("records") or []
             if not 0 < len(records) <= 200:  # the sObject Collections limit
                 problems.append(f"{where}: {len(records)} records in one call")
-            problems += [f"{where}: record without attributes.type and id" for r in records
-                         if not (r.get("attributes") or {}).get("type") or not r.get("id")]
+            problems += [
+                f"{where}: record without attributes.type and id"
+                for r in records
+                if not (r.get("attributes") or {}).get("type") or not r.get("id")
+            ]
     return problems
 
 
@@ -165,8 +175,14 @@ def test_every_request_matches_the_postman_definitions(db, wire, monkeypatch):
     sent = [r for r in wire if urlsplit(str(r.url)).netloc == host]
     names = {best_match(r)[0] for r in sent}
     # The run really used every kind of call this test is about.
-    assert {"auth/refresh_token.json", "rest/query.json", "rest/queryall.json", "rest/sobject_describe.json",
-            "rest/sobject_get_deleted.json", "rest/query.json (nextRecordsUrl)"} <= names
+    assert {
+        "auth/refresh_token.json",
+        "rest/query.json",
+        "rest/queryall.json",
+        "rest/sobject_describe.json",
+        "rest/sobject_get_deleted.json",
+        "rest/query.json (nextRecordsUrl)",
+    } <= names
     assert any(r.method == "PATCH" for r in sent)
     problems = [problem for request in sent for problem in check(request)]
     assert problems == []
@@ -177,10 +193,15 @@ def sf_connection_for(fake: FakeSalesforce):
     from tests.factories import OrganizationFactory
 
     return connection_create(
-        organization=OrganizationFactory(), kind="salesforce", name="salesforce",
+        organization=OrganizationFactory(),
+        kind="salesforce",
+        name="salesforce",
         config={"base_url": fake.url, "score_property": FIELD},
-        credentials={"client_id": fake.client_id, "client_secret": fake.client_secret,
-                     "refresh_token": fake.refresh_token},
+        credentials={
+            "client_id": fake.client_id,
+            "client_secret": fake.client_secret,
+            "refresh_token": fake.refresh_token,
+        },
     )
 
 
@@ -191,11 +212,18 @@ def sf_connection_for(fake: FakeSalesforce):
         ("GET", "/services/data/v50.0/query?q=x", None, "API version 50.0"),
         ("GET", f"/services/data/v{DEFAULT_API_VERSION}/tooling/query?q=x", None, "matches no request definition"),
         ("POST", "/services/oauth2/token", b"grant_type=refresh_token&refresh_token=r", "form fields"),
-        ("PATCH", f"/services/data/v{DEFAULT_API_VERSION}/composite/sobjects",
-         json.dumps({"allOrNone": "false", "records": [{"id": "1", "attributes": {"type": "Lead"}}]}).encode(),
-         "allOrNone is not a boolean"),
-        ("PATCH", f"/services/data/v{DEFAULT_API_VERSION}/composite/sobjects",
-         json.dumps({"allOrNone": False, "records": [{"id": "1"}]}).encode(), "without attributes.type"),
+        (
+            "PATCH",
+            f"/services/data/v{DEFAULT_API_VERSION}/composite/sobjects",
+            json.dumps({"allOrNone": "false", "records": [{"id": "1", "attributes": {"type": "Lead"}}]}).encode(),
+            "allOrNone is not a boolean",
+        ),
+        (
+            "PATCH",
+            f"/services/data/v{DEFAULT_API_VERSION}/composite/sobjects",
+            json.dumps({"allOrNone": False, "records": [{"id": "1"}]}).encode(),
+            "without attributes.type",
+        ),
     ],
 )
 def test_the_checker_catches_what_the_definitions_forbid(method, url, content, problem):

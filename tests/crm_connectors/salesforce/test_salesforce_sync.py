@@ -37,7 +37,11 @@ def test_full_sync_maps_every_object_with_exact_counts(fake_sf, sf_connection):
 
     ada = Contact.objects.get(external_id=ids.c1)
     assert (ada.company, ada.first_name, ada.email, ada.job_title, ada.owner_email) == (
-        acme, "Ada", "ada@acme.test", "CTO", "rep@example.test"
+        acme,
+        "Ada",
+        "ada@acme.test",
+        "CTO",
+        "rep@example.test",
     )
     assert ada.properties == {"Birthday__c": "1990-12-10"} and ada.lifecycle_stage == "" and ada.converted_at is None
     assert Contact.objects.get(external_id=ids.c2).opted_out is True
@@ -53,7 +57,10 @@ def test_full_sync_maps_every_object_with_exact_counts(fake_sf, sf_connection):
 
     expansion = Deal.objects.get(external_id=ids.o1)
     assert (expansion.status, expansion.stage, expansion.amount, expansion.close_date) == (
-        "open", "Proposal", Decimal("50000.00"), dt.date(2026, 3, 31)
+        "open",
+        "Proposal",
+        Decimal("50000.00"),
+        dt.date(2026, 3, 31),
     )
     assert (expansion.company, expansion.contact) == (acme, ada)
     assert expansion.properties == {"Renewal__c": True, "Seats__c": 25}
@@ -62,7 +69,11 @@ def test_full_sync_maps_every_object_with_exact_counts(fake_sf, sf_connection):
 
     call = Activity.objects.get(external_id=ids.t1)
     assert (call.kind, call.direction, call.contact, call.deal, call.company) == (
-        "call", "outbound", ada, expansion, acme
+        "call",
+        "outbound",
+        ada,
+        expansion,
+        acme,
     )
     assert call.occurred_at == dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC)
     email = Activity.objects.get(external_id=ids.t2)
@@ -72,7 +83,9 @@ def test_full_sync_maps_every_object_with_exact_counts(fake_sf, sf_connection):
     assert (qbr.kind, qbr.company.external_id, qbr.deal) == ("task", ids.a2, None)
     demo = Activity.objects.get(external_id=ids.e1)
     assert (demo.kind, demo.contact.external_id, demo.occurred_at) == (
-        "meeting", ids.c2, dt.datetime(2026, 1, 5, 14, tzinfo=dt.UTC)
+        "meeting",
+        ids.c2,
+        dt.datetime(2026, 1, 5, 14, tzinfo=dt.UTC),
     )
 
     # Pages followed nextRecordsUrl (page size 2), and first passes read live rows through `query`.
@@ -181,8 +194,9 @@ def test_crash_mid_run_resumes_without_loss_or_duplicates(fake_sf, sf_connection
     connection = sf_connection()
     # The second nextRecordsUrl fetch (contacts, page 2) keeps failing through every retry: accounts and one
     # contact page are committed.
-    fake_sf.fail(500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}], path_contains="/query/01g",
-                 skip=1, times=6)
+    fake_sf.fail(
+        500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}], path_contains="/query/01g", skip=1, times=6
+    )
 
     crashed = connection_sync(connection_id=connection.pk)
 
@@ -204,13 +218,15 @@ def test_crash_mid_run_resumes_without_loss_or_duplicates(fake_sf, sf_connection
 
 def test_expired_session_is_refreshed_and_the_call_retried(fake_sf, sf_connection):
     seed(fake_sf)
-    connection = sf_connection(credentials={
-        "client_id": fake_sf.client_id,
-        "client_secret": fake_sf.client_secret,
-        "refresh_token": fake_sf.refresh_token,
-        "access_token": "00Dfake!expired",  # saved by an earlier run, since expired
-        "instance_url": fake_sf.url,
-    })
+    connection = sf_connection(
+        credentials={
+            "client_id": fake_sf.client_id,
+            "client_secret": fake_sf.client_secret,
+            "refresh_token": fake_sf.refresh_token,
+            "access_token": "00Dfake!expired",  # saved by an earlier run, since expired
+            "instance_url": fake_sf.url,
+        }
+    )
 
     run = connection_sync(connection_id=connection.pk)
 
@@ -249,8 +265,11 @@ def test_request_limit_exceeded_stops_cleanly_and_503_is_retried(fake_sf, sf_con
     seed(fake_sf)
     connection = sf_connection()
     fake_sf.fail(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}], path_contains="describe", times=2)
-    fake_sf.fail(403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
-                 path_contains="FROM+Opportunity")
+    fake_sf.fail(
+        403,
+        [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
+        path_contains="FROM+Opportunity",
+    )
 
     run = connection_sync(connection_id=connection.pk)
 
@@ -288,9 +307,21 @@ def test_crm_connect_and_crm_sync_commands_with_oauth(fake_sf, db):
     call_command("org_create", "acme", stdout=io.StringIO())
     out = io.StringIO()
     call_command(
-        "crm_connect", "salesforce", "--org", "acme", "--name", "sf", "--base-url", fake_sf.url,
-        "--client-id", fake_sf.client_id, "--client-secret", fake_sf.client_secret,
-        "--refresh-token", fake_sf.refresh_token, stdout=out,
+        "crm_connect",
+        "salesforce",
+        "--org",
+        "acme",
+        "--name",
+        "sf",
+        "--base-url",
+        fake_sf.url,
+        "--client-id",
+        fake_sf.client_id,
+        "--client-secret",
+        fake_sf.client_secret,
+        "--refresh-token",
+        fake_sf.refresh_token,
+        stdout=out,
     )
     connection = CRMConnection.objects.get(pk=int(out.getvalue()))
     assert connection.kind == "salesforce" and connection.credentials["refresh_token"] == fake_sf.refresh_token
@@ -331,8 +362,11 @@ def test_refreshed_tokens_and_instance_url_are_handed_over_for_saving(fake_sf):
     seed(fake_sf)
     connector = SalesforceConnector(
         config={"base_url": fake_sf.url},
-        credentials={"client_id": fake_sf.client_id, "client_secret": fake_sf.client_secret,
-                     "refresh_token": fake_sf.refresh_token},
+        credentials={
+            "client_id": fake_sf.client_id,
+            "client_secret": fake_sf.client_secret,
+            "refresh_token": fake_sf.refresh_token,
+        },
     )
     saved: list[dict] = []
     connector.on_credentials_change = saved.append
@@ -368,8 +402,12 @@ def test_records_created_during_a_run_wait_for_the_next_run_instead_of_losing_th
 def test_an_expired_query_locator_is_replaced_by_a_query_from_the_last_position(fake_sf, sf_connection):
     seed(fake_sf)
     connection = sf_connection()
-    fake_sf.fail(400, [{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}],
-                 path_contains="/query/01g", skip=1)
+    fake_sf.fail(
+        400,
+        [{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}],
+        path_contains="/query/01g",
+        skip=1,
+    )
 
     run = connection_sync(connection_id=connection.pk)
 
@@ -388,5 +426,7 @@ def test_a_plain_access_token_calls_base_url_and_missing_credentials_fail_clearl
 
     CRMConnection.objects.filter(pk=connection.pk).update(credentials={"client_id": "only-this"})
     failed = connection_sync(connection_id=connection.pk)
-    assert failed.status == "failed" and "needs OAuth client_id, client_secret and refresh_token" in failed.error_summary
+    assert (
+        failed.status == "failed" and "needs OAuth client_id, client_secret and refresh_token" in failed.error_summary
+    )
     assert "only-this" not in failed.error_summary

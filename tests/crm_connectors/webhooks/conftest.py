@@ -56,7 +56,13 @@ def hubspot_post(
 
 
 def hubspot_signed_post(
-    client, path: str, body: bytes, *, version: str = "v3", secret: str = HUBSPOT_SECRET, timestamp_ms: int | None = None
+    client,
+    path: str,
+    body: bytes,
+    *,
+    version: str = "v3",
+    secret: str = HUBSPOT_SECRET,
+    timestamp_ms: int | None = None,
 ):
     """POST `body` to `path`, signed the way HubSpot signs with `version` (v1, v2 or v3)."""
     uri = f"http://testserver{path}"

@@ -108,7 +108,9 @@ def test_a_pipedrive_event_with_a_nul_is_stored_rejected_and_acknowledged(client
     }
     auth = "Basic " + base64.b64encode(b"u:p").decode()
     response = client.post(
-        f"/webhooks/pipedrive/{connection.pk}/", data=json.dumps(payload), content_type="application/json",
+        f"/webhooks/pipedrive/{connection.pk}/",
+        data=json.dumps(payload),
+        content_type="application/json",
         HTTP_AUTHORIZATION=auth,
     )
     assert response.status_code == 200, response.content
@@ -118,7 +120,8 @@ def test_a_pipedrive_event_with_a_nul_is_stored_rejected_and_acknowledged(client
 
 def test_app_webhook_events_with_a_nul_are_kept_routed_or_not(client):
     CRMConnectionFactory(
-        kind="hubspot", config={"app_id": 54321},
+        kind="hubspot",
+        config={"app_id": 54321},
         credentials={"client_id": "c", "client_secret": HUBSPOT_SECRET, "refresh_token": "r", "hub_id": 62515},
     )
     body = body_of(

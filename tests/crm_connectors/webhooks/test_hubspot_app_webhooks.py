@@ -39,9 +39,7 @@ def app_post(client, body: bytes, *, version="v3", secret=HUBSPOT_SECRET, app_id
 
 
 def stored(connection) -> list[tuple[str, int]]:
-    return sorted(
-        (e.event_id, e.payload["portalId"]) for e in WebhookEvent.objects.filter(connection=connection)
-    )
+    return sorted((e.event_id, e.payload["portalId"]) for e in WebhookEvent.objects.filter(connection=connection))
 
 
 @pytest.mark.parametrize("version", ["v1", "v2", "v3"])
@@ -83,12 +81,18 @@ def test_a_signature_for_another_url_does_not_verify(client):
     connection = app_connection(111)
     body = body_of(event(1, 111))
     signed_elsewhere = hubspot_webhook.signature_v3(
-        secret=HUBSPOT_SECRET, method="POST", uri=f"http://testserver/webhooks/hubspot/{connection.pk}/", body=body,
+        secret=HUBSPOT_SECRET,
+        method="POST",
+        uri=f"http://testserver/webhooks/hubspot/{connection.pk}/",
+        body=body,
         timestamp=(timestamp := str(int(time.time() * 1000))),
     )
     response = client.post(
-        f"/webhooks/hubspot/app/{APP_ID}/", data=body, content_type="application/json",
-        HTTP_X_HUBSPOT_REQUEST_TIMESTAMP=timestamp, HTTP_X_HUBSPOT_SIGNATURE_V3=signed_elsewhere,
+        f"/webhooks/hubspot/app/{APP_ID}/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_HUBSPOT_REQUEST_TIMESTAMP=timestamp,
+        HTTP_X_HUBSPOT_SIGNATURE_V3=signed_elsewhere,
     )
     assert response.status_code == 401
     assert not WebhookEvent.objects.exists()
@@ -99,7 +103,13 @@ def test_unknown_portals_are_kept_acknowledged_and_reported(client, caplog):
     with caplog.at_level(logging.WARNING, logger="crm_connectors.hubspot.app_webhooks"):
         response = app_post(client, body_of(event(1, 111), event(2, 999), event(3, 998), event(4, 999, 502)))
     assert response.status_code == 200
-    assert response.json() == {"stored": 1, "duplicates": 0, "rejected": 0, "unrouted": 3, "unknown_portals": ["998", "999"]}
+    assert response.json() == {
+        "stored": 1,
+        "duplicates": 0,
+        "rejected": 0,
+        "unrouted": 3,
+        "unknown_portals": ["998", "999"],
+    }
     assert stored(known) == [("1", 111)]
     kept = sorted(UnroutedWebhookEvent.objects.values_list("app_id", "account_id", "event_id"))
     assert kept == [(str(APP_ID), "998", "3"), (str(APP_ID), "999", "2"), (str(APP_ID), "999", "4")]

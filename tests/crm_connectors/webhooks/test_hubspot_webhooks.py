@@ -135,7 +135,9 @@ def test_processing_is_enqueued_after_commit_for_new_events_only(
     sent.clear()
     WebhookEvent.objects.filter(event_id="2").update(status="processed")
     with django_capture_on_commit_callbacks(execute=True):
-        assert hubspot_post(client, connection, body_of(hubspot_event(1, 501), hubspot_event(2, 502))).status_code == 200
+        assert (
+            hubspot_post(client, connection, body_of(hubspot_event(1, 501), hubspot_event(2, 502))).status_code == 200
+        )
     # A redelivery stores nothing new; the still-unprocessed event is sent again (its first send may have
     # been lost), the processed one is not.
     assert sent == [WebhookEvent.objects.get(event_id="1").pk]

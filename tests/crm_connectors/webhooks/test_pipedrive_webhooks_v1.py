@@ -18,6 +18,7 @@ from tests.crm_connectors.webhooks.test_pipedrive_webhooks import (  # noqa: F40
 
 pytestmark = pytest.mark.django_db
 
+
 def v1_record(fake, entity: str, record_id: int) -> dict:
     """A record the way API v1 (and so a v1 webhook) shows it: custom fields at the top level, `email` and
     `phone` lists, `org_id` as an object, times as "YYYY-MM-DD HH:MM:SS"."""
@@ -194,7 +195,8 @@ def test_score_only_change_is_neither_re_read_nor_rescored(
     current = v1_record(fake, "persons", person_id)
     previous = {**current, PERSON_SCORE: 12.0, "update_time": "2025-12-31 23:00:00"}
     event = WebhookEvent.objects.create(
-        connection=connection, event_id="v1:s",
+        connection=connection,
+        event_id="v1:s",
         payload=v1_event("person", "updated", person_id, current=current, previous=previous),
     )
     fake.requests.clear()
@@ -202,23 +204,35 @@ def test_score_only_change_is_neither_re_read_nor_rescored(
         assert webhook_event_process(event_id=event.pk).status == "processed"
     assert rescore_calls == [] and fake.requests == []
     both = {**previous, "name": "Someone else"}
-    plan = event_plan(payload=v1_event("person", "updated", person_id, current=current, previous=both),
-                      config={"score_property": PERSON_SCORE})
+    plan = event_plan(
+        payload=v1_event("person", "updated", person_id, current=current, previous=both),
+        config={"score_property": PERSON_SCORE},
+    )
     assert not plan.score_only and plan.refetch_ids == [str(person_id)]
 
 
 def test_notes_are_mapped_from_the_payload_and_deleted_with_their_prefix(fake, connection):
-    note = {"id": 9001, "content": "<p>Called them</p>", "person_id": None, "org_id": None, "deal_id": None,
-            "add_time": "2026-01-01 10:00:00", "update_time": "2026-01-01 10:00:00", "active_flag": True}
-    added = WebhookEvent.objects.create(connection=connection, event_id="v1:n1",
-                                        payload=v1_event("note", "added", 9001, current=note))
+    note = {
+        "id": 9001,
+        "content": "<p>Called them</p>",
+        "person_id": None,
+        "org_id": None,
+        "deal_id": None,
+        "add_time": "2026-01-01 10:00:00",
+        "update_time": "2026-01-01 10:00:00",
+        "active_flag": True,
+    }
+    added = WebhookEvent.objects.create(
+        connection=connection, event_id="v1:n1", payload=v1_event("note", "added", 9001, current=note)
+    )
     fake.requests.clear()
     assert webhook_event_process(event_id=added.pk).status == "processed"
     assert fake.requests == []  # the payload is the record: nothing to re-read
     activity = Activity.objects.get(connection=connection, external_id="note:9001")
     assert "Called them" in activity.body
-    deleted = WebhookEvent.objects.create(connection=connection, event_id="v1:n2",
-                                          payload=v1_event("note", "deleted", 9001, previous=note))
+    deleted = WebhookEvent.objects.create(
+        connection=connection, event_id="v1:n2", payload=v1_event("note", "deleted", 9001, previous=note)
+    )
     assert webhook_event_process(event_id=deleted.pk).status == "processed"
     assert Activity.objects.get(pk=activity.pk).deleted_at is not None
 

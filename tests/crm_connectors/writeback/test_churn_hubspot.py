@@ -94,11 +94,15 @@ def test_only_changed_churn_risks_are_written(hub, churn_scored):
 
     churn_predict(companies[2], 88)
     third = connection_writeback(connection_id=connection.pk)
-    assert company_updates(hub) == [[{
-        "id": hub.record_id("companies", 2),
-        "objectWriteTraceId": hub.record_id("companies", 2),
-        "properties": {"my_churn": "88"},
-    }]]
+    assert company_updates(hub) == [
+        [
+            {
+                "id": hub.record_id("companies", 2),
+                "objectWriteTraceId": hub.record_id("companies", 2),
+                "properties": {"my_churn": "88"},
+            }
+        ]
+    ]
     assert (third.churn.written, third.churn.unchanged) == (1, 3)
     assert CompanyScoreWrite.objects.get(company=companies[2]).score == 88
 

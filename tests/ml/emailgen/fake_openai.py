@@ -32,8 +32,7 @@ class FakeOpenAI:
             def do_POST(self) -> None:  # noqa: N802 -- http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(length) or b"{}")
-                fake.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                      "json": payload})
+                fake.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "json": payload})
                 step = fake.script[min(len(fake.requests) - 1, len(fake.script) - 1)]
                 if step.delay:
                     fake.stop.wait(step.delay)  # ends early when the server shuts down
@@ -46,10 +45,14 @@ class FakeOpenAI:
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": payload.get("model"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": step.text},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 42, "completion_tokens": len(step.text.split()),
-                              "total_tokens": 42 + len(step.text.split())},
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": step.text}, "finish_reason": "stop"}
+                    ],
+                    "usage": {
+                        "prompt_tokens": 42,
+                        "completion_tokens": len(step.text.split()),
+                        "total_tokens": 42 + len(step.text.split()),
+                    },
                 }
                 self._send(200, body, step.headers)
 

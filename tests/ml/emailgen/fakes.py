@@ -16,10 +16,12 @@ class ScriptedBackend:
     calls: list[dict] = field(default_factory=list)
 
     def generate(self, messages, *, max_new_tokens, temperature, seed) -> GenerationResult:
-        self.calls.append({"messages": messages, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                           "seed": seed})
+        self.calls.append(
+            {"messages": messages, "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+        )
         item = self.script[min(len(self.calls) - 1, len(self.script) - 1)]
         if isinstance(item, BackendError):
             raise item
-        return GenerationResult(text=item, backend=self.name, model=self.model_name, seconds=0.01,
-                                completion_tokens=len(item.split()))
+        return GenerationResult(
+            text=item, backend=self.name, model=self.model_name, seconds=0.01, completion_tokens=len(item.split())
+        )

@@ -34,8 +34,12 @@ def fact_sheet_make(
     title: str = "Head of Sales",
     company: str = "Acme GmbH",
     industry: str = "Manufacturing",
-    deal: tuple[str, Decimal | None, str, date | None] | None = ("Acme expansion", Decimal("12500"), "Proposal",
-                                                                 date(2026, 12, 15)),
+    deal: tuple[str, Decimal | None, str, date | None] | None = (
+        "Acme expansion",
+        Decimal("12500"),
+        "Proposal",
+        date(2026, 12, 15),
+    ),
     currency: str = "EUR",
     meetings: tuple[tuple[str, date, str], ...] = (("meeting", date(2026, 11, 20), "Pricing review"),),
     notes: tuple[str, ...] = (),
@@ -85,8 +89,15 @@ def fact_sheet_make(
         if price is not None:
             facts.append(Fact(f"product.{number}.price", "amount", f"{name} list price", money(price, "USD"), price))
     if footer.postal_address:
-        facts.append(Fact("organization.postal_address", "address", "Sender postal address",
-                          footer.postal_address, footer.postal_address))
+        facts.append(
+            Fact(
+                "organization.postal_address",
+                "address",
+                "Sender postal address",
+                footer.postal_address,
+                footer.postal_address,
+            )
+        )
     return FactSheet(
         contact_first_name=first,
         contact_name=full,
@@ -102,15 +113,41 @@ def fact_sheet_make(
 
 FIRST_NAMES = ("Anna", "Omar", "Li", "Zoë", "Anne-Marie", "Seán", "Łukasz", "Grace", "Will", "Priya", "")
 LAST_NAMES = ("Schmidt", "O'Brien", "Haddad", "van der Berg", "Nguyen", "McAllister", "")
-COMPANIES = ("Acme GmbH", "Northwind Traders", "Globex Corp.", "3M", "7-Eleven", "Initech Inc", "Umbrella & Co",
-             "Müller AG", "Blue Sky Analytics LLC", "")
+COMPANIES = (
+    "Acme GmbH",
+    "Northwind Traders",
+    "Globex Corp.",
+    "3M",
+    "7-Eleven",
+    "Initech Inc",
+    "Umbrella & Co",
+    "Müller AG",
+    "Blue Sky Analytics LLC",
+    "",
+)
 INDUSTRIES = ("Software", "Retail", "Healthcare", "Financial Services", "")
 TITLES = ("CTO", "Head of Operations", "VP Sales", "Procurement Manager", "Founder & CEO", "")
-DEAL_NAMES = ("Acme expansion", "Q3 upsell", "Phase 2 rollout", "50 seats renewal", "Platform migration 2027",
-              "TBD", "[Deal name]", "Renewal (20% uplift)", "Northwind - Enterprise Plan")
+DEAL_NAMES = (
+    "Acme expansion",
+    "Q3 upsell",
+    "Phase 2 rollout",
+    "50 seats renewal",
+    "Platform migration 2027",
+    "TBD",
+    "[Deal name]",
+    "Renewal (20% uplift)",
+    "Northwind - Enterprise Plan",
+)
 STAGES = ("Proposal", "Negotiation", "Discovery", "Contract Sent", "closed won", "")
-SUBJECTS = ("Pricing review", "Quarterly check-in", "Demo of the reporting module", "Kick-off call",
-            "Security questionnaire", "Follow-up on Q4 targets", "")
+SUBJECTS = (
+    "Pricing review",
+    "Quarterly check-in",
+    "Demo of the reporting module",
+    "Kick-off call",
+    "Security questionnaire",
+    "Follow-up on Q4 targets",
+    "",
+)
 PRODUCTS = ("Pipeline Pro", "Forecast Suite", "Insights Add-on", "Starter Plan")
 SENDERS = ("Jane Doe", "Marc Dubois", "")
 CURRENCIES = ("USD", "EUR", "GBP", "")
@@ -121,13 +158,19 @@ def fact_sheet_random(rng: random.Random) -> FactSheet:
     today = date(2026, 11, 28)
     deal = None
     if rng.random() < 0.7:
-        amount = None if rng.random() < 0.2 else Decimal(rng.choice((950, 12500, 48000, 120000))) + Decimal(
-            rng.choice(("0", "0.50")))
+        amount = (
+            None
+            if rng.random() < 0.2
+            else Decimal(rng.choice((950, 12500, 48000, 120000))) + Decimal(rng.choice(("0", "0.50")))
+        )
         close = None if rng.random() < 0.2 else today + timedelta(days=rng.randint(-30, 200))
         deal = (rng.choice(DEAL_NAMES), amount, rng.choice(STAGES), close)
     meetings = tuple(
-        (rng.choice(("meeting", "call", "email", "note")), today - timedelta(days=rng.randint(1, 300)),
-         rng.choice(SUBJECTS))
+        (
+            rng.choice(("meeting", "call", "email", "note")),
+            today - timedelta(days=rng.randint(1, 300)),
+            rng.choice(SUBJECTS),
+        )
         for _ in range(rng.randint(0, 3))
     )
     products = tuple(

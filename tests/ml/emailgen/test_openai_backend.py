@@ -27,7 +27,12 @@ def test_success_sends_the_wire_format_and_reads_text_and_usage():
     assert request["path"] == "/v1/chat/completions"
     assert request["auth"] == "Bearer sk-test"
     assert {k: request["json"][k] for k in ("model", "messages", "max_tokens", "temperature", "seed")} == {
-        "model": "llama-3-8b", "messages": MESSAGES, "max_tokens": 200, "temperature": 0.5, "seed": 7}
+        "model": "llama-3-8b",
+        "messages": MESSAGES,
+        "max_tokens": 200,
+        "temperature": 0.5,
+        "seed": 7,
+    }
     assert result.text == REPLY and result.backend == "openai" and result.model == "llama-3-8b"
     assert (result.prompt_tokens, result.completion_tokens) == (42, len(REPLY.split()))
 
@@ -55,8 +60,9 @@ def test_429_honours_retry_after():
 
 def test_retry_after_is_capped():
     with FakeOpenAI([Step(status=429, headers={"Retry-After": "3600"}), Step(text=REPLY)]) as server:
-        result = backend(server.base_url, retry_after_cap=0.1).generate(MESSAGES, max_new_tokens=10,
-                                                                         temperature=0, seed=0)
+        result = backend(server.base_url, retry_after_cap=0.1).generate(
+            MESSAGES, max_new_tokens=10, temperature=0, seed=0
+        )
     assert result.text == REPLY
 
 
@@ -103,10 +109,10 @@ def test_a_dead_endpoint_fails_fast_and_the_draft_falls_back():
 def test_through_the_pipeline_a_grounded_reply_ships():
     reply = REPLY + "\n\nBest,\nJane"
     with FakeOpenAI([Step(text=reply)]) as server:
-        configured = backend_from_config(kind="openai", openai_base_url=server.base_url, openai_model="m",
-                                         api_key="k")
-        outcome = draft_generate(fact_sheet=fact_sheet_make(), options=DraftOptions(intent="meeting_follow_up"),
-                                 backend=configured)
+        configured = backend_from_config(kind="openai", openai_base_url=server.base_url, openai_model="m", api_key="k")
+        outcome = draft_generate(
+            fact_sheet=fact_sheet_make(), options=DraftOptions(intent="meeting_follow_up"), backend=configured
+        )
     assert outcome.status == "ready" and outcome.backend == "openai" and outcome.model == "m"
     assert server.requests[0]["json"]["messages"][0]["role"] == "system"
 

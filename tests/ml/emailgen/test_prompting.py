@@ -34,8 +34,11 @@ def test_crm_notes_are_fenced_as_data_and_cannot_close_the_fence():
 
 
 def test_examples_outline_and_feedback_reach_the_prompt():
-    text = user_prompt(examples=["Hi Sam,\n\nGreat to meet you."], outline="Subject: Checking in\n\nHi Anna,",
-                       feedback=["Initech", "15%"])
+    text = user_prompt(
+        examples=["Hi Sam,\n\nGreat to meet you."],
+        outline="Subject: Checking in\n\nHi Anna,",
+        feedback=["Initech", "15%"],
+    )
     assert "Great to meet you." in text
     assert "Subject: Checking in" in text
     assert "Initech; 15%" in text
@@ -47,9 +50,8 @@ def test_examples_outline_and_feedback_reach_the_prompt():
     [
         ("Subject: Checking in\n\nHi Anna,\nThanks.", "Checking in", "Hi Anna,\nThanks."),
         ("**Subject:** Checking in\n**Body:** Hi Anna, thanks.", "Checking in", "Hi Anna, thanks."),
-        ("```\nSubject: \"Checking in\"\n\nHi Anna, thanks.\n```", "Checking in", "Hi Anna, thanks."),
-        ("Sure! Here is the email:\nSubject line: Checking in\n\nHi Anna, thanks.", "Checking in",
-         "Hi Anna, thanks."),
+        ('```\nSubject: "Checking in"\n\nHi Anna, thanks.\n```', "Checking in", "Hi Anna, thanks."),
+        ("Sure! Here is the email:\nSubject line: Checking in\n\nHi Anna, thanks.", "Checking in", "Hi Anna, thanks."),
     ],
 )
 def test_replies_with_a_subject_line_parse(reply, subject, body):

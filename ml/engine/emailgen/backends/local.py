@@ -93,8 +93,7 @@ class LocalBackend:
         self, messages: list[dict[str, str]], *, max_new_tokens: int, temperature: float, seed: int
     ) -> GenerationResult:
         started = time.perf_counter()
-        tokenizer, model, device = model_load(model_path=self.model_path, gguf_file=self.gguf_file,
-                                              device=self.device)
+        tokenizer, model, device = model_load(model_path=self.model_path, gguf_file=self.gguf_file, device=self.device)
         prompt, prefix = prompt_render(tokenizer, messages)
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
         prompt_tokens = int(inputs["input_ids"].shape[1])

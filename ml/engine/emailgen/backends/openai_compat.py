@@ -52,8 +52,14 @@ class OpenAICompatBackend:
         give_up_at = started + self.total_deadline()
         url = self.base_url.rstrip("/") + "/chat/completions"
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        payload = {"model": self.model_name, "messages": messages, "max_tokens": max_new_tokens,
-                   "temperature": temperature, "seed": seed, "stream": False}
+        payload = {
+            "model": self.model_name,
+            "messages": messages,
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "seed": seed,
+            "stream": False,
+        }
         problem = ""
         for attempt in range(self.retries + 1):
             left = give_up_at - time.monotonic()

@@ -49,6 +49,8 @@ class Command(BaseCommand):
             raise CommandError(f"the demo import failed: {run.error_summary}")
         if run.failed:
             self.stderr.write(self.style.WARNING(f"Row errors: {run.error_summary}"))
-        self.stdout.write(self.style.SUCCESS(
-            f"Log in at {LOGIN_URL} as user '{result.admin_username}' with password '{result.password}'."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Log in at {LOGIN_URL} as user '{result.admin_username}' with password '{result.password}'."
+            )
+        )

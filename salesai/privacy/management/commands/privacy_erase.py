@@ -22,8 +22,9 @@ class Command(BaseCommand):
             raise CommandError("erasure cannot be undone: add --yes to confirm")
         organization = organization_get(options["org"])
         try:
-            report = person_erase(organization_id=organization.pk, email=options["email"],
-                                  contact_id=options["contact"])
+            report = person_erase(
+                organization_id=organization.pk, email=options["email"], contact_id=options["contact"]
+            )
         except PersonNotFound as exc:
             raise CommandError(str(exc)) from None
         counts = ", ".join(f"{name}={count}" for name, count in asdict(report).items())

@@ -21,8 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         organization = organization_get(options["org"])
         try:
-            data = person_data_export(organization_id=organization.pk, email=options["email"],
-                                      contact_id=options["contact"])
+            data = person_data_export(
+                organization_id=organization.pk, email=options["email"], contact_id=options["contact"]
+            )
         except PersonNotFound as exc:
             raise CommandError(str(exc)) from None
         text = json.dumps(data, indent=2, ensure_ascii=False)
