@@ -87,12 +87,18 @@ bench: venv ## CSV import benchmark (needs DATABASE_URL to PostgreSQL; ARGS="--r
 	$(PY) bench/csv_import.py $(ARGS)
 
 .PHONY: lint
-lint: venv ## Django checks, missing migrations, .env.example completeness, import contracts (DESIGN.md), ruff
+lint: venv ## Django checks, missing migrations, .env.example completeness, import contracts (DESIGN.md), ruff lint + format
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) scripts/check_env_example.py
 	$(VENV)/bin/lint-imports
-	@if $(PY) -m ruff --version >/dev/null 2>&1; then $(PY) -m ruff check .; else echo "lint: ruff not installed, skipped"; fi
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: format
+format: venv ## apply ruff's import sorting, safe fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 .PHONY: clean
 clean: ## remove local data in var/ (SQLite file, broker, models, demo CSVs); keeps .venv
