@@ -1,0 +1,1 @@
+"""API serializers per area: input validation and output shape only, no business logic."""
