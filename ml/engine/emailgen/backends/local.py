@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ml.engine.emailgen.backends import BackendError
+from ml.engine.emailgen.backends.base import BackendError
 from ml.engine.emailgen.types import GenerationResult
 
 _CACHE: dict[tuple[str, str, str], tuple[Any, Any, torch.device]] = {}

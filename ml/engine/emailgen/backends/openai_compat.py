@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from ml.engine.emailgen.backends import BackendError
+from ml.engine.emailgen.backends.base import BackendError
 from ml.engine.emailgen.types import GenerationResult
 
 RETRY_AFTER_CAP_SECONDS = 10.0
