@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ml.engine.emailgen.types import DraftOptions, FactSheet, Violation
+from ml.engine.emailgen.types import DraftOptions, DraftSentence, FactSheet, Violation
 
 INTENT_GOALS = {
     "first_touch": "a first introduction to someone we have not emailed before",
@@ -104,6 +104,8 @@ class ParsedDraft:
     subject: str
     body: str
     violation: Violation | None = None
+    # A structured answer's sentences with the fact ids each cites; empty when the text was free-form.
+    sentences: tuple[DraftSentence, ...] = ()
 
 
 def draft_parse(*, text: str) -> ParsedDraft:

@@ -77,6 +77,18 @@ class DraftOptions:
 
 
 @dataclass(frozen=True)
+class DraftSentence:
+    """One sentence of a structured draft and the fact ids it says it states (empty: it claims nothing).
+
+    The writer (model or composer) declares the citations; the verifier checks each sentence against exactly
+    the facts it cites, and an uncited sentence must be plain courtesy or a call to action.
+    """
+
+    text: str
+    fact_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Citation:
     sentence_index: int
     sentence: str

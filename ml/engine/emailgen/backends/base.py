@@ -29,5 +29,14 @@ class GenerationBackend(Protocol):
     model_name: str
 
     def generate(
-        self, messages: list[dict[str, str]], *, max_new_tokens: int, temperature: float, seed: int
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        json_schema: dict | None = None,
     ) -> GenerationResult: ...
+
+    # `json_schema`: when given, the backend must return JSON matching it (enforced while decoding where the
+    # runtime can: a llama.cpp grammar, a logits processor, or a server's structured-output mode).
