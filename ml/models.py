@@ -11,6 +11,7 @@ from salesai.core.models import Company, Contact, Organization
 class Task(models.TextChoices):
     LEAD_CONVERSION = "lead_conversion", "Lead conversion"
     CHURN = "churn", "Churn"
+    DEAL_WIN = "deal_win", "Deal win and timing"
 
 
 class TrainingRun(models.Model):
@@ -103,6 +104,8 @@ class Prediction(models.Model):
     task = models.CharField(max_length=32, choices=Task.choices, default=Task.LEAD_CONVERSION)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="predictions")
     company = models.ForeignKey(Company, on_delete=models.CASCADE, null=True, blank=True, related_name="predictions")
+    # Deal predictions (task deal_win) set only `deal`: contact and company stay NULL.
+    deal = models.ForeignKey("core.Deal", on_delete=models.CASCADE, null=True, blank=True, related_name="predictions")
     probability = models.FloatField()  # calibrated
     score = models.PositiveSmallIntegerField()  # round(probability * 100), for lists and CRM fields
     # [{"feature": "lead_source", "label": "Lead source = Referral", "direction": "+", "weight": 0.12}, ...]
@@ -114,6 +117,9 @@ class Prediction(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MODEL)
     model_probability = models.FloatField(null=True, blank=True)
     note = models.CharField(max_length=300, blank=True)  # e.g. why the pooled model scored, whose override
+    # Task-specific output. Deals: {"expected_close": "YYYY-MM-DD", "win_by_month": [{"month": "YYYY-MM",
+    # "p": 0.12}, ...], "horizon_months": N}; win_by_month is cumulative ("won by the end of that month").
+    details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -121,12 +127,18 @@ class Prediction(models.Model):
         indexes = [
             models.Index(fields=["contact", "task", "is_current"]),
             models.Index(fields=["organization", "task", "is_current", "score"]),
+            models.Index(fields=["deal", "task", "is_current"]),
         ]
         constraints = [
             models.UniqueConstraint(
                 fields=["contact", "task"],
                 condition=models.Q(is_current=True),
                 name="prediction_one_current_per_contact",
+            ),
+            models.UniqueConstraint(
+                fields=["deal", "task"],
+                condition=models.Q(is_current=True, deal__isnull=False),
+                name="prediction_one_current_per_deal",
             ),
         ]
 
@@ -385,3 +397,65 @@ class ScoringRun(models.Model):
 
     def __str__(self) -> str:
         return f"scoring run {self.pk} ({self.scored} scored, drift {self.drift or 'unknown'})"
+
+
+# --- deal forecasts -------------------------------------------------------------------------------------------
+class ForecastSnapshot(models.Model):
+    """One forecast run: bookings per month for the next months, per org / team / owner / pipeline (ForecastRow).
+    Kept per run, so the product shows how the forecast moved and how accurate past forecasts were."""
+
+    class Method(models.TextChoices):
+        OUR = "our", "Our forecast (Monte Carlo over calibrated deal win-by-month probabilities)"
+        STAGE_WEIGHTED = "stage_weighted", "Stage-weighted pipeline"
+        COMMIT = "commit", "CRM commit (open deals closing in the month)"
+        RUN_RATE = "run_rate", "Trailing run-rate (mean of the last 3 months' bookings)"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="forecast_snapshots")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    as_of = models.DateField()
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="forecast_snapshots"
+    )
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.OUR)
+    currency = models.CharField(max_length=3)  # the organisation's base currency; every amount is in it
+    months = models.JSONField(default=list, blank=True)  # ["2026-12-01", "2027-01-01", "2027-02-01"]
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "method", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"forecast {self.pk} {self.method} as of {self.as_of}"
+
+
+class ForecastRow(models.Model):
+    class Scope(models.TextChoices):
+        ORG = "org", "Organisation"
+        TEAM = "team", "Team"
+        OWNER = "owner", "Owner"
+        PIPELINE = "pipeline", "Pipeline"
+
+    snapshot = models.ForeignKey(ForecastSnapshot, on_delete=models.CASCADE, related_name="rows")
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    scope_value = models.CharField(max_length=255, blank=True)  # "" for the org row
+    month = models.DateField()  # first day of the month
+    expected = models.DecimalField(max_digits=18, decimal_places=2)
+    p10 = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    p50 = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    p90 = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    open_pipeline_part = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    new_deal_part = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    # [{"deal_id": 1, "name": "...", "expected_contribution": 1234.5, "probability": 0.4}, ...]
+    top_deals = models.JSONField(default=list, blank=True)
+    actual = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)  # once the month closed
+
+    class Meta:
+        ordering = ["snapshot", "scope", "scope_value", "month"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "scope", "scope_value", "month"], name="forecastrow_snapshot_scope_month_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.scope_value} {self.month}: {self.expected}"
