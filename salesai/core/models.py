@@ -15,6 +15,7 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
     settings = models.JSONField(default=dict, blank=True)
+    base_currency = models.CharField(max_length=3, default="USD")  # deal amounts are converted into it
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -133,6 +134,10 @@ class Deal(SyncedRecord):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     close_date = models.DateField(null=True, blank=True)
     remote_created_at = models.DateTimeField(null=True, blank=True)
+    owner_email = models.EmailField(max_length=254, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)  # when the status became won or lost
+    # The amount in the organisation's base currency; NULL when no stored rate converts it (never summed then).
+    amount_base = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
 
     class Meta(SyncedRecord.Meta):
         ordering = ["-close_date", "name"]
@@ -140,6 +145,102 @@ class Deal(SyncedRecord):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DealHistory(models.Model):
+    """One change of one tracked deal field, as the CRM had it: the point-in-time record the deal models and the
+    forecast backtest replay (`deal_history.deal_snapshots_as_of`). Appended, never edited."""
+
+    class Field(models.TextChoices):
+        STAGE = "stage", "Stage"
+        AMOUNT = "amount", "Amount"
+        CURRENCY = "currency", "Currency"
+        CLOSE_DATE = "close_date", "Close date"
+        OWNER_EMAIL = "owner_email", "Owner"
+        STATUS = "status", "Status"
+        PIPELINE = "pipeline", "Pipeline"
+
+    class Source(models.TextChoices):
+        SYNC = "sync", "Sync"
+        WEBHOOK = "webhook", "Webhook"
+        BACKFILL = "backfill", "CRM history backfill"
+        DEMO = "demo", "Demo generator"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="history")
+    field = models.CharField(max_length=16, choices=Field.choices)
+    old_value = models.TextField(blank=True)  # "" for no value
+    new_value = models.TextField(blank=True)
+    changed_at = models.DateTimeField()  # when the CRM made the change, or when we first saw it
+    source = models.CharField(max_length=8, choices=Source.choices)
+
+    class Meta:
+        verbose_name_plural = "deal history"
+        ordering = ["deal_id", "changed_at", "id"]
+        indexes = [
+            models.Index(fields=["deal", "changed_at"]),
+            models.Index(fields=["organization", "changed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"deal {self.deal_id} {self.field}: {self.old_value!r} -> {self.new_value!r} at {self.changed_at}"
+
+
+class PipelineStage(models.Model):
+    """A stage of one CRM pipeline: names differ per pipeline, and the CRM's default win probability is the
+    stage-weighted baseline the forecast is compared with."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.CharField(max_length=120, blank=True)
+    stage = models.CharField(max_length=120)
+    display_order = models.IntegerField(default=0)
+    probability = models.FloatField(null=True, blank=True)  # the CRM's default win probability 0..1
+    is_closed = models.BooleanField(default=False)
+    is_won = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["pipeline", "display_order", "stage"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "pipeline", "stage"], name="pipeline_stage_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline or '(default)'} / {self.stage}"
+
+
+class CurrencyRate(models.Model):
+    """How many units of the organisation's base currency one unit of `currency` is worth from `valid_from`."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    rate_to_base = models.DecimalField(max_digits=18, decimal_places=8)
+    valid_from = models.DateField()
+
+    class Meta:
+        ordering = ["currency", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "currency", "valid_from"], name="currency_rate_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate_to_base} base from {self.valid_from}"
+
+
+class OwnerTeam(models.Model):
+    """The team a CRM deal owner belongs to (edited in admin): the forecast's per-team rows."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    owner_email = models.EmailField(max_length=254)
+    team = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["team", "owner_email"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "owner_email"], name="owner_team_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_email} in {self.team}"
 
 
 class Activity(SyncedRecord):

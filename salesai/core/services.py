@@ -34,6 +34,7 @@ from django.db import models, transaction
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from salesai.core.deal_history import deal_history_record_upsert, deal_tracked_values
 from salesai.core.fields import EncryptedJSONField, fernet, field_keys
 from salesai.core.models import (
     Activity,
@@ -202,7 +203,14 @@ def contact_bulk_upsert(*, organization_id: int, connection_id: int, records: li
 
 
 def deal_bulk_upsert(*, organization_id: int, connection_id: int, records: list[dict]) -> UpsertResult:
-    return bulk_upsert(spec_for(Deal), organization_id=organization_id, connection_id=connection_id, records=records)
+    # Changes of the tracked fields append deal history in the same transaction (salesai/core/deal_history.py).
+    with transaction.atomic():
+        before = deal_tracked_values(connection_id=connection_id, external_ids=(r.get("external_id") for r in records))
+        result = bulk_upsert(
+            spec_for(Deal), organization_id=organization_id, connection_id=connection_id, records=records
+        )
+        deal_history_record_upsert(organization_id=organization_id, before=before, changed_ids=result.changed_ids)
+    return result
 
 
 def activity_bulk_upsert(*, organization_id: int, connection_id: int, records: list[dict]) -> UpsertResult:

@@ -31,7 +31,18 @@ _DATA_FIELDS: dict[type[SyncedRecord], tuple[str, ...]] = {
         "remote_created_at",
         "converted_at",
     ),
-    Deal: ("name", "amount", "currency", "pipeline", "stage", "status", "close_date", "remote_created_at"),
+    Deal: (
+        "name",
+        "amount",
+        "currency",
+        "pipeline",
+        "stage",
+        "status",
+        "close_date",
+        "remote_created_at",
+        "owner_email",
+        "closed_at",
+    ),
     Activity: ("kind", "direction", "subject", "body", "occurred_at"),
 }
 # (record key, model FK attname, parent model), resolved within the same connection.
