@@ -7,16 +7,19 @@ case-insensitively. Untrusted facts (notes typed into the CRM) never ground anyt
 a note cannot make its claim pass. The facts a sentence's claims matched are its citations.
 
 Beside grounding: unfilled placeholders, subject and body length, and the exact compliance footer at the end.
+The claim policy on top (each sentence cites the facts it states or claims nothing; who-is-who; stages; one
+currency) lives in `claims` and `courtesy`; `draft_check` applies all of it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from ml.engine.emailgen.types import Citation, Fact, FactSheet, GuardrailReport, Violation
+from ml.engine.emailgen.types import Citation, DraftSentence, Fact, FactSheet, GuardrailReport, Violation
 
 SUBJECT_MAX_CHARS = 78
 BODY_MAX_CHARS = {"short": 600, "medium": 900, "long": 1200}  # before the footer
@@ -1138,21 +1141,6 @@ def sentences_split(text: str) -> list[str]:
     return out
 
 
-_MESSAGES = {
-    "amount": ("ungrounded_amount", "The amount {text!r} is not in the CRM facts."),
-    "number": ("ungrounded_number", "The number {text!r} does not match any CRM fact."),
-    "percentage": ("ungrounded_percentage", "The percentage {text!r} is not in the CRM facts."),
-    "date": ("ungrounded_date", "The date {text!r} is not supported by any CRM fact."),
-    "name": ("ungrounded_name", "{text!r} is not a person, company or other name found in the CRM facts."),
-    "product": ("ungrounded_product", "{text!r} looks like a product that is not in the catalogue."),
-    "link": ("ungrounded_link", "The link or address {text!r} is not in the CRM facts."),
-    "offer": (
-        "ungrounded_offer",
-        "The offer {text!r} (discount, free extra, special pricing) is not in the CRM facts.",
-    ),
-}
-
-
 def body_split_footer(*, body: str, fact_sheet: FactSheet) -> tuple[str, bool]:
     """(text before the footer, whether the exact footer ends the body)."""
     footer = fact_sheet.footer.render()
@@ -1162,13 +1150,22 @@ def body_split_footer(*, body: str, fact_sheet: FactSheet) -> tuple[str, bool]:
     return stripped, False
 
 
-def draft_check(*, subject: str, body: str, fact_sheet: FactSheet, length: str | None = None) -> GuardrailReport:
+def draft_check(
+    *,
+    subject: str,
+    body: str,
+    fact_sheet: FactSheet,
+    length: str | None = None,
+    sentences: Sequence[DraftSentence] | None = None,
+    courtesy_phrases: Sequence[str] = (),
+) -> GuardrailReport:
     """The verdict on one draft. `body` is the full text including the compliance footer. `length`
-    (short/medium/long) tightens the body limit; without it only the hard maximum applies."""
+    (short/medium/long) tightens the body limit; without it only the hard maximum applies. `sentences`: the
+    structured draft's sentences with their citations (None or empty: free text, auto-attributed);
+    `courtesy_phrases`: the organisation's own courtesy phrases beside the defaults."""
     index = fact_index_build(fact_sheet)
     violations: list[Violation] = []
     citations: list[Citation] = []
-    claims_checked = 0
 
     content, footer_ok = body_split_footer(body=body, fact_sheet=fact_sheet)
     footer = fact_sheet.footer
@@ -1220,38 +1217,87 @@ def draft_check(*, subject: str, body: str, fact_sheet: FactSheet, length: str |
                     Violation("placeholder", m.group(0), f"Unfilled placeholder {m.group(0)!r} in the {where}.")
                 )
 
-    for claim in claims_extract(_placeholders_masked(subject), subject=True):
-        claims_checked += 1
-        if not claim_ground(claim, index):
-            code, message = _MESSAGES[claim.kind]
-            violations.append(Violation(code, claim.text, message.format(text=claim.text) + " (subject)"))
-
-    for number, sentence in enumerate(sentences_split(content)):
-        cited: list[str] = []
-        for claim in claims_extract(_placeholders_masked(sentence)):
-            claims_checked += 1
-            ids = claim_ground(claim, index)
-            if ids:
-                cited += ids
-            else:
-                code, message = _MESSAGES[claim.kind]
-                violations.append(Violation(code, claim.text, message.format(text=claim.text), number))
-        cited += _common_word_mentions(sentence, index)
-        citations.append(Citation(number, sentence, list(dict.fromkeys(cited))))
-
+    violations += _claims_check(
+        subject=subject,
+        content=content,
+        fact_sheet=fact_sheet,
+        index=index,
+        sentences=sentences,
+        courtesy_phrases=courtesy_phrases,
+        citations=citations,
+    )
+    claims_checked = len(claims_extract(placeholders_masked(subject), subject=True)) + sum(
+        len(claims_extract(placeholders_masked(c.sentence))) for c in citations
+    )
     return GuardrailReport(
         passed=not violations, violations=violations, citations=citations, claims_checked=claims_checked
     )
 
 
-def _placeholders_masked(text: str) -> str:
+def _claims_check(
+    *,
+    subject: str,
+    content: str,
+    fact_sheet: FactSheet,
+    index: FactIndex,
+    sentences: Sequence[DraftSentence] | None,
+    courtesy_phrases: Sequence[str],
+    citations: list[Citation],
+) -> list[Violation]:
+    """The claim policy over the subject and every sentence (see `claims`); fills `citations`."""
+    # claims builds on this module's extraction and matching: imported here so each module loads on its own.
+    from ml.engine.emailgen.claims import (
+        UNGROUNDED_MESSAGES,
+        currency_violations,
+        sentence_verify,
+        verify_context_build,
+    )
+    from ml.engine.emailgen.courtesy import courtesy_patterns
+
+    title = fact_sheet.fact("contact.job_title")
+    context = verify_context_build(
+        index=index,
+        company_name=fact_sheet.company_name,
+        job_title=title.value if title is not None and title.trusted else "",
+        organization_name=fact_sheet.organization_name,
+        courtesy=courtesy_patterns(phrases=courtesy_phrases),
+    )
+    violations: list[Violation] = []
+    for claim in claims_extract(placeholders_masked(subject), subject=True):
+        if not claim_ground(claim, index):
+            code, message = UNGROUNDED_MESSAGES[claim.kind]
+            violations.append(Violation(code, claim.text, message.format(text=claim.text) + " (subject)"))
+    subject_verdict = sentence_verify(text=subject, fact_ids=None, context=context)
+    violations += [v for v in subject_verdict.violations if not v.code.startswith("ungrounded_")]
+
+    cited_by_text: dict[str, tuple[str, ...]] = {}
+    for sentence in sentences or ():
+        for piece in sentences_split(sentence.text):
+            cited_by_text[_sentence_key(piece)] = tuple(sentence.fact_ids)
+    verdicts = []
+    for number, sentence in enumerate(sentences_split(content)):
+        # A structured sentence is checked against what it cites; the frame (greeting, sign-off) and free
+        # text are auto-attributed.
+        fact_ids = cited_by_text.get(_sentence_key(sentence)) if sentences else None
+        verdict = sentence_verify(text=sentence, fact_ids=fact_ids, context=context, number=number)
+        verdicts.append(verdict)
+        violations += verdict.violations
+        citations.append(Citation(number, sentence, verdict.fact_ids))
+    return violations + currency_violations(verdicts=verdicts)
+
+
+def _sentence_key(text: str) -> str:
+    return " ".join(text.split()).strip().lower()
+
+
+def placeholders_masked(text: str) -> str:
     """Blank out placeholders (already reported) so "[Name]" is not also an ungrounded name."""
     for pattern in PLACEHOLDER_RES:
         text = pattern.sub(lambda m: " " * len(m.group(0)), text)
     return text
 
 
-def _common_word_mentions(sentence: str, index: FactIndex) -> list[str]:
+def common_word_mentions(sentence: str, index: FactIndex) -> list[str]:
     """Citations for names that are also common words ("Grace", "Target"): never a violation, still cited."""
     ids: list[str] = []
     person_company = {f.id for f in index.facts if f.kind in ("person", "company", "product")}

@@ -3,6 +3,10 @@
 The model gets `options.max_attempts` tries (new seed each time, told which claims it made up last time);
 a backend failure counts as a try. Then the deterministic composer writes the draft. Only text that passed
 the guardrails is "ready": an ungrounded draft is never shipped as ready, whoever wrote it.
+
+A structured reply (sentences with the fact ids each cites) becomes the message as written, and each sentence is
+verified against exactly the facts it cites; free text is split into sentences and auto-attributed. Either way
+a sentence that states no fact must claim nothing (see `claims` and `courtesy`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import time
 from collections.abc import Sequence
 
 from ml.engine.emailgen.backends import BackendError, GenerationBackend
-from ml.engine.emailgen.composer import SIGN_OFFS, body_with_footer, composer_greeting, draft_compose
+from ml.engine.emailgen.composer import SIGN_OFFS, body_with_footer, composer_draft, composer_greeting
+from ml.engine.emailgen.courtesy import courtesy_patterns
 from ml.engine.emailgen.guardrails import (
     BODY_HARD_MAX_CHARS,
     BODY_MAX_CHARS,
@@ -36,7 +41,20 @@ SIGN_OFF_RE = re.compile(
 GREETING_RE = re.compile(
     r"^\s*(?:hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening))\b[^.!?,\n]{0,40}(?:[,!:]\s*|\s*$)", re.I
 )
-FEEDBACK_CODES = ("ungrounded_", "placeholder")
+# What a retry is told to leave out: invented claims, not frame problems (length, footer) the pipeline fixes.
+FEEDBACK_CODES = (
+    "ungrounded_",
+    "placeholder",
+    "uncited_",
+    "unknown_fact",
+    "role_confusion",
+    "invented_event",
+    "promise",
+    "announcement",
+    "experience_claim",
+    "time_reference",
+    "mixed_currency",
+)
 SENTENCE_END_RE = re.compile(r"[.!?][\"')\]”’]*$")
 
 
@@ -98,11 +116,16 @@ def draft_generate(
     backend: GenerationBackend | None,
     examples: Sequence[str] = (),
     max_new_tokens: int = 220,
+    courtesy_phrases: Sequence[str] = (),
 ) -> DraftOutcome:
-    """A checked draft for `fact_sheet`. `backend=None` means composer only (no fallback involved)."""
+    """A checked draft for `fact_sheet`. `backend=None` means composer only (no fallback involved).
+    `courtesy_phrases`: the organisation's own courtesy phrases beside the defaults."""
     started = time.perf_counter()
     attempts: list[Attempt] = []
-    outline_subject, outline_body = draft_compose(fact_sheet=fact_sheet, options=options)
+    composed = composer_draft(
+        fact_sheet=fact_sheet, options=options, courtesy=courtesy_patterns(phrases=courtesy_phrases)
+    )
+    outline_subject, outline_body = composed.subject, composed.body
     outline = f"Subject: {outline_subject}\n\n{body_split_footer(body=outline_body, fact_sheet=fact_sheet)[0]}"
     feedback: list[str] = []
 
@@ -151,8 +174,16 @@ def draft_generate(
             )
             continue
         subject = parsed.subject
-        body = body_finish(body=parsed.body, fact_sheet=fact_sheet, options=options)
-        report = draft_check(subject=subject, body=body, fact_sheet=fact_sheet, length=options.length)
+        message = " ".join(s.text.strip() for s in parsed.sentences) if parsed.sentences else parsed.body
+        body = body_finish(body=message, fact_sheet=fact_sheet, options=options)
+        report = draft_check(
+            subject=subject,
+            body=body,
+            fact_sheet=fact_sheet,
+            length=options.length,
+            sentences=parsed.sentences or None,
+            courtesy_phrases=courtesy_phrases,
+        )
         attempts.append(
             Attempt(
                 backend=result.backend,
@@ -178,7 +209,14 @@ def draft_generate(
         feedback = [v.text for v in report.violations if v.code.startswith(FEEDBACK_CODES) and v.text]
 
     composed_started = time.perf_counter()
-    report = draft_check(subject=outline_subject, body=outline_body, fact_sheet=fact_sheet, length=options.length)
+    report = draft_check(
+        subject=outline_subject,
+        body=outline_body,
+        fact_sheet=fact_sheet,
+        length=options.length,
+        sentences=composed.sentences,
+        courtesy_phrases=courtesy_phrases,
+    )
     attempts.append(
         Attempt(
             backend=COMPOSER_NAME,

@@ -44,6 +44,8 @@ def fact_sheet_make(
     meetings: tuple[tuple[str, date, str], ...] = (("meeting", date(2026, 11, 20), "Pricing review"),),
     notes: tuple[str, ...] = (),
     products: tuple[tuple[str, Decimal | None], ...] = (("Pipeline Pro", Decimal("4800")),),
+    product_currency: str = "USD",
+    rates: tuple[tuple[str, str, Decimal], ...] = (),  # (from, to, to-units per from-unit)
     sender: str = "Jane Doe",
     organization: str = "Seller Inc",
     footer: ComplianceFooter = FOOTER,
@@ -87,7 +89,11 @@ def fact_sheet_make(
     for number, (name, price) in enumerate(products, start=1):
         facts.append(Fact(f"product.{number}.name", "product", "Product", name, name))
         if price is not None:
-            facts.append(Fact(f"product.{number}.price", "amount", f"{name} list price", money(price, "USD"), price))
+            facts.append(
+                Fact(f"product.{number}.price", "amount", f"{name} list price", money(price, product_currency), price)
+            )
+    for source, target, rate in rates:
+        facts.append(Fact(f"fx.{source}.{target}", "rate", f"{source} to {target} rate", f"{rate}", rate))
     if footer.postal_address:
         facts.append(
             Fact(

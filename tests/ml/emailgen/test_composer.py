@@ -1,12 +1,13 @@
 """The deterministic composer: a passing draft for every intent x tone x length on any fact sheet."""
 
 import random
+from decimal import Decimal
 from itertools import product
 
 import pytest
 
-from ml.engine.emailgen.composer import draft_compose
-from ml.engine.emailgen.guardrails import draft_check
+from ml.engine.emailgen.composer import composer_draft, draft_compose
+from ml.engine.emailgen.guardrails import claims_extract, draft_check
 from ml.engine.emailgen.types import INTENTS, LENGTHS, TONES, DraftOptions
 from tests.ml.emailgen.sheets import FOOTER, fact_sheet_make, fact_sheet_random
 
@@ -80,3 +81,46 @@ def test_untrusted_notes_never_reach_the_draft():
     for intent in INTENTS:
         subject, body = draft_compose(fact_sheet=sheet, options=DraftOptions(intent=intent, length="long"))
         assert "50%" not in body and "Initech" not in body
+
+
+def _currencies(body: str) -> set[str]:
+    return {c.currency for c in claims_extract(body) if c.kind == "amount" and c.currency}
+
+
+def test_a_hundred_composer_drafts_cite_every_claim_and_keep_one_currency():
+    rng = random.Random(15)
+    for number in range(100):
+        sheet = fact_sheet_random(rng)
+        options = DraftOptions(intent=INTENTS[number % 5], tone=TONES[number % 3], length=LENGTHS[(number // 5) % 3])
+        composed = composer_draft(fact_sheet=sheet, options=options)
+        report = draft_check(
+            subject=composed.subject,
+            body=composed.body,
+            fact_sheet=sheet,
+            length=options.length,
+            sentences=composed.sentences,
+        )
+        assert report.passed, (number, report.violations)
+        assert len(_currencies(composed.body)) <= 1, composed.body
+        for sentence in composed.sentences:
+            # A sentence that cites nothing claims nothing: no amount, number, date or name in it.
+            assert sentence.fact_ids or not claims_extract(sentence.text), sentence
+
+
+def test_the_stage_is_stated_only_with_its_citation():
+    sheet = fact_sheet_make()
+    composed = composer_draft(fact_sheet=sheet, options=DraftOptions(intent="deal_nudge", length="long"))
+    staged = [s for s in composed.sentences if "stage" in s.text]
+    assert staged and all("deal.9.stage" in s.fact_ids for s in staged)
+
+
+def test_a_second_currency_is_converted_with_a_stored_rate_or_left_out():
+    options = DraftOptions(intent="deal_nudge", length="long")
+    without_rate = composer_draft(fact_sheet=fact_sheet_make(), options=options)
+    assert "EUR 12,500" in without_rate.body and "list price" not in without_rate.body
+
+    sheet = fact_sheet_make(rates=(("USD", "EUR", Decimal("0.92")),))
+    converted = composer_draft(fact_sheet=sheet, options=options)
+    price = next(s for s in converted.sentences if "list price" in s.text)
+    assert "EUR 4,416" in price.text and "fx.USD.EUR" in price.fact_ids
+    assert _currencies(converted.body) == {"EUR"}

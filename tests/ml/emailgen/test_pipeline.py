@@ -3,11 +3,13 @@
 import json
 from dataclasses import asdict
 
+from ml.engine.emailgen import pipeline
 from ml.engine.emailgen.backends import BackendError
 from ml.engine.emailgen.composer import draft_compose
 from ml.engine.emailgen.guardrails import draft_check
 from ml.engine.emailgen.pipeline import draft_generate
-from ml.engine.emailgen.types import ComplianceFooter, DraftOptions
+from ml.engine.emailgen.prompting import ParsedDraft
+from ml.engine.emailgen.types import ComplianceFooter, DraftOptions, DraftSentence
 from tests.ml.emailgen.fakes import ScriptedBackend
 from tests.ml.emailgen.sheets import FOOTER, fact_sheet_make
 
@@ -116,11 +118,11 @@ def test_the_model_frame_is_replaced_by_real_greeting_signature_and_footer():
 
 
 def test_long_replies_are_cut_to_whole_sentences_within_the_length():
-    rambling = "Thank you for the meeting on November 20, 2026. " + "It was good to talk about the review. " * 30
+    rambling = "Thank you for the meeting on November 20, 2026. " + "I would be glad to hear your thoughts. " * 30
     outcome = run(ScriptedBackend([f"Subject: Thanks\n\nHi Anna,\n\n{rambling}and then"]), length="short")
     assert outcome.status == "ready" and outcome.backend == "openai"
     message = outcome.body.split("\n\n")[1]
-    assert message.endswith("review.") and len(outcome.body) - len(FOOTER.render()) <= 620
+    assert message.endswith("thoughts.") and len(outcome.body) - len(FOOTER.render()) <= 620
 
 
 def test_prompt_injection_in_notes_does_not_change_the_verdict():
@@ -157,3 +159,34 @@ def test_a_greeting_that_goes_on_with_the_message_keeps_the_message():
     reply = "Subject: Thanks\n\nHi Anna, thank you for the meeting on November 20, 2026.\n\nBest,\nJane"
     outcome = run(ScriptedBackend([reply]))
     assert outcome.body.startswith("Hi Anna,\n\nThank you for the meeting on November 20, 2026.\n\nBest,\nJane Doe")
+
+
+def _structured(monkeypatch, sentences):
+    """The backend answered in the structured format (E2's parser is stubbed: this tests the pipeline's side)."""
+    parsed = ParsedDraft(subject="Following up", body="", sentences=tuple(DraftSentence(t, f) for t, f in sentences))
+    monkeypatch.setattr(pipeline, "draft_parse", lambda *, text: parsed)
+
+
+def test_a_structured_draft_ships_its_sentences_verified_against_their_citations(monkeypatch):
+    _structured(
+        monkeypatch,
+        [
+            ("Thank you for the meeting on November 20, 2026.", ("activity.30.kind", "activity.30.date")),
+            ("The proposal comes to EUR 12,500.", ("deal.9.amount",)),
+            ("Would you be open to a short call?", ()),
+        ],
+    )
+    outcome = run(ScriptedBackend(["{}"]))
+    assert outcome.status == "ready" and outcome.backend == "openai", outcome.attempts
+    assert "The proposal comes to EUR 12,500." in outcome.body and outcome.body.startswith("Hi Anna,")
+    cited = {c.sentence: c.fact_ids for c in outcome.citations}
+    assert cited["The proposal comes to EUR 12,500."] == ["deal.9.amount"]
+    assert cited["Would you be open to a short call?"] == []
+
+
+def test_a_structured_draft_with_an_invented_meeting_is_retried_then_composed(monkeypatch):
+    _structured(monkeypatch, [("As promised, here is a recap of our upcoming meeting.", ())])
+    outcome = run(ScriptedBackend(["{}"] * 3))
+    assert outcome.backend == "composer" and outcome.fallback_used and outcome.status == "ready"
+    codes = {v.code for attempt in outcome.attempts[:3] for v in attempt.violations}
+    assert {"promise", "invented_event"} <= codes
