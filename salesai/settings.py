@@ -257,7 +257,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"SyncRunStatusEnum": "crm_connectors.models.SyncRun.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "SyncRunStatusEnum": "crm_connectors.models.SyncRun.Status",
+        "DealStatusEnum": "salesai.core.models.Deal.Status",
+        "DealHistorySourceEnum": "salesai.core.models.DealHistory.Source",
+        "PredictionSourceEnum": "ml.models.Prediction.Source",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from salesai.dashboard import email_views, views
+from salesai.dashboard import email_views, forecast_views, views
 
 app_name = "dashboard"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("forecast/", forecast_views.forecast, name="forecast"),
+    path("deals/<int:deal_id>/", forecast_views.deal_detail, name="deal-detail"),
     path("contacts/<int:contact_id>/", views.contact_detail, name="contact-detail"),
     path("contacts/<int:contact_id>/feedback/", views.contact_feedback, name="contact-feedback"),
     path("contacts/<int:contact_id>/emails/", email_views.contact_email_request, name="contact-email-request"),

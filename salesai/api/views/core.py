@@ -1,4 +1,4 @@
-"""Read-only endpoints for CRM records (written by syncs, not by API clients)."""
+"""Read-only endpoints for CRM records (written by syncs, not by API clients); deals are in views/deals.py."""
 
 from django.db.models import QuerySet
 from rest_framework import mixins
@@ -6,22 +6,20 @@ from rest_framework.serializers import BaseSerializer
 
 from ml.churn_selectors import companies_with_churn_prediction, companies_with_churn_risk
 from ml.selectors import contacts_with_current_prediction, contacts_with_current_score
-from salesai.api.filters import ActivityFilter, CompanyFilter, ContactFilter, DealFilter
+from salesai.api.filters import ActivityFilter, CompanyFilter, ContactFilter
 from salesai.api.serializers.core import (
     ActivitySerializer,
     CompanyDetailSerializer,
     CompanySerializer,
     ContactDetailSerializer,
     ContactSerializer,
-    DealSerializer,
 )
 from salesai.api.views.base import OrganizationScopedViewSet
-from salesai.core.models import Activity, Company, Contact, Deal
+from salesai.core.models import Activity, Company, Contact
 from salesai.core.selectors import (
     activity_list_for_user,
     company_list_for_user,
     contact_list_for_user,
-    deal_list_for_user,
 )
 
 
@@ -84,17 +82,6 @@ class ContactViewSet(ReadOnlyScopedViewSet):
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         return ContactDetailSerializer if self.action == "retrieve" else ContactSerializer
-
-
-class DealViewSet(ReadOnlyScopedViewSet):
-    serializer_class = DealSerializer
-    filterset_class = DealFilter
-    search_fields = ["name", "company__name"]
-    ordering_fields = ["name", "amount", "close_date", "created_at", "updated_at", "remote_updated_at"]
-    ordering = ["-close_date", "name"]
-
-    def get_queryset(self) -> QuerySet[Deal]:
-        return deal_list_for_user(user=self.request.user)
 
 
 class ActivityViewSet(ReadOnlyScopedViewSet):
