@@ -75,6 +75,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "stage": TEXT,
         "status": CHOICE,
         "close_date": DATE,
+        "closed_at": DATETIME,
+        "owner_email": EMAIL,
         "remote_created_at": DATETIME,
         "remote_updated_at": DATETIME,
     },

@@ -204,6 +204,31 @@ def deal_history_backfill(*, organization_id: int, deal_id: int, changes: list[F
     return len(rows)
 
 
+def deal_history_replace(
+    *, organization_id: int, changes: list[tuple[int, str, str, str, dt.datetime]], source: str
+) -> int:
+    """Replace the whole history of the deals named in `changes` (deal id, field, old, new, changed at) with
+    them: a complete history from one source (the demo generator). Returns the number of rows written."""
+    deal_ids = sorted({change[0] for change in changes})
+    rows = [
+        DealHistory(
+            organization_id=organization_id,
+            deal_id=deal_id,
+            field=name,
+            old_value=old_value,
+            new_value=new_value,
+            changed_at=changed_at,
+            source=source,
+        )
+        for deal_id, name, old_value, new_value, changed_at in changes
+    ]
+    with transaction.atomic():
+        for start in range(0, len(deal_ids), _CHUNK):
+            DealHistory.objects.filter(deal_id__in=deal_ids[start : start + _CHUNK]).delete()
+        DealHistory.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
 # --- readers -------------------------------------------------------------------------------------------------
 
 
@@ -232,7 +257,10 @@ def deal_snapshots_as_of(
             "pipeline", "stage", "probability"
         )
     }
-    teams = dict(OwnerTeam.objects.filter(organization_id=organization_id).values_list("owner_email", "team"))
+    teams = {
+        owner.lower(): team
+        for owner, team in OwnerTeam.objects.filter(organization_id=organization_id).values_list("owner_email", "team")
+    }
     deals = list(
         Deal.objects.filter(organization_id=organization_id)
         .exclude(deleted_at__lte=as_of)
@@ -293,7 +321,7 @@ def deal_snapshots_as_of(
                 amount_base=amount_in_base(amount=amount, currency=values["currency"], day=as_of.date(), rates=rates),
                 close_date=_parse_date(values["close_date"]),
                 owner_email=values["owner_email"],
-                team=teams.get(values["owner_email"], ""),
+                team=teams.get(values["owner_email"].lower(), ""),
                 status=status,
                 created_at=created_at,
                 stage_changes=len(moved),

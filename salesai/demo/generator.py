@@ -51,6 +51,7 @@ import numpy as np
 import yaml
 
 from salesai.demo import vocabulary as vocab
+from salesai.demo.deal_story import DealStory, DemoDealChange, DemoDealOutcome, DemoStage, pipeline_stages
 from salesai.demo.texts import (
     CALL_SUBJECTS,
     MEETING_SUBJECTS,
@@ -171,6 +172,8 @@ class DemoDeal:
     created_at: datetime
     updated_at: datetime
     owner_email: str
+    closed_at: datetime | None = None
+    deal_story: bool = False  # drawn by the deal story (deal_story.py), on top of the `deals` asked for
 
 
 @dataclass(slots=True)
@@ -188,6 +191,7 @@ class DemoActivity:
     signals: tuple[str, ...] = ()
     after_conversion: bool = False
     account_story: bool = False  # drawn by the churn story, on top of the `activities` asked for
+    deal_story: bool = False  # a note on a deal-story deal, on top of the `activities` asked for
 
 
 @dataclass
@@ -198,6 +202,13 @@ class DemoCRM:
     contacts: list[DemoContact] = field(default_factory=list)
     deals: list[DemoDeal] = field(default_factory=list)
     activities: list[DemoActivity] = field(default_factory=list)
+    # The deal story (deal_story.py): its own deals and their notes (exported after the lead story's), the field
+    # history of every deal up to `now`, the pipelines' stages, and the held-out future (never exported).
+    history_deals: list[DemoDeal] = field(default_factory=list)
+    deal_notes: list[DemoActivity] = field(default_factory=list)
+    deal_history: list[DemoDealChange] = field(default_factory=list)
+    deal_future: list[DemoDealOutcome] = field(default_factory=list)
+    pipeline_stages: list[DemoStage] = field(default_factory=list)
 
 
 def demo_now(*, day: date) -> datetime:
@@ -212,15 +223,19 @@ def generate_demo_crm(
     contacts: int = 5000,
     deals: int = 2000,
     activities: int = 20000,
+    history_deals: int | None = None,
     now: datetime,
 ) -> DemoCRM:
+    """The synthetic CRM at `now`. `history_deals` (default: as many as `deals`) more deals come from the deal story,
+    with ~30 months of field history, on top of the `deals` asked for."""
     if now.tzinfo is None or now.utcoffset() != timedelta(0):
         raise ValueError("now must be an aware UTC datetime")
     if companies < 1 or contacts < 1 or deals < 0 or activities < 0:
         raise ValueError("companies and contacts must be positive, deals and activities not negative")
-    return _Builder(seed=seed, now=now.replace(second=0, microsecond=0)).build(
-        n_companies=companies, n_contacts=contacts, n_deals=deals, n_activities=activities
-    )
+    builder = _Builder(seed=seed, now=now.replace(second=0, microsecond=0))
+    crm = builder.build(n_companies=companies, n_contacts=contacts, n_deals=deals, n_activities=activities)
+    builder.tell_deal_story(crm, n_history_deals=deals if history_deals is None else history_deals)
+    return crm
 
 
 # --- The builder ----------------------------------------------------------------------------------------
@@ -1151,8 +1166,10 @@ class _Builder:
                     created_at=row["created_at"],
                     updated_at=updated,
                     owner_email=row["owner_email"],
+                    closed_at=row["closed_at"],
                 )
             )
+        self.deal_contact_pending = {deal_ids[d]: bool(self.pending[self.deal_rows[d]["contact"]]) for d in deal_order}
 
         activity_order = sorted(range(len(self.activity_rows)), key=lambda a: (self.activity_rows[a]["occurred_at"], a))
         for rank, a in enumerate(activity_order):
@@ -1177,6 +1194,40 @@ class _Builder:
             )
         return crm
 
+    def tell_deal_story(self, crm: DemoCRM, *, n_history_deals: int) -> None:
+        """Histories for the lead story's deals and the history deals with their notes, from the deal story's own
+        random streams (last: nothing above draws after it)."""
+        story = DealStory(seed=self.seed, now=self.now)
+        for deal in crm.deals:
+            story.lead_deal_history(deal, pending_buyer=self.deal_contact_pending[deal.external_id])
+        rows = story.history_deals(n_history_deals, first_id=720_000_001)
+        # Notes never end after the last activity of the other stories: the lead frames' "latest data" stays put.
+        latest = max((a.occurred_at for a in crm.activities), default=self.now)
+        notes = []
+        for row in rows:
+            for moment, text in row.pop("notes"):
+                if moment <= latest:
+                    notes.append((moment, row["external_id"], text))
+            crm.history_deals.append(DemoDeal(**row))
+        for rank, (moment, deal_id, text) in enumerate(sorted(notes)):
+            crm.deal_notes.append(
+                DemoActivity(
+                    external_id=str(930_000_001 + rank),
+                    kind="note",
+                    direction="",
+                    subject="Deal update",
+                    body=text,
+                    occurred_at=moment,
+                    contact_external_id="",
+                    company_external_id="",
+                    deal_external_id=deal_id,
+                    deal_story=True,
+                )
+            )
+        crm.deal_history = story.history
+        crm.deal_future = story.future
+        crm.pipeline_stages = pipeline_stages()
+
 
 # --- CSV export -----------------------------------------------------------------------------------------
 
@@ -1192,7 +1243,7 @@ class _Column:
 class _Export:
     object_type: str
     file: str
-    rows: str  # the DemoCRM attribute holding the rows
+    rows: tuple[str, ...]  # the DemoCRM attributes holding the rows, in export order
     columns: tuple[_Column, ...]
 
 
@@ -1201,7 +1252,7 @@ EXPORTS: tuple[_Export, ...] = (
     _Export(
         "companies",
         "companies.csv",
-        "companies",
+        ("companies",),
         (
             _Column("Record ID", "external_id", "external_id"),
             _Column("Company name", "name", "name"),
@@ -1221,7 +1272,7 @@ EXPORTS: tuple[_Export, ...] = (
     _Export(
         "contacts",
         "contacts.csv",
-        "contacts",
+        ("contacts",),
         (
             _Column("Record ID", "external_id", "external_id"),
             _Column("First Name", "first_name", "first_name"),
@@ -1247,7 +1298,7 @@ EXPORTS: tuple[_Export, ...] = (
     _Export(
         "deals",
         "deals.csv",
-        "deals",
+        ("deals", "history_deals"),
         (
             _Column("Record ID", "external_id", "external_id"),
             _Column("Deal Name", "name", "name"),
@@ -1259,15 +1310,16 @@ EXPORTS: tuple[_Export, ...] = (
             _Column("Deal Stage", "stage", "stage"),
             _Column("Deal Status", "status", "status"),
             _Column("Close Date", "close_date", "close_date"),
+            _Column("Closed Date", "closed_at", "closed_at"),
             _Column("Create Date", "created_at", "remote_created_at"),
-            _Column("Deal owner", "owner_email"),
+            _Column("Deal owner", "owner_email", "owner_email"),
             _Column("Last Modified Date", "updated_at", "remote_updated_at"),
         ),
     ),
     _Export(
         "activities",
         "activities.csv",
-        "activities",
+        ("activities", "deal_notes"),
         (
             _Column("Record ID", "external_id", "external_id"),
             _Column("Activity type", "kind", "kind"),
@@ -1307,7 +1359,10 @@ def write_demo_csvs(*, crm: DemoCRM, folder: Path) -> Path:
     """
     folder.mkdir(parents=True, exist_ok=True)
     for export in EXPORTS:
-        _write_if_changed(folder / export.file, _csv_bytes(getattr(crm, export.rows), export.columns))
+        _write_if_changed(
+            folder / export.file,
+            _csv_bytes([row for name in export.rows for row in getattr(crm, name)], export.columns),
+        )
     mapping_path = folder / MAPPING_FILE
     header = "# Written by salesai.demo: maps our fields (left) to the CSV headers (right).\n"
     _write_if_changed(mapping_path, (header + yaml.safe_dump(demo_mapping(), sort_keys=False)).encode("utf-8"))

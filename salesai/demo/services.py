@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,9 +23,24 @@ from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.services import connection_create
 from crm_connectors.sync import connection_sync
 from ml.models import EmailSettings, ProductCatalogueEntry
-from salesai.core.models import Organization
+from salesai.core.deal_history import deal_history_replace
+from salesai.core.deal_reference import (
+    StageSpec,
+    currency_rates_upsert,
+    owner_teams_upsert,
+    pipeline_stages_upsert,
+)
+from salesai.core.models import Deal, DealHistory, Organization
 from salesai.core.services import organization_create
-from salesai.demo.generator import demo_now, generate_demo_crm, write_demo_csvs
+from salesai.demo.deal_story import (
+    BASE_CURRENCY,
+    CURRENCY_RATES,
+    DEAL_HISTORY_DAYS,
+    FUTURE_FILE,
+    TEAMS,
+    write_deal_future,
+)
+from salesai.demo.generator import DemoCRM, demo_now, generate_demo_crm, write_demo_csvs
 
 DEMO_ORG_SLUG = "demo"
 DEMO_ORG_NAME = "Demo company"
@@ -33,6 +48,8 @@ DEMO_ADMIN_USERNAME = "demo"
 DEMO_ADMIN_EMAIL = "demo@demo.salesai.example"
 DEMO_CONNECTION_NAME = "Demo CRM (CSV export)"
 DEMO_EXPORT_FOLDER = "export"  # inside the demo organisation's import folder
+# Beside the export, never synced: how the deals open at the demo's today end (backtests and benchmarks).
+DEMO_HOLDOUT_FOLDER = "holdout"
 # Every sales email carries the sender's postal address; the demo's is fictional.
 DEMO_POSTAL_ADDRESS = "Demo company, 1 Example Street, 10115 Berlin, Germany"
 # The products the synthetic activities talk about (vocabulary.PRODUCTS), so drafts have a catalogue to cite.
@@ -54,6 +71,8 @@ class DemoSeedResult:
     sync_run: SyncRun
     folder: Path
     generated: dict[str, int]  # rows written per object type
+    deal_history_rows: int  # field changes of the deals up to today (DealHistory, source "demo")
+    deal_future_path: Path  # the held-out outcomes of the deals open today (deal_story.read_deal_future)
     generate_seconds: float
     import_seconds: float
 
@@ -94,6 +113,7 @@ def demo_seed(
         now=demo_now(day=today),
     )
     mapping_path = write_demo_csvs(crm=crm, folder=folder)
+    future_path = write_deal_future(outcomes=crm.deal_future, path=folder.parent / DEMO_HOLDOUT_FOLDER / FUTURE_FILE)
     generated_at = time.perf_counter()
 
     org = organization_create(
@@ -110,7 +130,9 @@ def demo_seed(
         name=DEMO_CONNECTION_NAME,
         config={"path": str(folder), "mapping_file": str(mapping_path)},
     )
+    demo_deal_reference_setup(organization=org.organization, crm=crm)  # before the sync: it converts amounts
     run = connection_sync(connection_id=connection.pk, full=False)
+    demo_deal_history_load(organization=org.organization, connection=connection, crm=crm)
     demo_email_setup(organization=org.organization)
     finished = time.perf_counter()
 
@@ -125,12 +147,42 @@ def demo_seed(
         generated={
             "companies": len(crm.companies),
             "contacts": len(crm.contacts),
-            "deals": len(crm.deals),
-            "activities": len(crm.activities),
+            "deals": len(crm.deals) + len(crm.history_deals),
+            "activities": len(crm.activities) + len(crm.deal_notes),
         },
+        deal_history_rows=len(crm.deal_history),
+        deal_future_path=future_path,
         generate_seconds=generated_at - started,
         import_seconds=finished - generated_at,
     )
+
+
+def demo_deal_reference_setup(*, organization: Organization, crm: DemoCRM) -> None:
+    """The demo's base currency and rates, both pipelines' stages with their default probabilities, and teams."""
+    if organization.base_currency != BASE_CURRENCY:
+        organization.base_currency = BASE_CURRENCY
+        organization.save(update_fields=["base_currency"])
+    history_start = (crm.now - timedelta(days=DEAL_HISTORY_DAYS + 31)).date()
+    currency_rates_upsert(organization_id=organization.pk, rates=CURRENCY_RATES, valid_from=history_start)
+    pipeline_stages_upsert(
+        organization_id=organization.pk,
+        stages=[
+            StageSpec(s.pipeline, s.stage, s.display_order, s.probability, s.is_closed, s.is_won)
+            for s in crm.pipeline_stages
+        ],
+    )
+    owner_teams_upsert(organization_id=organization.pk, teams=TEAMS)
+
+
+def demo_deal_history_load(*, organization: Organization, connection: CRMConnection, crm: DemoCRM) -> int:
+    """The generator's deal histories replace what the sync recorded (it saw each deal once, today)."""
+    ids = dict(Deal.objects.filter(connection=connection).values_list("external_id", "id"))
+    changes = [
+        (ids[c.deal_external_id], c.field, c.old_value, c.new_value, c.changed_at)
+        for c in crm.deal_history
+        if c.deal_external_id in ids
+    ]
+    return deal_history_replace(organization_id=organization.pk, changes=changes, source=DealHistory.Source.DEMO)
 
 
 def demo_email_setup(*, organization: Organization) -> EmailSettings:

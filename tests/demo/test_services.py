@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import RequestFactory
 
 from crm_connectors.models import CRMConnection, SyncRun
-from salesai.core.models import Activity, Company, Contact, Deal, Membership, Organization
+from salesai.core.models import Activity, Company, Contact, Deal, DealHistory, Membership, Organization
 from salesai.demo.services import DEMO_CONNECTION_NAME, demo_seed
 
 # Logins go through django-axes, which needs the request a login came with.
@@ -45,9 +45,13 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     # The churn story adds the customers' own post-sale activities on top of the activities asked for.
     generated = first.generated
     assert generated["activities"] > SIZES["activities"]
-    assert {k: v for k, v in generated.items() if k != "activities"} == {
-        k: v for k, v in SIZES.items() if k != "activities"
+    # The deal story adds as many deals again, with ~30 months of field history (salesai/demo/deal_story.py).
+    assert generated["deals"] == 2 * SIZES["deals"]
+    assert {k: v for k, v in generated.items() if k not in ("activities", "deals")} == {
+        k: v for k, v in SIZES.items() if k not in ("activities", "deals")
     }
+    history = DealHistory.objects.filter(organization__slug="demo")
+    assert history.count() == first.deal_history_rows > 0 and set(history.values_list("source", flat=True)) == {"demo"}
     assert run.created == sum(generated.values())
     # The export lands in the demo organisation's own import folder, the only place its connection may read.
     assert first.folder == var_dir / "demo" / "export" and (first.folder / "mapping.yaml").is_file()
@@ -70,6 +74,7 @@ def test_demo_seed_imports_everything_without_row_errors_and_reseeding_changes_n
     assert Organization.objects.filter(slug="demo").count() == 1
     assert CRMConnection.objects.filter(organization=first.organization, name=DEMO_CONNECTION_NAME).count() == 1
     assert _row_counts(first.organization) == generated
+    assert history.count() == first.deal_history_rows
     assert (
         authenticate(LOGIN_REQUEST, username="demo", password="pw-demo-2") is not None
     )  # the password follows the argument
@@ -95,9 +100,10 @@ def test_demo_seed_command_prints_what_it_did_and_the_login(var_dir, settings):
     )
 
     text = out.getvalue()
-    found = re.search(r"Generated 20 companies, 100 contacts, 40 deals, (\d+) activities", text)
+    # 40 deals asked for, as many again from the deal story.
+    found = re.search(r"Generated 20 companies, 100 contacts, 80 deals, (\d+) activities", text)
     assert found and int(found[1]) > 400  # 400 asked for, plus the customers' own post-sale activities
-    assert f"{160 + int(found[1])} created" in text and "0 failed" in text
+    assert f"{200 + int(found[1])} created" in text and "0 failed" in text
     assert "http://127.0.0.1:8000/app/" in text and "'demo'" in text and "'from-settings'" in text
     assert authenticate(LOGIN_REQUEST, username="demo", password="from-settings") is not None
 

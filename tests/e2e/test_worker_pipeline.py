@@ -134,7 +134,8 @@ def test_csv_import_training_scoring_and_api_through_a_real_worker(tmp_path, set
     )
     sync_run.refresh_from_db()
     assert sync_run.status == SyncRun.Status.SUCCEEDED, sync_run.error_summary
-    assert sync_run.created == len(crm.companies) + len(crm.contacts) + len(crm.deals) + len(crm.activities)
+    exported = (crm.companies, crm.contacts, crm.deals, crm.history_deals, crm.activities, crm.deal_notes)
+    assert sync_run.created == sum(len(rows) for rows in exported)
     assert Contact.objects.filter(organization=org).count() == 600
 
     training_run = training_run_start(organization_id=org.id, params={"epochs": 8, "baseline_lightgbm_configs": 2})
