@@ -21,7 +21,20 @@ from django.db.models import Field, ForeignKey, ManyToManyField, Model, QuerySet
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest
 
-from salesai.core.models import Activity, AuditLogEntry, Company, Contact, Deal, ErasedPerson, Membership, Organization
+from salesai.core.models import (
+    Activity,
+    AuditLogEntry,
+    Company,
+    Contact,
+    CurrencyRate,
+    Deal,
+    DealHistory,
+    ErasedPerson,
+    Membership,
+    Organization,
+    OwnerTeam,
+    PipelineStage,
+)
 from salesai.core.selectors import (
     organization_ids_administered_by,
     organization_ids_for_user,
@@ -343,3 +356,36 @@ class ErasedPersonAdmin(AppendOnlyAdmin):
     list_filter = (ORGANIZATION_FILTER,)
     search_fields = ("external_id",)
     list_select_related = ("organization", "connection")
+
+
+@admin.register(DealHistory)
+class DealHistoryAdmin(AppendOnlyAdmin):
+    list_display = ("changed_at", "deal", "field", "old_value", "new_value", "source", "organization")
+    list_filter = ("field", "source", ORGANIZATION_FILTER)
+    search_fields = ("deal__name", "deal__external_id")
+    raw_id_fields = ("deal",)
+    list_select_related = ("organization", "deal")
+    date_hierarchy = "changed_at"
+
+
+@admin.register(PipelineStage)
+class PipelineStageAdmin(OrganizationScopedAdmin):
+    list_display = ("pipeline", "stage", "display_order", "probability", "is_closed", "is_won", "organization")
+    list_filter = ("pipeline", ORGANIZATION_FILTER)
+    search_fields = ("pipeline", "stage")
+
+
+@admin.register(CurrencyRate)
+class CurrencyRateAdmin(OrganizationScopedAdmin):
+    list_display = ("currency", "rate_to_base", "valid_from", "organization")
+    list_filter = ("currency", ORGANIZATION_FILTER)
+
+
+@admin.register(OwnerTeam)
+class OwnerTeamAdmin(OrganizationScopedAdmin):
+    """Which team each CRM deal owner is in: the forecast's per-team rows (edited here)."""
+
+    list_display = ("owner_email", "team", "organization")
+    list_editable = ("team",)
+    list_filter = ("team", ORGANIZATION_FILTER)
+    search_fields = ("owner_email", "team")
