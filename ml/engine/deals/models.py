@@ -1,0 +1,281 @@
+"""Deal win-by-month models side by side on the same rows: the deal Transformer, tuned LightGBM and logistic
+regression (discrete-time hazard on person-month rows, `month_ahead` a feature), and the stage-weighted
+probability (the CRM's stage probability; where the CRM has none, the stage's win-within-horizon rate on the
+training rows). The gate (ml.engine.gate.family_choose) picks the family that serves from deal-level held-out
+"won within the horizon" labels; every family's metrics are kept. Reasons per deal by occlusion. No Django.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.engine.activity_sequences import ActivitySequences
+from ml.engine.baselines import BaselineModel, lightgbm_baseline_fit, logistic_baseline_fit
+from ml.engine.calibration import brier_score, roc_auc
+from ml.engine.deals.frames import deal_schema
+from ml.engine.deals.hazard import HazardRows, hazards_to_cumulative
+from ml.engine.deals.transformer import DealNetParams, deal_net_fit
+from ml.engine.gate import family_choose
+from ml.engine.schema import ColumnSpec, TableSchema
+from ml.engine.training import holdout_split
+
+logger = logging.getLogger(__name__)
+FAMILIES = ("transformer", "lightgbm", "logistic", "stage_weighted")
+SEQUENCE_AGGREGATES = ("seq_length", "seq_span_days", "seq_mean_log_gap", "seq_inbound_share")
+
+
+@dataclass
+class TabularHazard:
+    model: BaselineModel
+
+    def hazards(self, rows: HazardRows, sequences: ActivitySequences) -> np.ndarray:
+        frame = _tabular_frame(rows.features, sequences)
+        return np.stack(
+            [self.model.probabilities(frame.assign(month_ahead=float(k))) for k in range(1, rows.horizon + 1)], axis=1
+        )
+
+
+@dataclass
+class StageWeighted:
+    """P(win) = the CRM's stage probability, else the stage's training win-within-horizon rate, else overall."""
+
+    rates: dict[str, float]
+    overall: float
+
+    def win_probability(self, rows: HazardRows) -> np.ndarray:
+        crm = rows.features["stage_probability"].to_numpy(dtype=float)
+        learned = rows.features["stage"].map(self.rates).fillna(self.overall).to_numpy(dtype=float)
+        return np.clip(np.where(np.isnan(crm), learned, crm), 0.0, 1.0)
+
+
+@dataclass
+class DealModels:
+    horizon: int
+    schema: TableSchema
+    families: dict[str, Any]  # name -> TrainedDealNet | TabularHazard
+    stage_weighted: StageWeighted
+    chosen: str
+    choice_reasons: list[str] = field(default_factory=list)
+    metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)  # held-out, per family
+    reference: dict[str, Any] = field(default_factory=dict)  # per feature: the "typical" value for reasons
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def hazards(self, rows: HazardRows, sequences: ActivitySequences, *, family: str | None = None) -> np.ndarray:
+        return self.families[family or self.chosen].hazards(rows, sequences)
+
+    def cumulative(self, rows: HazardRows, sequences: ActivitySequences, *, family: str | None = None) -> np.ndarray:
+        """(rows, H) calibrated P(won by the end of month k)."""
+        if (family or self.chosen) == "stage_weighted":
+            raise ValueError("the stage-weighted baseline has no timing; use win_probability")
+        return hazards_to_cumulative(self.hazards(rows, sequences, family=family))
+
+    def win_probability(
+        self, rows: HazardRows, sequences: ActivitySequences, *, family: str | None = None
+    ) -> np.ndarray:
+        """P(won within the horizon) of each row, from any family including stage_weighted."""
+        if (family or self.chosen) == "stage_weighted":
+            return self.stage_weighted.win_probability(rows)
+        return self.cumulative(rows, sequences, family=family)[:, -1]
+
+    def reasons(self, rows: HazardRows, sequences: ActivitySequences, *, top: int = 3) -> list[list[dict[str, Any]]]:
+        """Per row the fields that move its win probability most against a typical value (occlusion)."""
+        base = self.win_probability(rows, sequences)
+        deltas = {}
+        for column in self.schema.columns:
+            if column.name not in self.reference or column.name not in rows.features:
+                continue
+            changed = HazardRows(
+                features=rows.features.assign(**{column.name: self.reference[column.name]}),
+                keys=rows.keys,
+                labels=rows.labels,
+                mask=rows.mask,
+                won_within=rows.won_within,
+            )
+            deltas[column.name] = base - self.win_probability(changed, sequences)
+        names = list(deltas)
+        if not names:
+            return [[] for _ in range(len(rows))]
+        matrix = np.stack([deltas[n] for n in names], axis=1)
+        order = np.argsort(-np.abs(matrix), axis=1)[:, :top]
+        out = []
+        for row, picks in enumerate(order):
+            factors = []
+            for pick in picks:
+                weight = float(matrix[row, pick])
+                if abs(weight) < 1e-4:
+                    continue
+                column = self.schema.column(names[pick])
+                factors.append(
+                    {
+                        "feature": column.name,
+                        "label": f"{column.display_label} = {_shown(rows.features[column.name].iat[row], column)}",
+                        "direction": "+" if weight > 0 else "-",
+                        "weight": round(weight, 4),
+                    }
+                )
+            out.append(factors)
+        return out
+
+
+def deal_models_fit(
+    *,
+    rows: HazardRows,
+    sequences: ActivitySequences,
+    schema: TableSchema | None = None,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+    lightgbm_configs: int = 8,
+    net_params: DealNetParams | None = None,
+    families: tuple[str, ...] = FAMILIES,
+) -> DealModels:
+    """Fit every family on `split` (train, valid, test positions; default: a seeded split by deal). Test rows
+    with a known "won within the horizon" label give the held-out metrics and the gate's choice."""
+    schema = schema or deal_schema()
+    if not len(rows) or not rows.mask.any():
+        raise ValueError("no labelled deal rows to train on")
+    any_win = (rows.labels * rows.mask).max(axis=1)
+    if any_win.sum() < 2 or (1 - any_win).sum() < 2:
+        raise ValueError("training needs won deals and deals not won")
+    if split is None:
+        split = holdout_split(any_win, groups=rows.keys["deal_id"].to_numpy(), seed=seed)
+    train_rows, valid_rows, test_rows = (np.asarray(part, dtype=np.int64) for part in split)
+    fitted: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if "transformer" in families:
+        params = net_params or DealNetParams(seed=seed)
+        fitted["transformer"] = deal_net_fit(
+            rows=rows, sequences=sequences, schema=schema, train_rows=train_rows, valid_rows=valid_rows, params=params
+        )
+    tabular_schema = _tabular_schema(schema)
+    for name in ("lightgbm", "logistic"):
+        if name not in families:
+            continue
+        try:
+            fitted[name] = TabularHazard(
+                model=_tabular_fit(
+                    name, rows, sequences, tabular_schema, train_rows, valid_rows, seed, lightgbm_configs
+                )
+            )
+        except ValueError as exc:  # e.g. one class only in a small split
+            logger.warning("deal %s could not be trained: %s", name, exc)
+            errors[name] = str(exc)
+    stage = _stage_weighted_fit(rows.take(train_rows))
+    models = DealModels(
+        horizon=rows.horizon,
+        schema=schema,
+        families=fitted,
+        stage_weighted=stage,
+        chosen=next(iter(fitted), "stage_weighted"),
+        reference=_reference(rows.features.iloc[train_rows], schema),
+        errors=errors,
+    )
+    if len(test_rows):
+        test = rows.take(test_rows)
+        known = ~np.isnan(test.won_within)
+        probabilities = {
+            name: models.win_probability(test, sequences.take(test_rows), family=name)[known]
+            for name in [*fitted, "stage_weighted"]
+        }
+        y = test.won_within[known]
+        models.metrics = {name: deal_metrics(y, p) for name, p in probabilities.items()}
+        learned = {name: p for name, p in probabilities.items() if name != "stage_weighted"}
+        if learned and len(np.unique(y)) == 2:
+            choice = family_choose(labels=y, probabilities=learned)
+            models.chosen, models.choice_reasons = choice.family, choice.reasons
+    return models
+
+
+def deal_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float | None]:
+    y = np.asarray(labels, dtype=float)
+    p = np.asarray(probabilities, dtype=float)
+    if not len(y):
+        return {"roc_auc": None, "brier": None, "rows": 0}
+    return {
+        "roc_auc": roc_auc(y.astype(int), p),
+        "brier": brier_score(y, p),
+        "rows": int(len(y)),
+        "positives": int(y.sum()),
+    }
+
+
+def _tabular_schema(schema: TableSchema) -> TableSchema:
+    extra = [ColumnSpec(name=name, kind="numeric") for name in (*SEQUENCE_AGGREGATES, "month_ahead")]
+    return TableSchema(columns=(*schema.without_text().columns, *extra))
+
+
+def _tabular_frame(features: pd.DataFrame, sequences: ActivitySequences) -> pd.DataFrame:
+    aggregates = sequences.aggregates()
+    return features.assign(**{name: aggregates[name] for name in SEQUENCE_AGGREGATES})
+
+
+def _person_months(
+    rows: HazardRows, sequences: ActivitySequences, positions: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    frame = _tabular_frame(rows.features, sequences).iloc[positions].reset_index(drop=True)
+    mask, labels = rows.mask[positions], rows.labels[positions]
+    parts, ys = [], []
+    for k in range(rows.horizon):
+        observed = np.flatnonzero(mask[:, k])
+        parts.append(frame.iloc[observed].assign(month_ahead=float(k + 1)))
+        ys.append(labels[observed, k])
+    return pd.concat(parts, ignore_index=True), np.concatenate(ys).astype(int)
+
+
+def _tabular_fit(
+    name: str,
+    rows: HazardRows,
+    sequences: ActivitySequences,
+    schema: TableSchema,
+    train_rows: np.ndarray,
+    valid_rows: np.ndarray,
+    seed: int,
+    lightgbm_configs: int,
+) -> BaselineModel:
+    frame, y = _person_months(rows, sequences, train_rows)
+    valid_frame, valid_y = _person_months(rows, sequences, valid_rows)
+    common = {
+        "frame": frame,
+        "labels": y,
+        "valid_frame": valid_frame,
+        "valid_labels": valid_y,
+        "schema": schema,
+        "seed": seed,
+    }
+    if name == "lightgbm":
+        return lightgbm_baseline_fit(**common, n_configs=lightgbm_configs)
+    return logistic_baseline_fit(**common)
+
+
+def _stage_weighted_fit(train: HazardRows) -> StageWeighted:
+    known = ~np.isnan(train.won_within)
+    frame = pd.DataFrame({"stage": train.features["stage"].to_numpy()[known], "won": train.won_within[known]})
+    overall = float(frame["won"].mean()) if len(frame) else 0.0
+    return StageWeighted(rates=frame.groupby("stage")["won"].mean().to_dict(), overall=overall)
+
+
+def _reference(features: pd.DataFrame, schema: TableSchema) -> dict[str, Any]:
+    reference: dict[str, Any] = {}
+    for column in schema.columns:
+        if column.name not in features or column.kind == "text":
+            continue
+        values = features[column.name]
+        if column.kind == "numeric":
+            numbers = pd.to_numeric(values, errors="coerce")
+            if numbers.notna().any():
+                reference[column.name] = float(numbers.median())
+        elif values.notna().any():
+            reference[column.name] = values.mode().iat[0]
+    return reference
+
+
+def _shown(value: Any, column: ColumnSpec) -> str:
+    if column.name == "log_amount" and isinstance(value, float) and not np.isnan(value):
+        return f"{np.expm1(value):,.0f}"
+    if isinstance(value, float):
+        return "unknown" if np.isnan(value) else f"{value:,.0f}"
+    return str(value) or "none"

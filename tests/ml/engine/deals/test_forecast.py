@@ -1,0 +1,86 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binom
+
+from ml.engine.deals.forecast import (
+    commit_forecast,
+    forecast_monte_carlo,
+    new_deal_samples,
+    run_rate_forecast,
+    stage_weighted_forecast,
+)
+
+
+def test_monte_carlo_matches_the_binomial_case():
+    # 400 deals of 1.0 each, P(won in month 1) = 0.3, P(month 2) = 0.2: month totals are binomial.
+    n = 400
+    monthly = np.tile([0.3, 0.2], (n, 1))
+    result = forecast_monte_carlo(amounts=np.ones(n), monthly=monthly, draws=20_000, seed=1, chunk=128)
+    org = result[("org", "")]
+    np.testing.assert_allclose(org.expected, [120.0, 80.0])
+    for k, p in enumerate([0.3, 0.2]):
+        low, high = binom.ppf([0.1, 0.9], n, p)
+        assert abs(org.p10[k] - low) <= 1 and abs(org.p90[k] - high) <= 1
+        assert abs(org.p50[k] - binom.median(n, p)) <= 1
+
+
+def test_scopes_add_up_to_the_org_and_each_deal_wins_at_most_once():
+    rng = np.random.default_rng(0)
+    n = 300
+    monthly = rng.dirichlet([1, 1, 1, 2], size=n)[:, :3]
+    amounts = rng.uniform(10, 100, n)
+    owners = rng.choice(["a", "b", "c"], size=n)
+    result = forecast_monte_carlo(amounts=amounts, monthly=monthly, scopes={"owner": owners}, draws=500, seed=0)
+    total = sum(result[("owner", o)].expected for o in "abc")
+    np.testing.assert_allclose(total, result[("org", "")].expected)
+    # the most a draw can book in all months together is every amount once
+    assert result[("org", "")].p90.sum() <= amounts.sum()
+
+
+def test_unknown_amounts_add_nothing_and_bad_probabilities_are_refused():
+    result = forecast_monte_carlo(amounts=np.array([np.nan, 10.0]), monthly=np.array([[1.0], [1.0]]), draws=10)
+    assert result[("org", "")].expected.tolist() == [10.0]
+    with pytest.raises(ValueError, match="more than 1"):
+        forecast_monte_carlo(amounts=np.ones(1), monthly=np.array([[0.7, 0.6]]), draws=10)
+
+
+def test_month_shock_widens_the_interval_but_keeps_the_mean():
+    monthly = np.tile([0.5], (1000, 1))
+    plain = forecast_monte_carlo(amounts=np.ones(1000), monthly=monthly, draws=4000, seed=2)[("org", "")]
+    shocked = forecast_monte_carlo(amounts=np.ones(1000), monthly=monthly, draws=4000, seed=2, shock_sigma=0.3)[
+        ("org", "")
+    ]
+    assert shocked.p90[0] - shocked.p10[0] > 3 * (plain.p90[0] - plain.p10[0])
+    assert shocked.expected[0] == plain.expected[0]
+
+
+def test_baselines_and_past_close_dates():
+    origin = pd.Timestamp("2024-03-01")
+    close = pd.Series(pd.to_datetime(["2024-02-10", "2024-03-20", "2024-05-02", None, "2024-09-01"]))
+    amounts = np.array([100.0, 200.0, 300.0, 400.0, 500.0])
+    # a close date already past counts now (month 1); none counts nowhere; beyond the horizon counts nowhere
+    assert commit_forecast(amounts=amounts, close_dates=close, origin=origin, horizon=3).tolist() == [300.0, 0.0, 300.0]
+    weighted = stage_weighted_forecast(
+        amounts=amounts, probabilities=np.full(5, 0.5), close_dates=close, origin=origin, horizon=3
+    )
+    assert weighted.tolist() == [150.0, 0.0, 150.0]
+    bookings = pd.Series(
+        {pd.Timestamp("2023-12-01"): 90.0, pd.Timestamp("2024-01-01"): 30.0, pd.Timestamp("2024-02-01"): 60.0}
+    )
+    assert run_rate_forecast(bookings=bookings, origin=origin, horizon=2).tolist() == [60.0, 60.0]
+
+
+def test_new_deal_samples_read_only_wins_closed_before_the_origin():
+    deals = pd.DataFrame(
+        {
+            "deal_id": [1, 2, 3],
+            "created_at": pd.to_datetime(["2024-01-05", "2024-01-10", "2024-03-02"]),
+            "status": ["won", "won", "won"],
+            "closed_at": pd.to_datetime(["2024-01-20", "2024-02-15", "2024-03-10"]),
+            "value": [10.0, 20.0, 40.0],
+        }
+    )
+    samples = new_deal_samples(deals=deals, origin=pd.Timestamp("2024-03-01"), horizon=2, lookback=1)
+    # past origin 2024-01 (its 2 months ended by March): created >= Jan 1, booked in Jan and Feb
+    assert samples[("org", "")].tolist() == [[10.0, 20.0]]
