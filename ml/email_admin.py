@@ -57,6 +57,7 @@ class EmailSettingsAdmin(OrganizationScopedAdmin):
         "sender_postal_address",
         "unsubscribe_text",
         "max_attempts",
+        "courtesy_phrases",
         "updated_at",
     )
 

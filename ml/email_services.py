@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ml.emailgen.edits import email_edit_check
 from ml.emailgen.examples import email_examples_select
 from ml.emailgen.factsheet import deal_open_latest, fact_sheet_build, fact_sheet_refusal
 from ml.engine.emailgen.types import LENGTHS, TONES, DraftOptions, DraftOutcome, FactSheet
@@ -45,6 +46,19 @@ class EmailRefused(ValidationError):
 
     def __init__(self, *, code: str, reason: str) -> None:
         super().__init__(reason, code=code)
+
+
+class EmailEditUnverified(ValidationError):
+    """The edit states something the verifier cannot ground in the CRM facts; `issues` lists each sentence with
+    the reason. Sending it anyway is the rep's call: `email_draft_edit(..., own_words=True)`."""
+
+    def __init__(self, *, issues: list[dict[str, Any]]) -> None:
+        super().__init__(
+            "Some sentences of your edit cannot be verified against the CRM facts. Fix them, or send the edit "
+            "as your own words.",
+            code="unverified",
+        )
+        self.issues = issues
 
 
 class EmailDraftConflict(ValidationError):
@@ -223,6 +237,7 @@ def email_draft_generate(*, email_id: int, backend_kind: str | None = None) -> G
             backend=backend,
             examples=examples,
             max_new_tokens=settings.EMAIL_MAX_NEW_TOKENS,
+            courtesy_phrases=email_settings.courtesy_phrases or (),
         )
     except Exception as exc:  # noqa: BLE001 - whatever broke, the row must not stay "generating"
         logger.exception("email draft %s failed", email_id)
@@ -313,9 +328,12 @@ def email_draft_accept(*, email_id: int, user_id: int) -> GeneratedEmail:
 
 
 @transaction.atomic
-def email_draft_edit(*, email_id: int, user_id: int, subject: str, body: str) -> GeneratedEmail:
-    """The rep's own final text; the unified diff against the draft is kept (what reps change is the most
-    useful feedback there is)."""
+def email_draft_edit(
+    *, email_id: int, user_id: int, subject: str, body: str, own_words: bool = False
+) -> GeneratedEmail:
+    """The rep's own final text, re-checked by the same verifier as the draft; the unified diff against the
+    draft is kept (what reps change is the most useful feedback there is). An edit the verifier cannot verify
+    raises EmailEditUnverified unless `own_words`: then it is saved and recorded as the rep's own words."""
     subject, body = (subject or "").strip(), (body or "").strip()
     errors: dict[str, str] = {}
     if not subject:
@@ -331,6 +349,20 @@ def email_draft_edit(*, email_id: int, user_id: int, subject: str, body: str) ->
     email = _email_for_action(email_id=email_id)
     if subject == email.subject.strip() and body == email.body.strip():
         raise ValidationError({"body": "The edit changes nothing; accept the draft instead."})
+    check = email_edit_check(
+        fact_sheet_data=email.fact_sheet,
+        subject=subject,
+        body=body,
+        courtesy_phrases=email_settings_get(organization_id=email.organization_id).courtesy_phrases,
+    )
+    if check.blocking:
+        raise ValidationError(
+            {"body": [f"{item['message']} ({item['text'] or item['code']})" for item in check.blocking]}
+        )
+    if check.issues and not own_words:
+        raise EmailEditUnverified(issues=check.issues)
+    email.guardrail_report = {**email.guardrail_report, "edit_check": check.as_dict(own_words=own_words)}
+    email.sent_as_own_words = not check.verified
     email.final_subject, email.final_body = subject, body
     email.edit_diff = email_diff(
         draft_subject=email.subject, draft_body=email.body, final_subject=subject, final_body=body

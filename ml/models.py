@@ -255,6 +255,14 @@ class EmailSettings(models.Model):
         max_length=300, blank=True, default="Reply STOP or use the unsubscribe link to opt out of these emails."
     )
     max_attempts = models.PositiveSmallIntegerField(default=3)  # generations before the composer takes over
+    # The organisation's own courtesy phrases ("Warm greetings from * team"), beside the defaults in
+    # ml.engine.emailgen.courtesy: sentences that cite no fact and may still ship.
+    courtesy_phrases = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Extra courtesy sentences a draft may carry without citing a fact, as a JSON list, "*" for a few '
+        'words: ["Warm greetings from the * team", "Have a good weekend"].',
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -264,10 +272,17 @@ class EmailSettings(models.Model):
         return f"email settings of {self.organization_id}: {self.backend}"
 
     def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from ml.engine.emailgen.courtesy import courtesy_phrase_invalid
+
+        if not isinstance(self.courtesy_phrases, list) or not all(isinstance(p, str) for p in self.courtesy_phrases):
+            raise ValidationError({"courtesy_phrases": "A list of phrases."})
+        problems = [f"{p!r}: {why}" for p in self.courtesy_phrases if (why := courtesy_phrase_invalid(p))]
+        if problems:
+            raise ValidationError({"courtesy_phrases": problems})
         # The endpoint must not reach the deployment's private network unless the operator allowed it.
         if self.openai_base_url.strip():
-            from django.core.exceptions import ValidationError
-
             try:
                 llm_endpoint_check(self.openai_base_url.strip())
             except ValidationError as exc:
@@ -346,6 +361,9 @@ class GeneratedEmail(models.Model):
     final_subject = models.CharField(max_length=300, blank=True)
     final_body = models.TextField(blank=True)
     edit_diff = models.TextField(blank=True)  # unified diff of the rep's edit against the draft
+    # The rep sent an edit the verifier could not verify, as their own words (the verdict is in
+    # guardrail_report["edit_check"]).
+    sent_as_own_words = models.BooleanField(default=False)
     reject_reason = models.TextField(blank=True)
     acted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     acted_at = models.DateTimeField(null=True, blank=True)

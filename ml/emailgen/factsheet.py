@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ml.engine.emailgen.types import ComplianceFooter, Fact, FactSheet
 from ml.models import EmailSettings, EmailSuppression, ProductCatalogueEntry
-from salesai.core.models import Activity, Contact, Deal, Organization
+from salesai.core.models import Activity, Contact, CurrencyRate, Deal, Organization
 
 RECENT_ACTIVITIES = 8
 PRODUCTS_MAX = 20
@@ -77,6 +77,7 @@ def fact_sheet_build(
         facts.append(Fact("sender.email", "email", "Sender email", sender_email, sender_email))
     facts.append(Fact("organization.name", "company", "Our organisation", organization.name, organization.name))
     facts += _product_facts(organization_id=organization.id)
+    facts += _rate_facts(organization=organization, facts=facts, today=timezone.localtime(now).date())
     address = email_settings.sender_postal_address.strip()
     if address:
         facts.append(Fact("organization.postal_address", "address", "Sender postal address", address, address))
@@ -221,3 +222,23 @@ def _product_facts(*, organization_id: int) -> list[Fact]:
                 )
             )
     return facts
+
+
+def _rate_facts(*, organization: Organization, facts: list[Fact], today: date) -> list[Fact]:
+    """ "fx.USD.EUR" (EUR per USD) for every pair of currencies the sheet's amounts use, from the organisation's
+    stored rates valid today: a draft keeps one currency and converts a second figure only with a stored rate."""
+    currencies = sorted({f.value.split()[0] for f in facts if f.kind == "amount" and f.value[:3].isalpha()})
+    if len(currencies) < 2:
+        return []
+    to_base = {organization.base_currency.upper(): Decimal(1)}
+    for rate in CurrencyRate.objects.filter(
+        organization=organization, currency__in=currencies, valid_from__lte=today
+    ).order_by("currency", "-valid_from"):
+        to_base.setdefault(rate.currency.upper(), Decimal(rate.rate_to_base))
+    out = []
+    for source in currencies:
+        for target in currencies:
+            if source != target and source in to_base and target in to_base and to_base[target]:
+                rate = (to_base[source] / to_base[target]).quantize(Decimal("0.000001"))
+                out.append(Fact(f"fx.{source}.{target}", "rate", f"{source} to {target} rate", f"{rate}", rate))
+    return out

@@ -13,8 +13,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from ml.email_selectors import generated_emails_for_user
+from ml.email_selectors import email_action_rates, generated_emails_for_user
 from ml.email_services import (
+    EmailEditUnverified,
     EmailRefused,
     email_draft_accept,
     email_draft_edit,
@@ -22,7 +23,7 @@ from ml.email_services import (
     email_draft_request,
 )
 from ml.models import GeneratedEmail
-from salesai.core.selectors import organizations_for_user
+from salesai.core.selectors import membership_can_manage, organizations_for_user
 from salesai.dashboard.forms import EmailDraftForm, EmailEditForm, EmailRejectForm
 from salesai.dashboard.selectors import deal_choices_for_contact, generated_email_review
 from salesai.dashboard.views import _contact_for_user, _render_contact, _selected_organization
@@ -75,7 +76,10 @@ def email_list(request: HttpRequest) -> HttpResponse:
             .select_related("contact", "contact__company")
             .order_by("-created_at", "-id")[:EMAILS_SHOWN]
         )
-    context = {"organizations": organizations, "organization": organization, "emails": emails}
+    rates = []
+    if organization is not None and membership_can_manage(user=request.user, organization_id=organization.id):
+        rates = email_action_rates(organization_id=organization.id)  # managers see how reps use the drafts
+    context = {"organizations": organizations, "organization": organization, "emails": emails, "rates": rates}
     return render(request, "dashboard/email_list.html", context)
 
 
@@ -97,6 +101,7 @@ def _render_email(
     *,
     edit_form: EmailEditForm | None = None,
     reject_form: EmailRejectForm | None = None,
+    edit_issues: list[dict] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     pending = email.status in PENDING
@@ -111,6 +116,7 @@ def _render_email(
         "can_act": email.status == GeneratedEmail.Status.READY and not email.rep_action,
         "edit_form": edit_form or EmailEditForm(initial={"subject": email.subject, "body": email.body}),
         "reject_form": reject_form or EmailRejectForm(),
+        "edit_issues": edit_issues or [],
     }
     response = render(request, "dashboard/email_detail.html", context, status=status)
     if pending:
@@ -128,6 +134,8 @@ def email_detail(request: HttpRequest, email_id: int) -> HttpResponse:
 def _act(request: HttpRequest, email: GeneratedEmail, action: Callable[[], object], done: str) -> HttpResponse:
     try:
         action()
+    except EmailEditUnverified:
+        raise  # the edit page shows the rep what could not be verified
     except ValidationError as exc:  # acted already, or not ready: the page shows the current state
         messages.error(request, _error_text(exc))
     else:
@@ -151,17 +159,22 @@ def email_edit(request: HttpRequest, email_id: int) -> HttpResponse:
     form = EmailEditForm(request.POST)
     if not form.is_valid():
         return _render_email(request, email, edit_form=form, status=400)
-    return _act(
-        request,
-        email,
-        lambda: email_draft_edit(
-            email_id=email.id,
-            user_id=request.user.id,
-            subject=form.cleaned_data["subject"],
-            body=form.cleaned_data["body"],
-        ),
-        "Your edited version was saved.",
-    )
+    try:
+        return _act(
+            request,
+            email,
+            lambda: email_draft_edit(
+                email_id=email.id,
+                user_id=request.user.id,
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+                own_words=form.cleaned_data["own_words"],
+            ),
+            "Your edited version was saved.",
+        )
+    except EmailEditUnverified as exc:
+        # Nothing saved: the rep sees each sentence the checker could not verify, and decides.
+        return _render_email(request, email, edit_form=form, edit_issues=exc.issues, status=422)
 
 
 @login_required

@@ -60,6 +60,9 @@ class EmailDraftForm(forms.Form):
 class EmailEditForm(forms.Form):
     subject = forms.CharField(max_length=300)
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), max_length=20000)
+    own_words = forms.BooleanField(
+        required=False, label="Send it anyway, as my own words (what the checker could not verify is on record)"
+    )
 
 
 class EmailRejectForm(forms.Form):

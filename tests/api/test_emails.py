@@ -179,15 +179,44 @@ def test_edit_flow_keeps_final_text_and_diff(api_rep, tenant_a, enqueued):
 
     response = post(api_rep, f"/api/v1/emails/{draft['id']}/edit/", subject="Slides from our call", body=new_body)
 
+    # "our call" is a call the CRM has no record of: shown to the rep, nothing saved yet.
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "unverified"
+    assert {"sentence": "Slides from our call", "code": "invented_event"}.items() <= next(
+        issue for issue in error["issues"] if issue["code"] == "invented_event"
+    ).items()
+    assert GeneratedEmail.objects.get(pk=draft["id"]).rep_action == ""
+
+    response = post(
+        api_rep,
+        f"/api/v1/emails/{draft['id']}/edit/",
+        subject="Slides from our call",
+        body=new_body,
+        own_words=True,
+    )
+
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["rep_action"] == "edited"
+    assert body["rep_action"] == "edited" and body["sent_as_own_words"] is True
+    assert body["guardrail_report"]["edit_check"]["own_words"] is True
     assert body["final_subject"] == "Slides from our call"
     assert body["final_body"] == new_body.strip()
     assert "+P.S. I attached the slides.\n" in body["edit_diff"]
     assert body["subject"] == draft["subject"]  # the draft stays as generated
     reject_after = post(api_rep, f"/api/v1/emails/{draft['id']}/reject/", reason="too late")
     assert reject_after.status_code == 409
+
+
+def test_an_edit_the_verifier_grounds_is_saved_without_confirmation(api_rep, tenant_a, enqueued):
+    draft = generated(api_rep, tenant_a.contact.id)
+    new_body = draft["body"] + "\n\nP.S. Thanks for your time."
+
+    response = post(api_rep, f"/api/v1/emails/{draft['id']}/edit/", subject=draft["subject"], body=new_body)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["sent_as_own_words"] is False
+    assert response.json()["guardrail_report"]["edit_check"]["passed"] is True
 
 
 def test_edit_without_a_body_is_400(api_rep, tenant_a, enqueued):

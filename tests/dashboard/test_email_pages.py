@@ -4,9 +4,10 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from ml.email_services import email_draft_generate
+from ml.email_services import email_draft_accept, email_draft_generate
 from ml.models import EmailSettings, EmailSuppression, GeneratedEmail
-from tests.factories import ContactFactory, DealFactory
+from salesai.core.models import Membership
+from tests.factories import ContactFactory, DealFactory, MembershipFactory
 
 ADDRESS = "Acme Corp, 5 Harbour Road, Hamburg"
 
@@ -233,12 +234,23 @@ def test_edit_saves_the_reps_version_and_the_diff(client_a, rep_a, tenant_a, ema
     email = _ready_email(client_a, tenant_a, rep_a)
     new_body = email.body.replace(email.body.splitlines()[0], "Hello again, a line I wrote myself.", 1)
 
-    response = client_a.post(f"/app/emails/{email.id}/edit/", {"subject": "My subject", "body": new_body}, follow=True)
+    # "again" claims an earlier contact the CRM does not record: shown with the sentence, nothing saved.
+    refused = client_a.post(f"/app/emails/{email.id}/edit/", {"subject": "My subject", "body": new_body})
+    assert refused.status_code == 422
+    assert "Hello again, a line I wrote myself." in refused.content.decode()
+    assert "invented_event" in refused.content.decode()
+    email.refresh_from_db()
+    assert email.rep_action == ""
+
+    response = client_a.post(
+        f"/app/emails/{email.id}/edit/", {"subject": "My subject", "body": new_body, "own_words": "on"}, follow=True
+    )
 
     email.refresh_from_db()
     assert (email.rep_action, email.final_subject, email.final_body) == ("edited", "My subject", new_body.strip())
     assert "+Hello again, a line I wrote myself." in email.edit_diff
     assert "Your edited version was saved." in response.content.decode()
+    assert email.sent_as_own_words and "Sent as the rep's own words" in response.content.decode()
 
 
 def test_edit_without_body_and_reject_without_reason_are_refused(client_a, rep_a, tenant_a, email_settings_a):
@@ -280,3 +292,18 @@ def test_draft_request_needs_a_csrf_token(rep_a, tenant_a, email_settings_a):
 
     assert _request(client, tenant_a.contact).status_code == 403
     assert not GeneratedEmail.objects.exists()
+
+
+def test_managers_see_acceptance_and_edit_rates_per_backend_and_intent(client_a, rep_a, tenant_a, email_settings_a):
+    accepted = _ready_email(client_a, tenant_a, rep_a)
+    email_draft_accept(email_id=accepted.id, user_id=rep_a.id)
+    manager = MembershipFactory(organization=tenant_a.organization, role=Membership.Role.MANAGER).user
+    manager_client = Client()
+    manager_client.force_login(manager)
+
+    html = manager_client.get(f"/app/emails/?org={tenant_a.organization.slug}").content.decode()
+    rep_html = client_a.get(f"/app/emails/?org={tenant_a.organization.slug}").content.decode()
+
+    assert 'data-testid="email-rates"' in html and "What reps do with the drafts" in html
+    assert f"<td>{accepted.backend}</td><td>{accepted.intent}</td>" in html and "100%" in html
+    assert 'data-testid="email-rates"' not in rep_html

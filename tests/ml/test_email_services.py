@@ -12,6 +12,7 @@ from django.utils import timezone
 from ml import email_services, tasks
 from ml.email_services import (
     EmailDraftConflict,
+    EmailEditUnverified,
     EmailRefused,
     email_backend_get,
     email_draft_accept,
@@ -466,3 +467,34 @@ def test_acting_twice_or_on_a_draft_that_is_not_ready_conflicts(contact, rep, en
 
     assert GeneratedEmail.objects.get(pk=email.id).rep_action == "accepted"
     assert GeneratedEmail.objects.get(pk=queued.id).rep_action == ""
+
+
+def test_an_edit_is_rechecked_and_what_cannot_be_verified_is_shown_then_sent_as_own_words(contact, rep, enqueued):
+    email = ready_email(contact, rep)
+    company = contact.company.name
+    invented = f"I'm the new account manager at {company}, as promised."
+    body = email.body.replace("Dana,", f"Dana,\n\n{invented}", 1)
+
+    with pytest.raises(EmailEditUnverified) as caught:
+        email_draft_edit(email_id=email.id, user_id=rep.id, subject=email.subject, body=body)
+    issues = {issue["code"]: issue for issue in caught.value.issues}
+    assert {"role_confusion", "promise"} <= issues.keys()
+    assert issues["promise"]["sentence"] == invented and issues["promise"]["message"]
+    assert GeneratedEmail.objects.get(pk=email.id).rep_action == ""  # nothing saved
+
+    edited = email_draft_edit(email_id=email.id, user_id=rep.id, subject=email.subject, body=body, own_words=True)
+    assert edited.rep_action == GeneratedEmail.RepAction.EDITED and edited.sent_as_own_words
+    check = edited.guardrail_report["edit_check"]
+    assert check["own_words"] and not check["passed"] and {i["code"] for i in check["issues"]} >= {"promise"}
+    assert edited.guardrail_report["passed"]  # the draft's own verdict is kept beside it
+
+
+def test_an_edit_without_the_compliance_footer_is_refused_even_as_own_words(contact, rep, enqueued):
+    email = ready_email(contact, rep)
+    footer_line = email.body.strip().splitlines()[-1]
+    body = email.body.replace(footer_line, "")
+
+    with pytest.raises(ValidationError) as caught:
+        email_draft_edit(email_id=email.id, user_id=rep.id, subject=email.subject, body=body, own_words=True)
+    assert "body" in caught.value.message_dict and not isinstance(caught.value, EmailEditUnverified)
+    assert GeneratedEmail.objects.get(pk=email.id).rep_action == ""

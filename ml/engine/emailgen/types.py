@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 INTENTS = ("first_touch", "meeting_follow_up", "deal_nudge", "renewal", "win_back")
@@ -22,7 +24,8 @@ class Fact:
     """
 
     id: str
-    kind: str  # person | company | amount | number | percentage | date | product | title | email | text | address
+    # person | company | amount | number | percentage | date | product | title | email | text | address | rate
+    kind: str
     label: str  # "Deal amount", "Last meeting date"
     value: str
     raw: Any = None
@@ -66,6 +69,52 @@ class FactSheet:
         data["facts"] = [f.as_dict() for f in self.facts]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FactSheet:
+        """The sheet `as_dict` stored (with a draft), raw values typed again so a later check (a rep's edit)
+        matches numbers and dates exactly as the first one did."""
+        facts = [
+            Fact(
+                id=f["id"],
+                kind=f["kind"],
+                label=f.get("label", ""),
+                value=f.get("value", ""),
+                raw=_raw_typed(f.get("kind", ""), f.get("raw")),
+                trusted=bool(f.get("trusted", True)),
+            )
+            for f in data.get("facts", [])
+        ]
+        footer = data.get("footer") or {}
+        return cls(
+            **{name: data.get(name, "") for name in SHEET_FIELDS},
+            footer=ComplianceFooter(footer.get("unsubscribe_text", ""), footer.get("postal_address", "")),
+            facts=facts,
+        )
+
+
+SHEET_FIELDS = (
+    "contact_first_name",
+    "contact_name",
+    "contact_email",
+    "company_name",
+    "sender_name",
+    "sender_email",
+    "organization_name",
+)
+
+
+def _raw_typed(kind: str, raw: Any) -> Any:
+    if raw is None or not isinstance(raw, str):
+        return raw
+    try:
+        if kind == "date":
+            return date.fromisoformat(raw[:10])
+        if kind in ("amount", "number", "percentage", "rate"):
+            return Decimal(raw)
+    except (ValueError, InvalidOperation):
+        return raw
+    return raw
+
 
 @dataclass(frozen=True)
 class DraftOptions:
@@ -100,6 +149,8 @@ class Violation:
     # ungrounded_amount | ungrounded_number | ungrounded_percentage | ungrounded_date | ungrounded_name
     # | ungrounded_product | ungrounded_link | ungrounded_offer | placeholder | subject_length | body_length
     # | missing_footer | empty | unparseable
+    # The claim policy (claims.py, courtesy.py): uncited_claim | unknown_fact | uncited_stage | role_confusion
+    # | invented_event | promise | announcement | experience_claim | time_reference | mixed_currency
     code: str
     text: str  # the offending span
     message: str  # plain words for the rep

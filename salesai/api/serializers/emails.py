@@ -81,6 +81,7 @@ class GeneratedEmailSerializer(serializers.ModelSerializer):
             "final_subject",
             "final_body",
             "edit_diff",
+            "sent_as_own_words",
             "reject_reason",
             "requested_by",
             "acted_by",
@@ -94,6 +95,11 @@ class GeneratedEmailSerializer(serializers.ModelSerializer):
 class EmailEditSerializer(serializers.Serializer):
     subject = serializers.CharField(max_length=300)
     body = serializers.CharField(max_length=20_000)
+    own_words = serializers.BooleanField(
+        default=False,
+        help_text="Send the edit even where the verifier cannot ground a sentence in the CRM facts: it is "
+        "recorded as the rep's own words. Without it such an edit is a 422 listing each sentence and why.",
+    )
 
 
 class EmailRejectSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from ml.email_selectors import generated_emails_for_user
 from ml.email_services import (
     EmailDraftConflict,
+    EmailEditUnverified,
     EmailRefused,
     email_draft_accept,
     email_draft_edit,
@@ -41,6 +42,11 @@ from salesai.core.models import Contact
 from salesai.core.selectors import contact_list_for_user
 
 ERROR_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description='{"error": {"code": "...", "message": "..."}}')
+UNVERIFIED_RESPONSE = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description='{"error": {"code": "unverified", "message": "...", "issues": [{"sentence", "code", "text", '
+    '"message"}]}}: resend with "own_words": true to send it anyway',
+)
 
 
 class Conflict(APIException):
@@ -113,17 +119,28 @@ class GeneratedEmailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Or
         return self._acted(lambda: email_draft_accept(email_id=email.id, user_id=request.user.id))
 
     @extend_schema(
-        request=EmailEditSerializer, responses={200: GeneratedEmailSerializer, 400: ERROR_RESPONSE, 409: ERROR_RESPONSE}
+        request=EmailEditSerializer,
+        responses={
+            200: GeneratedEmailSerializer,
+            400: ERROR_RESPONSE,
+            409: ERROR_RESPONSE,
+            422: UNVERIFIED_RESPONSE,
+        },
     )
     @action(detail=True, methods=["post"])
     def edit(self, request: Request, pk: str | None = None) -> Response:
-        """Save the rep's own final subject and body; the diff against the draft is kept."""
+        """Save the rep's own final subject and body, re-checked by the draft verifier; the diff against the
+        draft is kept. What the verifier cannot ground is a 422 listing each sentence, unless `own_words`."""
         email = self.get_object()
         serializer = EmailEditSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return self._acted(
-            lambda: email_draft_edit(email_id=email.id, user_id=request.user.id, **serializer.validated_data)
-        )
+        try:
+            return self._acted(
+                lambda: email_draft_edit(email_id=email.id, user_id=request.user.id, **serializer.validated_data)
+            )
+        except EmailEditUnverified as exc:
+            body = {"code": "unverified", "message": exc.message, "issues": exc.issues}
+            return Response({"error": body}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
 
     @extend_schema(
         request=EmailRejectSerializer,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from ml.emailgen.factsheet import date_format, fact_sheet_build, fact_sheet_refusal, money_format
 from ml.models import EmailSettings, EmailSuppression, ProductCatalogueEntry
-from salesai.core.models import Activity, Deal
+from salesai.core.models import Activity, CurrencyRate, Deal
 from tests.factories import (
     ActivityFactory,
     CompanyFactory,
@@ -334,3 +334,43 @@ def test_suppression_matches_case_insensitively_within_the_organisation(organiza
 
     assert code == "suppressed"
     assert "hard bounce" in reason
+
+
+def test_stored_rates_between_the_sheets_currencies_become_rate_facts(contact, email_settings, organization):
+    organization.base_currency = "EUR"
+    organization.save()
+    today = timezone.localdate()
+    DealFactory(
+        organization=organization, contact=contact, company=contact.company, amount=Decimal("1000"), currency="USD"
+    )
+    ProductCatalogueEntry.objects.create(
+        organization=organization, name="Route Pro", list_price=Decimal("50"), currency="EUR"
+    )
+    CurrencyRate.objects.create(
+        organization=organization, currency="USD", rate_to_base=Decimal("0.80"), valid_from=today - timedelta(days=400)
+    )
+    CurrencyRate.objects.create(
+        organization=organization, currency="USD", rate_to_base=Decimal("0.92"), valid_from=today - timedelta(days=3)
+    )
+    CurrencyRate.objects.create(
+        organization=organization, currency="USD", rate_to_base=Decimal("2"), valid_from=today + timedelta(days=3)
+    )
+
+    sheet = build(contact, email_settings)
+
+    assert sheet.fact("fx.USD.EUR").raw == Decimal("0.92")  # the latest rate valid today, not a future one
+    assert sheet.fact("fx.EUR.USD").raw == (Decimal(1) / Decimal("0.92")).quantize(Decimal("0.000001"))
+    assert sheet.fact("fx.USD.EUR").kind == "rate"
+
+
+def test_without_a_second_currency_or_a_stored_rate_there_is_no_rate_fact(contact, email_settings, organization):
+    DealFactory(
+        organization=organization, contact=contact, company=contact.company, amount=Decimal("1000"), currency="USD"
+    )
+    ProductCatalogueEntry.objects.create(
+        organization=organization, name="Route Pro", list_price=Decimal("50"), currency="GBP"
+    )
+
+    sheet = build(contact, email_settings)
+
+    assert not [f for f in sheet.facts if f.kind == "rate"]
