@@ -128,6 +128,7 @@ def deal_activities_recent(*, deal_id: int, limit: int = 20) -> QuerySet[Activit
 @dataclass(frozen=True)
 class WinByMonth:
     month: str  # "YYYY-MM"
+    starts: date | None  # the month's first day; None when `month` is not YYYY-MM
     cumulative: float  # P(won by the end of the month)
     in_month: float  # P(won within the month)
     percent: int  # cumulative, 0-100
@@ -150,8 +151,19 @@ def deal_win_by_month(*, prediction: Prediction | None) -> list[WinByMonth]:
         cumulative = min(max(p, previous), 1.0)
         rows.append(
             WinByMonth(
-                month=month, cumulative=cumulative, in_month=cumulative - previous, percent=round(cumulative * 100)
+                month=month,
+                starts=_month_first_day(month),
+                cumulative=cumulative,
+                in_month=cumulative - previous,
+                percent=round(cumulative * 100),
             )
         )
         previous = cumulative
     return rows
+
+
+def _month_first_day(month: str) -> date | None:
+    try:
+        return date.fromisoformat(f"{month}-01")
+    except ValueError:
+        return None

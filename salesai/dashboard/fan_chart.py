@@ -34,6 +34,7 @@ class FanChart:
     p50_y: float | None
     expected_y: float
     actual_y: float | None
+    baseline_y: float | None  # the stage-weighted pipeline of the same run, the number most CRMs show
     ticks: list[Tick]
 
     @property
@@ -78,12 +79,12 @@ def money_compact(value: Decimal | float) -> str:
 
 
 def scale_max(values: list[Decimal | float | None]) -> float:
-    """A round axis top (1, 2, 2.5 or 5 times a power of ten) at or above every value; 1 when all are 0."""
+    """A round axis top (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at or above every value; 1 when all are 0."""
     top = max((float(v) for v in values if v is not None), default=0.0)
     if top <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(top))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if step * power >= top:
             return step * power
     return 10 * power  # unreachable: 10 * power > top by construction
@@ -97,6 +98,7 @@ def fan_chart_build(
     p90: Decimal | float | None,
     actual: Decimal | float | None,
     axis_max: float,
+    baseline: Decimal | float | None = None,
 ) -> FanChart:
     plot_top, plot_bottom = TOP, HEIGHT - BOTTOM
 
@@ -119,6 +121,7 @@ def fan_chart_build(
         p50_y=y(p50),
         expected_y=y(expected) or float(plot_bottom),
         actual_y=y(actual),
+        baseline_y=y(baseline),
         ticks=[
             Tick(y=y(axis_max * share) or plot_bottom, label=money_compact(axis_max * share)) for share in (0, 0.5, 1)
         ],

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from ml.models import ForecastRow
+from ml.models import ForecastRow, ForecastSnapshot
 from salesai.core.models import Deal, DealHistory, Organization
 from salesai.core.selectors import deal_list_for_user, organization_for_user_get, organizations_for_user
 from salesai.dashboard.deal_selectors import (
@@ -34,6 +34,7 @@ from salesai.dashboard.forecast_selectors import (
 )
 
 Scope = ForecastRow.Scope
+Method = ForecastSnapshot.Method
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def _month_panels(months: list[MonthForecast]) -> list[MonthPanel]:
         MonthPanel(
             forecast=month,
             chart=fan_chart_build(
+                baseline=next((b.expected for b in month.baselines if b.method == Method.STAGE_WEIGHTED), None),
                 expected=month.expected,
                 p10=month.p10,
                 p50=month.p50,
@@ -93,6 +95,8 @@ def forecast(request: HttpRequest) -> HttpResponse:
                 snapshot=snapshot,
                 months=_month_panels(months),
                 month_dates=[m.month for m in months],
+                any_actual=any(m.actual is not None for m in months),
+                any_baseline=any(m.baselines for m in months),
                 movers=deals_moving_forecast(months=months),
                 owner_rows=forecast_scope_rows(snapshot=snapshot, scope=Scope.OWNER),
                 team_rows=forecast_scope_rows(snapshot=snapshot, scope=Scope.TEAM),
