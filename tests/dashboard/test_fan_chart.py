@@ -27,7 +27,7 @@ def test_higher_values_sit_higher_and_everything_stays_inside():
 
     assert chart.band_top < chart.p50_y < chart.band_bottom  # SVG y grows downwards
     assert chart.band_height == pytest.approx(chart.band_bottom - chart.band_top)
-    assert 0 < chart.band_top and chart.band_bottom <= HEIGHT
+    assert chart.band_top > 0 and chart.band_bottom <= HEIGHT
     assert chart.ticks[0].label == "0" and chart.ticks[-1].label == "120k"
     assert chart.actual_y is None and chart.baseline_y is None
 
