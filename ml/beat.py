@@ -15,6 +15,7 @@ from salesai.core.models import Organization
 NIGHTLY_TASK = "ml.tasks.retrain_and_score"
 SCORING_SWEEP_TASK = "ml.tasks.sweep_pending_scoring"
 SCORING_SWEEP_ENTRY = "ml-scoring-sweep"
+DEALS_NIGHTLY_TASK = "ml.tasks.deals_nightly"
 
 
 def ml_schedules_ensure(*, organization_id: int) -> PeriodicTask:
@@ -64,3 +65,31 @@ def scoring_sweep_schedule_ensure() -> PeriodicTask:
         entry.task, entry.interval, entry.crontab = SCORING_SWEEP_TASK, schedule, None
         entry.save(update_fields=["task", "interval", "crontab"])
     return entry
+
+
+def deal_schedules_ensure(*, organization_id: int) -> PeriodicTask:
+    """The organisation's nightly deal run (train, score open deals, forecast) an hour after the lead retraining,
+    so the night's syncs have landed. Idempotent, like `ml_schedules_ensure`."""
+    organization = Organization.objects.get(pk=organization_id)
+    with transaction.atomic():
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute="0",
+            hour=str((settings.ML_RETRAIN_CRON_HOUR + 1) % 24),
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone=ZoneInfo(settings.CELERY_TIMEZONE),
+        )
+        periodic, _ = PeriodicTask.objects.update_or_create(
+            name=f"ml nightly deals: {organization.slug}",
+            defaults={
+                "task": DEALS_NIGHTLY_TASK,
+                "crontab": crontab,
+                "interval": None,
+                "args": json.dumps([organization.id]),
+                "kwargs": "{}",
+                "enabled": True,
+                "description": "Train the deal win model, rescore open deals, store a bookings forecast.",
+            },
+        )
+    return periodic

@@ -110,3 +110,20 @@ def sweep_pending_scoring() -> dict[str, Any]:
     wait without a task (scoring_services.pending_scoring_sweep). Routed to the default queue in settings: it must not
     wait behind a training run on the gpu queue."""
     return {"queued": scoring_services.pending_scoring_sweep()}
+
+
+@shared_task
+def deals_nightly(organization_id: int) -> dict[str, Any]:
+    """Beat, nightly (ml.beat.deal_schedules_ensure): train the deal model, rescore open deals, forecast. A
+    second run the same day trains and scores again (history rows) but reuses the day's forecast."""
+    from ml import deal_services  # keeps the deal engine's imports out of the other tasks
+
+    return deal_services.deals_nightly_run(organization_id=organization_id)
+
+
+@shared_task
+def score_deals(organization_id: int) -> dict[str, Any]:
+    """Rescore the organisation's open deals with the deal champion; without one, a no-op."""
+    from ml import deal_services
+
+    return {"organization_id": organization_id, "scored": deal_services.deals_score(organization_id=organization_id)}

@@ -33,6 +33,9 @@ class Command(BaseCommand):
         if options["task"] == Task.CHURN:
             self._score_accounts(organization, run_async=options["run_async"])
             return
+        if options["task"] == Task.DEAL_WIN:
+            self._score_deals(organization, run_async=options["run_async"])
+            return
         if options["run_async"]:
             scoring_services.scoring_enqueue(organization_id=organization.id)
             self.stdout.write(f"queued scoring for {organization.slug}")
@@ -70,3 +73,17 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         self.stdout.write(f"scored churn risk of {len(prediction_ids)} customer accounts of {organization.slug}")
+
+    def _score_deals(self, organization: Organization, *, run_async: bool) -> None:
+        from ml import deal_services
+        from ml.tasks import score_deals
+
+        if run_async:
+            score_deals.delay(organization.id)
+            self.stdout.write(f"queued deal scoring for {organization.slug}")
+            return
+        scored = deal_services.deals_score(organization_id=organization.id)
+        if not scored:
+            self.stdout.write(f"no deals scored for {organization.slug} (no deal model yet, or no open deals)")
+            return
+        self.stdout.write(f"scored {scored} open deals of {organization.slug}")

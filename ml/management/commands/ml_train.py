@@ -24,6 +24,9 @@ class Command(BaseCommand):
         organization = Organization.objects.filter(slug=options["org"]).first()
         if organization is None:
             raise CommandError(f"no organisation with slug {options['org']!r}")
+        if options["task"] == Task.DEAL_WIN:
+            self._train_deals(organization, seed=options["seed"] or 0)
+            return
         params = {"epochs": options["epochs"]} if options["epochs"] else {}
         if options["seed"] is not None:
             params["seed"] = options["seed"]
@@ -69,6 +72,33 @@ class Command(BaseCommand):
                     f"{'n/a' if v is None else f'{v:.4f}' if i < 4 else f'{v:.1f}':>8}" for i, v in enumerate(cells)
                 )
                 + marker
+            )
+        gate = metrics.get("gate") or {}
+        if gate:
+            self.stdout.write(
+                f"gate: {'promoted' if gate.get('promote') else 'kept as candidate'}: "
+                + "; ".join(gate.get("reasons", []))
+            )
+
+    def _train_deals(self, organization: Organization, *, seed: int) -> None:
+        from ml import deal_services
+
+        try:
+            version = deal_services.deal_model_train(organization_id=organization.id, seed=seed)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        metrics = version.metrics
+        self.stdout.write(
+            f"{organization.slug} deal_win v{version.version} ({version.status}): {metrics.get('family')} serves, "
+            f"{version.trained_rows} deal-month rows, horizon {metrics.get('horizon_months')} months"
+        )
+        self.stdout.write("held-out deals, P(won within the horizon), calibrated:")
+        self.stdout.write(f"  {'family':<16} {'roc_auc':>8} {'brier':>8} {'rows':>6}")
+        for name, values in (metrics.get("families") or {}).items():
+            auc, brier = values.get("roc_auc"), values.get("brier")
+            self.stdout.write(
+                f"  {name:<16} {'n/a' if auc is None else f'{auc:.4f}':>8} {'n/a' if brier is None else f'{brier:.4f}':>8}"
+                f" {values.get('rows', 0):>6}" + (" <- serves" if name == metrics.get("family") else "")
             )
         gate = metrics.get("gate") or {}
         if gate:
