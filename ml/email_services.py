@@ -334,7 +334,8 @@ def email_draft_edit(
     """The rep's own final text, re-checked by the same verifier as the draft; the unified diff against the
     draft is kept (what reps change is the most useful feedback there is). An edit the verifier cannot verify
     raises EmailEditUnverified unless `own_words`: then it is saved and recorded as the rep's own words."""
-    subject, body = (subject or "").strip(), (body or "").strip()
+    # Browsers post textarea lines with CRLF; the draft and its footer use LF.
+    subject, body = (subject or "").strip(), (body or "").replace("\r\n", "\n").strip()
     errors: dict[str, str] = {}
     if not subject:
         errors["subject"] = "A subject is required."

@@ -61,6 +61,10 @@ def test_rep_requests_reviews_edits_and_accepts_drafts(live_server, transactiona
         page.fill("#id_subject", "Our proposal, as discussed")
         page.fill("#id_body", "Hi, I rewrote this one myself.\n\n" + first.body)
         page.get_by_test_id("email-save-edit").click()
+        # "as discussed" claims a conversation the CRM has no record of: shown, and the rep decides.
+        page.get_by_test_id("edit-issues").filter(has_text="Our proposal, as discussed").wait_for()
+        page.get_by_label("Send it anyway, as my own words").check()
+        page.get_by_test_id("email-save-edit").click()
         page.get_by_text("Your edited version was saved.").wait_for()
 
         second = _request_draft(page, live_server.url, tenant.contact.id, "first_touch", queued)
@@ -72,6 +76,7 @@ def test_rep_requests_reviews_edits_and_accepts_drafts(live_server, transactiona
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.rep_action, first.final_subject, first.acted_by) == ("edited", "Our proposal, as discussed", user)
+    assert first.sent_as_own_words
     assert first.final_body.startswith("Hi, I rewrote this one myself.")
     assert "+Hi, I rewrote this one myself." in first.edit_diff
     assert (second.rep_action, second.final_body, second.acted_by) == ("accepted", second.body, user)

@@ -498,3 +498,12 @@ def test_an_edit_without_the_compliance_footer_is_refused_even_as_own_words(cont
         email_draft_edit(email_id=email.id, user_id=rep.id, subject=email.subject, body=body, own_words=True)
     assert "body" in caught.value.message_dict and not isinstance(caught.value, EmailEditUnverified)
     assert GeneratedEmail.objects.get(pk=email.id).rep_action == ""
+
+
+def test_an_edit_posted_with_crlf_line_ends_keeps_its_footer(contact, rep, enqueued):
+    email = ready_email(contact, rep)
+    body = (email.body + "\n\nP.S. Thanks for your time.").replace("\n", "\r\n")  # as a browser posts a textarea
+
+    edited = email_draft_edit(email_id=email.id, user_id=rep.id, subject=email.subject, body=body)
+
+    assert edited.guardrail_report["edit_check"]["passed"] and "\r" not in edited.final_body
