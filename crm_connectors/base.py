@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import ModuleType, TracebackType
 from typing import Any, ClassVar, Self
 
@@ -72,6 +73,11 @@ class ChangePage:
     skipped_unchanged: int = 0
 
 
+# The ScoreUpdate.values keys of a deal score: win probability 0-100 and expected close ("YYYY-MM-DD" or None).
+WIN_PROBABILITY = "win_probability"
+EXPECTED_CLOSE = "expected_close"
+
+
 @dataclass(frozen=True)
 class ScoreUpdate:
     object_type: str
@@ -84,6 +90,29 @@ class WriteResult:
     external_id: str
     ok: bool
     error: str = ""
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """One stage of one deal pipeline as the CRM defines it (names differ per pipeline)."""
+
+    pipeline: str
+    stage: str  # the value deals carry in their `stage` field
+    display_order: int
+    probability: float | None  # the CRM's default win probability 0..1; None when it has none
+    is_closed: bool
+    is_won: bool
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """One value a deal field took in the CRM, and since when (history backfill). `field` is a canonical deal
+    field (stage, amount, currency, close_date, owner_email, status, pipeline); `value` as deal history stores
+    it ("" for none, ISO dates, plain decimals)."""
+
+    field: str
+    value: str
+    changed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -101,6 +130,8 @@ FEATURES: frozenset[str] = frozenset(
         "records_map",  # records_map: map complete raw records a webhook carried
         "source_columns",  # source_column: rows come from files whose columns are named in row errors (CSV)
         "reconcile",  # a periodic full sync finds records deleted without a trace (an API listing)
+        "deal_pipelines",  # pipeline_stages: every deal pipeline's stages with their default probabilities
+        "deal_history",  # deal_history_fetch: the CRM's own history of deal fields (backfill)
     }
 )
 
@@ -175,6 +206,15 @@ class Connector(ABC):
     ) -> ChangePage:
         """With "records_map": complete raw CRM records (as a webhook carried them) mapped to a page."""
         raise ConnectorError(f"{self.label or self.name} cannot map raw records")
+
+    def pipeline_stages(self) -> list[StageInfo]:
+        """With "deal_pipelines": every deal pipeline's stages."""
+        raise ConnectorError(f"{self.label or self.name} cannot list deal pipelines")
+
+    def deal_history_fetch(self, *, external_ids: list[str]) -> dict[str, list[FieldValue]]:
+        """With "deal_history": deal id -> the values its tracked fields took, oldest or newest first (any order);
+        deals the CRM does not know are left out."""
+        raise ConnectorError(f"{self.label or self.name} cannot read deal history")
 
     def source_column(self, *, object_type: str, field: str) -> str | None:
         """With "source_columns": the input column a canonical field was read from (None: not known)."""

@@ -148,6 +148,21 @@ class CompanyScoreWrite(WriteOutcome):
         ordering = ["connection", "company"]
 
 
+class DealScoreWrite(WriteOutcome):
+    """The win probability (`score`, 0-100) and expected close written into one CRM deal: one row per
+    (connection, deal); a later run writes again only when either value changed or the write failed."""
+
+    connection = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="deal_score_writes")
+    deal = models.ForeignKey("core.Deal", on_delete=models.CASCADE, related_name="+")
+    expected_close = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "deal"], name="dealscorewrite_connection_deal_uniq")
+        ]
+        ordering = ["connection", "deal"]
+
+
 class UnroutedWebhookEvent(models.Model):
     """A verified app-level delivery (HubSpot) for an account that no active connection is linked to.
 

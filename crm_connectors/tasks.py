@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from crm_connectors.deal_sync import deal_reference_wanted
 from crm_connectors.models import SyncRun
 from crm_connectors.sync import FINISHED_STATUSES, connection_sync
 
@@ -13,7 +14,20 @@ def sync_connection(connection_id: int, full: bool = False, sync_run_id: int | N
         status = SyncRun.objects.filter(pk=sync_run_id).values_list("status", flat=True).first()
         if status is None or status in FINISHED_STATUSES:
             return sync_run_id
-    return connection_sync(connection_id=connection_id, full=full, sync_run_id=sync_run_id).pk
+    run = connection_sync(connection_id=connection_id, full=full, sync_run_id=sync_run_id)
+    if run.status != SyncRun.Status.FAILED and deal_reference_wanted(connection_id=connection_id):
+        sync_deal_reference.delay(connection_id=connection_id)  # stages and history of the deals just synced
+    return run.pk
+
+
+@shared_task
+def sync_deal_reference(connection_id: int) -> dict:
+    """Pipeline stages and the CRM's deal history for deals not backfilled yet (crm_connectors.deal_sync);
+    idempotent: a deal is backfilled once."""
+    from crm_connectors.deal_sync import deal_reference_sync
+
+    summary = deal_reference_sync(connection_id=connection_id)
+    return {"stages": summary.stages, "deals_backfilled": summary.deals_backfilled, "rows": summary.history_rows}
 
 
 @shared_task
@@ -30,6 +44,12 @@ def writeback_connection(connection_id: int) -> dict:
         "unchanged": summary.unchanged,
         "error": summary.error,
         "churn": {"written": churn.written, "failed": churn.failed, "unchanged": churn.unchanged, "error": churn.error},
+        "deals": {
+            "written": summary.deals.written,
+            "failed": summary.deals.failed,
+            "unchanged": summary.deals.unchanged,
+            "error": summary.deals.error,
+        },
     }
 
 

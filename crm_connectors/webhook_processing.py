@@ -21,6 +21,8 @@ from crm_connectors.registry import webhook_handler
 from crm_connectors.signals import records_changed_announce
 from crm_connectors.sync import PageApplied, page_apply
 from crm_connectors.webhook_types import EventPlan
+from salesai.core.deal_history import deal_history_source
+from salesai.core.models import DealHistory
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,8 @@ def _plan_apply(connection: CRMConnection, plan: EventPlan) -> PageApplied:
                 page,
                 connector.records_map(object_type=plan.object_type, raw_records=plan.records, kind=plan.record_kind),
             )
-    applied = page_apply(connection=connection, connector=connector, page=page)
+    with deal_history_source(DealHistory.Source.WEBHOOK):  # deal changes a webhook brings are history too
+        applied = page_apply(connection=connection, connector=connector, page=page)
     if applied.errors:
         # The good records are written; the event stays failed so the rejected ones are not forgotten.
         reasons = "; ".join(f"{error.get('external_id') or '?'}: {error.get('reason')}" for error in applied.errors[:5])

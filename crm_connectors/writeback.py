@@ -1,5 +1,5 @@
-"""Writeback: push each contact's current lead score, then each company's current churn risk, into the CRM
-through the connection's connector.
+"""Writeback: push each contact's current lead score, then each company's current churn risk, then each deal's
+win probability and expected close, into the CRM through the connection's connector.
 
 Only what changed is written: a `ScoreWrite` row per (connection, contact) and a `CompanyScoreWrite` row per
 (connection, company) hold the last value sent and whether the CRM took it, so an unchanged value costs no API
@@ -9,20 +9,22 @@ a current prediction are never sent.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm_connectors.base import Connector, ConnectorError, ScoreUpdate, WriteResult
+from crm_connectors.base import EXPECTED_CLOSE, WIN_PROBABILITY, Connector, ConnectorError, ScoreUpdate, WriteResult
 from crm_connectors.connections import connector_open
-from crm_connectors.models import CompanyScoreWrite, CRMConnection, ScoreWrite
+from crm_connectors.models import CompanyScoreWrite, CRMConnection, DealScoreWrite, ScoreWrite
 from crm_connectors.registry import connector_class_get
 from crm_connectors.schedules import WRITEBACK_TASK_NAME, task_by_name
-from ml.models import Prediction
+from ml.models import Prediction, Task
 from ml.selectors import predictions_current_churn_for_connection, predictions_current_for_connection
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,22 @@ CHUNK_SIZE = 1000
 LEAD_SCORE = "lead_score"  # the ScoreUpdate.values key connectors map to their score field
 CHURN_RISK = "churn_risk"  # the ScoreUpdate.values key connectors map to their company churn field
 MAX_ERRORS_REPORTED = 10
+_UPDATE_KEYS = {"expected_close": EXPECTED_CLOSE}  # outcome-row field -> ScoreUpdate.values key
+
+
+def _wire(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _deal_predictions_current(*, connection_id: int) -> QuerySet[Prediction]:
+    """Current deal predictions (written by the deal model with `deal` set) of the connection's live deals."""
+    return (
+        Prediction.objects.filter(
+            task=Task.DEAL_WIN, is_current=True, deal__connection_id=connection_id, deal__deleted_at__isnull=True
+        )
+        .select_related("deal")
+        .order_by("deal_id")
+    )
 
 
 @dataclass
@@ -67,30 +85,49 @@ class WritebackSummary(WritebackCounts):
 
     connection_id: int = 0
     churn: WritebackCounts = field(default_factory=WritebackCounts)
+    deals: WritebackCounts = field(default_factory=WritebackCounts)  # win probability and expected close
 
     @property
     def ok(self) -> bool:
-        return super().ok and self.churn.ok
+        return super().ok and self.churn.ok and self.deals.ok
 
     def as_text(self) -> str:
         lines = [f"Writeback of connection {self.connection_id}: {self.counts_text()}", *self.detail_lines()]
         lines.append(f"churn risk: {self.churn.counts_text()}")
         lines.extend(self.churn.detail_lines())
+        lines.append(f"deal scores: {self.deals.counts_text()}")
+        lines.extend(self.deals.detail_lines())
         return "\n".join(lines)
+
+
+def _no_extra(prediction: Prediction) -> dict[str, Any]:
+    return {}
+
+
+def _deal_extra(prediction: Prediction) -> dict[str, Any]:
+    """The expected close a deal prediction carries (details["expected_close"], "YYYY-MM-DD"), as a date."""
+    text = (prediction.details or {}).get("expected_close") if isinstance(prediction.details, dict) else None
+    try:
+        return {"expected_close": dt.date.fromisoformat(str(text)[:10]) if text else None}
+    except ValueError:
+        return {"expected_close": None}
 
 
 @dataclass(frozen=True)
 class _Part:
     """One kind of value written back: where its outcomes are kept and which CRM records it goes into."""
 
-    model: type[ScoreWrite] | type[CompanyScoreWrite]
-    record_field: str  # the Prediction (and outcome row) field naming the record: contact or company
+    model: type[ScoreWrite] | type[CompanyScoreWrite] | type[DealScoreWrite]
+    record_field: str  # the Prediction (and outcome row) field naming the record: contact, company or deal
     object_type: str  # ScoreUpdate.object_type
-    value_key: str  # ScoreUpdate.values key
+    value_key: str  # ScoreUpdate.values key of the score
+    # Values written beside the score, kept on the outcome row and compared like it (a deal's expected close).
+    extra: Callable[[Prediction], dict[str, Any]] = _no_extra
 
 
 LEAD_PART = _Part(ScoreWrite, "contact", "contacts", LEAD_SCORE)
 CHURN_PART = _Part(CompanyScoreWrite, "company", "companies", CHURN_RISK)
+DEAL_PART = _Part(DealScoreWrite, "deal", "deals", WIN_PROBABILITY, extra=_deal_extra)
 
 
 def writeback_check(*, kind: str) -> type[Connector]:
@@ -138,12 +175,20 @@ def connection_writeback(*, connection_id: int) -> WritebackSummary:
                 predictions_current_churn_for_connection(connection_id=connection_id),
                 counts=summary.churn,
             )
+            _part_write(
+                connection_id,
+                connector,
+                DEAL_PART,
+                _deal_predictions_current(connection_id=connection_id),
+                counts=summary.deals,
+            )
         finally:
             # A connector may have created a CRM field and remembered its key (Pipedrive): keep it.
             if connector.config != config_before:
                 CRMConnection.objects.filter(pk=connection_id).update(config=connector.config)
     logger.info(
-        "writeback connection=%s written=%s failed=%s unchanged=%s churn_written=%s churn_failed=%s churn_unchanged=%s",
+        "writeback connection=%s written=%s failed=%s unchanged=%s churn_written=%s churn_failed=%s churn_unchanged=%s "
+        "deals_written=%s deals_failed=%s deals_unchanged=%s",
         connection_id,
         summary.written,
         summary.failed,
@@ -151,6 +196,9 @@ def connection_writeback(*, connection_id: int) -> WritebackSummary:
         summary.churn.written,
         summary.churn.failed,
         summary.churn.unchanged,
+        summary.deals.written,
+        summary.deals.failed,
+        summary.deals.unchanged,
     )
     return summary
 
@@ -175,6 +223,7 @@ def _part_write(
             and prior.status == ScoreWrite.Status.WRITTEN
             and prior.score == prediction.score
             and prior.external_id == getattr(prediction, part.record_field).external_id
+            and all(getattr(prior, name) == value for name, value in part.extra(prediction).items())
         ):
             counts.unchanged += 1
             continue
@@ -186,7 +235,10 @@ def _part_write(
             ScoreUpdate(
                 object_type=part.object_type,
                 external_id=getattr(p, part.record_field).external_id,
-                values={part.value_key: p.score},
+                values={
+                    part.value_key: p.score,
+                    **{_UPDATE_KEYS[name]: _wire(value) for name, value in part.extra(p).items()},
+                },
             )
             for p in chunk
         ]
@@ -206,7 +258,7 @@ def _part_write(
 def _outcomes_save(
     connection_id: int,
     part: _Part,
-    chunk: Iterable[Prediction],
+    chunk: list[Prediction],
     previous: dict[int, ScoreWrite | CompanyScoreWrite],
     results: dict[str, WriteResult],
     *,
@@ -221,9 +273,16 @@ def _outcomes_save(
         prior = previous.get(record.id)
         ok = result is not None and result.ok
         error = "" if ok else (result.error if result is not None and result.error else default_error)
-        retried = prior is not None and prior.status == ScoreWrite.Status.FAILED and prior.score == prediction.score
+        extra = part.extra(prediction)
+        retried = (
+            prior is not None
+            and prior.status == ScoreWrite.Status.FAILED
+            and prior.score == prediction.score
+            and all(getattr(prior, name) == value for name, value in extra.items())
+        )
         rows.append(
             part.model(
+                **extra,
                 connection_id=connection_id,
                 external_id=record.external_id,
                 score=prediction.score,
@@ -255,5 +314,6 @@ def _outcomes_save(
             "attempts",
             "written_at",
             "updated_at",
+            *(part.extra(chunk[0]) if chunk else ()),
         ],
     )

@@ -33,7 +33,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
+from crm_connectors.base import (
+    ChangePage,
+    Connector,
+    ConnectorError,
+    FieldValue,
+    RecordError,
+    ScoreUpdate,
+    StageInfo,
+    WriteResult,
+)
 from crm_connectors.http import BearerTokenAuth, CRMHttpClient, CRMHttpError, OAuth2RefreshAuth, RateBudget
 from crm_connectors.hubspot import mapping
 from crm_connectors.hubspot import webhook as hubspot_webhook
@@ -49,13 +58,14 @@ DEFAULT_REQUESTS_PER_SECOND = 10
 DEFAULT_SEARCH_REQUESTS_PER_SECOND = 4
 CHILD_TYPES = frozenset({"contacts", "deals", *mapping.ENGAGEMENT_KINDS})
 BATCH_READ_SIZE = 100  # batch/read's maximum inputs per call
+HISTORY_BATCH_SIZE = 50  # propertiesWithHistory lowers the page size (CONTRACT.md 2.2)
 
 
 @register
 class HubSpotConnector(Connector):
     name = "hubspot"
     label = "HubSpot"
-    features = frozenset({"writeback", "webhooks", "records_fetch", "reconcile"})
+    features = frozenset({"writeback", "webhooks", "records_fetch", "reconcile", "deal_pipelines", "deal_history"})
     webhook = hubspot_webhook
     # Hosts called without CRM_ALLOWED_HOSTS: API and OAuth, regional ones (api-eu1.hubapi.com) included.
     api_hosts = ("api.hubapi.com", ".hubapi.com", ".hubspot.com")
@@ -70,6 +80,8 @@ class HubSpotConnector(Connector):
             "score_property": {"type": "string", "minLength": 1},
             "create_score_property": {"type": "boolean"},  # also governs the churn property
             "churn_property": {"type": "string", "minLength": 1},
+            "win_probability_property": {"type": "string", "minLength": 1},
+            "expected_close_property": {"type": "string", "minLength": 1},
             # The public app whose one webhook URL (/webhooks/hubspot/app/<app_id>/) serves this portal.
             "app_id": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
         },
@@ -86,6 +98,8 @@ class HubSpotConnector(Connector):
         self._api: HubSpotApi | None = None
         self._custom: dict[str, dict[str, mapping.PropertyDefinition]] = {}
         self._run_started_ms: int | None = None
+        self._owners: dict[str, str] | None = None  # owner id -> email, read once per connector
+        self._stages: list[StageInfo] | None = None
 
     # --- connection -------------------------------------------------------------------------------------
 
@@ -123,10 +137,23 @@ class HubSpotConnector(Connector):
 
     def write_scores(self, *, updates: list[ScoreUpdate]) -> list[WriteResult]:
         """Lead scores into the contact property `score_property`, churn risk into the company property
-        `churn_property` (each created when missing unless turned off)."""
+        `churn_property`, deal win probability and expected close into the deal properties
+        `win_probability_property` and `expected_close_property` (each created when missing unless turned off)."""
         http = self._api_get().http
         create = self.config.get("create_score_property", True)
         results: list[WriteResult] = []
+        deals = [update for update in updates if update.object_type == "deals"]
+        if deals:
+            names = hubspot_writeback.DealProperties(
+                win_probability=str(
+                    self.config.get("win_probability_property") or hubspot_writeback.DEFAULT_WIN_PROPERTY
+                ),
+                expected_close=str(
+                    self.config.get("expected_close_property") or hubspot_writeback.DEFAULT_CLOSE_PROPERTY
+                ),
+            )
+            hubspot_writeback.deal_properties_ensure(http, names=names, create=create)
+            results.extend(hubspot_writeback.deal_scores_write(http, updates=deals, names=names))
         for object_type, value_key, name in (
             ("contacts", "lead_score", self.config.get("score_property") or hubspot_writeback.DEFAULT_SCORE_PROPERTY),
             ("companies", "churn_risk", self.config.get("churn_property") or hubspot_writeback.DEFAULT_CHURN_PROPERTY),
@@ -363,9 +390,11 @@ class HubSpotConnector(Connector):
         merged: list[str] = []
         for record_id, raw in unique.items():
             try:
-                page.records.append(
-                    mapping.map_record(hubspot_type, raw, custom=custom, parents=parents.get(record_id, {}))
-                )
+                record = mapping.map_record(hubspot_type, raw, custom=custom, parents=parents.get(record_id, {}))
+                if mapping.OWNER_ID_KEY in record:
+                    owner_id = record.pop(mapping.OWNER_ID_KEY)
+                    record["owner_email"] = self._owner_emails().get(owner_id, "") if owner_id else ""
+                page.records.append(record)
             except mapping.MappingError as exc:
                 page.errors.append(_record_error(object_type, raw, exc))
                 continue
@@ -400,6 +429,68 @@ class HubSpotConnector(Connector):
             for record_id in unresolved:
                 parents[record_id][key] = mapping.choose_parent(hubspot_type, to_type, links.get(record_id, []))
         return parents
+
+    # --- deals: owners, pipelines, history ------------------------------------------------------------
+
+    def _owner_emails(self) -> dict[str, str]:
+        if self._owners is None:
+            owners: dict[str, str] = {}
+            after = None
+            while True:
+                params = {"limit": 100, **({"after": after} if after else {})}
+                try:
+                    body = self._api_get().http.get_json("/crm/v3/owners", params=params)
+                except CRMHttpError as exc:
+                    if exc.status not in (403, 404):
+                        raise
+                    # A token without the owners scope: deals keep syncing, without owners.
+                    logger.warning("HubSpot owners not readable (%s): deals sync without owner emails", exc.status)
+                    break
+                owners.update(mapping.owners_by_id(body.get("results") or []))
+                after = ((body.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+            self._owners = owners
+        return self._owners
+
+    def pipeline_stages(self) -> list[StageInfo]:
+        if self._stages is None:
+            body = self._api_get().http.get_json("/crm/v3/pipelines/deals")
+            self._stages = [StageInfo(*row) for row in mapping.pipeline_stages(body.get("results") or [])]
+        return self._stages
+
+    def deal_history_fetch(self, *, external_ids: list[str]) -> dict[str, list[FieldValue]]:
+        """batch/read with `propertiesWithHistory`; stage history also gives the status history (closed / won
+        stages from the pipelines), owner ids become emails."""
+        closed = {
+            stage.stage: ("won" if stage.is_won else "lost") for stage in self.pipeline_stages() if stage.is_closed
+        }
+        owners = self._owner_emails()
+        found: dict[str, list[FieldValue]] = {}
+        for start in range(0, len(external_ids), HISTORY_BATCH_SIZE):
+            batch = external_ids[start : start + HISTORY_BATCH_SIZE]
+            body = self._api_get().http.post_json(
+                "/crm/v3/objects/deals/batch/read",
+                json={
+                    "properties": ["hs_object_id"],
+                    "propertiesWithHistory": list(mapping.HISTORY_PROPERTIES),
+                    "inputs": [{"id": i} for i in batch],
+                },
+            )
+            for raw in body.get("results") or []:
+                try:
+                    record_id = mapping.record_id(raw)
+                except mapping.MappingError:
+                    continue
+                values: list[FieldValue] = []
+                for field, value, when in mapping.history_values(raw):
+                    if field == "owner_email":
+                        value = owners.get(value, "") if value else ""
+                    values.append(FieldValue(field, value, when))
+                    if field == "stage":
+                        values.append(FieldValue("status", closed.get(value, "open") if value else "", when))
+                found[record_id] = values
+        return found
 
     # --- webhook follow-up reads ------------------------------------------------------------------------
 

@@ -20,6 +20,16 @@ HUBSPOT_TYPES: dict[str, tuple[str, ...]] = {
     "deals": ("deals",),
     "activities": ("emails", "notes", "calls", "meetings", "tasks"),
 }
+OWNER_ID_KEY = "_hubspot_owner_id"  # in a mapped deal until the connector resolves it to `owner_email`
+# The deal properties whose history is read (propertiesWithHistory) -> our tracked deal field.
+HISTORY_PROPERTIES = {
+    "dealstage": "stage",
+    "amount": "amount",
+    "closedate": "close_date",
+    "deal_currency_code": "currency",
+    "hubspot_owner_id": "owner_email",
+    "pipeline": "pipeline",
+}
 ENGAGEMENT_KINDS = {"emails": "email", "notes": "note", "calls": "call", "meetings": "meeting", "tasks": "task"}
 
 
@@ -86,6 +96,7 @@ MAPPED_PROPERTIES: dict[str, tuple[str, ...]] = {
         "hs_is_closed_won",
         "hs_is_closed",
         "hs_merged_object_ids",
+        "hubspot_owner_id",
     ),
     "emails": (*_ENGAGEMENT_BASE, "hs_email_subject", "hs_email_text", "hs_email_direction"),
     "notes": (*_ENGAGEMENT_BASE, "hs_note_body"),
@@ -321,7 +332,11 @@ def _deal(props: Mapping[str, Any], external_id: str) -> dict[str, Any]:
         "stage": stage,
         "status": status,
         "close_date": close.date() if close else None,
+        # On a closed deal HubSpot's close date is when it closed.
+        "closed_at": close if status != "open" else None,
         "remote_created_at": parse_time(props.get("createdate"), field="createdate"),
+        # An owner id: the connector swaps it for the owner's email (GET /crm/v3/owners).
+        OWNER_ID_KEY: _text(props, "hubspot_owner_id").strip(),
     }
 
 
@@ -343,6 +358,78 @@ def _engagement(hubspot_type: str, props: Mapping[str, Any], raw: Mapping[str, A
         "body": _text(props, _BODY[hubspot_type]),
         "occurred_at": occurred,
     }
+
+
+def owners_by_id(results: list[Any]) -> dict[str, str]:
+    """owner id -> email from a page of GET /crm/v3/owners (owners without an email are left out)."""
+    owners: dict[str, str] = {}
+    for item in results:
+        if isinstance(item, Mapping) and item.get("id") is not None and isinstance(item.get("email"), str):
+            owners[str(item["id"])] = item["email"].strip().lower()
+    return owners
+
+
+def pipeline_stages(results: list[Any]) -> list[tuple[str, str, int, float | None, bool, bool]]:
+    """(pipeline id, stage id, order, probability, closed, won) from GET /crm/v3/pipelines/deals: deals carry the
+    ids. A closed stage with probability 1 is the won one (HubSpot's own convention for closedwon)."""
+    stages = []
+    for pipeline in results:
+        if not isinstance(pipeline, Mapping) or pipeline.get("archived"):
+            continue
+        for stage in pipeline.get("stages") or []:
+            if not isinstance(stage, Mapping) or stage.get("archived") or not stage.get("id"):
+                continue
+            metadata = stage.get("metadata") if isinstance(stage.get("metadata"), Mapping) else {}
+            try:
+                probability = float(metadata["probability"]) if metadata.get("probability") not in (None, "") else None
+            except (TypeError, ValueError):
+                probability = None
+            closed = str(metadata.get("isClosed", "")).lower() == "true"
+            stages.append(
+                (
+                    str(pipeline.get("id")),
+                    str(stage["id"]),
+                    int(stage.get("displayOrder") or 0),
+                    probability,
+                    closed,
+                    closed and probability == 1.0,
+                )
+            )
+    return stages
+
+
+def history_values(raw: Mapping[str, Any]) -> list[tuple[str, str, dt.datetime]]:
+    """(our field, raw value, when) for every value in a record's `propertiesWithHistory` we track; amounts and
+    dates normalised as deal history stores them. Values of the wrong shape are skipped (history is a hint)."""
+    history = raw.get("propertiesWithHistory")
+    if not isinstance(history, Mapping):
+        return []
+    values = []
+    for name, field in HISTORY_PROPERTIES.items():
+        for item in history.get(name) or []:
+            if not isinstance(item, Mapping):
+                continue
+            try:
+                when = parse_time(item.get("timestamp"), field=name)
+            except MappingError:
+                continue
+            value = item.get("value")
+            if when is None or (value is not None and not isinstance(value, str)):
+                continue
+            value = (value or "").strip()
+            if field == "close_date" and value:
+                try:
+                    parsed = parse_time(value, field=name)
+                except MappingError:
+                    continue
+                value = parsed.date().isoformat() if parsed else ""
+            elif field == "amount" and value:
+                try:
+                    value = str(Decimal(value).quantize(Decimal("0.01")))
+                except InvalidOperation:
+                    continue
+            values.append((field, value, when))
+    return values
 
 
 UNRESOLVED = object()  # inline associations cannot tell: read them with v4 batch read

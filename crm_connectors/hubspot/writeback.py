@@ -7,9 +7,10 @@ through `batch/update` in batches of 100, and a 207 multi-status answer is split
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from crm_connectors.base import ConnectorError, ScoreUpdate, WriteResult
+from crm_connectors.base import EXPECTED_CLOSE, WIN_PROBABILITY, ConnectorError, ScoreUpdate, WriteResult
 from crm_connectors.http import CRMHttpClient, CRMHttpError
 
 DEFAULT_SCORE_PROPERTY = "salesai_lead_score"
@@ -83,6 +84,12 @@ def _batch_write(
         }
         for update in batch
     ]
+    return _batch_post(http, batch, inputs=inputs, object_type=object_type)
+
+
+def _batch_post(
+    http: CRMHttpClient, batch: list[ScoreUpdate], *, inputs: list[dict[str, Any]], object_type: str
+) -> list[WriteResult]:
     try:
         response = http.request("POST", f"/crm/v3/objects/{object_type}/batch/update", json={"inputs": inputs})
     except CRMHttpError as exc:
@@ -109,6 +116,77 @@ def _batch_write(
             results.append(WriteResult(record_id, ok=True))
         else:
             results.append(WriteResult(record_id, ok=False, error="HubSpot reported no outcome for this record"))
+    return results
+
+
+# --- deals: win probability (number) and expected close (date) --------------------------------------------
+
+DEFAULT_WIN_PROPERTY = "salesai_win_probability"
+DEFAULT_CLOSE_PROPERTY = "salesai_expected_close"
+
+
+@dataclass(frozen=True)
+class DealProperties:
+    win_probability: str
+    expected_close: str
+
+
+def deal_properties_ensure(http: CRMHttpClient, *, names: DealProperties, create: bool) -> None:
+    """Both deal properties exist with the right type, created (in the deal information group) when allowed."""
+    for name, kind, field_type, label in (
+        (names.win_probability, "number", "number", "SalesAI win probability"),
+        (names.expected_close, "date", "date", "SalesAI expected close"),
+    ):
+        try:
+            definition = http.get_json(f"/crm/v3/properties/deals/{name}")
+        except CRMHttpError as exc:
+            if exc.status != 404:
+                raise
+            definition = None
+        if definition is not None:
+            if definition.get("type") != kind:
+                raise ConnectorError(
+                    f"HubSpot deal property {name!r} has type {definition.get('type')!r}; {label} needs a {kind}"
+                )
+            continue
+        if not create:
+            raise ConnectorError(f"HubSpot deal property {name!r} does not exist and creating it is turned off")
+        try:
+            http.request(
+                "POST",
+                "/crm/v3/properties/deals",
+                json={
+                    "name": name,
+                    "label": label,
+                    "type": kind,
+                    "fieldType": field_type,
+                    "groupName": "dealinformation",
+                    "description": f"{label}, written by SalesAI",
+                    "formField": False,
+                },
+            )
+        except CRMHttpError as exc:
+            if exc.status != 409:
+                raise
+
+
+def deal_scores_write(http: CRMHttpClient, *, updates: list[ScoreUpdate], names: DealProperties) -> list[WriteResult]:
+    """Win probability (0-100) and expected close (YYYY-MM-DD, "" clears it) into deals, 100 per batch."""
+    results: list[WriteResult] = []
+    for start in range(0, len(updates), BATCH_SIZE):
+        batch = updates[start : start + BATCH_SIZE]
+        inputs = [
+            {
+                "id": update.external_id,
+                "objectWriteTraceId": update.external_id,
+                "properties": {
+                    names.win_probability: str(update.values[WIN_PROBABILITY]),
+                    names.expected_close: update.values.get(EXPECTED_CLOSE) or "",
+                },
+            }
+            for update in batch
+        ]
+        results.extend(_batch_post(http, batch, inputs=inputs, object_type="deals"))
     return results
 
 

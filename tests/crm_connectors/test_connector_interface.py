@@ -49,7 +49,7 @@ def test_builtin_connectors_are_registered_with_their_features():
     features = {kind: registry.connector_class_get(kind).features for kind in BUILTIN}
     assert features == {
         "csv": {"source_columns"},
-        "hubspot": {"writeback", "webhooks", "records_fetch", "reconcile"},
+        "hubspot": {"writeback", "webhooks", "records_fetch", "reconcile", "deal_pipelines", "deal_history"},
         "pipedrive": {"writeback", "webhooks", "records_fetch", "records_map", "reconcile"},
         "salesforce": {"writeback", "webhooks", "records_fetch", "reconcile"},
     }

@@ -31,7 +31,11 @@ class Command(BaseCommand):
         except ConnectorError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(summary.as_text())
-        if summary.error or summary.churn.error:
-            parts = (("lead scores", summary.error), ("churn risk", summary.churn.error))
+        if summary.error or summary.churn.error or summary.deals.error:
+            parts = (
+                ("lead scores", summary.error),
+                ("churn risk", summary.churn.error),
+                ("deal scores", summary.deals.error),
+            )
             stopped = "; ".join(f"{part}: {error}" for part, error in parts if error)
             raise CommandError(f"writeback of connection {connection_id} stopped: {stopped}")

@@ -47,6 +47,33 @@ MODIFIED_PROPERTY = {"contacts": "lastmodifieddate"}  # every other object: hs_l
 
 STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "contractsent", "closedwon", "closedlost")
+# GET /crm/v3/pipelines/deals: (pipeline id, label, [(stage id, label, probability, closed)]); the second pipeline's
+# stage ids differ from the default one's, as every custom pipeline's do.
+PIPELINES = (
+    (
+        "default",
+        "Sales Pipeline",
+        [
+            ("appointmentscheduled", "Appointment Scheduled", "0.2", False),
+            ("qualifiedtobuy", "Qualified To Buy", "0.4", False),
+            ("contractsent", "Contract Sent", "0.9", False),
+            ("closedwon", "Closed Won", "1.0", True),
+            ("closedlost", "Closed Lost", "0.0", True),
+        ],
+    ),
+    (
+        "partners",
+        "Partner Pipeline",
+        [
+            ("1001", "Registered", "0.1", False),
+            ("1002", "Partner commit", "0.7", False),
+            ("1003", "Partner won", "1.0", True),
+            ("1004", "Partner lost", "0.0", True),
+        ],
+    ),
+)
+# GET /crm/v3/owners: (id, email); deal i is owned by OWNERS[i % 3].
+OWNERS = (("101", "ana.owner@example.test"), ("102", "ben.owner@example.test"), ("103", "chloe.owner@example.test"))
 INDUSTRIES = ("COMPUTER_SOFTWARE", "RETAIL", "HOSPITAL_HEALTH_CARE", "BANKING")
 FIRST = ("Ana", "Ben", "Chloe", "Dev", "Eva", "Femi", "Gus", "Hana")
 LAST = ("Silva", "Novak", "Okafor", "Berg", "Kim", "Rossi", "Dubois", "Tanaka")
@@ -102,6 +129,7 @@ PROPERTY_DEFINITIONS: dict[str, dict[str, tuple[str, str, bool]]] = {
         "hs_is_closed_won": ("bool", "booleancheckbox", True),
         "hs_is_closed": ("bool", "booleancheckbox", True),
         "hs_merged_object_ids": ("enumeration", "checkbox", True),
+        "hubspot_owner_id": ("enumeration", "select", True),
         "forecast_category": ("enumeration", "select", False),
     },
 }
@@ -203,6 +231,8 @@ class FakeHubSpot:
         self.absorbed: dict[str, set[int]] = {t: set() for t in self.counts}  # merged away: gone everywhere
         self.merged_into: dict[str, dict[int, list[int]]] = {t: {} for t in self.counts}
         self.extra_properties: dict[str, dict[str, tuple[str, str, bool]]] = {t: {} for t in self.counts}
+        # Values set by modify() after the generated ones, per record and property: [(value, ms)] oldest first.
+        self.history: dict[str, dict[int, dict[str, list[tuple[Any, int]]]]] = {t: {} for t in self.counts}
         self.fault: Callable[[Req], tuple[int, dict[str, str], Any] | None] | None = None
         self.requests: list[Req] = []  # every request, faults included
         # Writeback: contact ids whose batch/update input fails validation (a 207 error item), with the message.
@@ -257,8 +287,11 @@ class FakeHubSpot:
     def modify(self, object_type: str, index: int, *, at_ms: int | None = None, **properties: Any) -> None:
         with self._lock:
             self._version += 1
+            stamp = at_ms if at_ms is not None else self.now_ms()
             self.overrides[object_type].setdefault(index, {}).update(properties)
-            self.modified_ms[object_type][index] = at_ms if at_ms is not None else self.now_ms()
+            self.modified_ms[object_type][index] = stamp
+            for name, value in properties.items():
+                self.history[object_type].setdefault(index, {}).setdefault(name, []).append((value, stamp))
 
     def modify_many(
         self, object_type: str, indexes: range | list[int], *, at_ms: int | None = None, **properties: Any
@@ -358,6 +391,7 @@ class FakeHubSpot:
                 pipeline="default",
                 dealstage=stage,
                 closedate=iso(BASE_MS + (i % 90) * 86_400_000),
+                hubspot_owner_id=OWNERS[i % len(OWNERS)][0],
                 hs_is_closed_won="true" if stage == "closedwon" else "false",
                 hs_is_closed="true" if stage in ("closedwon", "closedlost") else "false",
                 forecast_category=("pipeline", "commit")[i % 2],
@@ -412,6 +446,28 @@ class FakeHubSpot:
         if out["archived"]:
             out["archivedAt"] = iso(self.archived[object_type][index])
         return out
+
+    def property_history(self, object_type: str, index: int, name: str) -> list[dict[str, Any]]:
+        """`propertiesWithHistory` of one property, newest first: the generated value at creation (a deal past
+        its first stage went through `appointmentscheduled` first, and its first close date was 30 days earlier),
+        then every value modify() set."""
+        base = self._base_properties(object_type, index)
+        created = BASE_MS - 30 * 86_400_000 + index * STEP_MS
+        entries: list[tuple[Any, int]] = []
+        if name in base and base[name] is not None:
+            value = base[name]
+            if object_type == "deals" and name == "dealstage" and value != DEAL_STAGES[0]:
+                entries += [(DEAL_STAGES[0], created), (value, created + 5 * 86_400_000)]
+            elif object_type == "deals" and name == "closedate":
+                earlier = iso(BASE_MS + (index % 90 - 30) * 86_400_000)
+                entries += [(earlier, created), (value, created + 7 * 86_400_000)]
+            else:
+                entries.append((value, created))
+        entries += self.history[object_type].get(index, {}).get(name, [])
+        return [
+            {"value": value, "timestamp": iso(stamp), "sourceType": "CRM_UI", "sourceId": "userId:1"}
+            for value, stamp in reversed(entries)
+        ]
 
     def associations(self, from_type: str, index: int, to_type: str) -> list[tuple[int, list[int]]]:
         """[(target index, typeIds)] of a live record; links to archived or merged-away targets are gone."""
@@ -473,6 +529,10 @@ class FakeHubSpot:
                 return self._batch_read(parts[3], req)
             if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4 and req.method == "GET":
                 return self._properties(parts[3])
+            if parts == ["crm", "v3", "owners"] and req.method == "GET":
+                return self._owners(req)
+            if parts == ["crm", "v3", "pipelines", "deals"] and req.method == "GET":
+                return 200, {}, {"results": [_pipeline(*pipeline) for pipeline in PIPELINES]}
             if parts[:3] == ["crm", "v4", "associations"] and parts[5:] == ["batch", "read"] and req.method == "POST":
                 return self._associations(parts[3], parts[4], req)
         return 404, {}, {"status": "error", "category": "OBJECT_NOT_FOUND", "message": f"no route {req.path}"}
@@ -586,6 +646,26 @@ class FakeHubSpot:
             out["numErrors"] = len(errors)
             out["errors"] = errors
             return 207, {}, out
+        return 200, {}, out
+
+    def _owners(self, req: Req) -> tuple[int, dict[str, str], Any]:
+        """GET /crm/v3/owners, one owner per page (so paging is exercised)."""
+        after = int((req.query.get("after") or ["0"])[0])
+        owner_id, email = OWNERS[after]
+        out: dict[str, Any] = {
+            "results": [
+                {
+                    "id": owner_id,
+                    "email": email,
+                    "firstName": email.split(".")[0].title(),
+                    "lastName": "Owner",
+                    "userId": int(owner_id) * 10,
+                    "archived": False,
+                }
+            ]
+        }
+        if after + 1 < len(OWNERS):
+            out["paging"] = {"next": {"after": str(after + 1)}}
         return 200, {}, out
 
     def _authorized(self, header: str) -> bool:
@@ -760,11 +840,17 @@ class FakeHubSpot:
         if len(inputs) > 100:
             return 400, {}, {"status": "error", "category": "VALIDATION_ERROR", "message": "too many inputs"}
         wanted = body.get("properties") or None
+        with_history = body.get("propertiesWithHistory") or []
         results, missing = [], []
         for item in inputs:
             index = self.index_of(object_type, item["id"])
             if 0 <= index < self.counts[object_type] and self._is_live(object_type, index):
-                results.append(self.record(object_type, index, wanted))
+                record = self.record(object_type, index, wanted)
+                if with_history:
+                    record["propertiesWithHistory"] = {
+                        name: self.property_history(object_type, index, name) for name in with_history
+                    }
+                results.append(record)
             else:
                 missing.append(str(item["id"]))
         stamp = iso(self.now_ms())
@@ -884,6 +970,31 @@ class FakeHubSpot:
             ]
             return 207, {}, out
         return 200, {}, out
+
+
+def _pipeline(pipeline_id: str, label: str, stages: list[tuple[str, str, str, bool]]) -> dict[str, Any]:
+    stamp = iso(BASE_MS)
+    return {
+        "id": pipeline_id,
+        "label": label,
+        "displayOrder": 0 if pipeline_id == "default" else 1,
+        "archived": False,
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "stages": [
+            {
+                "id": stage_id,
+                "label": stage_label,
+                "displayOrder": order,
+                "metadata": {"isClosed": "true" if closed else "false", "probability": probability},
+                "archived": False,
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+            }
+            for order, (stage_id, stage_label, probability, closed) in enumerate(stages)
+        ],
+    }
 
 
 def _csv_param(values: list[str] | None) -> list[str] | None:

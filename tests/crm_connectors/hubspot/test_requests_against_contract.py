@@ -67,6 +67,7 @@ PROPERTY_OPTIONAL = {
 PROPERTY_LIST_PARAMS = {"archived", "dataSensitivity"}  # §4.1
 REFRESH_FORM = {"grant_type", "client_id", "client_secret", "refresh_token"}  # §1.2, §1.3
 MODIFIED = {"contacts": "lastmodifieddate"}  # §2.4; every other object: hs_lastmodifieddate
+OWNER_PARAMS = {"after", "limit", "email", "archived"}  # §2.4
 
 
 def check(request: httpx.Request) -> list[str]:
@@ -148,6 +149,11 @@ def check(request: httpx.Request) -> list[str]:
             expect(PROPERTY_REQUIRED <= fields <= PROPERTY_REQUIRED | PROPERTY_OPTIONAL, f"property fields {fields}")
     elif match := re.fullmatch(r"/crm/v3/properties/([^/]+)/([^/]+)", path):  # §4.1 read one
         expect(request.method == "GET" and match[1] in OBJECTS and not query, "read one property")
+    elif path == "/crm/v3/owners":  # §2.4: owner ids on deals resolve here
+        expect(request.method == "GET" and set(query) <= OWNER_PARAMS, f"owners parameters {sorted(query)}")
+        expect(1 <= int(query.get("limit", 10)) <= LIST_LIMIT, f"limit {query.get('limit')}")
+    elif match := re.fullmatch(r"/crm/v3/pipelines/([^/]+)", path):  # §2.4: pipelines with their stages
+        expect(request.method == "GET" and match[1] in OBJECTS and not query, "read an object's pipelines")
     else:
         problems.append(f"{where}: not an endpoint CONTRACT.md documents")
     return problems

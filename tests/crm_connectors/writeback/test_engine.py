@@ -97,6 +97,7 @@ def test_task_runs_the_engine(db, hub, scored):
         "unchanged": 0,
         "error": "",
         "churn": {"written": 0, "failed": 0, "unchanged": 0, "error": ""},
+        "deals": {"written": 0, "failed": 0, "unchanged": 0, "error": ""},
     }
     assert writeback_connection(connection.pk)["unchanged"] == 1  # a redelivered task writes nothing twice
 
