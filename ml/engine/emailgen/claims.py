@@ -24,6 +24,7 @@ from ml.engine.emailgen.courtesy import (
 )
 from ml.engine.emailgen.guardrails import (
     COMPANY_SUFFIXES,
+    DOLLAR_FAMILY,
     Claim,
     FactIndex,
     claim_ground,
@@ -110,17 +111,13 @@ def _company_res(name: str, *, first_person: bool) -> tuple[re.Pattern, ...]:
     if first_person:
         # The sender at, of, or owning the recipient's company.
         return (
-            re.compile(
-                rf"\b(?:I|we)(?:'m|'re| am| are| work| worked)\b[^.?!]{{0,80}}?\b(?:at|from)\s+{core}", re.I
-            ),
+            re.compile(rf"\b(?:I|we)(?:'m|'re| am| are| work| worked)\b[^.?!]{{0,80}}?\b(?:at|from)\s+{core}", re.I),
             re.compile(rf"\b(?:our|my)\s+(?:[\w-]+\s+){{0,3}}?(?:(?:here|over)\s+)?(?:at|in|of)\s+{core}", re.I),
             re.compile(rf"\b(?:our|my)\s+{core}\b", re.I),
             re.compile(rf"\b(?:here|we)\s+at\s+{core}", re.I),
         )
     # The recipient placed at the sender's organisation.
-    return (
-        re.compile(rf"\byou(?:'re| are| work)\b[^.?!]{{0,40}}?\b(?:at|for)\s+{core}\b(?!'s)", re.I),
-    )
+    return (re.compile(rf"\byou(?:'re| are| work)\b[^.?!]{{0,40}}?\b(?:at|for)\s+{core}\b(?!'s)", re.I),)
 
 
 def _title_res(title: str) -> tuple[re.Pattern, ...]:
@@ -240,9 +237,9 @@ def _amount_currency(claim: Claim, ids: Sequence[str], context: VerifyContext) -
     if claim.kind != "amount":
         return ""
     grounded = [currency for _v, kind, currency, fid in context.index.numbers if fid in ids and currency]
-    if claim.currency and claim.currency != "USD":
-        return claim.currency
-    return grounded[0] if grounded else claim.currency  # "$" written for a CAD amount is CAD
+    if claim.currency == "USD":  # "$" written for a CAD amount is CAD
+        return next((c for c in grounded if c in DOLLAR_FAMILY), claim.currency)
+    return claim.currency or (grounded[0] if grounded else "")
 
 
 def sentence_verify(
@@ -268,7 +265,8 @@ def sentence_verify(
     grounded_ids: list[str] = []
     claims = claims_extract(masked)
     for claim in claims:
-        ids = claim_ground(claim, pool) or ([] if auto else _converted_ground(claim, cited, context))
+        # Free text may state a converted figure too: any stored rate and amount of the sheet can ground it.
+        ids = claim_ground(claim, pool) or _converted_ground(claim, list(context.facts) if auto else cited, context)
         if ids:
             grounded_ids += ids
             if claim.kind == "amount":

@@ -204,13 +204,13 @@ def composer_draft(
 def _rendered(candidate: Candidate, money: Money) -> DraftSentence | None:
     if not candidate.template:
         return None
-    if not candidate.amount_id:
-        return DraftSentence(candidate.template, candidate.fact_ids)
-    rendered = money.render(candidate.amount_id)
-    if rendered is None:
-        return None
-    text, extra_ids = rendered
-    return DraftSentence(candidate.template.replace("{amount}", text), (*candidate.fact_ids, *extra_ids))
+    text, ids = candidate.template, candidate.fact_ids
+    if candidate.amount_id:
+        rendered = money.render(candidate.amount_id)
+        if rendered is None:
+            return None
+        text, ids = text.replace("{amount}", rendered[0]), (*ids, *rendered[1])
+    return DraftSentence(re.sub(r"\.\.$", ".", text), ids)  # "… for Acme Inc.." reads as a typo
 
 
 def _verified(sentence: DraftSentence, context: VerifyContext, *, auto: bool) -> bool:
@@ -356,7 +356,7 @@ def _sentences(facts: Facts, intent: str, tone: str) -> tuple[list[Candidate], l
     if intent == "renewal":
         core = [
             Candidate(
-                f"I'm reaching out about the renewal of {company}'s account with {org}.",
+                f"I'm reaching out about the renewal of {_possessive(company)} account with {org}.",
                 ("company.name", "organization.name"),
             )
             if company and org
@@ -415,6 +415,10 @@ def _deal_sentences(deal: dict[str, str]) -> list[Candidate]:
     if deal.get("close_date"):
         out.append(Candidate(f"The expected close date is {deal['close_date']}.", _ids(deal, "close_date")))
     return out
+
+
+def _possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
 def _quoted(value: str) -> str:

@@ -1270,15 +1270,8 @@ def _claims_check(
     subject_verdict = sentence_verify(text=subject, fact_ids=None, context=context)
     violations += [v for v in subject_verdict.violations if not v.code.startswith("ungrounded_")]
 
-    cited_by_text: dict[str, tuple[str, ...]] = {}
-    for sentence in sentences or ():
-        for piece in sentences_split(sentence.text):
-            cited_by_text[_sentence_key(piece)] = tuple(sentence.fact_ids)
     verdicts = []
-    for number, sentence in enumerate(sentences_split(content)):
-        # A structured sentence is checked against what it cites; the frame (greeting, sign-off) and free
-        # text are auto-attributed.
-        fact_ids = cited_by_text.get(_sentence_key(sentence)) if sentences else None
+    for number, (sentence, fact_ids) in enumerate(_units(content=content, sentences=sentences or ())):
         verdict = sentence_verify(text=sentence, fact_ids=fact_ids, context=context, number=number)
         verdicts.append(verdict)
         violations += verdict.violations
@@ -1286,8 +1279,22 @@ def _claims_check(
     return violations + currency_violations(verdicts=verdicts)
 
 
-def _sentence_key(text: str) -> str:
-    return " ".join(text.split()).strip().lower()
+def _units(*, content: str, sentences: Sequence[DraftSentence]) -> list[tuple[str, tuple[str, ...] | None]]:
+    """The body as (text, cited fact ids): each structured sentence found in order, as written, with its
+    citations; everything around them (greeting, sign-off, free text) split into sentences, fact ids None
+    (auto-attributed). A structured sentence the pipeline trimmed away is simply not there."""
+    units: list[tuple[str, tuple[str, ...] | None]] = []
+    cursor = 0
+    for sentence in sentences:
+        text = sentence.text.strip()
+        found = content.find(text, cursor) if text else -1
+        if found < 0:
+            continue
+        units += [(piece, None) for piece in sentences_split(content[cursor:found])]
+        units.append((text, tuple(sentence.fact_ids)))
+        cursor = found + len(text)
+    units += [(piece, None) for piece in sentences_split(content[cursor:])]
+    return units
 
 
 def placeholders_masked(text: str) -> str:

@@ -128,3 +128,25 @@ def test_an_invented_meeting_in_the_subject_is_caught():
     body = f"Hi Anna,\n\nI'm reaching out from Seller Inc.\n\nBest,\nJane Doe\n\n{FOOTER.render()}"
     report = draft_check(subject="Great to meet you", body=body, fact_sheet=sheet)
     assert [v.code for v in report.violations] == ["invented_event"]
+
+
+def test_a_converted_figure_is_grounded_by_the_stored_rate_in_free_text_too():
+    sheet = fact_sheet_make(rates=(("USD", "EUR", Decimal("0.92")),))
+    text = "For reference, the list price of Pipeline Pro is EUR 4,416."
+    body = f"Hi Anna,\n\nThe current amount is EUR 12,500. {text}\n\nBest,\nJane Doe\n\n{FOOTER.render()}"
+    report = draft_check(subject="Hi", body=body, fact_sheet=sheet)
+    assert report.passed, report.violations
+    assert "fx.USD.EUR" in next(c.fact_ids for c in report.citations if c.sentence == text)
+    wrong = draft_check(subject="Hi", body=body.replace("EUR 4,416", "USD 4,800"), fact_sheet=sheet)
+    assert {v.code for v in wrong.violations} == {"mixed_currency"}  # the price as listed, beside EUR
+
+
+def test_a_structured_sentence_keeps_its_citations_whatever_the_sentence_splitter_makes_of_it():
+    sheet = fact_sheet_make(company="Lumen Health Inc.")
+    text = "Our Pipeline Pro may be a good fit for Lumen Health Inc. and its team."
+    body = f"Hi Anna,\n\n{text}\n\nBest,\nJane Doe\n\n{FOOTER.render()}"
+    report = draft_check(
+        subject="Hi", body=body, fact_sheet=sheet, sentences=(DraftSentence(text, ("product.1.name", "company.name")),)
+    )
+    assert report.passed, report.violations
+    assert [c.fact_ids for c in report.citations if c.sentence == text] == [["product.1.name", "company.name"]]
