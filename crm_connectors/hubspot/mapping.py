@@ -324,7 +324,7 @@ def _deal(props: Mapping[str, Any], external_id: str) -> dict[str, Any]:
         won, closed = stage == "closedwon", stage in ("closedwon", "closedlost")
     status = "won" if won else "lost" if closed else "open"
     close = parse_time(props.get("closedate"), field="closedate")
-    return {
+    record = {
         "name": _text(props, "dealname").strip() or f"HubSpot deal {external_id}",
         "amount": _text(props, "amount") or None,
         "currency": _text(props, "deal_currency_code"),
@@ -332,12 +332,14 @@ def _deal(props: Mapping[str, Any], external_id: str) -> dict[str, Any]:
         "stage": stage,
         "status": status,
         "close_date": close.date() if close else None,
-        # On a closed deal HubSpot's close date is when it closed.
-        "closed_at": close if status != "open" else None,
         "remote_created_at": parse_time(props.get("createdate"), field="createdate"),
         # An owner id: the connector swaps it for the owner's email (GET /crm/v3/owners).
         OWNER_ID_KEY: _text(props, "hubspot_owner_id").strip(),
     }
+    # On a closed deal HubSpot's close date is when it closed; without one the history's status change says when.
+    if status == "open" or close is not None:
+        record["closed_at"] = close if status != "open" else None
+    return record
 
 
 def _engagement(hubspot_type: str, props: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,16 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
-from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
+from crm_connectors.base import (
+    ChangePage,
+    Connector,
+    ConnectorError,
+    FieldValue,
+    RecordError,
+    ScoreUpdate,
+    StageInfo,
+    WriteResult,
+)
 from crm_connectors.http import BearerTokenAuth, CRMHttpClient, CRMHttpError, OAuth2RefreshAuth
 from crm_connectors.registry import register
 from crm_connectors.salesforce import mapping
@@ -58,6 +67,7 @@ DELETED_FEED_WINDOW = dt.timedelta(days=15) - dt.timedelta(hours=1)
 # Task and Event rows are archived after a year; only queryAll returns archived rows.
 ARCHIVABLE = frozenset({"Task", "Event"})
 MAX_QUERY_RESTARTS = 3  # per pass, after INVALID_QUERY_LOCATOR
+HISTORY_IDS_PER_QUERY = 200  # opportunity ids per OpportunityHistory query (keeps the SOQL short)
 RECONCILE = "reconcile"  # cursor flag: a complete id set is owed for this object type
 _SALESFORCE_ID = re.compile(r"[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?")  # also keeps ids safe to quote in SOQL
 
@@ -66,7 +76,7 @@ _SALESFORCE_ID = re.compile(r"[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?")  # also keeps i
 class SalesforceConnector(Connector):
     name = "salesforce"
     label = "Salesforce"
-    features = frozenset({"writeback", "webhooks", "records_fetch", "reconcile"})
+    features = frozenset({"writeback", "webhooks", "records_fetch", "reconcile", "deal_pipelines", "deal_history"})
     webhook = salesforce_webhook
     # Hosts called without CRM_ALLOWED_HOSTS: login servers and org instances (<org>.my.salesforce.com).
     api_hosts = ("login.salesforce.com", "test.salesforce.com", ".salesforce.com", ".force.com", ".cloudforce.com")
@@ -80,6 +90,8 @@ class SalesforceConnector(Connector):
             "quota_stop_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
             "score_property": {"type": "string", "pattern": r"^\w+$"},
             "churn_property": {"type": "string", "pattern": r"^\w+$"},  # an Account field
+            "win_probability_property": {"type": "string", "pattern": r"^\w+$"},  # Opportunity fields
+            "expected_close_property": {"type": "string", "pattern": r"^\w+$"},
             "organization_id": {"type": "string", "pattern": r"^00D\w{12}(\w{3})?$"},  # checked on Outbound Messages
         },
         "additionalProperties": False,
@@ -137,7 +149,51 @@ class SalesforceConnector(Connector):
                         sobject_by_prefix=sobjects,
                     )
                 )
+        deals = [update for update in updates if update.object_type == "deals"]
+        if deals:
+            results.extend(
+                salesforce_writeback.deal_scores_write(
+                    api,
+                    updates=deals,
+                    win_field=str(
+                        self.config.get("win_probability_property") or salesforce_writeback.DEFAULT_WIN_FIELD
+                    ),
+                    close_field=str(
+                        self.config.get("expected_close_property") or salesforce_writeback.DEFAULT_CLOSE_FIELD
+                    ),
+                    describe=api.describe,
+                )
+            )
         return results
+
+    # --- deals: stages and history --------------------------------------------------------------------------
+
+    def pipeline_stages(self) -> list[StageInfo]:
+        rows = [row for page in self._api_get().query_pages(mapping.STAGE_SOQL, include_deleted=False) for row in page]
+        return [StageInfo(*stage) for stage in mapping.opportunity_stages(rows)]
+
+    def deal_history_fetch(self, *, external_ids: list[str]) -> dict[str, list[FieldValue]]:
+        """OpportunityHistory rows of these opportunities (SOQL, 200 ids per query); the stage gives the status."""
+        closed = {s.stage: ("won" if s.is_won else "lost") for s in self.pipeline_stages() if s.is_closed}
+        ids = [i for i in external_ids if _SALESFORCE_ID.fullmatch(i)]
+        found: dict[str, list[FieldValue]] = {}
+        for start in range(0, len(ids), HISTORY_IDS_PER_QUERY):
+            quoted = ", ".join(f"'{i}'" for i in ids[start : start + HISTORY_IDS_PER_QUERY])
+            soql = (
+                f"SELECT {mapping.HISTORY_FIELDS} FROM OpportunityHistory "
+                f"WHERE OpportunityId IN ({quoted}) ORDER BY OpportunityId, CreatedDate"
+            )
+            for page in self._api_get().query_pages(soql, include_deleted=False):
+                for row in page:
+                    opportunity = row.get("OpportunityId")
+                    if not isinstance(opportunity, str):
+                        continue
+                    values = found.setdefault(opportunity, [])
+                    for field, value, when in mapping.history_values(row):
+                        values.append(FieldValue(field, value, when))
+                        if field == "stage":
+                            values.append(FieldValue("status", closed.get(value, "open") if value else "", when))
+        return found
 
     # --- sync -------------------------------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
         "CloseDate",
         "CreatedDate",
         "SystemModstamp",
+        "OwnerId",
     ),
     "Task": (
         "Id",
@@ -320,10 +321,79 @@ def _opportunity(r: _Reader) -> dict[str, Any]:
     r.put(record, "stage", "StageName", r.text("StageName"))
     r.put(record, "close_date", "CloseDate", r.date("CloseDate"))
     r.put(record, "remote_created_at", "CreatedDate", r.datetime("CreatedDate"))
+    r.put(record, "owner_email", "Owner", r.owner_email())
     if r.has("IsClosed"):
         closed, won = r.boolean("IsClosed"), r.boolean("IsWon")
         record["status"] = ("won" if won else "lost") if closed else "open"
+        # A closed opportunity's CloseDate is the day it closed (Salesforce keeps no close time); without one the
+        # deal history's status change says when.
+        closed_on = _date_at_midnight(r.date("CloseDate")) if closed and r.has("CloseDate") else None
+        if closed_on or not closed:
+            record["closed_at"] = closed_on
     return record
+
+
+# The deal-history backfill: OpportunityStage (stage probabilities) and OpportunityHistory (a snapshot of stage,
+# amount and close date at every change, in CreatedDate order).
+STAGE_SOQL = (
+    "SELECT ApiName, MasterLabel, DefaultProbability, IsClosed, IsWon, IsActive, SortOrder "
+    "FROM OpportunityStage ORDER BY SortOrder"
+)
+HISTORY_FIELDS = "OpportunityId, StageName, Amount, CloseDate, CreatedDate"
+_HISTORY_COLUMNS = (("StageName", "stage"), ("Amount", "amount"), ("CloseDate", "close_date"))
+
+
+def opportunity_stages(rows: list[Mapping[str, Any]]) -> list[tuple[str, str, int, float | None, bool, bool]]:
+    """(pipeline "", stage, order, probability 0..1, closed, won): Salesforce has one stage list, whose
+    picklist value (ApiName, else MasterLabel) is what Opportunity.StageName holds; DefaultProbability is a
+    percent."""
+    stages = []
+    for order, row in enumerate(rows):
+        name = row.get("ApiName") or row.get("MasterLabel")
+        if not isinstance(name, str) or not name or row.get("IsActive") is False:
+            continue
+        percent = row.get("DefaultProbability")
+        probability = float(percent) / 100 if isinstance(percent, int | float) and 0 <= percent <= 100 else None
+        sort_order = row.get("SortOrder")
+        closed = row.get("IsClosed") is True
+        stages.append(
+            (
+                "",
+                name,
+                sort_order if isinstance(sort_order, int) else order,
+                probability,
+                closed,
+                row.get("IsWon") is True,
+            )
+        )
+    return stages
+
+
+def history_values(row: Mapping[str, Any]) -> list[tuple[str, str, dt.datetime]]:
+    """(our field, value as deal history stores it, when) from one OpportunityHistory row; [] when the row has no
+    readable time. A value of the wrong type is left out (history is a hint, never a reason to fail)."""
+    created = row.get("CreatedDate")
+    when = parse_datetime(created) if isinstance(created, str) else None
+    if when is None:
+        return []
+    values = []
+    for column, field in _HISTORY_COLUMNS:
+        value = row.get(column)
+        if value is None:
+            text = ""
+        elif field == "amount" and isinstance(value, int | float) and not isinstance(value, bool):
+            text = f"{value:.2f}"
+        elif field == "close_date" and isinstance(value, str):
+            try:
+                text = dt.date.fromisoformat(value[:10]).isoformat()
+            except ValueError:
+                continue
+        elif field == "stage" and isinstance(value, str):
+            text = value
+        else:
+            continue
+        values.append((field, text, when))
+    return values
 
 
 _TASK_KINDS = {"call": "call", "email": "email", "listemail": "email"}

@@ -51,7 +51,7 @@ def test_builtin_connectors_are_registered_with_their_features():
         "csv": {"source_columns"},
         "hubspot": {"writeback", "webhooks", "records_fetch", "reconcile", "deal_pipelines", "deal_history"},
         "pipedrive": {"writeback", "webhooks", "records_fetch", "records_map", "reconcile"},
-        "salesforce": {"writeback", "webhooks", "records_fetch", "reconcile"},
+        "salesforce": {"writeback", "webhooks", "records_fetch", "reconcile", "deal_pipelines", "deal_history"},
     }
 
 

@@ -34,7 +34,16 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 API_VERSION = "61.0"
-KEY_PREFIXES = {"Account": "001", "Contact": "003", "Lead": "00Q", "Opportunity": "006", "Task": "00T", "Event": "00U"}
+KEY_PREFIXES = {
+    "Account": "001",
+    "Contact": "003",
+    "Lead": "00Q",
+    "Opportunity": "006",
+    "OpportunityHistory": "008",
+    "OpportunityStage": "01J",
+    "Task": "00T",
+    "Event": "00U",
+}
 _COMMON = {"Id": "id", "IsDeleted": "boolean", "CreatedDate": "datetime", "SystemModstamp": "datetime"}
 STANDARD_FIELDS: dict[str, dict[str, str]] = {
     "Account": {
@@ -112,6 +121,38 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
         "IsAllDayEvent": "boolean",
     },
 }
+STANDARD_FIELDS.update(
+    {
+        # Written by Salesforce itself on every change of an opportunity's stage, amount or close date.
+        "OpportunityHistory": {
+            "OpportunityId": "reference",
+            "StageName": "picklist",
+            "Amount": "currency",
+            "CloseDate": "date",
+            "Probability": "percent",
+        },
+        "OpportunityStage": {
+            "ApiName": "string",
+            "MasterLabel": "string",
+            "DefaultProbability": "percent",
+            "IsClosed": "boolean",
+            "IsWon": "boolean",
+            "IsActive": "boolean",
+            "SortOrder": "int",
+        },
+    }
+)
+# Salesforce's default sales process: (stage, DefaultProbability %, closed, won).
+DEFAULT_STAGES = (
+    ("Prospecting", 10, False, False),
+    ("Qualification", 10, False, False),
+    ("Needs Analysis", 20, False, False),
+    ("Proposal/Price Quote", 75, False, False),
+    ("Negotiation/Review", 90, False, False),
+    ("Closed Won", 100, True, True),
+    ("Closed Lost", 0, True, False),
+)
+_HISTORY_TRACKED = ("StageName", "Amount", "CloseDate")
 DELETED_FEED_DAYS = 15
 
 
@@ -171,6 +212,21 @@ class FakeSalesforce:
         self._locators: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
+        for order, (name, percent, closed, won) in enumerate(DEFAULT_STAGES):
+            stage_id = self.new_id("OpportunityStage")
+            self.records["OpportunityStage"][stage_id] = {
+                "Id": stage_id,
+                "IsDeleted": False,
+                "CreatedDate": start,
+                "SystemModstamp": start,
+                "ApiName": name,
+                "MasterLabel": name,
+                "DefaultProbability": percent,
+                "IsClosed": closed,
+                "IsWon": won,
+                "IsActive": True,
+                "SortOrder": order + 1,
+            }
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -226,13 +282,31 @@ class FakeSalesforce:
                 record["IsArchived"] = False
             record.update(fields)
             self.records[sobject][record_id] = record
+            if sobject == "Opportunity":
+                self._history_add(record)
             return record_id
+
+    def _history_add(self, opportunity: dict[str, Any]) -> None:
+        """The OpportunityHistory row Salesforce writes: a snapshot of the tracked fields at the change."""
+        history_id = self.new_id("OpportunityHistory")
+        stamp = opportunity["SystemModstamp"]
+        self.records["OpportunityHistory"][history_id] = {
+            "Id": history_id,
+            "IsDeleted": False,
+            "CreatedDate": stamp,
+            "SystemModstamp": stamp,
+            "OpportunityId": opportunity["Id"],
+            **{name: opportunity.get(name) for name in _HISTORY_TRACKED},
+        }
 
     def update(self, sobject: str, record_id: str, **fields: Any) -> None:
         with self._lock:
             record = self.records[sobject][record_id]
+            tracked_before = [record.get(name) for name in _HISTORY_TRACKED]
             record.update(fields)
             record["SystemModstamp"] = self.tick()
+            if sobject == "Opportunity" and [record.get(name) for name in _HISTORY_TRACKED] != tracked_before:
+                self._history_add(record)
 
     def delete(self, sobject: str, record_id: str) -> None:
         """To the recycle bin: visible to queryAll (IsDeleted = true) and in the deleted feed."""
@@ -528,6 +602,13 @@ class FakeSalesforce:
 
 
 def _condition(text: str, known: dict[str, str], sobject: str):
+    listed = re.fullmatch(r"\s*(\w+)\s+IN\s*\((.+)\)\s*", text, re.IGNORECASE)
+    if listed:  # Field IN ('a', 'b', ...)
+        field = listed.group(1)
+        if field not in known:
+            raise SoqlError("INVALID_FIELD", f"No such column '{field}' on entity '{sobject}'.")
+        values = {_literal(item.strip()) for item in listed.group(2).split(",")}
+        return lambda record: record.get(field) in values
     match = re.fullmatch(r"\s*(\w+)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*", text)
     if not match:
         raise SoqlError("MALFORMED_QUERY", f"unexpected condition: {text}")
