@@ -26,6 +26,9 @@ from ml.engine.training import holdout_split
 
 logger = logging.getLogger(__name__)
 FAMILIES = ("transformer", "lightgbm", "logistic", "stage_weighted")
+# A month ahead needs this many observed wins in training before its own hazard is trusted; with fewer (a young
+# organisation, an early backtest origin: month 3 has not been seen yet) it reuses the nearest earlier month's.
+MIN_MONTH_WINS = 10
 SEQUENCE_AGGREGATES = ("seq_length", "seq_span_days", "seq_mean_log_gap", "seq_inbound_share")
 
 
@@ -34,10 +37,13 @@ class TabularHazard:
     model: BaselineModel
 
     def hazards(self, rows: HazardRows, sequences: ActivitySequences) -> np.ndarray:
-        frame = _tabular_frame(rows.features, sequences)
-        return np.stack(
-            [self.model.probabilities(frame.assign(month_ahead=float(k))) for k in range(1, rows.horizon + 1)], axis=1
+        # Encoded once; only the month column differs between the H predictions, made in one call.
+        encoded = self.model.encode(_tabular_frame(rows.features, sequences).assign(month_ahead=1.0))
+        stacked = pd.concat(
+            [encoded.assign(month_ahead=float(k)) for k in range(1, rows.horizon + 1)], ignore_index=True
         )
+        probabilities = self.model.calibrator.transform(self.model.logits_encoded(stacked))
+        return probabilities.reshape(rows.horizon, len(rows)).T
 
 
 @dataclass
@@ -64,9 +70,14 @@ class DealModels:
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)  # held-out, per family
     reference: dict[str, Any] = field(default_factory=dict)  # per feature: the "typical" value for reasons
     errors: dict[str, str] = field(default_factory=dict)
+    month_wins: list[int] = field(default_factory=list)  # observed wins per month ahead in the training rows
 
     def hazards(self, rows: HazardRows, sequences: ActivitySequences, *, family: str | None = None) -> np.ndarray:
-        return self.families[family or self.chosen].hazards(rows, sequences)
+        hazards = np.array(self.families[family or self.chosen].hazards(rows, sequences), dtype=np.float64)
+        for k in range(1, hazards.shape[1]):
+            if k < len(self.month_wins) and self.month_wins[k] < MIN_MONTH_WINS:
+                hazards[:, k] = hazards[:, k - 1]
+        return hazards
 
     def cumulative(self, rows: HazardRows, sequences: ActivitySequences, *, family: str | None = None) -> np.ndarray:
         """(rows, H) calibrated P(won by the end of month k)."""
@@ -173,6 +184,7 @@ def deal_models_fit(
         chosen=next(iter(fitted), "stage_weighted"),
         reference=_reference(rows.features.iloc[train_rows], schema),
         errors=errors,
+        month_wins=[int(v) for v in (rows.labels * rows.mask)[train_rows].sum(axis=0)],
     )
     if len(test_rows):
         test = rows.take(test_rows)
@@ -264,6 +276,8 @@ def _reference(features: pd.DataFrame, schema: TableSchema) -> dict[str, Any]:
         if column.name not in features or column.kind == "text":
             continue
         values = features[column.name]
+        if values.nunique(dropna=False) < 2:  # constant in training: it cannot be a reason
+            continue
         if column.kind == "numeric":
             numbers = pd.to_numeric(values, errors="coerce")
             if numbers.notna().any():

@@ -78,3 +78,23 @@ def test_cumulative_from_hazards():
     cumulative = hazards_to_cumulative(hazards)
     np.testing.assert_allclose(cumulative, [[0.5, 0.75, 0.875], [0.0, 0.2, 1.0]])
     np.testing.assert_allclose(cumulative_to_monthly(cumulative), [[0.5, 0.25, 0.125], [0.0, 0.2, 0.8]])
+
+
+def test_a_month_never_observed_in_training_borrows_the_previous_months_hazard():
+    from ml.engine.deals.models import MIN_MONTH_WINS, DealModels, StageWeighted
+    from ml.engine.schema import TableSchema
+
+    class Fixed:
+        def hazards(self, rows, sequences):
+            return np.tile([0.3, 0.2, 0.0], (len(rows), 1))
+
+    rows = hazard_rows(snapshots={ORIGIN: _snapshot([1])}, outcomes=_outcomes([(1, "open", None)]), horizon=3)
+    models = DealModels(
+        horizon=3,
+        schema=TableSchema(columns=()),
+        families={"fixed": Fixed()},
+        stage_weighted=StageWeighted(rates={}, overall=0.0),
+        chosen="fixed",
+        month_wins=[50, MIN_MONTH_WINS, 0],
+    )
+    np.testing.assert_allclose(models.hazards(rows, None), [[0.3, 0.2, 0.2]])
