@@ -56,12 +56,20 @@ def deals_slipping_filter(*, queryset: QuerySet[Deal], today: date | None = None
     return queryset.filter(Q(close_date__lt=today) | Q(close_date_pushes__gte=SLIPPING_PUSHES), status=Deal.Status.OPEN)
 
 
-def deals_slipping_list(*, organization_id: int, limit: int = 20, today: date | None = None) -> list[Deal]:
-    """The organisation's slipping open deals, largest (in the base currency, then as entered) first."""
+def _deals_slipping(*, organization_id: int, today: date | None) -> QuerySet[Deal]:
     deals = deals_with_win_probability(
         queryset=Deal.objects.filter(organization_id=organization_id, deleted_at__isnull=True)
     )
-    slipping = deals_slipping_filter(queryset=deals, today=today)
+    return deals_slipping_filter(queryset=deals, today=today)
+
+
+def deals_slipping_count(*, organization_id: int, today: date | None = None) -> int:
+    return _deals_slipping(organization_id=organization_id, today=today).count()
+
+
+def deals_slipping_list(*, organization_id: int, limit: int = 10, today: date | None = None) -> list[Deal]:
+    """The organisation's slipping open deals, largest (in the base currency, then as entered) first."""
+    slipping = _deals_slipping(organization_id=organization_id, today=today)
     ordered = slipping.order_by(
         F("amount_base").desc(nulls_last=True), F("amount").desc(nulls_last=True), "close_date", "id"
     )

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from ml.models import ForecastRow, ForecastSnapshot
 from salesai.core.models import Deal, DealHistory, Organization
 from salesai.core.selectors import deal_list_for_user, organization_for_user_get, organizations_for_user
+from salesai.dashboard.deal_reasons import deal_reasons
 from salesai.dashboard.deal_selectors import (
     deal_activities_recent,
     deal_current_win_prediction,
@@ -20,6 +21,7 @@ from salesai.dashboard.deal_selectors import (
     deal_owner_team_get,
     deal_win_by_month,
     deal_win_prediction_history,
+    deals_slipping_count,
     deals_slipping_list,
     deals_with_win_probability,
 )
@@ -89,6 +91,7 @@ def forecast(request: HttpRequest) -> HttpResponse:
         snapshot = forecast_latest_get(organization_id=organization.id)
         context["accuracy"] = forecast_accuracy_get(organization_id=organization.id)
         context["slipping"] = deals_slipping_list(organization_id=organization.id)
+        context["slipping_count"] = deals_slipping_count(organization_id=organization.id)
         if snapshot is not None:
             months = forecast_months(snapshot=snapshot)
             context.update(
@@ -119,6 +122,7 @@ def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
         "team": deal_owner_team_get(deal=deal),
         "prediction": prediction,
         "win_by_month": deal_win_by_month(prediction=prediction),
+        "reasons": deal_reasons(factors=prediction.top_factors if prediction else []),
         "slipping": deal_is_slipping(deal=deal),
         "history": deal_history_list(deal_id=deal.id),
         "field_labels": dict(DealHistory.Field.choices),

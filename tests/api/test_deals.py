@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.api.conftest import client_for, ids, member
-from tests.dashboard.forecast_data import REASONS, make_forecast_data
+from tests.dashboard.forecast_data import REASON_TEXTS, REASONS, make_forecast_data
 from tests.factories import DealFactory
 
 
@@ -42,6 +42,9 @@ def test_list_row_carries_probability_expected_close_win_by_month_and_reasons(ap
     assert [m["p"] for m in win["win_by_month"]] == [0.40, 0.62, 0.72]
     assert [round(m["p_in_month"], 2) for m in win["win_by_month"]] == [0.40, 0.22, 0.10]
     assert [f["label"] for f in win["top_factors"]] == [f["label"] for f in REASONS]
+    assert [(r["text"], r["raises"]) for r in win["reasons"]] == list(
+        zip(REASON_TEXTS, [True, True, False], strict=True)
+    )
     assert win["model_version"]["id"] == prediction.model_version_id
     unscored = rows[data.unscored.id]
     assert (unscored["win_probability"], unscored["win_prediction"], unscored["expected_close"]) == (None, None, None)

@@ -13,10 +13,16 @@ from salesai.core.models import Deal, DealHistory, Organization, OwnerTeam
 from salesai.dashboard.forecast_selectors import month_add, month_start
 from tests.factories import ActivityFactory, DealFactory, ModelVersionFactory, PredictionFactory
 
-REASONS = [
-    {"feature": "stage", "label": "In negotiation for 12 days", "direction": "+", "weight": 0.21},
+REASONS = [  # shaped like the deal model's factors: "<name> = <value>" labels
+    {"feature": "stage", "label": "Stage = default / negotiation", "direction": "+", "weight": 0.21},
     {"feature": "emails_30d", "label": "Buyer replied to 4 emails this month", "direction": "+", "weight": 0.12},
-    {"feature": "close_date_pushes", "label": "Close date pushed once", "direction": "-", "weight": 0.06},
+    {"feature": "close_date_pushes", "label": "Close date pushed = 1", "direction": "-", "weight": 0.06},
+]
+# The same reasons as the pages and the API say them.
+REASON_TEXTS = [
+    "At stage “negotiation” of default",
+    "Buyer replied to 4 emails this month",
+    "Close date pushed later once",
 ]
 
 

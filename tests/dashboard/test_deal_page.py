@@ -3,7 +3,7 @@ slipping called out; a foreign deal is a 404; closed and unscored deals say why 
 
 import pytest
 
-from tests.dashboard.forecast_data import REASONS, make_forecast_data
+from tests.dashboard.forecast_data import REASON_TEXTS, make_forecast_data
 
 
 @pytest.fixture
@@ -20,8 +20,8 @@ def test_deal_page_shows_score_expected_close_curve_reasons_history_and_activiti
     assert data.predictions["big"].details["expected_close"] in html
     curve = html.split('data-testid="deal-win-by-month"')[1].split("</table>")[0]
     assert [cell in curve for cell in (">40%<", ">62%<", ">72%<", ">22%<")] == [True] * 4
-    for reason in REASONS:
-        assert reason["label"] in html
+    for reason in REASON_TEXTS:
+        assert reason in html
     assert "makes a win less likely" in html and "makes a win more likely" in html
     history = html.split('data-testid="deal-history"')[1].split("</table>")[0]
     assert "qualified" in history and "negotiation" in history and "120,000" in history

@@ -70,7 +70,7 @@ def test_manager_reads_the_forecast_and_opens_the_deal_behind_it(live_server, tr
     assert page.get_by_test_id("deal-win-probability").inner_text() == "72%"
     assert page.get_by_test_id("deal-expected-close").inner_text() == data.predictions["big"].details["expected_close"]
     assert page.get_by_test_id("deal-win-by-month").locator("tbody tr").count() == 3
-    assert "In negotiation for 12 days" in page.get_by_test_id("deal-reasons").inner_text()
+    assert "At stage “negotiation” of default" in page.get_by_test_id("deal-reasons").inner_text()
     assert "negotiation" in page.get_by_test_id("deal-history").inner_text()
     assert _fits_the_screen(page), "the deal page scrolls sideways at 390 px"
     violations = _axe_violations(page)

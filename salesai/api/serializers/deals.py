@@ -7,6 +7,7 @@ from ml.models import Prediction
 from salesai.api.serializers.core import DealSerializer, ModelVersionRefSerializer
 from salesai.api.serializers.ml import FactorSerializer
 from salesai.core.models import Deal, DealHistory
+from salesai.dashboard.deal_reasons import deal_reasons
 from salesai.dashboard.deal_selectors import deal_current_win_prediction, deal_is_slipping, deal_win_by_month
 
 
@@ -16,12 +17,18 @@ class WinByMonthSerializer(serializers.Serializer):
     p_in_month = serializers.FloatField(read_only=True, source="in_month", help_text="P(won within the month)")
 
 
+class DealReasonSerializer(serializers.Serializer):
+    text = serializers.CharField(read_only=True, help_text="the reason in a rep's words")
+    raises = serializers.BooleanField(read_only=True, help_text="true: makes a win more likely")
+
+
 class DealWinPredictionSerializer(serializers.ModelSerializer):
     model_version = ModelVersionRefSerializer(read_only=True)
     top_factors = FactorSerializer(many=True, read_only=True, help_text="the reasons, strongest first")
     expected_close = serializers.SerializerMethodField()
     horizon_months = serializers.SerializerMethodField()
     win_by_month = serializers.SerializerMethodField()
+    reasons = serializers.SerializerMethodField()
 
     class Meta:
         model = Prediction
@@ -32,6 +39,7 @@ class DealWinPredictionSerializer(serializers.ModelSerializer):
             "expected_close",
             "horizon_months",
             "win_by_month",
+            "reasons",
             "top_factors",
             "source",
             "model_version",
@@ -50,6 +58,10 @@ class DealWinPredictionSerializer(serializers.ModelSerializer):
     @extend_schema_field(WinByMonthSerializer(many=True))
     def get_win_by_month(self, prediction: Prediction) -> list[dict]:
         return WinByMonthSerializer(deal_win_by_month(prediction=prediction), many=True).data
+
+    @extend_schema_field(DealReasonSerializer(many=True))
+    def get_reasons(self, prediction: Prediction) -> list[dict]:
+        return DealReasonSerializer(deal_reasons(factors=prediction.top_factors), many=True).data
 
 
 class DealWithWinSerializer(DealSerializer):
