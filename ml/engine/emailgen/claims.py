@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from ml.engine.emailgen.courtesy import (
     DEFAULT_COURTESY,
+    benefit_claim_find,
     claim_classes_find,
     courtesy_match,
     uncited_statement_find,
@@ -199,6 +200,8 @@ def _cited_kinds(cited: Sequence[str], context: VerifyContext) -> frozenset[str]
             kinds.add("activity")
         if fact.kind == "date":
             kinds.add("date")
+        if fact_id.endswith(".description"):
+            kinds.add("description")
     return frozenset(kinds)
 
 
@@ -285,9 +288,11 @@ def sentence_verify(
     states_facts = any(fid not in ADDRESSING_IDS for fid in cited)
     is_courtesy = not states_facts and courtesy_match(sentence=text, patterns=context.courtesy)
     if not is_courtesy:
-        for hit in claim_classes_find(sentence=text, cited_kinds=_cited_kinds(cited, context)):
-            violations.append(Violation(hit.code, hit.text, hit.message, number))
-        if not states_facts:
+        cited_kinds = _cited_kinds(cited, context)
+        benefit = benefit_claim_find(sentence=text, cited_kinds=cited_kinds)
+        hits = [*claim_classes_find(sentence=text, cited_kinds=cited_kinds), *([benefit] if benefit else [])]
+        violations += [Violation(hit.code, hit.text, hit.message, number) for hit in hits]
+        if not states_facts and not any(v.code == "uncited_claim" for v in violations):
             hit = uncited_statement_find(sentence=text)
             if hit is not None:
                 violations.append(Violation(hit.code, hit.text, hit.message, number))

@@ -118,6 +118,15 @@ UNCITED_STATEMENT_RE = re.compile(
     re.I,
 )
 UNCITED_STATEMENT_MESSAGE = "It states something about us, our product or the recipient without citing a fact."
+# Results and benefits ("cuts costs by half", "our clients see great results"): only a cited product
+# description may carry them, whatever else the sentence cites.
+BENEFIT_RE = re.compile(
+    r"\b(?:cuts?|reduc(?:e|es|ed|ing)|increas(?:e|es|ed|ing)|improv(?:e|es|ed|ing)|sav(?:e|es|ed|ing)|boost(?:s|ed)?|"
+    r"doubl(?:e|es|ed)|tripl(?:e|es|ed)|halv(?:e|es|ed)|by half|faster|more efficient|proven|results?|"
+    r"(?:our|happy|satisfied) (?:clients|customers)|trusted by|industry-leading|best-in-class|leading provider)\b",
+    re.I,
+)
+BENEFIT_MESSAGE = "It claims a result or benefit that no cited fact (a product description) states."
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,14 @@ def claim_classes_find(*, sentence: str, cited_kinds: frozenset[str]) -> list[Cl
         if m is not None:
             hits.append(ClassHit(code, m.group(0).strip(), message))
     return hits
+
+
+def benefit_claim_find(*, sentence: str, cited_kinds: frozenset[str]) -> ClassHit | None:
+    """A result or benefit stated as fact (a question may ask about one) without a cited product description."""
+    if "description" in cited_kinds or sentence.rstrip().endswith("?"):
+        return None
+    m = BENEFIT_RE.search(sentence)
+    return None if m is None else ClassHit("uncited_claim", m.group(0), BENEFIT_MESSAGE)
 
 
 def uncited_statement_find(*, sentence: str) -> ClassHit | None:
