@@ -112,7 +112,7 @@ class FieldValue:
 
     field: str
     value: str
-    changed_at: datetime
+    changed_at: datetime | None  # None: the value the deal had since it was created (before its first change)
 
 
 @dataclass(frozen=True)

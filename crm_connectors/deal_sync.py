@@ -8,13 +8,14 @@ webhooks like any other. Connectors without the abilities ("deal_pipelines", "de
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from crm_connectors.connections import connector_open
 from crm_connectors.models import CRMConnection
 from crm_connectors.registry import connector_class_get
-from salesai.core.deal_history import FieldChange, deal_history_backfill
+from salesai.core.deal_history import FieldChange, deal_history_backfill, deal_tracked_values, history_text
 from salesai.core.deal_reference import StageSpec, pipeline_stages_upsert
 from salesai.core.models import Deal, DealHistory
 
@@ -64,14 +65,22 @@ def deal_reference_sync(*, connection_id: int, backfill_limit: int | None = None
             for start in range(0, len(pending), BACKFILL_CHUNK):
                 chunk = dict(pending[start : start + BACKFILL_CHUNK])
                 histories = connector.deal_history_fetch(external_ids=list(chunk))
+                current = deal_tracked_values(connection_id=connection_id, external_ids=list(histories))
                 for external_id, values in histories.items():
-                    deal_id = chunk.get(external_id)
-                    if deal_id is None or not values:
+                    deal_id, created = chunk.get(external_id, (None, None))
+                    if deal_id is None or external_id not in current:
                         continue
+                    changes = [FieldChange(v.field, v.value, v.changed_at or created) for v in values]
+                    # A field the CRM reports no change of has held today's value since the deal was created
+                    # (for fields a CRM keeps no history of, such as Salesforce's owner, an approximation).
+                    reported = {v.field for v in values}
+                    changes += [
+                        FieldChange(name, history_text(value), created)
+                        for name, value in current[external_id].items()
+                        if name not in reported
+                    ]
                     summary.history_rows += deal_history_backfill(
-                        organization_id=connection.organization_id,
-                        deal_id=deal_id,
-                        changes=[FieldChange(v.field, v.value, v.changed_at) for v in values],
+                        organization_id=connection.organization_id, deal_id=deal_id, changes=changes
                     )
                     summary.deals_backfilled += 1
     logger.info(
@@ -84,7 +93,8 @@ def deal_reference_sync(*, connection_id: int, backfill_limit: int | None = None
     return summary
 
 
-def _deals_without_backfill(*, connection_id: int, limit: int | None) -> list[tuple[str, int]]:
+def _deals_without_backfill(*, connection_id: int, limit: int | None) -> list[tuple[str, tuple[int, dt.datetime]]]:
+    """(CRM id, (deal id, when the deal was created)) of the live deals with no backfilled history yet."""
     backfilled = DealHistory.objects.filter(
         deal__connection_id=connection_id, source=DealHistory.Source.BACKFILL
     ).values("deal_id")
@@ -92,6 +102,7 @@ def _deals_without_backfill(*, connection_id: int, limit: int | None) -> list[tu
         Deal.objects.filter(connection_id=connection_id, deleted_at__isnull=True)
         .exclude(pk__in=backfilled)
         .order_by("pk")
-        .values_list("external_id", "id")
+        .values_list("external_id", "id", "remote_created_at", "created_at")
     )
-    return list(deals[:limit] if limit else deals)
+    rows = deals[:limit] if limit else deals
+    return [(external_id, (deal_id, remote or local)) for external_id, deal_id, remote, local in rows]

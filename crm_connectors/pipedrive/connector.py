@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,14 +39,28 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
-from crm_connectors.base import ChangePage, Connector, ConnectorError, RecordError, ScoreUpdate, WriteResult
-from crm_connectors.http import CRMHttpClient, HeaderTokenAuth, OAuth2RefreshAuth, RateBudget
+from crm_connectors.base import (
+    ChangePage,
+    Connector,
+    ConnectorError,
+    FieldValue,
+    RecordError,
+    ScoreUpdate,
+    StageInfo,
+    WriteResult,
+)
+from crm_connectors.http import CRMHttpClient, CRMHttpError, HeaderTokenAuth, OAuth2RefreshAuth, RateBudget
 from crm_connectors.pipedrive import mapping
 from crm_connectors.pipedrive import webhook as pipedrive_webhook
 from crm_connectors.pipedrive import writeback as pipedrive_writeback
 from crm_connectors.pipedrive.boundary import Boundary, rfc3339
 from crm_connectors.pipedrive.client import MAX_PAGE_SIZE, PipedriveApi
 from crm_connectors.registry import register
+
+logger = logging.getLogger(__name__)
+# x-token-cost in Pipedrive's OpenAPI files.
+USERS_COST = 20  # GET /v1/users
+CHANGELOG_COST = 20  # GET /v1/deals/{id}/changelog
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 DEFAULT_TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
@@ -102,7 +117,9 @@ _ACTIVITY_KINDS = ["call", "meeting", "email", "task", "note"]
 class PipedriveConnector(Connector):
     name = "pipedrive"
     label = "Pipedrive"
-    features = frozenset({"writeback", "webhooks", "records_fetch", "records_map", "reconcile"})
+    features = frozenset(
+        {"writeback", "webhooks", "records_fetch", "records_map", "reconcile", "deal_pipelines", "deal_history"}
+    )
     webhook = pipedrive_webhook
     # Hosts called without CRM_ALLOWED_HOSTS: API, OAuth server, company domains (<company>.pipedrive.com).
     api_hosts = ("api.pipedrive.com", "oauth.pipedrive.com", ".pipedrive.com")
@@ -122,6 +139,10 @@ class PipedriveConnector(Connector):
             "create_score_property": {"type": "boolean"},  # also governs the churn field
             "churn_property": {"type": "string", "minLength": 1},  # an organization field key
             "churn_field_name": {"type": "string", "minLength": 1},
+            "win_probability_property": {"type": "string", "minLength": 1},  # deal field keys and names
+            "win_probability_field_name": {"type": "string", "minLength": 1},
+            "expected_close_property": {"type": "string", "minLength": 1},
+            "expected_close_field_name": {"type": "string", "minLength": 1},
         },
         "additionalProperties": False,
     }
@@ -133,6 +154,7 @@ class PipedriveConnector(Connector):
         super().__init__(config=config, credentials=credentials)
         self._api: PipedriveApi | None = None
         self._schemas: dict[str, mapping.FieldSchema] = {}
+        self._owners: dict[str, str] | None = None
         self._pipelines: dict[str, str] | None = None
         self._stages: dict[str, str] | None = None
 
@@ -162,6 +184,15 @@ class PipedriveConnector(Connector):
             key = pipedrive_writeback.score_field_key(api, config=self.config, target=target)
             results.extend(
                 pipedrive_writeback.scores_write(api, updates=batch, value_key=value_key, key=key, entity=target.entity)
+            )
+        deals = [update for update in updates if update.object_type == "deals"]
+        if deals:
+            win_key = pipedrive_writeback.score_field_key(api, config=self.config, target=pipedrive_writeback.DEAL_WIN)
+            close_key = pipedrive_writeback.score_field_key(
+                api, config=self.config, target=pipedrive_writeback.DEAL_CLOSE
+            )
+            results.extend(
+                pipedrive_writeback.deal_scores_write(api, updates=deals, win_key=win_key, close_key=close_key)
             )
         return results
 
@@ -228,7 +259,9 @@ class PipedriveConnector(Connector):
             return mapping.person_to_contact(raw, self._schema(object_type))
         if object_type == "deals":
             pipelines, stages = self._pipeline_names()
-            return mapping.deal_to_deal(raw, self._schema(object_type), pipelines=pipelines, stages=stages)
+            return mapping.deal_to_deal(
+                raw, self._schema(object_type), pipelines=pipelines, stages=stages, owners=self._owner_emails()
+            )
         if stream.name == "notes":
             return mapping.note_to_activity(raw)
         kinds = {**mapping.ACTIVITY_KINDS, **(self.config.get("activity_kinds") or {})}
@@ -312,6 +345,74 @@ class PipedriveConnector(Connector):
             self._pipelines = {str(p.get("id")): str(p.get("name", "")) for p in api.v2_all("/api/v2/pipelines")}
             self._stages = {str(s.get("id")): str(s.get("name", "")) for s in api.v2_all("/api/v2/stages")}
         return self._pipelines, self._stages
+
+    def _owner_emails(self) -> dict[str, str]:
+        """user id -> email (GET /v1/users); empty when the token may not list users (deals sync without owners)."""
+        if self._owners is None:
+            try:
+                body = self._api_get().http.get_json("/v1/users", cost=USERS_COST)
+            except CRMHttpError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                logger.warning("Pipedrive users not readable (%s): deals sync without owner emails", exc.status)
+                body = {}
+            users = body.get("data") if isinstance(body, dict) else None
+            self._owners = {
+                str(user["id"]): user["email"].strip().lower()
+                for user in users or []
+                if isinstance(user, dict) and user.get("id") is not None and isinstance(user.get("email"), str)
+            }
+        return self._owners
+
+    # --- deals: stages and history --------------------------------------------------------------------
+
+    def pipeline_stages(self) -> list[StageInfo]:
+        """Every pipeline's stages with `deal_probability` (a percent); won and lost are deal statuses in
+        Pipedrive, not stages, so every stage is open."""
+        pipelines, _ = self._pipeline_names()
+        stages = []
+        for raw in self._api_get().v2_all("/api/v2/stages"):
+            probability = raw.get("deal_probability")
+            pipeline_id = str(raw.get("pipeline_id", ""))
+            stages.append(
+                StageInfo(
+                    pipeline=pipelines.get(pipeline_id, pipeline_id),
+                    stage=str(raw.get("name", "")),
+                    display_order=int(raw.get("order_nr") or 0),
+                    probability=probability / 100 if isinstance(probability, int | float) else None,
+                    is_closed=False,
+                    is_won=False,
+                )
+            )
+        return [stage for stage in stages if stage.stage]
+
+    def deal_history_fetch(self, *, external_ids: list[str]) -> dict[str, list[FieldValue]]:
+        """GET /v1/deals/{id}/changelog (cursor pages, x-token-cost 20 each); a field's first old value stands
+        from the deal's creation (changed_at None)."""
+        pipelines, stages = self._pipeline_names()
+        names = {"stage": stages, "pipeline": pipelines, "owner_email": self._owner_emails()}
+        found: dict[str, list[FieldValue]] = {}
+        for external_id in external_ids:
+            if not external_id.isdigit():
+                continue
+            entries: list[dict[str, Any]] = []
+            cursor = None
+            try:
+                while True:
+                    params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+                    body = self._api_get().http.get_json(
+                        f"/v1/deals/{external_id}/changelog", params=params, cost=CHANGELOG_COST
+                    )
+                    entries.extend(item for item in body.get("data") or [] if isinstance(item, dict))
+                    cursor = (body.get("additional_data") or {}).get("next_cursor")
+                    if not cursor:
+                        break
+            except CRMHttpError as exc:
+                if exc.status not in (404, 410):
+                    raise
+                continue  # the deal is gone
+            found[external_id] = _changelog_values(entries, names)
+        return found
 
     def _page_size(self) -> int:
         return int(self.config.get("page_size") or MAX_PAGE_SIZE)
@@ -427,6 +528,30 @@ class PipedriveConnector(Connector):
             except mapping.MappingError as exc:
                 page.errors.append(RecordError(object_type, exc.reason, column=exc.field, external_id=external_id))
         return page
+
+
+def _changelog_values(entries: list[dict[str, Any]], names: dict[str, dict[str, str]]) -> list[FieldValue]:
+    values: list[FieldValue] = []
+    first_seen: set[str] = set()
+    timed = []
+    for entry in entries:
+        field = mapping.CHANGELOG_FIELDS.get(str(entry.get("field_key")))
+        try:
+            when = mapping.parse_time(entry.get("time"), "time")
+        except mapping.MappingError:
+            continue
+        if field is not None and when is not None:
+            timed.append((when, field, entry))
+    for when, field, entry in sorted(timed, key=lambda item: item[0]):
+        if field not in first_seen:  # what the field held before its first change: since creation
+            first_seen.add(field)
+            old = mapping.changelog_value(field, entry.get("old_value"), names=names)
+            if old is not None:
+                values.append(FieldValue(field, old, None))
+        new = mapping.changelog_value(field, entry.get("new_value"), names=names)
+        if new is not None:
+            values.append(FieldValue(field, new, when))
+    return values
 
 
 def _external_id(stream: _Stream, record_id: str) -> str:

@@ -332,7 +332,12 @@ def person_to_contact(record: Mapping[str, Any], schema: FieldSchema) -> dict[st
 
 
 def deal_to_deal(
-    record: Mapping[str, Any], schema: FieldSchema, *, pipelines: Mapping[str, str], stages: Mapping[str, str]
+    record: Mapping[str, Any],
+    schema: FieldSchema,
+    *,
+    pipelines: Mapping[str, str],
+    stages: Mapping[str, str],
+    owners: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     deal = _base(record, schema)
     status = record.get("status") or "open"
@@ -360,7 +365,46 @@ def deal_to_deal(
         company_external_id=_reference(record, "org_id"),
         contact_external_id=_reference(record, "person_id"),
     )
+    if owners is not None:
+        owner_id = _reference(record, "owner_id")
+        deal["owner_email"] = owners.get(owner_id, "") if owner_id else ""
+    # A closed deal's close_time is when it was won or lost; without one the history's status change says when.
+    if status == "open" or close_time is not None:
+        deal["closed_at"] = close_time if status != "open" else None
     return deal
+
+
+# Deal changelog field keys (GET /v1/deals/{id}/changelog) -> our tracked deal field.
+CHANGELOG_FIELDS = {
+    "stage_id": "stage",
+    "value": "amount",
+    "currency": "currency",
+    "expected_close_date": "close_date",
+    "user_id": "owner_email",
+    "status": "status",
+    "pipeline_id": "pipeline",
+}
+
+
+def changelog_value(field: str, raw: Any, *, names: Mapping[str, Mapping[str, str]]) -> str | None:
+    """A changelog value as deal history stores it: ids become names (stage, pipeline) or emails (owner);
+    None when it cannot be read (left out: history is a hint)."""
+    if raw is None or raw == "":
+        return ""
+    text = str(raw).strip()
+    if field in names:
+        return names[field].get(text, "" if field == "owner_email" else text)
+    if field == "amount":
+        try:
+            return str(Decimal(text).quantize(Decimal("0.01")))
+        except InvalidOperation:
+            return None
+    if field == "close_date":
+        try:
+            return dt.date.fromisoformat(text[:10]).isoformat()
+        except ValueError:
+            return None
+    return text
 
 
 def activity_to_activity(record: Mapping[str, Any], *, kinds: Mapping[str, str]) -> dict[str, Any]:

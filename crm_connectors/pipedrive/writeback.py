@@ -1,4 +1,5 @@
-"""Writing scores into Pipedrive custom fields: lead scores on persons, churn risk on organizations.
+"""Writing scores into Pipedrive custom fields: lead scores on persons, churn risk on organizations, win probability
+and expected close on deals (`PATCH /api/v2/deals/{id}`, fields from `/v1/dealFields`).
 
 Pipedrive has no batch update for persons or organizations: each value is one `PATCH /api/v2/persons/{id}`
 or `PATCH /api/v2/organizations/{id}` (x-token-cost 5) drawn from the connection's token budget, so
@@ -9,11 +10,11 @@ field type double) when allowed; its key is then kept in the connection's config
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from crm_connectors.base import ConnectorError, ScoreUpdate, WriteResult
+from crm_connectors.base import EXPECTED_CLOSE, WIN_PROBABILITY, ConnectorError, ScoreUpdate, WriteResult
 from crm_connectors.http import CRMHttpError, QuotaExhausted
 from crm_connectors.pipedrive.client import PipedriveApi
 
@@ -34,12 +35,20 @@ class FieldTarget:
     key_setting: str  # config key holding the field's key
     name_setting: str  # config key holding the field's name
     default_name: str
+    field_type: str = "double"  # what a created field is; a found one must be compatible
 
 
 PERSON_SCORE = FieldTarget("persons", "personFields", "score_property", "score_field_name", DEFAULT_FIELD_NAME)
 ORGANIZATION_CHURN = FieldTarget(
     "organizations", "organizationFields", "churn_property", "churn_field_name", DEFAULT_CHURN_FIELD_NAME
 )
+DEAL_WIN = FieldTarget(
+    "deals", "dealFields", "win_probability_property", "win_probability_field_name", "SalesAI win probability"
+)
+DEAL_CLOSE = FieldTarget(
+    "deals", "dealFields", "expected_close_property", "expected_close_field_name", "SalesAI expected close", "date"
+)
+_COMPATIBLE = {"double": ("double", "monetary", None), "date": ("date", None)}
 
 
 def score_field_key(api: PipedriveApi, *, config: MutableMapping[str, Any], target: FieldTarget = PERSON_SCORE) -> str:
@@ -51,16 +60,17 @@ def score_field_key(api: PipedriveApi, *, config: MutableMapping[str, Any], targ
     name = str(config.get(target.name_setting) or target.default_name)
     for definition in api.v2_all(f"/api/v2/{target.fields}"):
         if definition.get("field_name") == name and definition.get("field_code"):
-            if definition.get("field_type") not in ("double", "monetary", None):
+            if definition.get("field_type") not in _COMPATIBLE[target.field_type]:
+                wanted = "a number" if target.field_type == "double" else f"a {target.field_type}"
                 raise ConnectorError(
-                    f"Pipedrive {singular} field {name!r} is a {definition.get('field_type')} field, not a number"
+                    f"Pipedrive {singular} field {name!r} is a {definition.get('field_type')} field, not {wanted}"
                 )
             config[target.key_setting] = str(definition["field_code"])
             return config[target.key_setting]
     if config.get("create_score_property", True) is False:
         raise ConnectorError(f"Pipedrive has no {singular} field {name!r} and creating it is turned off")
     body = api.http.post_json(
-        f"/v1/{target.fields}", json={"name": name, "field_type": "double"}, cost=FIELD_CREATE_COST
+        f"/v1/{target.fields}", json={"name": name, "field_type": target.field_type}, cost=FIELD_CREATE_COST
     )
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict) or not data.get("key"):
@@ -72,13 +82,31 @@ def score_field_key(api: PipedriveApi, *, config: MutableMapping[str, Any], targ
 def scores_write(
     api: PipedriveApi, *, updates: list[ScoreUpdate], value_key: str, key: str, entity: str = "persons"
 ) -> list[WriteResult]:
+    return _records_patch(api, updates=updates, entity=entity, custom_of=lambda u: {key: u.values[value_key]})
+
+
+def deal_scores_write(
+    api: PipedriveApi, *, updates: list[ScoreUpdate], win_key: str, close_key: str
+) -> list[WriteResult]:
+    """Win probability (0-100) and expected close (YYYY-MM-DD or null) into two deal custom fields."""
+    return _records_patch(
+        api,
+        updates=updates,
+        entity="deals",
+        custom_of=lambda u: {win_key: u.values[WIN_PROBABILITY], close_key: u.values.get(EXPECTED_CLOSE)},
+    )
+
+
+def _records_patch(
+    api: PipedriveApi, *, updates: list[ScoreUpdate], entity: str, custom_of: Callable[[ScoreUpdate], dict[str, Any]]
+) -> list[WriteResult]:
     results: list[WriteResult] = []
     for position, update in enumerate(updates):
         try:
             response = api.http.request(
                 "PATCH",
                 f"/api/v2/{entity}/{update.external_id}",
-                json={"custom_fields": {key: update.values[value_key]}},
+                json={"custom_fields": custom_of(update)},
                 cost=PERSON_UPDATE_COST,
             )
         except QuotaExhausted as exc:

@@ -50,7 +50,15 @@ def test_builtin_connectors_are_registered_with_their_features():
     assert features == {
         "csv": {"source_columns"},
         "hubspot": {"writeback", "webhooks", "records_fetch", "reconcile", "deal_pipelines", "deal_history"},
-        "pipedrive": {"writeback", "webhooks", "records_fetch", "records_map", "reconcile"},
+        "pipedrive": {
+            "writeback",
+            "webhooks",
+            "records_fetch",
+            "records_map",
+            "reconcile",
+            "deal_pipelines",
+            "deal_history",
+        },
         "salesforce": {"writeback", "webhooks", "records_fetch", "reconcile", "deal_pipelines", "deal_history"},
     }
 

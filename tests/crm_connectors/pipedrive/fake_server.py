@@ -41,6 +41,18 @@ TOKEN_COSTS = {
     "/api/v2/stages": 5,
     "/v1/notes": 20,
     "/v1/recents": 20,
+    "/v1/users": 20,
+}
+CHANGELOG_COST = 20  # GET /v1/deals/{id}/changelog
+# Deal fields the changelog records (our fake's record key -> Pipedrive's changelog field_key).
+CHANGELOG_KEYS = {
+    "stage_id": "stage_id",
+    "value": "value",
+    "currency": "currency",
+    "expected_close_date": "expected_close_date",
+    "owner_id": "user_id",
+    "status": "status",
+    "pipeline_id": "pipeline_id",
 }
 V2_ENTITIES = {
     "/api/v2/persons": "persons",
@@ -156,9 +168,15 @@ class FakePipedrive:
     pipelines: list[dict] = field(default_factory=lambda: [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Renewals"}])
     stages: list[dict] = field(
         default_factory=lambda: [
-            {"id": 1, "name": "Qualified", "pipeline_id": 1},
-            {"id": 2, "name": "Proposal", "pipeline_id": 1},
-            {"id": 3, "name": "Renewal due", "pipeline_id": 2},
+            {"id": 1, "name": "Qualified", "pipeline_id": 1, "deal_probability": 20, "order_nr": 1},
+            {"id": 2, "name": "Proposal", "pipeline_id": 1, "deal_probability": 60, "order_nr": 2},
+            {"id": 3, "name": "Renewal due", "pipeline_id": 2, "deal_probability": 80, "order_nr": 1},
+        ]
+    )
+    users: list[dict] = field(
+        default_factory=lambda: [
+            {"id": 7, "name": "Olga Owner", "email": "olga@example.com", "active_flag": True},
+            {"id": 8, "name": "Pat Owner", "email": "pat@example.com", "active_flag": True},
         ]
     )
     # Every call: (method, path, query {name: value}).
@@ -170,6 +188,7 @@ class FakePipedrive:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self.write_rejects: dict[int, str] = {}  # person ids whose score update Pipedrive refuses (400)
+        self.changelog: dict[int, list[dict[str, Any]]] = {}  # deal id -> changes, oldest first
         self._next_id = 1
         self._access_tokens: dict[str, float] = {}  # token -> expiry (time.time())
         self._throttle_left = 0
@@ -269,6 +288,21 @@ class FakePipedrive:
             record = self.records[entity][record_id]
             if "custom_fields" in changes:
                 changes["custom_fields"] = {**record.get("custom_fields", {}), **changes["custom_fields"]}
+            if entity == "deals":
+                for key, field_key in CHANGELOG_KEYS.items():
+                    if key in changes and changes[key] != record.get(key):
+                        self.changelog.setdefault(record_id, []).append(
+                            {
+                                "field_key": field_key,
+                                "old_value": None if record.get(key) is None else str(record.get(key)),
+                                "new_value": None if changes[key] is None else str(changes[key]),
+                                "actor_user_id": 7,
+                                "time": _v1_time(self.now),
+                                "change_source": "app",
+                                "change_source_user_agent": None,
+                                "is_bulk_update_flag": False,
+                            }
+                        )
             record.update(changes)
             self._stamp(record, new=False)
 
@@ -333,6 +367,7 @@ class FakePipedrive:
                     org_id=orgs[n % len(orgs)] if orgs else None,
                     pipeline_id=1,
                     stage_id=1 + n % 2,
+                    owner_id=7 + n % 2,
                     status=status,
                     expected_close_date="2026-03-31",
                     close_time=None if status == "open" else "2026-01-20T10:00:00Z",
@@ -415,7 +450,11 @@ class FakePipedrive:
             payload = json.loads(body or b"{}")
         except ValueError:
             raise _BadRequest(400, "body is not JSON") from None
-        field_entities = {"/v1/personFields": "persons", "/v1/organizationFields": "organizations"}
+        field_entities = {
+            "/v1/personFields": "persons",
+            "/v1/organizationFields": "organizations",
+            "/v1/dealFields": "deals",
+        }
         if method == "POST" and path in field_entities:
             entity = field_entities[path]
             self.tokens_spent += 10
@@ -434,13 +473,13 @@ class FakePipedrive:
                 },
             }
         parts = path.strip("/").split("/")
-        writable = ("persons", "organizations")
+        writable = ("persons", "organizations", "deals")
         if method == "PATCH" and parts[:2] == ["api", "v2"] and len(parts) == 4 and parts[2] in writable:
             entity = parts[2]
             self.tokens_spent += 5
             record = self.records[entity].get(int(parts[3])) if parts[3].isdigit() else None
             if record is None or record["is_deleted"]:
-                raise _BadRequest(404, f"{'Person' if entity == 'persons' else 'Organization'} not found")
+                raise _BadRequest(404, f"{entity.removesuffix('s').title()} not found")
             custom = payload.get("custom_fields") or {}
             known = {f["field_code"] for f in self.fields[entity]}
             unknown = [key for key in custom if key not in known]
@@ -509,7 +548,28 @@ class FakePipedrive:
             return self._notes(query)
         if path == "/v1/recents":
             return self._recents(query)
+        if path == "/v1/users":
+            return {"success": True, "data": self.users}
+        parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[:2] == ["v1", "deals"] and parts[3] == "changelog" and parts[2].isdigit():
+            return self._changelog(int(parts[2]), query)
         raise _BadRequest(404, f"unknown path {path}")
+
+    def _changelog(self, deal_id: int, query: dict[str, str]) -> dict:
+        """GET /v1/deals/{id}/changelog: newest first, `limit` + opaque `cursor` (additional_data.next_cursor)."""
+        if deal_id not in self.records["deals"]:
+            raise _BadRequest(404, "Deal not found")
+        self.tokens_spent += CHANGELOG_COST - 10  # handle() charged the default 10 for a path it does not list
+        entries = list(reversed(self.changelog.get(deal_id, [])))
+        limit = self._limit(query)
+        offset = int(base64.urlsafe_b64decode(query["cursor"]).decode()) if query.get("cursor") else 0
+        more = offset + limit < len(entries)
+        next_cursor = base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else None
+        return {
+            "success": True,
+            "data": entries[offset : offset + limit],
+            "additional_data": {"next_cursor": next_cursor},
+        }
 
     @staticmethod
     def _limit(query: dict[str, str]) -> int:
