@@ -39,6 +39,9 @@ echo "venv: installing requirements.txt into $VENV"
 "$VENV/bin/python" -m pip install --quiet --progress-bar off -r requirements.txt
 # Packages whose declared dependencies we must not install (see the file's comments).
 "$VENV/bin/python" -m pip install --quiet --progress-bar off --no-deps -r requirements-nodeps.txt
+# llama.cpp's prebuilt libraries need glibc 2.38; on older glibc (Debian 12) they are patched once, else the
+# local email backend falls back to transformers (the script says why).
+"$VENV/bin/python" scripts/llama_cpp_glibc_compat.py || true
 # Developer tools (ruff, import-linter) for `make lint`.
 "$VENV/bin/python" -m pip install --quiet --progress-bar off -r requirements-dev.txt
 echo "$want_hash" > "$STAMP"

@@ -9,7 +9,11 @@ Three steps, each usable alone:
   `email_draft_generate`, no worker) and turns every stored row into an `EvalRow`, re-checking what shipped:
   `draft_check` again on every READY draft against its fact sheet rebuilt from the CRM, and the compliance
   footer and the contact's right to be emailed re-verified independently of the pipeline's own verdict.
-- `email_eval_summarize` (pure: rows in, figures out) aggregates the rows; `email_eval_table` prints them.
+- `email_eval_summarize` (pure: rows in, figures out) aggregates the rows, overall and per intent (drafts
+  shipped, sentences that cite facts vs courtesy sentences, rejections by violation code, fallback rate,
+  latency); `email_eval_table` prints them.
+- `email_eval_model_warm` loads the local model before the first case, so its load time is reported on its
+  own (with the process's peak RSS) and the latencies are those of a warm worker.
 
 Like factsheet.py this module reads the ORM; the figures themselves are computed without Django.
 """
@@ -17,6 +21,7 @@ Like factsheet.py this module reads the ORM; the figures themselves are computed
 from __future__ import annotations
 
 import random
+import resource
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -27,7 +32,13 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db.models import F
 
-from ml.email_services import EmailRefused, email_draft_create, email_draft_generate, email_settings_get
+from ml.email_services import (
+    EmailRefused,
+    email_backend_get,
+    email_draft_create,
+    email_draft_generate,
+    email_settings_get,
+)
 from ml.emailgen.factsheet import fact_sheet_build, fact_sheet_refusal
 from ml.engine.emailgen.guardrails import draft_check
 from ml.engine.emailgen.types import INTENTS, LENGTHS, TONES
@@ -69,6 +80,9 @@ class EvalRow:
     shipped: list[str] = field(default_factory=list)  # violation codes draft_check finds in the shipped text
     compliance: dict[str, bool] = field(default_factory=dict)  # ready drafts only: check -> passed
     error: str = ""
+    model_attempts: int = 0  # generations tried (the composer is not one)
+    sentences_cited: int = 0  # ready drafts: sentences of the message that cite facts
+    sentences_courtesy: int = 0  # ready drafts: sentences that claim nothing (courtesy, call to action, frame)
 
     @property
     def compliant(self) -> bool:
@@ -235,7 +249,11 @@ def email_eval_row(*, email: GeneratedEmail) -> EvalRow:
             for violation in attempt.get("violations") or []
         ],
         error=email.error,
+        model_attempts=sum(attempt.get("backend") not in ("", "composer") for attempt in report.get("attempts") or []),
     )
+    citations = [c for c in email.citations or [] if isinstance(c, dict)]
+    row.sentences_cited = sum(bool(c.get("fact_ids")) for c in citations)
+    row.sentences_courtesy = len(citations) - row.sentences_cited
     if email.status != GeneratedEmail.Status.READY:
         return row
     contact = Contact.objects.select_related("company").get(pk=email.contact_id)
@@ -284,6 +302,26 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def email_eval_intent_figures(rows: Sequence[EvalRow]) -> dict[str, Any]:
+    """Per intent: requests, drafts shipped (ready), by which backend, fallback rate, cited vs courtesy
+    sentences of the shipped drafts, rejections by violation code, model attempts and latency."""
+    ready = [row for row in rows if row.status == GeneratedEmail.Status.READY]
+    fallbacks = sum(row.fallback_used for row in ready)
+    return {
+        "requests": len(rows),
+        "shipped": len(ready),
+        "shipped_by_backend": dict(Counter(row.backend for row in ready)),
+        "fallback": {"count": fallbacks, "rate": _rate(fallbacks, len(ready))},
+        "sentences": {
+            "cited": sum(row.sentences_cited for row in ready),
+            "courtesy": sum(row.sentences_courtesy for row in ready),
+        },
+        "rejections_by_code": dict(Counter(code for row in rows for code in row.caught)),
+        "model_attempts": sum(row.model_attempts for row in rows),
+        "latency_seconds": _percentiles([row.latency_seconds for row in ready if row.latency_seconds is not None]),
+    }
+
+
 def email_eval_summarize(rows: Sequence[EvalRow]) -> dict[str, Any]:
     """All figures of a run, computed only from the rows."""
     ready = [row for row in rows if row.status == GeneratedEmail.Status.READY]
@@ -327,6 +365,15 @@ def email_eval_summarize(rows: Sequence[EvalRow]) -> dict[str, Any]:
         },
         "fallback": {"count": fallbacks, "rate": _rate(fallbacks, len(ready))},
         "shipped_by_backend": dict(Counter(row.backend for row in ready)),
+        "sentences": {
+            "cited": sum(row.sentences_cited for row in ready),
+            "courtesy": sum(row.sentences_courtesy for row in ready),
+        },
+        "model_attempts": sum(row.model_attempts for row in rows),
+        "by_intent": {
+            intent: email_eval_intent_figures([row for row in rows if row.intent == intent])
+            for intent in sorted({row.intent for row in rows})
+        },
         "subject_chars": _percentiles([row.subject_chars for row in ready]),
         "body_chars": _percentiles([row.body_chars for row in ready]),
         "latency_seconds": {
@@ -379,6 +426,11 @@ def email_eval_table(summary: dict[str, Any]) -> str:
         ("fallback rate", f"{percent(fallback['rate'])} ({fallback['count']}/{summary['ready']})"),
         ("shipped by backend", ", ".join(f"{k} {v}" for k, v in sorted(summary["shipped_by_backend"].items())) or "—"),
         (
+            "sentences shipped",
+            f"{summary['sentences']['cited']} cite facts, {summary['sentences']['courtesy']} claim nothing",
+        ),
+        ("model attempts", f"{summary['model_attempts']} for {summary['requests']} request(s)"),
+        (
             "subject chars mean / p95",
             f"{number(summary['subject_chars']['mean'], 1)} / {number(summary['subject_chars']['p95'], 1)}",
         ),
@@ -396,6 +448,26 @@ def email_eval_table(summary: dict[str, Any]) -> str:
                 f"{number(figures['p50'])} s / {number(figures['p95'])} s  (n={figures['n']})",
             )
         )
+    for intent, figures in summary.get("by_intent", {}).items():
+        rejected = ", ".join(f"{code} {count}" for code, count in sorted(figures["rejections_by_code"].items()))
+        lines.append(
+            (
+                f"{intent}",
+                f"shipped {figures['shipped']}/{figures['requests']}, fallback {percent(figures['fallback']['rate'])}, "
+                f"sentences {figures['sentences']['cited']} cited / {figures['sentences']['courtesy']} courtesy, "
+                f"p50 {number(figures['latency_seconds']['p50'])} s / p95 {number(figures['latency_seconds']['p95'])} s"
+                + (f"; rejected: {rejected}" if rejected else ""),
+            )
+        )
+    worker = summary.get("worker") or {}
+    if worker:
+        lines.append(
+            (
+                "worker",
+                f"runtime {worker.get('runtime') or '—'}, model load {number(worker.get('model_load_seconds'))} s, "
+                f"peak RSS {number(worker.get('peak_rss_mb'), 0)} MB",
+            )
+        )
     width = max(len(label) for label, _ in lines)
     return "\n".join(f"{label.ljust(width)}  {value}" for label, value in lines)
 
@@ -411,8 +483,10 @@ def email_eval(
     """Pick the cases, run them and return the full report (params, summary, rows)."""
     started = time.perf_counter()
     cases = email_eval_cases(organization_id=organization.id, n=n, seed=seed)
-    rows = email_eval_run(organization=organization, cases=cases, backend_kind=backend_kind, progress=progress)
     email_settings = email_settings_get(organization_id=organization.id)
+    worker = email_eval_model_warm(email_settings=email_settings, backend_kind=backend_kind)
+    rows = email_eval_run(organization=organization, cases=cases, backend_kind=backend_kind, progress=progress)
+    worker["peak_rss_mb"] = peak_rss_mb()
     params = {
         "organization": organization.slug,
         "n": n,
@@ -421,4 +495,40 @@ def email_eval(
         "wall_seconds": round(time.perf_counter() - started, 3),
         "interrupted": len(rows) < len(cases),
     }
-    return email_eval_report(rows=rows, params=params)
+    report = email_eval_report(rows=rows, params=params)
+    report["summary"]["worker"] = worker
+    return report
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (the eval runs drafts in-process, like one worker)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def email_eval_model_warm(*, email_settings: EmailSettings, backend_kind: str | None) -> dict[str, Any]:
+    """Load the local model (if the run uses one) and time it: {"runtime", "model_load_seconds"}."""
+    kind = backend_kind or email_settings.backend
+    if kind != EmailSettings.Backend.LOCAL:
+        return {"runtime": None, "model_load_seconds": None}
+    from ml.engine.emailgen.backends import BackendError
+    from ml.engine.emailgen.backends.llamacpp import LlamaCppBackend, model_open
+
+    try:
+        backend = email_backend_get(email_settings=email_settings, kind=kind)
+    except (BackendError, ValueError):
+        return {"runtime": None, "model_load_seconds": None}
+    started = time.perf_counter()
+    try:
+        if isinstance(backend, LlamaCppBackend):
+            model_open(path=backend.model_path, threads=backend.threads or 1)
+            runtime = "llamacpp"
+        else:
+            from ml.engine.emailgen.backends.local import LocalBackend, model_load
+
+            if not isinstance(backend, LocalBackend):
+                return {"runtime": None, "model_load_seconds": None}
+            model_load(model_path=backend.model_path, gguf_file=backend.gguf_file, device=backend.device)
+            runtime = "transformers"
+    except BackendError:
+        return {"runtime": None, "model_load_seconds": None}
+    return {"runtime": runtime, "model_load_seconds": round(time.perf_counter() - started, 3)}

@@ -25,7 +25,7 @@ from ml.engine.emailgen.guardrails import (
     draft_check,
     sentences_split,
 )
-from ml.engine.emailgen.prompting import draft_parse, prompt_messages
+from ml.engine.emailgen.prompting import draft_json_schema, draft_parse, prompt_messages
 from ml.engine.emailgen.types import Attempt, DraftOptions, DraftOutcome, FactSheet, GuardrailReport
 
 COMPOSER_NAME = "composer"
@@ -132,7 +132,13 @@ def draft_generate(
     for number in range(max(0, options.max_attempts) if backend is not None else 0):
         seed = options.seed + number
         messages = prompt_messages(
-            fact_sheet=fact_sheet, options=options, examples=examples, outline=outline, feedback=feedback
+            fact_sheet=fact_sheet,
+            options=options,
+            examples=examples,
+            outline=outline,
+            feedback=feedback,
+            structured=True,
+            outline_sentences=composed.sentences,
         )
         if getattr(backend, "continues_assistant_message", False):
             # Small models drift out of the format when sampling; starting their reply keeps it parseable.
@@ -144,6 +150,7 @@ def draft_generate(
                 max_new_tokens=max_new_tokens,
                 temperature=TEMPERATURES[min(number, len(TEMPERATURES) - 1)],
                 seed=seed,
+                json_schema=draft_json_schema(fact_sheet=fact_sheet, length=options.length),
             )
         except BackendError as exc:
             attempts.append(

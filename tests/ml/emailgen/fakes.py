@@ -15,9 +15,15 @@ class ScriptedBackend:
     model_name: str = "scripted"
     calls: list[dict] = field(default_factory=list)
 
-    def generate(self, messages, *, max_new_tokens, temperature, seed) -> GenerationResult:
+    def generate(self, messages, *, max_new_tokens, temperature, seed, json_schema=None) -> GenerationResult:
         self.calls.append(
-            {"messages": messages, "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+            {
+                "messages": messages,
+                "max_new_tokens": max_new_tokens,
+                "temperature": temperature,
+                "seed": seed,
+                "json_schema": json_schema,
+            }
         )
         item = self.script[min(len(self.calls) - 1, len(self.script) - 1)]
         if isinstance(item, BackendError):

@@ -90,10 +90,23 @@ class LocalBackend:
         return self.gguf_file or self.model_path
 
     def generate(
-        self, messages: list[dict[str, str]], *, max_new_tokens: int, temperature: float, seed: int
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        json_schema: dict | None = None,
     ) -> GenerationResult:
         started = time.perf_counter()
         tokenizer, model, device = model_load(model_path=self.model_path, gguf_file=self.gguf_file, device=self.device)
+        constraint = None
+        if json_schema is not None:
+            from ml.engine.emailgen.backends.json_constraint import prefix_allowed_tokens_fn_build
+
+            # A JSON answer is not continued from "Subject:"; the constraint keeps it valid while decoding.
+            messages = messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
+            constraint = prefix_allowed_tokens_fn_build(tokenizer=tokenizer, schema=json_schema)
         prompt, prefix = prompt_render(tokenizer, messages)
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
         prompt_tokens = int(inputs["input_ids"].shape[1])
@@ -112,6 +125,7 @@ class LocalBackend:
                     max_time=self.timeout,
                     pad_token_id=pad,
                     eos_token_id=eos,
+                    prefix_allowed_tokens_fn=constraint,
                     **sampling,
                 )
         except Exception as exc:  # noqa: BLE001 -- e.g. CUDA out of memory: the draft falls back, reason kept
@@ -132,3 +146,85 @@ class LocalBackend:
             prompt_tokens=prompt_tokens,
             completion_tokens=int(completion.shape[0]),
         )
+
+    def generate_batch(
+        self,
+        conversations: list[list[dict[str, str]]],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        json_schema: dict | None = None,
+    ) -> list[GenerationResult | BackendError]:
+        """Several drafts in one `generate` (left-padded): on a GPU, decoding a batch costs about as much per
+        step as one sequence, so queued drafts finish together in the time of one. Each conversation gets its
+        own JSON constraint; an empty answer is a BackendError in its slot, not a failure of the batch."""
+        started = time.perf_counter()
+        tokenizer, model, device = model_load(model_path=self.model_path, gguf_file=self.gguf_file, device=self.device)
+        rendered = []
+        for messages in conversations:
+            if json_schema is not None and messages and messages[-1]["role"] == "assistant":
+                messages = messages[:-1]
+            rendered.append(prompt_render(tokenizer, messages))
+        constraint = None
+        if json_schema is not None:
+            from ml.engine.emailgen.backends.json_constraint import prefix_allowed_tokens_fn_build
+
+            rows = [prefix_allowed_tokens_fn_build(tokenizer=tokenizer, schema=json_schema) for _ in rendered]
+            if all(row is not None for row in rows):
+
+                def constraint(batch_id: int, sequence: torch.Tensor) -> list[int]:
+                    return rows[batch_id](batch_id, sequence[sequence != pad] if pad is not None else sequence)
+
+        eos = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        side = tokenizer.padding_side
+        tokenizer.padding_side = "left"  # generation appends on the right: prompts must end at the same column
+        try:
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            inputs = tokenizer(
+                [prompt for prompt, _ in rendered], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(device)
+        finally:
+            tokenizer.padding_side = side
+        sampling: dict[str, Any] = {"do_sample": False}
+        if temperature > 0:
+            sampling = {"do_sample": True, "temperature": float(temperature), "top_p": self.top_p}
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
+                torch.manual_seed(seed)
+                output = model.generate(
+                    **inputs,
+                    max_new_tokens=max_new_tokens,
+                    repetition_penalty=self.repetition_penalty,
+                    max_time=self.timeout,
+                    pad_token_id=pad,
+                    eos_token_id=eos,
+                    prefix_allowed_tokens_fn=constraint,
+                    **sampling,
+                )
+        except Exception as exc:  # noqa: BLE001 -- the whole batch falls back, reason kept
+            raise BackendError(f"Local batched generation failed: {exc}") from exc
+        seconds = time.perf_counter() - started
+        width = int(inputs["input_ids"].shape[1])
+        results: list[GenerationResult | BackendError] = []
+        for row, (_, prefix) in enumerate(rendered):
+            completion = output[row, width:]
+            ends = (completion == eos).nonzero() if eos is not None else []
+            completion = completion[: int(ends[0])] if len(ends) else completion
+            text = tokenizer.decode(completion, skip_special_tokens=True)
+            if not text.strip():
+                results.append(BackendError("The local model returned no text."))
+                continue
+            results.append(
+                GenerationResult(
+                    text=(prefix + text).strip(),
+                    backend=self.name,
+                    model=self.model_name,
+                    seconds=seconds,
+                    prompt_tokens=int(inputs["attention_mask"][row].sum()),
+                    completion_tokens=int(completion.shape[0]),
+                )
+            )
+        return results

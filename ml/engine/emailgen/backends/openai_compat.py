@@ -3,6 +3,11 @@
 Retries with exponential backoff on timeouts, connection errors, 5xx and 429 (honouring Retry-After up to a
 cap); other 4xx fail at once. A total deadline bounds the whole call, retries and waits included, so a dead
 endpoint never hangs a worker: the pipeline records the BackendError and falls back.
+
+`json_schema` asks the server for structured output (`response_format` {"type": "json_schema"}: vLLM,
+llama.cpp's server, OpenAI). A server that refuses it with a 400/422 is asked again with {"type":
+"json_object"}, then without any response_format (the prompt still asks for JSON and the parser reads either
+form); the mode that worked is remembered for the life of the backend, so later drafts do not pay the refusals.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from ml.engine.emailgen.backends.base import BackendError
 from ml.engine.emailgen.types import GenerationResult
 
 RETRY_AFTER_CAP_SECONDS = 10.0
+JSON_MODES = ("json_schema", "json_object", "none")
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -38,6 +44,7 @@ class OpenAICompatBackend:
     deadline: float | None = None  # whole call; default timeout * (retries + 1) + waits
     retry_after_cap: float = RETRY_AFTER_CAP_SECONDS
     name: str = "openai"
+    json_mode: str = "json_schema"  # the structured-output mode this server accepted last (see JSON_MODES)
 
     def total_deadline(self) -> float:
         if self.deadline is not None:
@@ -46,13 +53,58 @@ class OpenAICompatBackend:
         return self.timeout * (self.retries + 1) + waits
 
     def generate(
-        self, messages: list[dict[str, str]], *, max_new_tokens: int, temperature: float, seed: int
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        json_schema: dict | None = None,
     ) -> GenerationResult:
         started = time.monotonic()
         give_up_at = started + self.total_deadline()
+        if json_schema is None:
+            return self._post(
+                messages=messages,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                seed=seed,
+                response_format=None,
+                started=started,
+                give_up_at=give_up_at,
+            )
+        modes = JSON_MODES[JSON_MODES.index(self.json_mode) :] if self.json_mode in JSON_MODES else JSON_MODES
+        for mode in modes:
+            try:
+                result = self._post(
+                    messages=messages,
+                    max_new_tokens=max_new_tokens,
+                    temperature=temperature,
+                    seed=seed,
+                    response_format=response_format_for(mode=mode, schema=json_schema),
+                    started=started,
+                    give_up_at=give_up_at,
+                )
+            except _FormatRefused:
+                continue
+            self.json_mode = mode
+            return result
+        raise BackendError(f"{self.base_url} refused every structured-output mode.", retryable=False)
+
+    def _post(
+        self,
+        *,
+        messages: list[dict[str, str]],
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        response_format: dict | None,
+        started: float,
+        give_up_at: float,
+    ) -> GenerationResult:
         url = self.base_url.rstrip("/") + "/chat/completions"
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        payload = {
+        payload: dict[str, Any] = {
             "model": self.model_name,
             "messages": messages,
             "max_tokens": max_new_tokens,
@@ -60,6 +112,8 @@ class OpenAICompatBackend:
             "seed": seed,
             "stream": False,
         }
+        if response_format is not None:
+            payload["response_format"] = response_format
         problem = ""
         for attempt in range(self.retries + 1):
             left = give_up_at - time.monotonic()
@@ -79,6 +133,8 @@ class OpenAICompatBackend:
                 problem = f"HTTP {response.status_code}: {response.text[:200].strip()}"
                 if response.status_code == 429:
                     wait = retry_after_seconds(response.headers.get("Retry-After"))
+                elif response.status_code in (400, 422) and response_format is not None:
+                    raise _FormatRefused(problem)
                 elif response.status_code < 500:
                     raise BackendError(f"{self.base_url} refused the request ({problem}).", retryable=False)
             if attempt == self.retries:
@@ -106,3 +162,15 @@ class OpenAICompatBackend:
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
         )
+
+
+class _FormatRefused(Exception):
+    """The server answered 400/422 to a request with a response_format: try the next, plainer mode."""
+
+
+def response_format_for(*, mode: str, schema: dict) -> dict | None:
+    if mode == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "email_draft", "schema": schema, "strict": False}}
+    if mode == "json_object":
+        return {"type": "json_object"}
+    return None
