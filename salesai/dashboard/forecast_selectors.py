@@ -198,6 +198,41 @@ def deals_moving_forecast(*, months: list[MonthForecast], limit: int = 10) -> li
     return sorted(merged.values(), key=lambda deal: -deal.expected_contribution)[:limit]
 
 
+# --- how the forecast moved ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ForecastMove:
+    snapshot_id: int
+    created_at: datetime
+    as_of: date
+    expected: list[Decimal | None]  # one per month of the latest run; None where that run had no row
+
+
+def forecast_moves_list(*, snapshot: ForecastSnapshot, limit: int = 8) -> list[ForecastMove]:
+    """The org-level expected value of the latest run's months in each of the last `limit` runs of the same
+    method, newest first: how the number moved from run to run. Two queries whatever `limit` is."""
+    months = _row_months(snapshot)
+    runs = list(
+        ForecastSnapshot.objects.filter(organization_id=snapshot.organization_id, method=snapshot.method)
+        .order_by("-created_at", "-id")
+        .values_list("id", "created_at", "as_of")[:limit]
+    )
+    values: dict[tuple[int, date], Decimal] = {
+        (snapshot_id, month): expected
+        for snapshot_id, month, expected in ForecastRow.objects.filter(
+            snapshot_id__in=[run[0] for run in runs], scope=Scope.ORG, month__in=months
+        ).values_list("snapshot_id", "month", "expected")
+    }
+    return [
+        ForecastMove(
+            snapshot_id=snapshot_id,
+            created_at=created_at,
+            as_of=as_of,
+            expected=[values.get((snapshot_id, month)) for month in months],
+        )
+        for snapshot_id, created_at, as_of in runs
+    ]
+
+
 # --- per owner / team / pipeline --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ScopeCell:

@@ -32,6 +32,7 @@ from salesai.dashboard.forecast_selectors import (
     forecast_accuracy_get,
     forecast_latest_get,
     forecast_months,
+    forecast_moves_list,
     forecast_scope_rows,
 )
 
@@ -101,6 +102,7 @@ def forecast(request: HttpRequest) -> HttpResponse:
                 any_actual=any(m.actual is not None for m in months),
                 any_baseline=any(m.baselines for m in months),
                 movers=deals_moving_forecast(months=months),
+                moves=forecast_moves_list(snapshot=snapshot),
                 owner_rows=forecast_scope_rows(snapshot=snapshot, scope=Scope.OWNER),
                 team_rows=forecast_scope_rows(snapshot=snapshot, scope=Scope.TEAM),
                 pipeline_rows=forecast_scope_rows(snapshot=snapshot, scope=Scope.PIPELINE),

@@ -48,9 +48,13 @@ def test_latest_narrows_to_one_scope_and_method(api_manager, data):
 
 
 def test_retrieve_one_run_with_rows(api_manager, data):
-    body = api_manager.get(f"/api/v1/forecasts/{data.past.id}/", {"scope": "org"}).json()
+    past = api_manager.get(f"/api/v1/forecasts/{data.past.id}/").json()
+    teams = api_manager.get(f"/api/v1/forecasts/{data.snapshot.id}/", {"scope": "team"}).json()
 
-    assert [row["expected"] for row in body["rows"]] == ["100000.00"]
+    assert [row["expected"] for row in past["rows"]] == ["100000.00", "70000.00"]
+    assert [(row["scope_value"], row["month"]) for row in teams["rows"]] == [
+        ("Enterprise", month.isoformat()) for month in data.months
+    ]
 
 
 def test_accuracy_per_method(api_manager, data):

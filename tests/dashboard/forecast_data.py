@@ -231,6 +231,7 @@ def make_forecast_data(organization: Organization) -> ForecastData:
         months=[last_month.isoformat(), this_month.isoformat(), months[1].isoformat()],
     )
     _row(past, ForecastRow.Scope.ORG, "", last_month, 100000, p10=60000, p50=95000, p90=150000)
+    _row(past, ForecastRow.Scope.ORG, "", this_month, 70000, p10=30000, p50=66000, p90=120000)
     past_stage_weighted = ForecastSnapshot.objects.create(
         organization=organization,
         as_of=last_month,

@@ -59,6 +59,15 @@ def test_past_accuracy_compares_each_method_with_what_was_booked(client_a, data)
     assert "90,000" in html.split('data-testid="accuracy-months"')[1]
 
 
+def test_how_the_forecast_moved_between_runs(client_a, data):
+    html = client_a.get("/app/forecast/").content.decode()
+
+    moves = html.split('data-testid="forecast-moves"')[1].split("</table>")[0]
+    latest, earlier = moves.split("<tbody>")[1].split("</tr>")[:2]
+    assert "(latest)" in latest and "61,000" in latest and "52,000" in latest
+    assert data.past.as_of.isoformat() in earlier and "70,000" in earlier and "—" in earlier  # it had no Jan row
+
+
 def test_no_forecast_yet_says_so(client_a, tenant_a):
     response = client_a.get("/app/forecast/")
 
