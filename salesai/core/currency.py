@@ -59,3 +59,52 @@ def amount_in_base(*, amount: Decimal | None, currency: str, day: dt.date, rates
     if rate is None:
         return None
     return (amount * rate).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+class MixedCurrencies(ValueError):
+    """Amounts in different currencies with no stored rate between them: they are never added up."""
+
+
+@dataclass(frozen=True)
+class BaseTotal:
+    """A sum of deal amounts in the base currency, and what was left out of it and why."""
+
+    total: Decimal
+    currency: str
+    counted: int
+    left_out: dict[str, int]  # reason ("no amount", "no stored rate for CHF") -> deals
+
+    @property
+    def message(self) -> str:
+        """'' when everything counted, else a sentence for the UI and logs."""
+        if not self.left_out:
+            return ""
+        parts = ", ".join(f"{count} with {reason}" for reason, count in sorted(self.left_out.items()))
+        return f"{sum(self.left_out.values())} deal(s) left out of the {self.currency} total: {parts}"
+
+
+def base_amounts_total(
+    *, amounts: list[tuple[Decimal | None, Decimal | None, str]], base_currency: str, strict: bool = False
+) -> BaseTotal:
+    """Sum (amount_base, amount, currency) triples in `base_currency`. A deal without a base amount is left out
+    and counted under its reason; with `strict`, a deal in another currency without a rate raises MixedCurrencies
+    instead (for callers that must not show a partial total)."""
+    base_currency = base_currency.upper()
+    total, counted = Decimal(0), 0
+    left_out: dict[str, int] = {}
+    for amount_base, amount, currency in amounts:
+        if amount_base is not None:
+            total += amount_base
+            counted += 1
+            continue
+        if amount is None:
+            reason = "no amount"
+        else:
+            reason = f"no stored rate for {(currency or '?').upper()}"
+            if strict:
+                raise MixedCurrencies(
+                    f"cannot add {currency} amounts to {base_currency} ones: store a {currency} rate "
+                    f"(admin > currency rates) or leave those deals out"
+                )
+        left_out[reason] = left_out.get(reason, 0) + 1
+    return BaseTotal(total=total, currency=base_currency, counted=counted, left_out=left_out)

@@ -22,8 +22,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from salesai.core.currency import amount_in_base, currency_rates_load
-from salesai.core.models import Deal, DealHistory, OwnerTeam, PipelineStage
+from salesai.core.currency import BaseTotal, amount_in_base, base_amounts_total, currency_rates_load
+from salesai.core.models import Deal, DealHistory, Organization, OwnerTeam, PipelineStage
 
 TRACKED_FIELDS: tuple[str, ...] = tuple(DealHistory.Field.values)
 _CLOSED = frozenset({Deal.Status.WON, Deal.Status.LOST})
@@ -54,6 +54,12 @@ class DealSnapshot:
     days_in_stage: int
     company_id: int | None
     contact_id: int | None
+    close_date_passed: bool = False  # an open deal whose close date is before the moment: kept, and slipping
+
+    @property
+    def slipping(self) -> bool:
+        """Open with its close date passed, or pushed back twice or more."""
+        return self.status == Deal.Status.OPEN and (self.close_date_passed or self.close_date_pushes >= 2)
 
 
 def history_text(value: Any) -> str:
@@ -308,6 +314,7 @@ def deal_snapshots_as_of(
             if old_date is not None and new_date is not None and new_date > old_date:
                 pushes += 1
         amount = _parse_amount(values["amount"])
+        close_date = _parse_date(values["close_date"])
         snapshots.append(
             DealSnapshot(
                 deal_id=deal_id,
@@ -319,7 +326,7 @@ def deal_snapshots_as_of(
                 amount=amount,
                 currency=values["currency"],
                 amount_base=amount_in_base(amount=amount, currency=values["currency"], day=as_of.date(), rates=rates),
-                close_date=_parse_date(values["close_date"]),
+                close_date=close_date,
                 owner_email=values["owner_email"],
                 team=teams.get(values["owner_email"].lower(), ""),
                 status=status,
@@ -329,9 +336,20 @@ def deal_snapshots_as_of(
                 days_in_stage=max((as_of - max(entered_stage, created_at)).days, 0),
                 company_id=deal["company_id"],
                 contact_id=deal["contact_id"],
+                close_date_passed=status == Deal.Status.OPEN and close_date is not None and close_date < as_of.date(),
             )
         )
     return snapshots
+
+
+def deal_amounts_total(*, organization_id: int, status: str = Deal.Status.OPEN) -> BaseTotal:
+    """The organisation's live deals of `status` summed in its base currency, with what was left out and why
+    (no amount; a currency without a stored rate). Different currencies are never added up."""
+    base = Organization.objects.filter(pk=organization_id).values_list("base_currency", flat=True).first() or "USD"
+    rows = Deal.objects.filter(organization_id=organization_id, status=status, deleted_at__isnull=True).values_list(
+        "amount_base", "amount", "currency"
+    )
+    return base_amounts_total(amounts=list(rows), base_currency=base)
 
 
 def deal_outcomes(*, organization_id: int) -> dict[int, tuple[str, dt.datetime | None]]:
