@@ -7,6 +7,8 @@ until the first `generate`: building a backend never touches CUDA or the network
 The local runtime for a GGUF file: llama.cpp (`llamacpp.py`, the `llama-cpp-py-sync` wheel) when its native
 library loads here and the device is not explicitly CUDA, else transformers (`local.py`: any model folder or
 hub id, CUDA, batched generation). `EMAIL_LOCAL_RUNTIME` (auto | llamacpp | transformers) forces one.
+`EMAIL_BATCH_SIZE` > 1 wraps the transformers backend in `batching.BatchingBackend`: a worker running drafts
+in threads then decodes concurrent drafts as one batch (for the GPU worker).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def backend_from_config(
     retries: int = 2,
     device: str = "auto",
     runtime: str = "",
+    batch_size: int = 0,
 ) -> GenerationBackend | None:
     """The backend for `kind`; None for "composer" (the pipeline then composes directly).
 
@@ -69,6 +72,7 @@ def backend_from_config(
     model) is reported by the backend's first `generate` as a non-retryable BackendError, so the draft still
     falls back to the composer and the reason is stored with it. `runtime` (default: the EMAIL_LOCAL_RUNTIME
     environment variable, else "auto") picks how a local GGUF file is run, see `local_runtime_pick`.
+    `batch_size` (default: EMAIL_BATCH_SIZE, else 1) > 1 batches concurrent transformers generations.
     """
     if kind == "composer":
         return None
@@ -85,7 +89,14 @@ def backend_from_config(
             from ml.engine.emailgen.backends.llamacpp import LlamaCppBackend
 
             return LlamaCppBackend(model_path=str(Path(local_model.strip()) / gguf_file.strip()))
-        return LocalBackend(model_path=local_model.strip(), gguf_file=gguf_file.strip(), device=device)
+        local = LocalBackend(model_path=local_model.strip(), gguf_file=gguf_file.strip(), device=device)
+        batch_size = batch_size or int(os.environ.get("EMAIL_BATCH_SIZE", "") or 1)
+        if batch_size > 1:
+            from ml.engine.emailgen.backends.batching import batching_backend_shared
+
+            key = (local.model_path, local.gguf_file, local.device)
+            return batching_backend_shared(key=key, inner=local, max_batch=batch_size)
+        return local
     if kind == "openai":
         from ml.engine.emailgen.backends.openai_compat import OpenAICompatBackend
 
