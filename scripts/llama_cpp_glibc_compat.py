@@ -125,17 +125,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "isoc23.c"
         source.write_text(SHIM_SOURCE)
-        subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(folder / SHIM_NAME), str(source)], check=True)
+        built = Path(tmp) / SHIM_NAME
+        subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(built), str(source)], check=True)
+        shutil.copy2(built, folder / (SHIM_NAME + ".new"))
+        os.replace(folder / (SHIM_NAME + ".new"), folder / SHIM_NAME)
     patched = 0
     for library in sorted(folder.glob("lib*.so*")):
         if library.is_symlink() or library.name == SHIM_NAME:
             continue
-        symbols = subprocess.run([patchelf, "--print-needed", str(library)], capture_output=True, text=True).stdout
+        # Patched on a copy, then renamed over the original: a running worker that has the library mapped
+        # keeps its old file instead of crashing on one rewritten under it.
+        work = library.with_name(library.name + ".patching")
+        shutil.copy2(library, work)
+        needed = subprocess.run([patchelf, "--print-needed", str(work)], capture_output=True, text=True).stdout
         for alias in ALIASES:
-            subprocess.run([patchelf, "--clear-symbol-version", alias, str(library)], check=True)
-        if SHIM_NAME not in symbols.split():
-            subprocess.run([patchelf, "--add-needed", SHIM_NAME, "--set-rpath", "$ORIGIN", str(library)], check=True)
-        patched += version_need_rename(path=library)
+            subprocess.run([patchelf, "--clear-symbol-version", alias, str(work)], check=True)
+        if SHIM_NAME not in needed.split():
+            subprocess.run([patchelf, "--add-needed", SHIM_NAME, "--set-rpath", "$ORIGIN", str(work)], check=True)
+        patched += version_need_rename(path=work)
+        os.replace(work, library)
     print(f"llama.cpp libraries in {folder}: {patched} version requirement(s) rewritten; {SHIM_NAME} added.")
     return 0
 
