@@ -75,10 +75,16 @@ def deal_source_build(*, organization_id: int, now: dt.datetime | None = None, w
         first = first_close_month(outcomes)
     except ValueError:
         first = month_start(now_naive)
+    cache: dict[pd.Timestamp, pd.DataFrame] = {}  # an origin's snapshot never changes; backtests re-read them
+
+    def snapshot_at(origin: pd.Timestamp) -> pd.DataFrame:
+        if origin not in cache:
+            as_of = origin.to_pydatetime().replace(tzinfo=dt.UTC)
+            cache[origin] = deal_snapshot_frame(organization_id=organization_id, as_of=as_of)
+        return cache[origin].copy()
+
     return DealSource(
-        snapshot_at=lambda origin: deal_snapshot_frame(
-            organization_id=organization_id, as_of=origin.to_pydatetime().replace(tzinfo=dt.UTC)
-        ),
+        snapshot_at=snapshot_at,
         outcomes=outcomes,
         deals=deals[["deal_id", "created_at", "status", "closed_at", "value", "owner", "team", "pipeline"]],
         data_end=now_naive,
