@@ -15,7 +15,7 @@ from django.db.models import Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from ml.models import ForecastRow, ForecastSnapshot
+from ml.models import ForecastRow, ForecastSnapshot, Prediction, Task
 from salesai.core.models import Deal
 from salesai.core.selectors import records_for_user
 
@@ -180,22 +180,31 @@ def forecast_months(*, snapshot: ForecastSnapshot) -> list[MonthForecast]:
     return months
 
 
-def deals_moving_forecast(*, months: list[MonthForecast], limit: int = 10) -> list[TopDeal]:
-    """The deals that move the forecast most over all its months: each deal's expected contributions summed."""
-    merged: dict[int, TopDeal] = {}
+def deals_moving_forecast(*, organization_id: int, months: list[MonthForecast], limit: int = 10) -> list[TopDeal]:
+    """The deals that move the forecast most over all its months: each deal's expected contributions summed,
+    with the deal's current win probability (not a single month's share; None when unscored)."""
+    totals: dict[int, float] = defaultdict(float)
+    first_seen: dict[int, TopDeal] = {}
     for month in months:
         for deal in month.top_deals:
-            seen = merged.get(deal.deal_id)
-            total = deal.expected_contribution + (seen.expected_contribution if seen else 0.0)
-            probability = max(filter(None, [deal.probability, seen.probability if seen else None]), default=None)
-            merged[deal.deal_id] = TopDeal(
-                deal_id=deal.deal_id,
-                name=deal.name,
-                expected_contribution=total,
-                probability=probability,
-                exists=deal.exists,
-            )
-    return sorted(merged.values(), key=lambda deal: -deal.expected_contribution)[:limit]
+            totals[deal.deal_id] += deal.expected_contribution
+            first_seen.setdefault(deal.deal_id, deal)
+    ranked = sorted(totals, key=lambda deal_id: -totals[deal_id])[:limit]
+    current = dict(
+        Prediction.objects.filter(
+            organization_id=organization_id, deal_id__in=ranked, task=Task.DEAL_WIN, is_current=True
+        ).values_list("deal_id", "probability")
+    )
+    return [
+        TopDeal(
+            deal_id=deal_id,
+            name=first_seen[deal_id].name,
+            expected_contribution=totals[deal_id],
+            probability=current.get(deal_id),
+            exists=first_seen[deal_id].exists,
+        )
+        for deal_id in ranked
+    ]
 
 
 # --- how the forecast moved ------------------------------------------------------------------------------

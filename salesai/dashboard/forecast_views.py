@@ -101,7 +101,7 @@ def forecast(request: HttpRequest) -> HttpResponse:
                 month_dates=[m.month for m in months],
                 any_actual=any(m.actual is not None for m in months),
                 any_baseline=any(m.baselines for m in months),
-                movers=deals_moving_forecast(months=months),
+                movers=deals_moving_forecast(organization_id=organization.id, months=months),
                 moves=forecast_moves_list(snapshot=snapshot),
                 owner_rows=forecast_scope_rows(snapshot=snapshot, scope=Scope.OWNER),
                 team_rows=forecast_scope_rows(snapshot=snapshot, scope=Scope.TEAM),

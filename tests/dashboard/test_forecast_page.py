@@ -39,6 +39,8 @@ def test_deals_behind_the_number_slipping_and_scope_rows(client_a, data):
     movers = html.split('data-testid="movers"')[1].split("</table>")[0]
     assert movers.index(data.big.name) < movers.index(data.mid.name)
     assert "86,400" in movers  # big's contributions summed over the three months
+    assert "72%" in movers and "35%" in movers  # the deals' current win probabilities, not one month's share
+    assert "40% chance it closes in the month" in html.split('data-testid="month-deals"')[1].split("</ol>")[0]
     assert f'href="/app/deals/{data.big.id}/"' in html
     slipping = html.split('data-testid="slipping"')[1].split("</table>")[0]
     assert data.passed.name in slipping and "date passed" in slipping
