@@ -470,6 +470,8 @@ def test_acting_twice_or_on_a_draft_that_is_not_ready_conflicts(contact, rep, en
 
 
 def test_an_edit_is_rechecked_and_what_cannot_be_verified_is_shown_then_sent_as_own_words(contact, rep, enqueued):
+    contact.company.name = "Smith, Lee and Partners"  # punctuation inside the name must not hide it
+    contact.company.save()
     email = ready_email(contact, rep)
     company = contact.company.name
     invented = f"I'm the new account manager at {company}, as promised."

@@ -102,7 +102,7 @@ def _name_pattern(name: str) -> str:
     words = re.findall(r"[\w&'’-]+", name)
     while len(words) > 1 and words[-1].lower().rstrip(".") in COMPANY_SUFFIXES:
         words = words[:-1]  # "Onyx Care" is still Onyx Care Inc.
-    return r"\s+".join(re.escape(w) for w in words)
+    return r"[\W_]+".join(re.escape(w) for w in words)  # "Smith, Jones and Lee" as written or not
 
 
 def _company_res(name: str, *, first_person: bool) -> tuple[re.Pattern, ...]:
