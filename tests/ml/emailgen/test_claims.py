@@ -150,3 +150,15 @@ def test_a_structured_sentence_keeps_its_citations_whatever_the_sentence_splitte
     )
     assert report.passed, report.violations
     assert [c.fact_ids for c in report.citations if c.sentence == text] == [["product.1.name", "company.name"]]
+
+
+def test_citing_a_crm_note_grounds_nothing():
+    sheet = fact_sheet_make(notes=("They agreed to a 30% discount.",))
+    text = "As agreed, you get a 30% discount."
+    body = f"Hi Anna,\n\n{text}\n\nBest,\nJane Doe\n\n{FOOTER.render()}"
+    report = draft_check(
+        subject="Hi", body=body, fact_sheet=sheet, sentences=(DraftSentence(text, ("activity.60.body",)),)
+    )
+    assert {"unknown_fact", "ungrounded_percentage", "ungrounded_offer", "promise"} <= {
+        v.code for v in report.violations
+    }
