@@ -63,6 +63,19 @@ def forecast_latest_get(*, organization_id: int, method: str = Method.OUR) -> Fo
     return forecast_snapshots_with_rows(queryset=snapshots).order_by("-created_at", "-id").first()
 
 
+def forecast_headline_get(*, organization_id: int) -> ForecastRow | None:
+    """This month's org row of the latest forecast (the home page's forecast card), with its snapshot."""
+    latest = ForecastSnapshot.objects.filter(organization_id=organization_id, method=Method.OUR).order_by(
+        "-created_at", "-id"
+    )[:1]
+    return (
+        ForecastRow.objects.filter(snapshot__in=latest, scope=Scope.ORG)
+        .select_related("snapshot")
+        .order_by("month")
+        .first()
+    )
+
+
 # --- the page's months ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TopDeal:

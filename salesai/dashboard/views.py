@@ -30,6 +30,7 @@ from salesai.core.selectors import (
     organization_for_user_get,
     organizations_for_user,
 )
+from salesai.dashboard.forecast_selectors import forecast_headline_get
 from salesai.dashboard.forms import EmailDraftForm, FeedbackForm
 from salesai.dashboard.selectors import (
     churn_risk_accounts_for_user,
@@ -137,6 +138,7 @@ def home(request: HttpRequest) -> HttpResponse:
             candidate=None if champion else model_version_latest_get(organization_id=organization.id),
             **_drift_context(organization_id=organization.id),
             churn_accounts=churn_risk_accounts_for_user(user=request.user, organization_id=organization.id),
+            forecast_headline=forecast_headline_get(organization_id=organization.id),
         )
     return render(request, "dashboard/home.html", context)
 

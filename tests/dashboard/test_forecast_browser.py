@@ -38,7 +38,8 @@ def test_manager_reads_the_forecast_and_opens_the_deal_behind_it(live_server, tr
     page.fill("#id_password", "pw-for-tests")
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/app/")
-    page.get_by_role("link", name="Forecast").click()
+    assert "61,000" in page.get_by_test_id("home-forecast").inner_text()
+    page.get_by_role("link", name="Open the forecast").click()
     page.wait_for_url(f"{live_server.url}/app/forecast/?org=acme")
 
     months = page.get_by_test_id("forecast-month")

@@ -109,5 +109,11 @@ def _add_slipping_deals_and_owners(data):
             )
 
 
-def test_home_links_to_the_forecast(client_a, tenant_a):
-    assert 'href="/app/forecast/?org=acme"' in client_a.get("/app/").content.decode()
+def test_home_shows_this_months_forecast_and_links_to_the_page(client_a, tenant_a):
+    before = client_a.get("/app/").content.decode()
+    make_forecast_data(tenant_a.organization)
+    after = client_a.get("/app/").content.decode()
+
+    assert "No forecast yet" in before and 'href="/app/forecast/?org=acme"' in before
+    card = after.split('data-testid="home-forecast"')[1].split("</section>")[0]
+    assert "61,000 USD" in card and "20,000–110,000" in card
