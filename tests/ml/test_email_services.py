@@ -92,7 +92,9 @@ class FakeBackend:
         self.script = list(script)
         self.calls: list[list[dict[str, str]]] = []
 
-    def generate(self, messages, *, max_new_tokens: int, temperature: float, seed: int) -> GenerationResult:
+    def generate(
+        self, messages, *, max_new_tokens: int, temperature: float, seed: int, json_schema=None
+    ) -> GenerationResult:
         self.calls.append(messages)
         step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(step, Exception):
