@@ -117,6 +117,8 @@ UNCITED_STATEMENT_RE = re.compile(
     r"\b(?:your|their)\s+(?:expertise|experience|success|growth|reputation)\b",
     re.I,
 )
+REQUEST_RE = re.compile(r"^\s*(?:please|kindly|let me know|do let me know|feel free)\b", re.I)
+CONDITION_RE = re.compile(r"\b(?:if|whether|when|what|whatever|anything|how|in case)\b", re.I)
 UNCITED_STATEMENT_MESSAGE = "It states something about us, our product or the recipient without citing a fact."
 # Results and benefits ("cuts costs by half", "our clients see great results"): only a cited product
 # description may carry them, whatever else the sentence cites.
@@ -200,7 +202,10 @@ def benefit_claim_find(*, sentence: str, cited_kinds: frozenset[str]) -> ClassHi
 
 def uncited_statement_find(*, sentence: str) -> ClassHit | None:
     """A declarative statement about us, our product or the recipient (questions ask, they do not claim)."""
-    if sentence.rstrip().endswith("?"):
+    if sentence.rstrip().endswith("?") or REQUEST_RE.match(sentence):
         return None
-    m = UNCITED_STATEMENT_RE.search(sentence)
-    return None if m is None else ClassHit("uncited_claim", m.group(0), UNCITED_STATEMENT_MESSAGE)
+    for m in UNCITED_STATEMENT_RE.finditer(sentence):
+        # "… if there is anything you need": a condition or a relative clause, not a statement.
+        if not CONDITION_RE.search(sentence[: m.start()]):
+            return ClassHit("uncited_claim", m.group(0), UNCITED_STATEMENT_MESSAGE)
+    return None

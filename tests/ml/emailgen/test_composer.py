@@ -124,3 +124,11 @@ def test_a_second_currency_is_converted_with_a_stored_rate_or_left_out():
     price = next(s for s in converted.sentences if "list price" in s.text)
     assert "EUR 4,416" in price.text and "fx.USD.EUR" in price.fact_ids
     assert _currencies(converted.body) == {"EUR"}
+
+
+@pytest.mark.parametrize("intent,tone", list(product(INTENTS, TONES)))
+def test_every_draft_ends_with_its_call_to_action(intent, tone):
+    composed = composer_draft(fact_sheet=fact_sheet_make(), options=DraftOptions(intent=intent, tone=tone))
+    closing = composed.sentences[-1]
+    assert closing.fact_ids == () and closing.text in composed.body and closing.text[-1] in "?."
+    assert closing.text.endswith("?") or closing.text.startswith("Please")
