@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
-from salesai.core.currency import BaseTotal, amount_in_base, base_amounts_total, currency_rates_load
+from salesai.core.currency import BaseTotal, RateTable, amount_in_base, base_amounts_total, currency_rates_load
 from salesai.core.models import Deal, DealHistory, Organization, OwnerTeam, PipelineStage
+from salesai.core.upsert.fields import InvalidValue, spec_for
 
 TRACKED_FIELDS: tuple[str, ...] = tuple(DealHistory.Field.values)
 _CLOSED = frozenset({Deal.Status.WON, Deal.Status.LOST})
@@ -98,7 +100,45 @@ def deal_history_source(source: str) -> Iterator[None]:
         _source.reset(token)
 
 
+@contextlib.contextmanager
+def deal_history_paused() -> Iterator[None]:
+    """Deal upserts inside the block record no history (the caller writes the complete history itself, as the
+    demo seed does); `closed_at` and `amount_base` are still kept in step."""
+    with deal_history_source(""):
+        yield
+
+
 _LOADED_FIELDS = (*TRACKED_FIELDS, "closed_at", "amount_base", "remote_updated_at")
+
+
+def deal_records_with_base_amounts(
+    *, organization_id: int, records: list[dict], before: dict[str, dict[str, Any]], today: dt.date | None = None
+) -> list[dict]:
+    """Copies of the records that carry an amount or a currency, with `amount_base` at today's stored rate, so the
+    upsert writes it in the same statement (no update per deal afterwards). A value the upsert will reject is
+    left alone: the upsert reports it."""
+    if not any("amount" in record or "currency" in record for record in records):
+        return records
+    normalize = spec_for(Deal).normalizers["amount"]
+    rates = currency_rates_load(organization_id=organization_id)
+    day = today or timezone.now().date()
+    prepared = []
+    for record in records:
+        if ("amount" not in record and "currency" not in record) or not isinstance(record, dict):
+            prepared.append(record)
+            continue
+        stored = before.get(record.get("external_id")) or {}
+        try:
+            amount = normalize(record["amount"]) if "amount" in record else stored.get("amount")
+        except InvalidValue:
+            prepared.append(record)
+            continue
+        currency = record["currency"] if "currency" in record else stored.get("currency", "")
+        base = amount_in_base(
+            amount=amount, currency=currency if isinstance(currency, str) else "", day=day, rates=rates
+        )
+        prepared.append({**record, "amount_base": base})
+    return prepared
 
 
 def deal_tracked_values(*, connection_id: int, external_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -134,7 +174,7 @@ def deal_history_record_upsert(
                 old = before.get(row["external_id"])
                 # The CRM's modification time when it has one (never in the future), else when we saw it.
                 changed_at = min(row["remote_updated_at"] or now, now)
-                for name in TRACKED_FIELDS:
+                for name in TRACKED_FIELDS if source else ():
                     old_text = "" if old is None else history_text(old[name])
                     new_text = history_text(row[name])
                     if old_text != new_text:
@@ -149,21 +189,23 @@ def deal_history_record_upsert(
                                 source=source,
                             )
                         )
-                derived = _derived_fields(row, old, changed_at, rates)
+                derived = _derived_fields(row, old, changed_at, now.date(), rates)
                 if derived:
                     Deal.objects.filter(pk=row["id"]).update(**derived)
         DealHistory.objects.bulk_create(history, batch_size=_CHUNK)
     return len(history)
 
 
-def _derived_fields(row: dict[str, Any], old: dict[str, Any] | None, changed_at: dt.datetime, rates) -> dict:
+def _derived_fields(
+    row: dict[str, Any], old: dict[str, Any] | None, changed_at: dt.datetime, today: dt.date, rates: RateTable
+) -> dict:
     derived: dict[str, Any] = {}
     closed = row["status"] in _CLOSED
     if closed and row["closed_at"] is None:
         derived["closed_at"] = changed_at
     elif not closed and row["closed_at"] is not None and (old is None or old["status"] != row["status"]):
         derived["closed_at"] = None  # reopened
-    base = amount_in_base(amount=row["amount"], currency=row["currency"], day=changed_at.date(), rates=rates)
+    base = amount_in_base(amount=row["amount"], currency=row["currency"], day=today, rates=rates)
     if base != row["amount_base"]:
         derived["amount_base"] = base
     return derived
@@ -216,23 +258,26 @@ def deal_history_replace(
     """Replace the whole history of the deals named in `changes` (deal id, field, old, new, changed at) with
     them: a complete history from one source (the demo generator). Returns the number of rows written."""
     deal_ids = sorted({change[0] for change in changes})
-    rows = [
-        DealHistory(
-            organization_id=organization_id,
-            deal_id=deal_id,
-            field=name,
-            old_value=old_value,
-            new_value=new_value,
-            changed_at=changed_at,
-            source=source,
-        )
-        for deal_id, name, old_value, new_value, changed_at in changes
-    ]
+    table = DealHistory._meta.db_table
+    # Plain executemany: tens of thousands of rows, no model instances needed.
+    insert = (
+        f"INSERT INTO {table} (organization_id, deal_id, field, old_value, new_value, changed_at, source) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    )
+    adapt = db_connection.ops.adapt_datetimefield_value  # what the ORM would store for a DateTimeField
     with transaction.atomic():
         for start in range(0, len(deal_ids), _CHUNK):
             DealHistory.objects.filter(deal_id__in=deal_ids[start : start + _CHUNK]).delete()
-        DealHistory.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
+        with db_connection.cursor() as cursor:
+            for start in range(0, len(changes), 5000):
+                cursor.executemany(
+                    insert,
+                    [
+                        (organization_id, deal_id, name, old_value, new_value, adapt(changed_at), source)
+                        for deal_id, name, old_value, new_value, changed_at in changes[start : start + 5000]
+                    ],
+                )
+    return len(changes)
 
 
 # --- readers -------------------------------------------------------------------------------------------------

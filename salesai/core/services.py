@@ -34,7 +34,11 @@ from django.db import models, transaction
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from salesai.core.deal_history import deal_history_record_upsert, deal_tracked_values
+from salesai.core.deal_history import (
+    deal_history_record_upsert,
+    deal_records_with_base_amounts,
+    deal_tracked_values,
+)
 from salesai.core.fields import EncryptedJSONField, fernet, field_keys
 from salesai.core.models import (
     Activity,
@@ -206,6 +210,7 @@ def deal_bulk_upsert(*, organization_id: int, connection_id: int, records: list[
     # Changes of the tracked fields append deal history in the same transaction (salesai/core/deal_history.py).
     with transaction.atomic():
         before = deal_tracked_values(connection_id=connection_id, external_ids=(r.get("external_id") for r in records))
+        records = deal_records_with_base_amounts(organization_id=organization_id, records=records, before=before)
         result = bulk_upsert(
             spec_for(Deal), organization_id=organization_id, connection_id=connection_id, records=records
         )

@@ -23,7 +23,7 @@ from crm_connectors.models import CRMConnection, SyncRun
 from crm_connectors.services import connection_create
 from crm_connectors.sync import connection_sync
 from ml.models import EmailSettings, ProductCatalogueEntry
-from salesai.core.deal_history import deal_history_replace
+from salesai.core.deal_history import deal_history_paused, deal_history_replace
 from salesai.core.deal_reference import (
     StageSpec,
     currency_rates_upsert,
@@ -131,7 +131,8 @@ def demo_seed(
         config={"path": str(folder), "mapping_file": str(mapping_path)},
     )
     demo_deal_reference_setup(organization=org.organization, crm=crm)  # before the sync: it converts amounts
-    run = connection_sync(connection_id=connection.pk, full=False)
+    with deal_history_paused():  # the generator's complete histories replace what a sync would record
+        run = connection_sync(connection_id=connection.pk, full=False)
     demo_deal_history_load(organization=org.organization, connection=connection, crm=crm)
     demo_email_setup(organization=org.organization)
     finished = time.perf_counter()

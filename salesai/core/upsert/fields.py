@@ -42,6 +42,7 @@ _DATA_FIELDS: dict[type[SyncedRecord], tuple[str, ...]] = {
         "remote_created_at",
         "owner_email",
         "closed_at",
+        "amount_base",  # filled by deal_bulk_upsert from the stored rates
     ),
     Activity: ("kind", "direction", "subject", "body", "occurred_at"),
 }
