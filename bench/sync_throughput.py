@@ -148,6 +148,9 @@ def _rss_bytes() -> int:
 
 def _run(*, large: int, small: int, profile: str | None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "salesai.settings")
+    # The fake HubSpot listens on loopback, which connections may only name when the deployment allows it.
+    os.environ.setdefault("CRM_ALLOWED_HOSTS", "127.0.0.1")
+    os.environ.setdefault("CRM_ALLOWED_NETWORKS", "127.0.0.0/8")
     import django
 
     django.setup()

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpcore
 import httpx
+import orjson
 from django.conf import settings
 
 from crm_connectors.base import ConnectorError
@@ -163,6 +164,16 @@ class _AddressCheckedBackend(httpcore.SyncBackend):
         return super().connect_tcp(
             addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The body as JSON: orjson on the raw bytes (a sync decodes every page: several times faster than the
+    standard library), httpx's own decoding for what orjson refuses (a non-UTF-8 charset, integers past 64
+    bits, NaN). Raises ValueError when the body is not JSON at all."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def guarded_transport() -> httpx.HTTPTransport:
@@ -585,7 +596,7 @@ class CRMHttpClient:
 
     def _json(self, response: httpx.Response) -> Any:
         try:
-            return response.json()
+            return response_json(response)
         except ValueError:
             raise CRMHttpError(
                 f"{response.request.method} {redact_url(str(response.request.url))}: response is not JSON",

@@ -32,17 +32,34 @@ class ListedIds:
             raise ValueError(f"bad object type {object_type!r}")
         self.table = f"salesai_listed_{int(connection_id)}_{object_type}"
         self.connection_id = connection_id
-        self.added = 0  # distinct ids added, counted here to check the table against
+        self.added = 0  # ids added (distinct per page), counted here to check the table against
 
     def reset(self) -> None:
         with db_connection.cursor() as cursor:
-            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.table} (external_id VARCHAR(255) PRIMARY KEY)")
+            if _copies():
+                # COPY cannot skip duplicates, so PostgreSQL's table has a plain index rather than a key: a
+                # listing that names an id twice stores it twice, and the count below is of rows added.
+                cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.table} (external_id VARCHAR(255))")
+                cursor.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_idx ON {self.table} (external_id)")
+            else:
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.table} (external_id VARCHAR(255) PRIMARY KEY)"
+                )
             cursor.execute(f"DELETE FROM {self.table}")
         self.added = 0
 
     def add(self, external_ids: list[str]) -> None:
         """Inside the page's transaction: a page rolled back takes its ids with it."""
         unique = list(dict.fromkeys(str(external_id) for external_id in external_ids))
+        if _copies():
+            with (
+                db_connection.cursor() as cursor,
+                cursor.cursor.copy(f"COPY {self.table} (external_id) FROM STDIN") as copy,
+            ):
+                for external_id in unique:
+                    copy.write_row((external_id,))
+            self.added += len(unique)
+            return
         with db_connection.cursor() as cursor:
             for start in range(0, len(unique), INSERT_CHUNK):
                 chunk = unique[start : start + INSERT_CHUNK]
@@ -79,3 +96,7 @@ class ListedIds:
     def drop(self) -> None:
         with db_connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+
+def _copies() -> bool:
+    return db_connection.vendor == "postgresql"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -238,14 +238,28 @@ def scoring_enqueue(*, organization_id: int, contact_ids: list[int] | None = Non
     if ids is None:
         PendingScoring.objects.create(organization_id=organization_id, contact_id=None)
     else:
-        PendingScoring.objects.bulk_create(
-            [PendingScoring(organization_id=organization_id, contact_id=i) for i in ids],
-            batch_size=SCORING_CHUNK,
-            ignore_conflicts=True,
-        )
+        _pending_scoring_add(organization_id=organization_id, contact_ids=ids)
     # Deciding after commit (not now) is what makes it race-free: either the task's take already sees
     # these rows, or it had cleared the flag before and this claim succeeds and queues a new task.
     transaction.on_commit(lambda: _scoring_task_claim_and_enqueue(organization_id=organization_id))
+
+
+def _pending_scoring_add(*, organization_id: int, contact_ids: list[int]) -> None:
+    """Store the requests, skipping contacts already waiting. A sync asks for thousands of ids per page:
+    on PostgreSQL one statement over an array, not a model instance and a bound parameter pair per id."""
+    if connection.vendor != "postgresql":
+        PendingScoring.objects.bulk_create(
+            [PendingScoring(organization_id=organization_id, contact_id=i) for i in contact_ids],
+            batch_size=SCORING_CHUNK,
+            ignore_conflicts=True,
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {PendingScoring._meta.db_table} (organization_id, contact_id, created_at) "
+            "SELECT %s, unnest(%s::bigint[]), %s ON CONFLICT DO NOTHING",
+            [organization_id, contact_ids, timezone.now()],
+        )
 
 
 def _scoring_task_claim_and_enqueue(*, organization_id: int) -> bool:

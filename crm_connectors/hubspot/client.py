@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from crm_connectors.base import ConnectorError
-from crm_connectors.http import CRMHttpClient, CRMHttpError, QuotaExhausted, RateBudget
+from crm_connectors.http import CRMHttpClient, CRMHttpError, QuotaExhausted, RateBudget, response_json
 
 LIST_PAGE_SIZE = 100  # list endpoints' maximum
 SEARCH_PAGE_SIZE = 200  # search's maximum
@@ -103,7 +103,7 @@ class HubSpotApi:
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return response_json(response)
     except ValueError:
         raise CRMHttpError("HubSpot answered with something that is not JSON", status=response.status_code) from None
 

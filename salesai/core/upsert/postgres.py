@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import operator
+from collections.abc import Iterator
 
 from django.db import connection as db_connection
 from django.utils import timezone
@@ -55,17 +54,15 @@ def upsert_postgres(
 
     by_external_id = {row.external_id: row for row in ok_rows}
     column_sql = ", ".join(quote(c) for c in columns)
-    nullable_sql = ", ".join(quote(c) for c in columns if model._meta.get_field(c).null)
     with db_connection.cursor() as cursor:
         for present, group in groups.items():
             cursor.execute(f"DROP TABLE IF EXISTS {_TEMP_TABLE}")
             cursor.execute(
                 f"CREATE TEMP TABLE {_TEMP_TABLE} AS SELECT external_id, {column_sql} FROM {table} WITH NO DATA"
             )
-            with cursor.cursor.copy(
-                f"COPY {_TEMP_TABLE} (external_id, {column_sql}) FROM STDIN (FORMAT csv, FORCE_NULL ({nullable_sql}))"
-            ) as copy:
-                copy.write(_csv_payload(spec, group))
+            with cursor.cursor.copy(f"COPY {_TEMP_TABLE} (external_id, {column_sql}) FROM STDIN") as copy:
+                for values in _copy_rows(spec, group):
+                    copy.write_row(values)
 
             present_sql = [quote(c) for c in present]
             set_sql = "".join(f"{c} = EXCLUDED.{c}, " for c in present_sql)
@@ -115,23 +112,18 @@ def upsert_postgres(
 _json_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def _csv_payload(spec: Spec, rows: list[Row]) -> str:
-    """The rows as CSV for COPY: external_id then `spec.columns`, absent fields as the model default.
+def _copy_rows(spec: Spec, rows: list[Row]) -> Iterator[tuple]:
+    """Each row as a COPY row: external_id then `spec.columns`, absent fields as the model default.
 
-    csv writes None as an empty quoted cell, like "": FORCE_NULL turns it into NULL in the nullable
-    columns, and those are never text (text fields hold "" rather than NULL), so no value is ambiguous.
-    """
+    psycopg formats the values (in C) and None becomes NULL: text fields never hold None (their normalizer
+    and default give ""), so only the nullable columns receive NULLs."""
     pick = operator.itemgetter(*spec.columns)
     defaults = {column: spec.defaults.get(column) for column in spec.columns}
-    lines = []
     for row in rows:
         values = {**defaults, **row.values}
         properties = values["properties"]
         values["properties"] = _json_encode(properties) if properties else "{}"
-        lines.append((row.external_id, *pick(values)))
-    buffer = io.StringIO()
-    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(lines)
-    return buffer.getvalue()
+        yield (row.external_id, *pick(values))
 
 
 def _existing_external_ids(model: type[SyncedRecord], connection_id: int, external_ids: list[str]) -> set[str]:
