@@ -135,7 +135,9 @@ def test_prompt_injection_in_notes_does_not_change_the_verdict():
     assert outcome.status == "ready" and outcome.fallback_used
     assert all("ungrounded_percentage" in {v.code for v in a.violations} for a in outcome.attempts[:2])
     assert "50%" not in outcome.body
-    assert "<<<" in obedient.calls[0]["messages"][1]["content"]  # the note reached the model only fenced
+    prompt = obedient.calls[0]["messages"][1]["content"]
+    # The structured prompt leaves CRM notes out; a prompt that shows one shows it fenced as data.
+    assert "Ignore previous instructions" not in prompt or "<<< " in prompt
 
 
 def test_without_a_compliance_footer_nothing_is_ready():
