@@ -96,11 +96,12 @@ def score_and_forecast(models, family: str, snapshot: pd.DataFrame, outcomes: pd
     sequences = deal_sequences(keys=rows.keys, activities=None, vectors=None)
     timings["features"] = time.perf_counter() - started
     mark = time.perf_counter()
-    monthly = cumulative_to_monthly(models.cumulative(rows, sequences, family=family))
+    cumulative = models.cumulative(rows, sequences, family=family)
+    monthly = cumulative_to_monthly(cumulative)
     timings["probabilities"] = time.perf_counter() - mark
     mark = time.perf_counter()
     models.chosen = family
-    models.reasons(rows, sequences)
+    models.reasons(rows, sequences, base=cumulative[:, -1])
     timings["reasons"] = time.perf_counter() - mark
     mark = time.perf_counter()
     scopes = {s: rows.keys[s].astype(str).to_numpy() for s in ("team", "owner", "pipeline")}

@@ -120,7 +120,7 @@ def deals_score(*, organization_id: int, now: dt.datetime | None = None) -> int:
         return 0
     sequences = source.sequences(rows)
     cumulative = models.cumulative(rows, sequences)
-    reasons = models.reasons(rows, sequences)
+    reasons = models.reasons(rows, sequences, base=cumulative[:, -1])
     predictions = []
     for position, deal_id in enumerate(rows.keys["deal_id"].to_numpy()):
         by_month = cumulative[position]
