@@ -109,7 +109,7 @@ def test_eval_counts_refusals_and_ships_no_violation(org):
     assert not stored.filter(contact_id__in=refused_ids).exists()  # a refusal stores nothing
 
 
-OUTLINE_START = "Draft to rewrite in the requested tone (keep every fact exactly as written):\n"
+OUTLINE_START = "keep every fact exactly as written, with its id):\n"  # the structured prompt's cited outline
 INVENTOR = "Zebediah"  # contacts of this first name get a model that invents a discount
 
 
@@ -120,13 +120,13 @@ class ScriptedChatBackend:
     name = "openai"
     model_name = "scripted-chat"
 
-    def generate(self, messages, *, max_new_tokens, temperature, seed):
+    def generate(self, messages, *, max_new_tokens, temperature, seed, json_schema=None):
         prompt = messages[-1]["content"]
         if f"To: {INVENTOR}" in prompt:
-            text = "Subject: A special offer\n\nGood news: we can give you 35% off if you sign this week."
+            offer = "Good news: we can give you 35% off if you sign this week."
+            text = json.dumps({"subject": "A special offer", "sentences": [{"text": offer, "facts": []}]})
         else:
-            text = prompt.split(OUTLINE_START, 1)[1].split("\n\nStart your answer", 1)[0]
-            text = text.split("\n\nA previous draft was rejected", 1)[0]
+            text = prompt.split(OUTLINE_START, 1)[1].split("\n", 1)[0]  # the cited outline, one JSON line
         return GenerationResult(text=text, backend=self.name, model=self.model_name, seconds=0.01)
 
 
