@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import F, FilteredRelation, Max, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from ml.engine.feedback_labels import FeedbackLabel
@@ -15,17 +15,16 @@ User = AbstractBaseUser | AnonymousUser
 _IN_CHUNK = 900  # ids per SQL IN (...) list, under SQLite's variable limit
 
 
-def _current_predictions(*, task: str) -> QuerySet[Prediction]:
-    return Prediction.objects.filter(contact=OuterRef("pk"), task=task, is_current=True)
-
-
 def contacts_with_current_score(*, queryset: QuerySet[Contact], task: str = Task.LEAD_CONVERSION) -> QuerySet[Contact]:
-    """Annotate each contact with its current prediction (id, probability, score); None when unscored."""
-    current = _current_predictions(task=task)
-    return queryset.annotate(
-        current_prediction_id=Subquery(current.values("id")[:1]),
-        current_probability=Subquery(current.values("probability")[:1]),
-        current_score=Subquery(current.values("score")[:1]),
+    """Annotate each contact with its current prediction (id, probability, score); None when unscored.
+
+    One LEFT JOIN (a contact has at most one current prediction per task: a unique constraint), not three
+    correlated subqueries: ordering a list by the score then costs one hash join, not 3 probes per contact."""
+    current = FilteredRelation("predictions", condition=Q(predictions__task=task, predictions__is_current=True))
+    return queryset.annotate(current_prediction=current).annotate(
+        current_prediction_id=F("current_prediction__id"),
+        current_probability=F("current_prediction__probability"),
+        current_score=F("current_prediction__score"),
     )
 
 

@@ -117,3 +117,33 @@ def test_activities_filter_by_contact_and_kind(api_manager, tenant_a):
         call.id,
     }
     assert set(ids(api_manager.get("/api/v1/activities/", {"kind": "call"}))) == {call.id, other.id}
+
+
+def test_score_comes_from_the_lead_task_only_and_each_contact_is_listed_once(api_manager, scored, tenant_a):
+    # A current prediction of another task (a deal-win prediction naming the contact) joins nothing in.
+    PredictionFactory(
+        organization=tenant_a.organization,
+        contact=scored["low"],
+        model_version=tenant_a.model_version,
+        task=Task.DEAL_WIN,
+        probability=0.97,
+    )
+
+    response = api_manager.get("/api/v1/contacts/", {"ordering": "-current_score"})
+
+    listed = ids(response)
+    assert len(listed) == len(set(listed)) == response.json()["count"]
+    scores = {row["id"]: row["current_score"] for row in response.json()["results"]}
+    assert scores[scored["low"].id] == 20
+
+
+def test_list_queries_do_not_grow_with_the_page(api_manager, scored, tenant_a, django_assert_max_num_queries):
+    with django_assert_max_num_queries(8) as few:
+        api_manager.get("/api/v1/contacts/", {"ordering": "-current_score"})
+    for _ in range(20):
+        PredictionFactory(organization=tenant_a.organization, model_version=tenant_a.model_version)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = api_manager.get("/api/v1/contacts/", {"ordering": "-current_score"})
+
+    assert response.json()["count"] == len(scored) + 20
