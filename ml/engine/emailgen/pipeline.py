@@ -166,7 +166,7 @@ def draft_generate(
             if not exc.retryable:
                 break
             continue
-        parsed = draft_parse(text=result.text)
+        parsed = draft_parse(text=result.text, fact_sheet=fact_sheet)
         if parsed.violation is not None:
             attempts.append(
                 Attempt(

@@ -48,6 +48,7 @@ EXAMPLE_MAX_CHARS = 700
 SUBJECT_MAX_CHARS = 80
 SENTENCE_MAX_CHARS = 240
 ORGANISATION_FACT_PREFIXES = ("sender.", "organization.", "product.")
+CITATION_MIN_CHARS = 4  # shorter values ("EUR", "12") match by accident
 FACTS_PER_SENTENCE_MAX = 4
 
 
@@ -131,6 +132,22 @@ def sentences_cite(*, text: str, fact_sheet: FactSheet) -> list[DraftSentence]:
                 continue
             cited = tuple(dict.fromkeys(f.id for f in facts if f.value.strip().lower() in sentence.lower()))
             out.append(DraftSentence(text=sentence, fact_ids=cited[:FACTS_PER_SENTENCE_MAX]))
+    return out
+
+
+def citations_complete(*, sentences: Sequence[DraftSentence], fact_sheet: FactSheet) -> list[DraftSentence]:
+    """Each sentence with the ids of the trusted facts whose whole value it contains verbatim (values of at
+    least CITATION_MIN_CHARS characters, bounded by non-word characters) added after the ones it cites."""
+    facts = [
+        (fact.id, re.compile(rf"(?<!\w){re.escape(fact.value.strip())}(?!\w)", re.I))
+        for fact in fact_sheet.facts
+        if fact.trusted and len(fact.value.strip()) >= CITATION_MIN_CHARS and fact.kind not in ("text", "email")
+    ]
+    out = []
+    for sentence in sentences:
+        found = [fact_id for fact_id, pattern in facts if pattern.search(sentence.text)]
+        fact_ids = tuple(dict.fromkeys([*sentence.fact_ids, *found]))
+        out.append(DraftSentence(text=sentence.text, fact_ids=fact_ids))
     return out
 
 
@@ -252,16 +269,24 @@ class ParsedDraft:
     sentences: tuple[DraftSentence, ...] = ()
 
 
-def draft_parse(*, text: str) -> ParsedDraft:
+def draft_parse(*, text: str, fact_sheet: FactSheet | None = None) -> ParsedDraft:
     """Model text -> subject, body (without any footer) and, for a structured answer, its cited sentences.
 
     A JSON answer (an object with "subject" and "sentences") is read as such: greeting and sign-off sentences
     are dropped (the frame is ours) and the body is the sentences joined. A JSON answer cut off by the token
     limit keeps its complete sentences. Free text needs a "Subject:" line near the top and a body; anything
-    else is `unparseable`: guessing where a subject ends would ship whatever the model rambled."""
+    else is `unparseable`: guessing where a subject ends would ship whatever the model rambled.
+
+    With `fact_sheet`, a structured sentence that contains a trusted fact's value verbatim but forgot its id
+    gets the id added (`citations_complete`): a small model copies a date and drops its citation, and a whole
+    attempt was wasted on it. The verifier still checks every claim against what is then cited."""
     cleaned = re.sub(r"^```\w*\s*|```\s*$", "", text.strip()).strip()
     if cleaned.startswith("{"):
-        return _structured_parse(cleaned)
+        parsed = _structured_parse(cleaned)
+        if fact_sheet is None or parsed.violation is not None:
+            return parsed
+        sentences = citations_complete(sentences=parsed.sentences, fact_sheet=fact_sheet)
+        return ParsedDraft(subject=parsed.subject, body=parsed.body, sentences=tuple(sentences))
     lines = cleaned.splitlines()
     for number, line in enumerate(lines[:5]):
         m = SUBJECT_RE.match(line)

@@ -166,7 +166,7 @@ def test_a_greeting_that_goes_on_with_the_message_keeps_the_message():
 def _structured(monkeypatch, sentences):
     """The backend answered in the structured format (E2's parser is stubbed: this tests the pipeline's side)."""
     parsed = ParsedDraft(subject="Following up", body="", sentences=tuple(DraftSentence(t, f) for t, f in sentences))
-    monkeypatch.setattr(pipeline, "draft_parse", lambda *, text: parsed)
+    monkeypatch.setattr(pipeline, "draft_parse", lambda *, text, fact_sheet=None: parsed)
 
 
 def test_a_structured_draft_ships_its_sentences_verified_against_their_citations(monkeypatch):

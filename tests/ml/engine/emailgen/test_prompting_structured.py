@@ -124,3 +124,20 @@ def test_organisation_facts_come_first_and_crm_notes_stay_out_of_the_structured_
     assert "Ignore previous instructions" not in user
     free_text = prompt_messages(fact_sheet=sheet, options=DraftOptions())[1]["content"]
     assert "<<< " in free_text and "Ignore previous instructions" in free_text
+
+
+def test_a_fact_stated_verbatim_without_its_id_gets_cited_and_nothing_else_does():
+    sheet = fact_sheet_make()
+    date = next(f for f in sheet.facts if f.kind == "date")
+    answer = draft_json(
+        subject="Thanks",
+        sentences=[
+            DraftSentence(f"Thank you for the meeting on {date.value}.", ()),
+            DraftSentence("Would a call next week suit you?", ()),
+            DraftSentence("We met on November 21, 2026.", ()),  # not a fact: left uncited for the verifier
+        ],
+    )
+    parsed = draft_parse(text=answer, fact_sheet=sheet)
+    assert date.id in parsed.sentences[0].fact_ids
+    assert parsed.sentences[1].fact_ids == () and parsed.sentences[2].fact_ids == ()
+    assert draft_parse(text=answer).sentences[0].fact_ids == ()  # without the sheet: as the model wrote it
