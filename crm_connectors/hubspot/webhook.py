@@ -19,6 +19,8 @@ from crm_connectors.webhook_types import EventPlan, WebhookDenied, WebhookMalfor
 MAX_TIMESTAMP_AGE_MS = 300_000  # v3 replay guard: 5 minutes
 DEFAULT_SCORE_PROPERTY = "salesai_lead_score"
 DEFAULT_CHURN_PROPERTY = "salesai_churn_risk"  # on companies
+DEFAULT_WIN_PROPERTY = "salesai_win_probability"  # on deals, as hubspot/writeback.py names them
+DEFAULT_CLOSE_PROPERTY = "salesai_expected_close"
 OBJECT_TYPES = {"contact": "contacts", "company": "companies", "deal": "deals"}
 # The escapes HubSpot's validation page says to decode in the v3 URI (its exact list is unconfirmed).
 _V3_URI_ESCAPES = {
@@ -166,8 +168,16 @@ def score_property(config: Mapping[str, Any]) -> str:
 
 
 def own_properties(config: Mapping[str, Any]) -> frozenset[str]:
-    """The properties our writeback sets (lead score, churn risk): a change of one alone is our own echo."""
-    return frozenset({score_property(config), str(config.get("churn_property") or DEFAULT_CHURN_PROPERTY)})
+    """The properties our writeback sets (lead score, churn risk, deal win probability and expected close): a
+    change of one alone is our own echo."""
+    return frozenset(
+        {
+            score_property(config),
+            str(config.get("churn_property") or DEFAULT_CHURN_PROPERTY),
+            str(config.get("win_probability_property") or DEFAULT_WIN_PROPERTY),
+            str(config.get("expected_close_property") or DEFAULT_CLOSE_PROPERTY),
+        }
+    )
 
 
 def acknowledgement() -> tuple[bytes, str]:

@@ -193,8 +193,10 @@ def _v1_plan(payload: Mapping[str, Any], config: Mapping[str, Any]) -> EventPlan
 
 
 def _own_keys(config: Mapping[str, Any]) -> frozenset[str]:
-    """The custom field keys our writeback sets (person lead score, organization churn risk), once known."""
-    return frozenset(str(config[name]) for name in ("score_property", "churn_property") if config.get(name))
+    """The custom field keys our writeback sets (person lead score, organization churn risk, deal win probability
+    and expected close), once known."""
+    names = ("score_property", "churn_property", "win_probability_property", "expected_close_property")
+    return frozenset(str(config[name]) for name in names if config.get(name))
 
 
 def _v1_only_score_changed(payload: Mapping[str, Any], own_keys: frozenset[str]) -> bool:

@@ -23,6 +23,8 @@ OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 DEFAULT_SCORE_PROPERTY = "SalesAI_Lead_Score__c"
 DEFAULT_CHURN_PROPERTY = "SalesAI_Churn_Risk__c"  # on Accounts
+DEFAULT_WIN_FIELD = "SalesAI_Win_Probability__c"  # on Opportunities, as salesforce/writeback.py names them
+DEFAULT_CLOSE_FIELD = "SalesAI_Expected_Close__c"
 # Fields Salesforce changes on every save: they say nothing about what the user changed.
 _SYSTEM_FIELDS = frozenset({"Id", "SystemModstamp", "LastModifiedDate", "LastModifiedById"})
 _OBJECT_TYPES = {sobject: object_type for object_type, sobjects in SOBJECTS.items() for sobject in sobjects}
@@ -84,6 +86,8 @@ def event_plan(*, payload: Mapping[str, Any], config: Mapping[str, Any]) -> Even
     own = {
         str(config.get("score_property") or DEFAULT_SCORE_PROPERTY),
         str(config.get("churn_property") or DEFAULT_CHURN_PROPERTY),
+        str(config.get("win_probability_property") or DEFAULT_WIN_FIELD),
+        str(config.get("expected_close_property") or DEFAULT_CLOSE_FIELD),
     }
     changed = set(fields) - _SYSTEM_FIELDS
     if changed and changed <= own:  # only fields our writeback sets: our own echo

@@ -124,3 +124,17 @@ def test_deal_scores_go_into_deal_properties_and_only_changes_are_written_again(
     again = connection_writeback(connection_id=synced.pk)
     assert (again.deals.written, again.deals.unchanged) == (1, 1)
     assert fake.properties_of("deals", 0)["salesai_expected_close"] == "2026-04-30"
+
+
+def test_our_own_deal_score_write_coming_back_is_an_echo(fake, synced):
+    deal_external_id = fake.record_id("deals", 1)
+    event = WebhookEvent.objects.create(
+        connection=synced,
+        event_id="echo",
+        payload=hubspot_event(
+            2, deal_external_id, kind="deal.propertyChange", propertyName="salesai_win_probability", propertyValue="62"
+        ),
+    )
+    fake.requests.clear()
+    assert webhook_event_process(event_id=event.pk).status == "processed"
+    assert fake.requests == []  # nothing re-read, nothing written
