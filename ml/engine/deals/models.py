@@ -110,14 +110,16 @@ class DealModels:
         for column in (self.schema.column(name) for name in names):
             if column.name not in self.reference or column.name not in rows.features:
                 continue
-            changed = HazardRows(
-                features=rows.features.assign(**{column.name: self.reference[column.name]}),
-                keys=rows.keys,
-                labels=rows.labels,
-                mask=rows.mask,
-                won_within=rows.won_within,
-            )
-            deltas[column.name] = base - self.win_probability(changed, sequences)
+            # Rows already at the typical value cannot move: only the others are scored again.
+            reference = self.reference[column.name]
+            values = rows.features[column.name]
+            differs = np.flatnonzero(~(values == reference).to_numpy() | values.isna().to_numpy())
+            delta = np.zeros(len(rows))
+            if len(differs):
+                subset = rows.take(differs)
+                subset.features[column.name] = reference
+                delta[differs] = base[differs] - self.win_probability(subset, sequences.take(differs))
+            deltas[column.name] = delta
         names = list(deltas)
         if not names:
             return [[] for _ in range(len(rows))]
