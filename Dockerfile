@@ -20,6 +20,11 @@ RUN python -m venv /opt/venv
 COPY requirements.txt requirements-nodeps.txt /tmp/
 RUN /opt/venv/bin/pip install --extra-index-url "${TORCH_INDEX_URL}" -r /tmp/requirements.txt \
  && /opt/venv/bin/pip install --no-deps -r /tmp/requirements-nodeps.txt
+# The prebuilt llama.cpp libraries (email drafts) need glibc 2.38; bookworm has 2.36: patched once here, with a
+# compiler that stays in this stage (a no-op on a newer base image).
+COPY scripts/llama_cpp_glibc_compat.py /tmp/
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
+ && /opt/venv/bin/python /tmp/llama_cpp_glibc_compat.py
 
 # --- runtime --------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
