@@ -12,11 +12,16 @@ from ml.engine.emailgen.prompting import DRAFT_JSON_SCHEMA, draft_json_schema, d
 from ml.engine.emailgen.types import DraftOptions
 from tests.ml.emailgen.sheets import fact_sheet_make
 
-needs_runtime = pytest.mark.skipif(
+_runtime_missing = pytest.mark.skipif(
     not llamacpp.runtime_available(),
     reason="llama-cpp-py-sync is missing or its library does not load here (glibc < 2.38: run "
     "scripts/llama_cpp_glibc_compat.py)",
 )
+
+
+def needs_runtime(test):
+    """The real SmolLM2 GGUF on llama.cpp: seconds to a minute per test on a shared 2-core box."""
+    return pytest.mark.slow(_runtime_missing(test))
 
 
 def _smollm2_path() -> str:
