@@ -299,8 +299,33 @@ def deal_snapshots_as_of(
 ) -> list[DealSnapshot]:
     """Every deal of the organisation that existed at `as_of` (open then, unless `include_closed`), with its
     fields as they were then. Deals created after `as_of`, and deals deleted by then, are left out."""
-    if timezone.is_naive(as_of):
-        as_of = as_of.replace(tzinfo=dt.UTC)
+    as_of = as_of.replace(tzinfo=dt.UTC) if timezone.is_naive(as_of) else as_of
+    return _snapshots_at(_snapshot_inputs(organization_id=organization_id), as_of, include_closed)
+
+
+def deal_snapshots_at(
+    *, organization_id: int, as_of_list: list[dt.datetime], include_closed: bool = False
+) -> dict[dt.datetime, list[DealSnapshot]]:
+    """`deal_snapshots_as_of` for several moments (a backtest's origins), reading the history once."""
+    inputs = _snapshot_inputs(organization_id=organization_id)
+    found = {}
+    for as_of in as_of_list:
+        aware = as_of.replace(tzinfo=dt.UTC) if timezone.is_naive(as_of) else as_of
+        found[as_of] = _snapshots_at(inputs, aware, include_closed)
+    return found
+
+
+@dataclass(frozen=True)
+class _SnapshotInputs:
+    rates: RateTable
+    probabilities: dict[tuple[str, str], float | None]
+    teams: dict[str, str]
+    deals: list[dict[str, Any]]
+    events: dict[int, dict[str, list[tuple[dt.datetime, str, str]]]]
+    first_seen: dict[int, dt.datetime]
+
+
+def _snapshot_inputs(*, organization_id: int) -> _SnapshotInputs:
     rates = currency_rates_load(organization_id=organization_id)
     probabilities = {
         (pipeline, stage): probability
@@ -313,9 +338,7 @@ def deal_snapshots_as_of(
         for owner, team in OwnerTeam.objects.filter(organization_id=organization_id).values_list("owner_email", "team")
     }
     deals = list(
-        Deal.objects.filter(organization_id=organization_id)
-        .exclude(deleted_at__lte=as_of)
-        .values(
+        Deal.objects.filter(organization_id=organization_id).values(
             "id",
             "external_id",
             "name",
@@ -323,6 +346,7 @@ def deal_snapshots_as_of(
             "contact_id",
             "remote_created_at",
             "created_at",
+            "deleted_at",
             *TRACKED_FIELDS,
         )
     )
@@ -337,8 +361,16 @@ def deal_snapshots_as_of(
         events.setdefault(deal_id, {}).setdefault(name, []).append((changed_at, old_value, new_value))
         if deal_id not in first_seen:
             first_seen[deal_id] = changed_at
+    return _SnapshotInputs(rates, probabilities, teams, deals, events, first_seen)
+
+
+def _snapshots_at(inputs: _SnapshotInputs, as_of: dt.datetime, include_closed: bool) -> list[DealSnapshot]:
+    rates, probabilities, teams = inputs.rates, inputs.probabilities, inputs.teams
+    events, first_seen = inputs.events, inputs.first_seen
     snapshots: list[DealSnapshot] = []
-    for deal in deals:
+    for deal in inputs.deals:
+        if deal["deleted_at"] is not None and deal["deleted_at"] <= as_of:
+            continue
         deal_id = deal["id"]
         created_at = deal["remote_created_at"] or first_seen.get(deal_id) or deal["created_at"]
         if created_at > as_of:

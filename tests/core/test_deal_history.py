@@ -10,6 +10,7 @@ from salesai.core.deal_history import (
     deal_history_source,
     deal_outcomes,
     deal_snapshots_as_of,
+    deal_snapshots_at,
 )
 from salesai.core.models import CurrencyRate, Deal, DealHistory, OwnerTeam, PipelineStage
 from salesai.core.services import deal_bulk_upsert
@@ -172,3 +173,27 @@ def test_webhook_source_and_backfill_replace_the_reported_fields(conn):
     assert DealHistory.objects.filter(deal_id=deal_id, field="amount", source="webhook").exists()
     with pytest.raises(ValueError, match="not a tracked deal field"):
         deal_history_backfill(organization_id=conn.organization_id, deal_id=deal_id, changes=[FieldChange("x", "", T0)])
+
+
+def test_several_origins_at_once_match_one_at_a_time(conn):
+    _upsert(conn, [_deal(), _deal(external_id="D2", stage="proposal")])
+    later = (T0 + dt.timedelta(days=9)).isoformat()
+    _upsert(
+        conn,
+        [
+            _deal(stage="proposal", remote_updated_at=later),
+            _deal(external_id="D2", status="lost", remote_updated_at=later),
+        ],
+    )
+    Deal.objects.filter(external_id="D2").update(deleted_at=T0 + dt.timedelta(days=20))
+    origins = [
+        T0 - dt.timedelta(days=1),
+        T0 + dt.timedelta(days=3),
+        T0 + dt.timedelta(days=10),
+        T0 + dt.timedelta(days=30),
+    ]
+    together = deal_snapshots_at(organization_id=conn.organization_id, as_of_list=origins, include_closed=True)
+    for as_of in origins:
+        alone = deal_snapshots_as_of(organization_id=conn.organization_id, as_of=as_of, include_closed=True)
+        assert together[as_of] == alone
+    assert [len(together[as_of]) for as_of in origins] == [0, 2, 2, 1]  # D2 deleted by the last origin
