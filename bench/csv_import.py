@@ -134,8 +134,10 @@ def _run(rows: int, *, migrate: bool, repeat: int) -> int:
     from salesai.core.services import organization_create
 
     with tempfile.TemporaryDirectory(prefix="salesai-bench-") as folder:
-        folder_path = Path(folder)
-        contacts_file = _generate(folder_path, rows)
+        # An import reads only CSV_IMPORT_ROOTS/<organisation slug>/: each attempt's files are moved there.
+        data_folder = Path(folder) / "data"
+        data_folder.mkdir()
+        contacts_file = _generate(data_folder, rows)
         size_mb = contacts_file.stat().st_size / 1e6
         print(f"{rows:,} contacts ({size_mb:.1f} MB) + {_companies(rows):,} companies in {folder}")
 
@@ -146,8 +148,13 @@ def _run(rows: int, *, migrate: bool, repeat: int) -> int:
         for attempt in range(repeat):
             # Every attempt imports into a new organization and connection, so "all new" really is.
             organization = organization_create(slug=f"bench-{uuid.uuid4().hex[:8]}").organization
+            org_folder = data_folder.rename(Path(folder) / organization.slug)
+            contacts_file = org_folder / contacts_file.name
             connection = connection_create(
-                organization=organization, kind="csv", name="bench", config={"path": folder, "mapping": MAPPING}
+                organization=organization,
+                kind="csv",
+                name="bench",
+                config={"path": str(org_folder), "mapping": MAPPING},
             )
             measured = {
                 "raw": _copy_ceiling_raw(db_connection, contacts_file),
@@ -164,6 +171,8 @@ def _run(rows: int, *, migrate: bool, repeat: int) -> int:
                     return 1
             assert Contact.objects.filter(connection=connection, deleted_at__isnull=True).count() == rows
             organization.delete()
+            data_folder = org_folder.rename(data_folder)
+            contacts_file = data_folder / contacts_file.name
             print(f"attempt {attempt + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in measured.items()))
             for key, seconds in measured.items():
                 best[key] = min(seconds, best.get(key, seconds))
