@@ -140,6 +140,12 @@ class Prediction(models.Model):
                 condition=models.Q(is_current=True, deal__isnull=False),
                 name="prediction_one_current_per_deal",
             ),
+            # Account rows (churn): their contact is NULL, and NULLs never collide in the contact constraint.
+            models.UniqueConstraint(
+                fields=["company", "task"],
+                condition=models.Q(is_current=True, contact__isnull=True, company__isnull=False),
+                name="prediction_one_current_per_company",
+            ),
         ]
 
     def __str__(self) -> str:
