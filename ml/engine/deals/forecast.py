@@ -111,17 +111,30 @@ def new_deal_samples(
     scopes: tuple[str, ...] = (),
     lookback: int = 6,
     earliest: pd.Timestamp | None = None,
+    creation_months: int = 3,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Past new-deal bookings by month ahead: for each of the last `lookback` origins o' whose H months had
-    ended by `origin`, bookings in month k of deals created at or after o'. `deals` has created_at, status,
-    closed_at, value and the scope columns; only wins closed before `origin` are read (nothing later is known).
-    Past origins before `earliest` (e.g. before the data's first close) are not read."""
+    ended by `origin`, bookings in month k of deals created at or after o', scaled by how many deals are being
+    created now against then (deals created in the `creation_months` before `origin` / before o', per scope
+    value; unscaled when none were created before o'): bookings per created deal at each lag, times today's
+    creation rate, so a growing or shrinking deal flow moves the new-deal part. `deals` has created_at, status,
+    closed_at, value and the scope columns; only wins closed before `origin` and deals created before it are read
+    (nothing later is known). Past origins before `earliest` (e.g. before the data's first close) are not read."""
+    created = deals[deals["created_at"] < origin]
     won = deals[(deals["status"] == WON) & deals["closed_at"].notna() & (deals["closed_at"] < origin)]
     past_origins = [month_add(origin, -horizon - back) for back in range(lookback)]
     past_origins = [past for past in past_origins if earliest is None or past >= earliest]
     groups = {ORG: pd.Series("", index=won.index)} | {s: won[s].fillna("").astype(str) for s in scopes}
+    created_groups = {ORG: pd.Series("", index=created.index)} | {s: created[s].fillna("").astype(str) for s in scopes}
+
+    def creation_counts(scope: str, before: pd.Timestamp) -> pd.Series:
+        window = (created["created_at"] >= month_add(before, -creation_months)) & (created["created_at"] < before)
+        return created_groups[scope][window].value_counts()
+
+    now_counts = {scope: creation_counts(scope, origin) for scope in groups}
     out: dict[tuple[str, str], list[np.ndarray]] = {}
     for past in past_origins:
+        past_counts = {scope: creation_counts(scope, past) for scope in groups}
         fresh = won[(won["created_at"] >= past)]
         months = month_index(origin=past, when=fresh["closed_at"])
         inside = (months >= 1) & (months <= horizon)
@@ -140,6 +153,9 @@ def new_deal_samples(
                 if level in sums.index.get_level_values(0):
                     for k, value in sums.loc[level].items():
                         vector[int(k) - 1] = value
+                then = float(past_counts[scope].get(level, 0))
+                if then > 0:
+                    vector = vector * float(now_counts[scope].get(level, 0)) / then
                 out.setdefault((scope, str(level)), []).append(vector)
     return {key: np.stack(vectors) for key, vectors in out.items()}
 

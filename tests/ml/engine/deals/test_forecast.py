@@ -84,3 +84,19 @@ def test_new_deal_samples_read_only_wins_closed_before_the_origin():
     samples = new_deal_samples(deals=deals, origin=pd.Timestamp("2024-03-01"), horizon=2, lookback=1)
     # past origin 2024-01 (its 2 months ended by March): created >= Jan 1, booked in Jan and Feb
     assert samples[("org", "")].tolist() == [[10.0, 20.0]]
+
+
+def test_new_deal_bookings_follow_the_creation_rate():
+    created = pd.to_datetime(["2023-11-10", "2024-01-05", "2024-01-10"] + [f"2024-02-0{d}" for d in range(1, 7)])
+    deals = pd.DataFrame(
+        {
+            "deal_id": range(1, 10),
+            "created_at": created,
+            "status": ["won", "won", "won", "open", "open", "open", "open", "open", "open"],
+            "closed_at": pd.to_datetime(["2023-12-01", "2024-01-20", "2024-02-15"] + [None] * 6),
+            "value": [5.0, 10.0, 20.0] + [np.nan] * 6,
+        }
+    )
+    samples = new_deal_samples(deals=deals, origin=pd.Timestamp("2024-03-01"), horizon=2, lookback=1)
+    # then (Oct-Dec 2023) 1 deal was created, now (Dec 2023-Feb 2024) 8: the Jan/Feb bookings scale by 8
+    assert samples[("org", "")].tolist() == [[80.0, 160.0]]
