@@ -69,6 +69,10 @@ class CompanyFilter(OrganizationFilterSet):
         fields = ["organization", "industry", "country"]
 
 
+# ContactFilter's query parameters that read the current score (the rest filter the contact row alone).
+SCORE_FILTERS = frozenset({"has_score", "min_score"})
+
+
 class ContactFilter(OrganizationFilterSet):
     company = django_filters.NumberFilter(field_name="company_id", label="Company id")
     lifecycle_stage = django_filters.ChoiceFilter(choices=Contact.LifecycleStage.choices)

@@ -147,3 +147,20 @@ def test_list_queries_do_not_grow_with_the_page(api_manager, scored, tenant_a, d
         response = api_manager.get("/api/v1/contacts/", {"ordering": "-current_score"})
 
     assert response.json()["count"] == len(scored) + 20
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"ordering": "-current_score"},
+        {"ordering": "current_score", "search": "a"},
+        {"ordering": "-current_score", "min_score": 50},
+        {"has_score": "true"},
+        {"has_score": "false", "ordering": "-current_score"},
+    ],
+)
+def test_count_matches_the_listed_rows_with_and_without_score_filters(api_manager, scored, params):
+    response = api_manager.get("/api/v1/contacts/", {**params, "page_size": 500})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == len(ids(response))

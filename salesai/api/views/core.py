@@ -1,12 +1,15 @@
 """Read-only endpoints for CRM records (written by syncs, not by API clients); deals are in views/deals.py."""
 
+from functools import cached_property
+
 from django.db.models import QuerySet
 from rest_framework import mixins
 from rest_framework.serializers import BaseSerializer
 
 from ml.churn_selectors import companies_with_churn_prediction, companies_with_churn_risk
 from ml.selectors import contacts_with_current_prediction, contacts_with_current_score
-from salesai.api.filters import ActivityFilter, CompanyFilter, ContactFilter
+from salesai.api.filters import SCORE_FILTERS, ActivityFilter, CompanyFilter, ContactFilter
+from salesai.api.pagination import CheaperCountPagination
 from salesai.api.serializers.core import (
     ActivitySerializer,
     CompanyDetailSerializer,
@@ -73,12 +76,24 @@ class ContactViewSet(ReadOnlyScopedViewSet):
         "current_probability",
     ]
     ordering = ["last_name", "first_name"]
+    pagination_class = CheaperCountPagination
+
+    @cached_property
+    def _contacts(self) -> QuerySet[Contact]:
+        # Built once per request: the page and its count share the user's organisations (one query).
+        return contact_list_for_user(user=self.request.user)
 
     def get_queryset(self) -> QuerySet[Contact]:
-        contacts = contact_list_for_user(user=self.request.user)
         if self.action == "retrieve":
-            return contacts_with_current_prediction(queryset=contacts)
-        return contacts_with_current_score(queryset=contacts)
+            return contacts_with_current_prediction(queryset=self._contacts)
+        return contacts_with_current_score(queryset=self._contacts)
+
+    def pagination_count_queryset(self) -> QuerySet[Contact] | None:
+        """The listed rows without the score join (a contact has at most one current score, so the count is
+        the same and PostgreSQL skips joining every contact's prediction); None when a score filter needs it."""
+        if SCORE_FILTERS & self.request.query_params.keys():
+            return None
+        return self.filter_queryset(self._contacts)
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         return ContactDetailSerializer if self.action == "retrieve" else ContactSerializer
