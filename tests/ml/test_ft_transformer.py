@@ -179,9 +179,11 @@ def test_folded_cls_attention_is_the_same_function(n_layers):
         assert torch.allclose(plain(*inputs), folded(*inputs), atol=1e-5)
 
 
-def test_checkpoints_saved_before_embeddings_and_ensembles_score_bit_for_bit_as_before():
+def test_checkpoints_saved_before_embeddings_and_ensembles_score_as_before():
     # The fixture was written by the code before PLR embeddings and ensembles existed (tiny net, random
-    # weights, NaNs, grouped numbers, text), with the logits that code gave.
+    # weights, NaNs, grouped numbers, text), with the logits that code gave. The embeddings must match bit for
+    # bit; the logits within float32 rounding, since matmul kernels differ between CPUs (AVX2 vs AVX-512 gave
+    # 9e-8 apart), while any change to the architecture moves them by orders of magnitude more.
     stored = torch.load(FIXTURE, weights_only=True)
     assert not set(NEW_CONFIG_KEYS) & set(stored["config"])
     net = FTTransformer(FTTransformerConfig.from_dict(stored["config"]))
@@ -189,6 +191,7 @@ def test_checkpoints_saved_before_embeddings_and_ensembles_score_bit_for_bit_as_
     net.eval()
     assert net.config.numeric_embedding == "linear" and net.config.n_members == 1
     with torch.no_grad():
-        assert torch.equal(net(stored["numeric"], stored["categorical"], stored["text"]), stored["logits"])
+        logits = net(stored["numeric"], stored["categorical"], stored["text"])
+        assert torch.allclose(logits, stored["logits"], rtol=0, atol=1e-6)
         parts = net.embed(stored["numeric"], stored["categorical"], stored["text"])[0]
         assert torch.equal(parts, stored["numeric_parts"])
