@@ -111,13 +111,14 @@ def new_deal_samples(
     scopes: tuple[str, ...] = (),
     lookback: int = 6,
     earliest: pd.Timestamp | None = None,
-    creation_months: int = 3,
+    creation_months: int | None = None,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Past new-deal bookings by month ahead: for each of the last `lookback` origins o' whose H months had
-    ended by `origin`, bookings in month k of deals created at or after o', scaled by how many deals are being
-    created now against then (deals created in the `creation_months` before `origin` / before o', per scope
-    value; unscaled when none were created before o'): bookings per created deal at each lag, times today's
-    creation rate, so a growing or shrinking deal flow moves the new-deal part. `deals` has created_at, status,
+    ended by `origin`, bookings in month k of deals created at or after o'. With `creation_months`, each is
+    scaled by how many deals are being created now against then (deals created in the `creation_months` before
+    `origin` / before o', per scope value; unscaled when none were created before o'): bookings per created deal
+    times today's creation rate. Off by default: in the backtests (bench/README.md) the scaled version was worse
+    on both data sets (creation counts swing more than bookings do). `deals` has created_at, status,
     closed_at, value and the scope columns; only wins closed before `origin` and deals created before it are read
     (nothing later is known). Past origins before `earliest` (e.g. before the data's first close) are not read."""
     created = deals[deals["created_at"] < origin]
@@ -128,7 +129,9 @@ def new_deal_samples(
     created_groups = {ORG: pd.Series("", index=created.index)} | {s: created[s].fillna("").astype(str) for s in scopes}
 
     def creation_counts(scope: str, before: pd.Timestamp) -> pd.Series:
-        window = (created["created_at"] >= month_add(before, -creation_months)) & (created["created_at"] < before)
+        window = (created["created_at"] >= month_add(before, -(creation_months or 0))) & (
+            created["created_at"] < before
+        )
         return created_groups[scope][window].value_counts()
 
     now_counts = {scope: creation_counts(scope, origin) for scope in groups}
@@ -153,7 +156,7 @@ def new_deal_samples(
                 if level in sums.index.get_level_values(0):
                     for k, value in sums.loc[level].items():
                         vector[int(k) - 1] = value
-                then = float(past_counts[scope].get(level, 0))
+                then = float(past_counts[scope].get(level, 0)) if creation_months else 0.0
                 if then > 0:
                     vector = vector * float(now_counts[scope].get(level, 0)) / then
                 out.setdefault((scope, str(level)), []).append(vector)

@@ -97,6 +97,8 @@ def test_new_deal_bookings_follow_the_creation_rate():
             "value": [5.0, 10.0, 20.0] + [np.nan] * 6,
         }
     )
-    samples = new_deal_samples(deals=deals, origin=pd.Timestamp("2024-03-01"), horizon=2, lookback=1)
+    samples = new_deal_samples(deals=deals, origin=pd.Timestamp("2024-03-01"), horizon=2, lookback=1, creation_months=3)
     # then (Oct-Dec 2023) 1 deal was created, now (Dec 2023-Feb 2024) 8: the Jan/Feb bookings scale by 8
     assert samples[("org", "")].tolist() == [[80.0, 160.0]]
+    unscaled = new_deal_samples(deals=deals, origin=pd.Timestamp("2024-03-01"), horizon=2, lookback=1)
+    assert unscaled[("org", "")].tolist() == [[10.0, 20.0]]
