@@ -77,8 +77,6 @@ def backend_from_config(
     if kind == "composer":
         return None
     if kind == "local":
-        from ml.engine.emailgen.backends.local import LocalBackend
-
         if not local_model.strip():
             try:
                 local_model, gguf_file = local_model_default()
@@ -89,6 +87,8 @@ def backend_from_config(
             from ml.engine.emailgen.backends.llamacpp import LlamaCppBackend
 
             return LlamaCppBackend(model_path=str(Path(local_model.strip()) / gguf_file.strip()))
+        from ml.engine.emailgen.backends.local import LocalBackend  # imports torch: only on this path
+
         local = LocalBackend(model_path=local_model.strip(), gguf_file=gguf_file.strip(), device=device)
         batch_size = batch_size or int(os.environ.get("EMAIL_BATCH_SIZE", "") or 1)
         if batch_size > 1:

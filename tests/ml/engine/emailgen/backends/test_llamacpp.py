@@ -155,3 +155,17 @@ def test_a_q4_1_file_is_requantized_to_q8_0_once_and_can_be_turned_off(monkeypat
     assert [p.name for p in tmp_path.iterdir()] == [prepared.rsplit("/", 1)[1]]  # no partial file left
     monkeypatch.setenv("LLAMA_CPP_REQUANTIZE", "0")
     assert llamacpp.model_file_prepared(path=backend.model_path) == backend.model_path
+
+
+@needs_runtime
+def test_the_llamacpp_path_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ml.engine.emailgen.backends import backend_from_config; "
+        "b = backend_from_config(kind='local', device='cpu', runtime='llamacpp'); "
+        "print(type(b).__name__, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["LlamaCppBackend", "False"]  # a worker on llama.cpp stays small
