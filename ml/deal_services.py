@@ -294,13 +294,15 @@ def _champion(*, organization_id: int) -> ModelVersion | None:
 
 
 def _current_rows(*, source: DealSource, now: dt.datetime, horizon: int) -> tuple[pd.Timestamp, HazardRows]:
-    """Open deals now; month 1 of the horizon is the current calendar month."""
+    """Open deals now; month 1 of the horizon is the current calendar month. Fields are measured at `now` (a
+    deal created since the month began would otherwise have a negative age, unlike any training row); the model
+    then reads the rest of this month as its month 1 (trained on month starts, so late in a month month 1 is
+    an upper bound)."""
     stamp = pd.Timestamp(now)
     naive = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
-    origin = month_start(naive)
     snapshot = source.snapshot_at(naive)
-    rows = hazard_rows(snapshots={origin: snapshot}, outcomes=source.outcomes, horizon=horizon, known_until=None)
-    return origin, rows
+    rows = hazard_rows(snapshots={naive: snapshot}, outcomes=source.outcomes, horizon=horizon, known_until=None)
+    return month_start(naive), rows
 
 
 def _details(*, origin: pd.Timestamp, cumulative: np.ndarray) -> dict[str, Any]:
