@@ -45,8 +45,9 @@ CLAIM_CLASSES: dict[str, tuple[re.Pattern, str, str]] = {
     "promise": (
         re.compile(
             r"\bas (?:promised|agreed|requested)\b|\bI promise\b|\bguarantee[sd]?\b|"
-            r"\b(?:I|we)(?:'ll| will| shall)\s+(?:\w+\s+)?(?:send|share|forward|provide|prepare|deliver|get back|"
-            r"follow up with|email|call|ship|give|make sure)\b",
+            # Any first-person future ("I'll give you some tips", "we will be in touch"): a commitment the CRM
+            # has no record of. Calls to action ask instead ("Would you be open to…?", "Let me know…").
+            r"\b(?:I|we)(?:'ll| will| shall|'m going to| am going to|'re going to| are going to)\b",
             re.I,
         ),
         "",
@@ -175,13 +176,23 @@ def courtesy_phrase_invalid(phrase: str) -> str:
     return ""
 
 
+# Typographic quotes as plain ones, so "I’ll" (a model's or a rep's keyboard) meets the same patterns as "I'll".
+PLAIN_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def quotes_plain(text: str) -> str:
+    return text.translate(PLAIN_QUOTES)
+
+
 def courtesy_match(*, sentence: str, patterns: Sequence[re.Pattern]) -> bool:
+    sentence = quotes_plain(sentence)
     return any(p.match(sentence) for p in patterns)
 
 
 def claim_classes_find(*, sentence: str, cited_kinds: frozenset[str]) -> list[ClassHit]:
     """The claim classes the sentence makes that its cited facts do not carry. `cited_kinds`: "activity" when
     it cites a meeting/call/email activity, "date" when it cites any date fact."""
+    sentence = quotes_plain(sentence)
     hits = []
     for code, (pattern, forgiven_by, message) in CLAIM_CLASSES.items():
         if forgiven_by and forgiven_by in cited_kinds:
@@ -196,12 +207,13 @@ def benefit_claim_find(*, sentence: str, cited_kinds: frozenset[str]) -> ClassHi
     """A result or benefit stated as fact (a question may ask about one) without a cited product description."""
     if "description" in cited_kinds or sentence.rstrip().endswith("?"):
         return None
-    m = BENEFIT_RE.search(sentence)
+    m = BENEFIT_RE.search(quotes_plain(sentence))
     return None if m is None else ClassHit("uncited_claim", m.group(0), BENEFIT_MESSAGE)
 
 
 def uncited_statement_find(*, sentence: str) -> ClassHit | None:
     """A declarative statement about us, our product or the recipient (questions ask, they do not claim)."""
+    sentence = quotes_plain(sentence)
     if sentence.rstrip().endswith("?") or REQUEST_RE.match(sentence):
         return None
     for m in UNCITED_STATEMENT_RE.finditer(sentence):
