@@ -205,10 +205,26 @@ class DealStory:
         history.set("amount", first_amount, start)
         history.set("status", "open", start)
         history.set("stage", names[0], start)
-        moves = sorted(rnd.random() for _ in range(reached))
-        span = end - start
+        span = life = end - start
+        if deal.status == "open":
+            # The future follows the same pace as the past: now falls between two moves of a life that ends at its
+            # close (a quick history means a near close, as for the deals already closed).
+            chance = 0.85 if pending_buyer else 0.15 + 0.1 * reached
+            won = rnd.random() < chance
+            total = len(names) - 1 if won else rnd.randint(reached, len(names) - 1)
+            moves = sorted(rnd.random() for _ in range(total))
+            lo = moves[reached - 1] if reached else 0.0
+            hi = moves[reached] if reached < total else 0.95 / 0.85  # past the last move: until the close itself
+            life = span / (0.05 + 0.85 * rnd.uniform(lo, hi))
+            closes = _minute(max(start + life, self.now + timedelta(days=1)))
+            self.future.append(
+                DemoDealOutcome(deal.external_id, "won" if won else "lost", closes, deal.amount, deal.currency)
+            )
+            moves = moves[:reached]
+        else:
+            moves = sorted(rnd.random() for _ in range(reached))
         for step, fraction in enumerate(moves, start=1):
-            at = start + span * (0.05 + 0.85 * fraction)
+            at = start + life * (0.05 + 0.85 * fraction)
             history.set("stage", names[step], at)
             if step == reached and first_amount != deal.amount:
                 history.set("amount", deal.amount, at)
@@ -237,14 +253,6 @@ class DealStory:
         if deal.status != "open":
             history.set("stage", won_stage if deal.status == "won" else lost_stage, end)
             history.set("status", deal.status, end)
-        else:
-            names_index = names.index(deal.stage) if deal.stage in names else 0
-            chance = 0.85 if pending_buyer else 0.15 + 0.1 * names_index
-            won = rnd.random() < chance
-            closes = _minute(self.now + timedelta(days=rnd.uniform(5, 60 if won else 120)))
-            self.future.append(
-                DemoDealOutcome(deal.external_id, "won" if won else "lost", closes, deal.amount, deal.currency)
-            )
         self.history.extend(history.changes)
 
     # The history deals -----------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The deal story: histories that replay to today's state, two pipelines, bad input on purpose, a held-out future,
 and the lead and churn stories untouched."""
 
+import statistics
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
@@ -119,3 +120,26 @@ def test_weak_deals_lose_more_and_the_notes_say_so(crm):
         ]
         rates[label] = sum(d.status == "won" for d in chosen) / len(chosen)
     assert rates["good"] > rates["other"] + 0.15
+
+
+def test_an_open_deal_closes_at_the_pace_its_history_shows(crm):
+    """A lead-story deal reaching the last stage quickly closes soon after, both in the past and in the held-out
+    future: otherwise a model trained on the past cannot time today's deals (issue 12: month 1 far too high)."""
+    reached_last = {}
+    for change in crm.deal_history:
+        if change.field == "stage" and change.new_value == "Contract sent":
+            reached_last.setdefault(change.deal_external_id, change.changed_at)
+    future = {o.deal_external_id: o for o in crm.deal_future}
+
+    def pace(deal, closed_at):  # time from the last stage to the win, over the time it took to reach it
+        reached = reached_last[deal.external_id]
+        return (closed_at - reached) / max(reached - deal.created_at, timedelta(minutes=1))
+
+    past = [pace(d, d.closed_at) for d in crm.deals if d.status == "won"]
+    ahead = [
+        pace(d, future[d.external_id].closed_at)
+        for d in crm.deals
+        if d.status == "open" and d.external_id in reached_last and future[d.external_id].status == "won"
+    ]
+    assert len(past) > 50 and len(ahead) > 10
+    assert 0.5 < statistics.median(ahead) / statistics.median(past) < 2
