@@ -26,6 +26,7 @@ from ml.deal_features import deal_source_build
 from ml.engine.deals.backtest import DealSource, _origins_between
 from ml.engine.deals.forecast import (
     ORG,
+    bookings_so_far,
     commit_forecast,
     forecast_monte_carlo,
     month_shock_sigma,
@@ -182,6 +183,7 @@ def forecast_create(
     source = deal_source_build(organization_id=organization_id, now=now, with_text=True)
     origin, rows = _current_rows(source=source, now=now, horizon=models.horizon)
     horizon = models.horizon
+    moment = _naive_utc(now)
     months = [month_add(origin, k) for k in range(horizon)]
     bookings = monthly_bookings(source.outcomes)
     amounts = rows.keys["amount"].to_numpy(dtype=float) if len(rows) else np.zeros(0)
@@ -190,7 +192,7 @@ def forecast_create(
     )
     scopes = {scope: rows.keys[scope].fillna("").astype(str).to_numpy() for scope in SCOPES} if len(rows) else {}
     samples = new_deal_samples(
-        deals=source.deals, origin=origin, horizon=horizon, scopes=SCOPES, earliest=source.first_origin
+        deals=source.deals, origin=origin, horizon=horizon, scopes=SCOPES, earliest=source.first_origin, now=moment
     )
     result = forecast_monte_carlo(
         amounts=amounts,
@@ -200,6 +202,7 @@ def forecast_create(
         draws=FORECAST_DRAWS,
         seed=seed,
         shock_sigma=month_shock_sigma(bookings=bookings, origin=origin),
+        booked=bookings_so_far(deals=source.deals, origin=origin, now=moment, horizon=horizon, scopes=SCOPES),
     )
     top = _top_deals(rows=rows, monthly=monthly, scopes=scopes)
     with transaction.atomic():
@@ -298,11 +301,15 @@ def _current_rows(*, source: DealSource, now: dt.datetime, horizon: int) -> tupl
     deal created since the month began would otherwise have a negative age, unlike any training row); the model
     then reads the rest of this month as its month 1 (trained on month starts, so late in a month month 1 is
     an upper bound)."""
-    stamp = pd.Timestamp(now)
-    naive = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+    naive = _naive_utc(now)
     snapshot = source.snapshot_at(naive)
     rows = hazard_rows(snapshots={naive: snapshot}, outcomes=source.outcomes, horizon=horizon, known_until=None)
     return month_start(naive), rows
+
+
+def _naive_utc(moment: dt.datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
 
 def _details(*, origin: pd.Timestamp, cumulative: np.ndarray) -> dict[str, Any]:

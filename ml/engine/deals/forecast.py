@@ -48,13 +48,15 @@ def forecast_monte_carlo(
     seed: int = 0,
     chunk: int = 2048,
     shock_sigma: float = 0.0,
+    booked: Mapping[tuple[str, str], np.ndarray] | None = None,
 ) -> dict[tuple[str, str], ScopeForecast]:
     """`amounts` (n,) base currency (NaN = unknown: contributes nothing); `monthly` (n, H) P(won in month k),
     rows summing to at most 1; `scopes` name -> (n,) scope value per deal (the org scope is always added);
     `new_deal_samples` (scope, value) -> (m, H) past new-deal bookings to draw from. Returns per
     (scope, value) the expected bookings and 10/50/90% per month. `shock_sigma` > 0 multiplies each draw's
     month by a mean-one lognormal factor shared by every deal (`month_shock_sigma`): deals are not independent
-    (a slow month slows them all), which independent draws alone would miss and cover too few months."""
+    (a slow month slows them all), which independent draws alone would miss and cover too few months. `booked`
+    (scope, value) -> (H,) bookings already won (`bookings_so_far`): certain, added to the pipeline part."""
     monthly = np.clip(np.asarray(monthly, dtype=np.float64), 0.0, 1.0)
     n, horizon = monthly.shape
     if np.any(monthly.sum(axis=1) > 1 + 1e-6):
@@ -84,7 +86,8 @@ def forecast_monte_carlo(
     for scope, (levels, indicator) in index.items():
         expected_open = indicator @ (amounts[:, None] * monthly)
         for position, level in enumerate(levels):
-            samples = totals[scope][position]  # (H, draws)
+            already = (booked or {}).get((scope, str(level)), np.zeros(horizon))
+            samples = totals[scope][position] + already[:, None]  # (H, draws)
             new_expected = np.zeros(horizon)
             past = (new_deal_samples or {}).get((scope, str(level)))
             if past is not None and len(past):
@@ -93,11 +96,11 @@ def forecast_monte_carlo(
                 new_expected = past.mean(axis=0)
             low, mid, high = np.quantile(samples, QUANTILES, axis=1)
             out[(scope, str(level))] = ScopeForecast(
-                expected=expected_open[position] + new_expected,
+                expected=expected_open[position] + already + new_expected,
                 p10=low,
                 p50=mid,
                 p90=high,
-                open_pipeline=expected_open[position],
+                open_pipeline=expected_open[position] + already,
                 new_deals=new_expected,
             )
     return out
@@ -112,6 +115,7 @@ def new_deal_samples(
     lookback: int = 6,
     earliest: pd.Timestamp | None = None,
     creation_months: int | None = None,
+    now: pd.Timestamp | None = None,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Past new-deal bookings by month ahead: for each of the last `lookback` origins o' whose H months had
     ended by `origin`, bookings in month k of deals created at or after o'. With `creation_months`, each is
@@ -120,7 +124,9 @@ def new_deal_samples(
     times today's creation rate. Off by default: in the backtests (bench/README.md) the scaled version was worse
     on both data sets (creation counts swing more than bookings do). `deals` has created_at, status,
     closed_at, value and the scope columns; only wins closed before `origin` and deals created before it are read
-    (nothing later is known). Past origins before `earliest` (e.g. before the data's first close) are not read."""
+    (nothing later is known). Past origins before `earliest` (e.g. before the data's first close) are not read.
+    `now` (inside the origin's month): deals created since the origin are open deals now, in the pipeline part, so
+    only deals created at or after o' + (now - origin) count as new."""
     created = deals[deals["created_at"] < origin]
     won = deals[(deals["status"] == WON) & deals["closed_at"].notna() & (deals["closed_at"] < origin)]
     past_origins = [month_add(origin, -horizon - back) for back in range(lookback)]
@@ -138,7 +144,7 @@ def new_deal_samples(
     out: dict[tuple[str, str], list[np.ndarray]] = {}
     for past in past_origins:
         past_counts = {scope: creation_counts(scope, past) for scope in groups}
-        fresh = won[(won["created_at"] >= past)]
+        fresh = won[(won["created_at"] >= past + (now - origin if now is not None else pd.Timedelta(0)))]
         months = month_index(origin=past, when=fresh["closed_at"])
         inside = (months >= 1) & (months <= horizon)
         for scope, labels in groups.items():
@@ -161,6 +167,19 @@ def new_deal_samples(
                     vector = vector * float(now_counts[scope].get(level, 0)) / then
                 out.setdefault((scope, str(level)), []).append(vector)
     return {key: np.stack(vectors) for key, vectors in out.items()}
+
+
+def bookings_so_far(
+    *, deals: pd.DataFrame, origin: pd.Timestamp, now: pd.Timestamp, horizon: int, scopes: tuple[str, ...] = ()
+) -> dict[tuple[str, str], np.ndarray]:
+    """(scope, value) -> (H,) value won in [origin, now) in month 1: booked this month, no longer in the pipeline."""
+    won = deals[(deals["status"] == WON) & (deals["closed_at"] >= origin) & (deals["closed_at"] < now)]
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for scope in (ORG, *scopes):
+        levels = pd.Series("", index=won.index) if scope == ORG else won[scope].fillna("").astype(str)
+        for level, value in won["value"].groupby(levels).sum().items():
+            out[(scope, str(level))] = np.array([float(value)] + [0.0] * (horizon - 1))
+    return out
 
 
 def month_shock_sigma(*, bookings: pd.Series, origin: pd.Timestamp, months: int = 12, default: float = 0.25) -> float:

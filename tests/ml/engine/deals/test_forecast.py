@@ -4,6 +4,7 @@ import pytest
 from scipy.stats import binom
 
 from ml.engine.deals.forecast import (
+    bookings_so_far,
     commit_forecast,
     forecast_monte_carlo,
     new_deal_samples,
@@ -84,6 +85,33 @@ def test_new_deal_samples_read_only_wins_closed_before_the_origin():
     samples = new_deal_samples(deals=deals, origin=pd.Timestamp("2024-03-01"), horizon=2, lookback=1)
     # past origin 2024-01 (its 2 months ended by March): created >= Jan 1, booked in Jan and Feb
     assert samples[("org", "")].tolist() == [[10.0, 20.0]]
+
+
+def test_mid_month_new_deals_start_at_now_and_this_months_wins_are_booked():
+    """Issue 12: forecast on the 8th, deals created since the 1st are open deals (the pipeline part), not new
+    ones again; what was won since the 1st is certain bookings of month 1."""
+    deals = pd.DataFrame(
+        {
+            "deal_id": [1, 2, 3, 4],
+            "created_at": pd.to_datetime(["2024-01-03", "2024-01-20", "2024-02-20", "2024-03-02"]),
+            "status": ["won", "won", "won", "won"],
+            "closed_at": pd.to_datetime(["2024-01-25", "2024-02-15", "2024-02-25", "2024-03-05"]),
+            "value": [10.0, 20.0, 40.0, 7.0],
+            "owner": ["a", "b", "a", "b"],
+        }
+    )
+    origin, now = pd.Timestamp("2024-03-01"), pd.Timestamp("2024-03-08")
+    samples = new_deal_samples(deals=deals, origin=origin, horizon=2, lookback=1, now=now)
+    # past origin 2024-01: created on or after Jan 8 (deal 1, created Jan 3, was in that month's open pipeline)
+    assert samples[("org", "")].tolist() == [[0.0, 60.0]]
+    booked = bookings_so_far(deals=deals, origin=origin, now=now, horizon=2, scopes=("owner",))
+    assert booked[("org", "")].tolist() == [7.0, 0.0] and booked[("owner", "b")].tolist() == [7.0, 0.0]
+    assert ("owner", "a") not in booked
+    result = forecast_monte_carlo(
+        amounts=np.array([100.0]), monthly=np.array([[0.5, 0.0]]), draws=2000, seed=0, booked=booked
+    )[("org", "")]
+    assert result.expected.tolist() == [57.0, 0.0] and result.open_pipeline.tolist() == [57.0, 0.0]
+    assert result.p10[0] >= 7.0 and result.p90[0] == 107.0
 
 
 def test_new_deal_bookings_follow_the_creation_rate():
