@@ -31,4 +31,15 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
         "ml_score",
         ("--org", DEMO_ORG, "--task", "churn"),
     ),
+    DemoStep(
+        f"Training the deal win-and-timing model for org '{DEMO_ORG}'",
+        "ml_train",
+        ("--org", DEMO_ORG, "--task", "deal_win"),
+    ),
+    DemoStep(
+        f"Scoring every open deal of org '{DEMO_ORG}' (win probability, expected close)",
+        "ml_score",
+        ("--org", DEMO_ORG, "--task", "deal_win"),
+    ),
+    DemoStep(f"Forecasting bookings for the next three months of org '{DEMO_ORG}'", "ml_forecast", ("--org", DEMO_ORG)),
 )

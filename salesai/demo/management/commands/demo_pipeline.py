@@ -1,5 +1,5 @@
-"""`manage.py demo_pipeline`: seed the demo CRM, train and score the lead and churn models (what `make demo`
-does before it starts the servers), printing each step's wall-clock time."""
+"""`manage.py demo_pipeline`: seed the demo CRM, train and score the lead, churn and deal models and forecast
+bookings (what `make demo` does before it starts the servers), printing each step's wall-clock time."""
 
 import time
 
