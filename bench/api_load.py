@@ -27,8 +27,6 @@ import argparse
 import contextlib
 import http.client
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +36,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from scratch_db import django_connections_close, scratch_database_create, scratch_database_drop
+from server_process import free_port, process_serving
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -93,7 +92,7 @@ def _run(args: argparse.Namespace, *, scratch_url: str) -> int:
     _queries_per_request(token)
     django_connections_close()
 
-    port = _free_port()
+    port = free_port()
     results: dict[str, Segment] = {"A": Segment(), "B": Segment()}
     targets = {"A": APP_PATH, "B": BARE_PATH}
     headers = {"A": {"Authorization": f"Token {token}"}, "B": {}}
@@ -356,28 +355,8 @@ def _gunicorn(env: dict[str, str], port: int, *, workers: int):
         },
         stdout=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
-        yield server
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    with process_serving(server, port) as serving:
+        yield serving
 
 
 def _loadavg() -> str:

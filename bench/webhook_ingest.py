@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from server_process import free_port, process_serving
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SECRET = "bench-webhook-secret-0123456789"
@@ -179,7 +181,7 @@ class Segment:
 
 
 def _ingest_comparison(args: argparse.Namespace, *, env: dict[str, str], connection_id: int) -> None:
-    port = _free_port()
+    port = free_port()
     with _gunicorn(env, port):
         targets = {
             "A webhook": f"/webhooks/hubspot/{connection_id}/",
@@ -221,7 +223,7 @@ def _broker_outage(args: argparse.Namespace, *, env: dict[str, str], broker: str
     relay.start()
     relayed = broker.replace(target.netloc, f"127.0.0.1:{relay.port}", 1)
     env = {**env, "CELERY_BROKER_URL": relayed}
-    port = _free_port()
+    port = free_port()
     celery = [str(ROOT / ".venv/bin/celery"), "-A", "salesai"]
     log_path = Path(f"/tmp/whbench-celery-{os.getpid()}.log")
     worker_log = log_path.open("wb")
@@ -321,7 +323,7 @@ class TcpRelay:
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
-        self.port = _free_port()
+        self.port = free_port()
         self._selector = selectors.DefaultSelector()
         self._listener: socket.socket | None = None
         self._pairs: dict[socket.socket, socket.socket] = {}
@@ -426,22 +428,8 @@ def _gunicorn(env: dict[str, str], port: int):
         cwd=ROOT,
         env={**env, SERVER_FLAG: "1"},
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
-        yield server
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with process_serving(server, port) as serving:
+        yield serving
 
 
 def _load(port: int, target: str, *, clients: int, seconds: float, kind: str = "ticket.creation") -> Segment:
@@ -512,12 +500,6 @@ def _pct(values: list[float], percentile: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, round(percentile / 100 * (len(values) - 1)))]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _loadavg() -> str:
