@@ -4,6 +4,7 @@ score writeback and a periodic full sync that reconciles deletes."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from celery import current_app
@@ -22,8 +23,19 @@ OUTBOX_SWEEP_TASK_NAME = "crm_connectors.tasks.outbox_sweep"
 OUTBOX_SWEEP_ENTRY = "crm-outbox-sweep"
 
 
+_DISCOVERY_LOCK = threading.Lock()
+
+
 def task_by_name(name: str) -> Task:
-    """The registered task `name` (one of the names above), as `delay` needs it."""
+    """The registered task `name` (one of the names above), as `delay` needs it.
+
+    Celery's task autodiscovery is lazy: a worker runs it at start-up, but a web process (the webhook views, the
+    API's sync button) never imports the task modules, so the registry lacks them until autodiscovery is run.
+    """
+    if name not in current_app.tasks:
+        with _DISCOVERY_LOCK:  # threaded web workers: one discovers, the others wait for it to finish
+            if name not in current_app.tasks:
+                current_app.loader.import_default_modules()
     return current_app.tasks[name]
 
 
